@@ -1,0 +1,108 @@
+"""What kind of work a span records, whichever convention described it.
+
+Assembly uses this to find run roots and to tell GenAI trees from plain ones;
+conversion uses it to pick a step's ``action``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["SpanKind", "classify"]
+
+
+class SpanKind(enum.Enum):
+    AGENT = "agent"
+    WORKFLOW = "workflow"
+    LLM = "llm"
+    EMBEDDING = "embedding"
+    TOOL = "tool"
+    RETRIEVAL = "retrieval"
+    RERANK = "rerank"
+    CHAIN = "chain"
+    GUARDRAIL = "guardrail"
+    EVALUATOR = "evaluator"
+    OTHER = "other"
+
+    @property
+    def is_agent_like(self) -> bool:
+        """Agent-like spans delimit runs."""
+        return self in (SpanKind.AGENT, SpanKind.WORKFLOW)
+
+    @property
+    def is_genai(self) -> bool:
+        """Spans whose presence makes a plain tree worth sending."""
+        return self in (
+            SpanKind.AGENT,
+            SpanKind.WORKFLOW,
+            SpanKind.LLM,
+            SpanKind.EMBEDDING,
+            SpanKind.TOOL,
+            SpanKind.RETRIEVAL,
+            SpanKind.RERANK,
+        )
+
+
+_GENAI_OPERATIONS = {
+    "invoke_agent": SpanKind.AGENT,
+    "create_agent": SpanKind.OTHER,
+    "invoke_workflow": SpanKind.WORKFLOW,
+    "chat": SpanKind.LLM,
+    "text_completion": SpanKind.LLM,
+    "generate_content": SpanKind.LLM,
+    "embeddings": SpanKind.EMBEDDING,
+    "execute_tool": SpanKind.TOOL,
+    "retrieval": SpanKind.RETRIEVAL,
+}
+
+_OPENINFERENCE_KINDS = {
+    "AGENT": SpanKind.AGENT,
+    "LLM": SpanKind.LLM,
+    "EMBEDDING": SpanKind.EMBEDDING,
+    "TOOL": SpanKind.TOOL,
+    "RETRIEVER": SpanKind.RETRIEVAL,
+    "RERANKER": SpanKind.RERANK,
+    "CHAIN": SpanKind.CHAIN,
+    "GUARDRAIL": SpanKind.GUARDRAIL,
+    "EVALUATOR": SpanKind.EVALUATOR,
+}
+
+_TRACELOOP_KINDS = {
+    "workflow": SpanKind.WORKFLOW,
+    "agent": SpanKind.AGENT,
+    "tool": SpanKind.TOOL,
+    "task": SpanKind.CHAIN,
+}
+
+_TRACELOOP_REQUEST_TYPES = {
+    "chat": SpanKind.LLM,
+    "completion": SpanKind.LLM,
+    "embedding": SpanKind.EMBEDDING,
+    "rerank": SpanKind.RERANK,
+}
+
+
+def classify(attributes: Mapping[str, Any] | None) -> SpanKind:
+    """The span's kind from its attributes: GenAI, then OpenInference, then OpenLLMetry."""
+    if not attributes:
+        return SpanKind.OTHER
+    operation = attributes.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation in _GENAI_OPERATIONS:
+        return _GENAI_OPERATIONS[operation]
+    oi_kind = attributes.get("openinference.span.kind")
+    if isinstance(oi_kind, str) and oi_kind.upper() in _OPENINFERENCE_KINDS:
+        return _OPENINFERENCE_KINDS[oi_kind.upper()]
+    tl_kind = attributes.get("traceloop.span.kind")
+    if isinstance(tl_kind, str) and tl_kind.lower() in _TRACELOOP_KINDS:
+        return _TRACELOOP_KINDS[tl_kind.lower()]
+    request_type = attributes.get("llm.request.type")
+    if isinstance(request_type, str) and request_type.lower() in _TRACELOOP_REQUEST_TYPES:
+        return _TRACELOOP_REQUEST_TYPES[request_type.lower()]
+    if isinstance(operation, str) and operation:
+        # An unknown GenAI operation is still GenAI work.
+        return SpanKind.LLM if attributes.get("gen_ai.request.model") else SpanKind.OTHER
+    if attributes.get("gen_ai.tool.name"):
+        return SpanKind.TOOL
+    return SpanKind.OTHER
