@@ -1,0 +1,182 @@
+"""What the sync and async clients share: settings, validation, requests to make.
+
+Everything here is free of waiting; the two clients differ only in how they
+run one attempt and how they sleep between attempts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import random
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from . import _http
+from ._retry import RetryPolicy
+from .config import MIN_POLL_INTERVAL, Settings
+from .errors import ConfigurationError, InfiniumError, InfiniumTimeoutError, ValidationError
+from .response import ApiResponse
+
+__all__ = ["ClientCore", "deadline_passed", "earliest", "not_ready", "resolve_settings"]
+
+logger = logging.getLogger("infinium_otel.client")
+
+
+def resolve_settings(settings: Settings | None, overrides: Mapping[str, Any]) -> Settings:
+    """``settings`` (else the environment) as the base, non-None ``overrides`` on top."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if settings is None:
+        return Settings.load(**given)
+    if not given:
+        return settings
+    base = {
+        field.name: getattr(settings, field.name)
+        for field in dataclasses.fields(settings)
+        if getattr(settings, field.name) is not None
+    }
+    return Settings.load({}, **{**base, **given})
+
+
+def _check_non_negative(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{field} must be a number, got {value!r}", field=field)
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValidationError(f"{field} must be a finite number >= 0, got {value!r}", field=field)
+    return number
+
+
+class ClientCore:
+    """Validated configuration plus the ``Transport``; builds each call's ``Request``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backoff_base: float = 1.0,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        agent_id, secret = settings.require_credentials()
+        self.settings = settings
+        self.agent_id = agent_id
+        self.base_url = settings.base_url
+        self.timeout = settings.timeout
+        self.backoff_base = _check_non_negative(backoff_base, "backoff_base")
+        self.ca_bundle = os.fspath(ca_bundle) if ca_bundle is not None else None
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            raise ConfigurationError(
+                f"ca_bundle {self.ca_bundle!r} is not a readable file", config_key="ca_bundle"
+            )
+        self.rng = rng or random.Random()
+        self.transport = _http.Transport(
+            base_url=self.base_url,
+            agent_id=agent_id,
+            secret=secret.reveal(),
+            verify=self.ca_bundle if self.ca_bundle is not None else True,
+        )
+
+    def policy(self, max_retries: int | None) -> RetryPolicy:
+        """The retry policy for one call; ``max_retries`` overrides the setting."""
+        if max_retries is None:
+            retries = self.settings.max_retries
+        elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValidationError(
+                f"max_retries must be a whole number >= 0, got {max_retries!r}",
+                field="max_retries",
+            )
+        else:
+            retries = max_retries
+        return RetryPolicy(max_retries=retries, backoff_base=self.backoff_base)
+
+    # Requests -------------------------------------------------------------------
+
+    def trace_request_from_payload(self, payload: Mapping[str, Any]) -> _http.Request:
+        return self.trace_request(_http.encode_payload(payload))
+
+    def trace_request(self, body: bytes) -> _http.Request:
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            raise ValidationError(f"body must be bytes, got {type(body).__name__}", field="body")
+        data = bytes(body)
+        _http.check_payload_size(data)
+        return _http.Request("POST", f"/agents/{self.agent_id}/trace", data, _http.TRACE)
+
+    def interpretation_request(self, trace_id: str, field: str = "task_id") -> _http.Request:
+        safe = _http.validate_path_id(trace_id, field)
+        return _http.Request(
+            "GET", f"/agents/{self.agent_id}/interpreted-result/{safe}", None, _http.INTERPRETATION
+        )
+
+    def credentials_request(self) -> _http.Request:
+        probe = str(uuid.uuid4())
+        return _http.Request(
+            "GET", f"/agents/{self.agent_id}/interpreted-result/{probe}", None, _http.CREDENTIALS
+        )
+
+    # Waiting --------------------------------------------------------------------
+
+    @staticmethod
+    def check_wait_args(timeout: object, poll_interval: object) -> tuple[float, float]:
+        wait = _check_non_negative(timeout, "timeout")
+        interval = _check_non_negative(poll_interval, "poll_interval")
+        if interval < MIN_POLL_INTERVAL:
+            raise ValidationError(
+                f"poll_interval must be at least {MIN_POLL_INTERVAL:g} s (API courtesy), "
+                f"got {poll_interval!r}",
+                field="poll_interval",
+            )
+        return wait, interval
+
+    @staticmethod
+    def check_deadline(deadline: object) -> float | None:
+        if deadline is None:
+            return None
+        if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
+            raise ValidationError(
+                f"deadline must be a time.monotonic() value, got {deadline!r}", field="deadline"
+            )
+        if math.isnan(deadline):
+            raise ValidationError("deadline must not be NaN", field="deadline")
+        return float(deadline)
+
+    @staticmethod
+    def gave_up_on_window(error: InfiniumError) -> bool:
+        """True when a poll's retries stopped because the wait's time ran out or was cancelled."""
+        return error.details.get("gave_up") in ("deadline", "cancelled")
+
+    @staticmethod
+    def failed_poll_response(error: InfiniumError, waited: float) -> ApiResponse:
+        return ApiResponse(
+            False,
+            error.status_code,
+            f"interpretation not ready after {waited:g} s; the last poll failed: {error.message}",
+            None,
+        )
+
+    def describe(self, cls_name: str) -> str:
+        return f"{cls_name}(agent_id={self.agent_id!r}, base_url={self.base_url!r})"
+
+
+def earliest(*moments: float | None) -> float | None:
+    """The earliest of the given monotonic moments (None when none is given)."""
+    given = [moment for moment in moments if moment is not None]
+    return min(given) if given else None
+
+
+def deadline_passed(request: _http.Request) -> InfiniumTimeoutError:
+    """The error for a call whose deadline left no time for an attempt."""
+    error = InfiniumTimeoutError(
+        f"{request.method} {request.path}: the deadline passed before the request was made",
+        timeout_duration=0.0,
+    )
+    error.details["gave_up"] = "deadline"
+    return error
+
+
+def not_ready(last: ApiResponse, reason: str) -> ApiResponse:
+    """The last poll's answer, marked as the end of a wait without a result."""
+    return dataclasses.replace(last, success=False, message=f"{reason}: {last.message}")
