@@ -117,32 +117,40 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ plumbing
 
     def _dispatch(self) -> None:
-        self._status: int | None = None
+        self._recorded = False
         self._fault: Fault | None = None
         path = urlsplit(self.path).path
-        endpoint = _endpoint_of(path)
+        self._endpoint = _endpoint_of(path)
         body, too_large = self._read_body(self.server.sandbox.max_payload_bytes)
+        self._body_bytes = len(body) if body is not None else 0
         try:
-            if endpoint != "other":
-                fault = self.server.sandbox.faults.pop(endpoint)
+            if self._endpoint != "other":
+                fault = self.server.sandbox.faults.pop(self._endpoint)
                 if fault is not None:
                     self._fault = fault
                     self._answer_fault(fault)
                     return
             self._route(path, body, too_large)
         finally:
-            self.server.sandbox._record(
-                RecordedRequest(
-                    method=self.command,
-                    path=self.path,
-                    status=self._status,
-                    headers=_redacted_headers(self.headers.items()),
-                    at=time.monotonic(),
-                    endpoint=endpoint,
-                    body_bytes=len(body) if body is not None else 0,
-                    fault=self._fault,
-                )
+            self._record(None)
+
+    def _record(self, status: int | None) -> None:
+        """Record this request once, before the client can see any answer."""
+        if self._recorded:
+            return
+        self._recorded = True
+        self.server.sandbox._record(
+            RecordedRequest(
+                method=self.command,
+                path=self.path,
+                status=status,
+                headers=_redacted_headers(self.headers.items()),
+                at=time.monotonic(),
+                endpoint=self._endpoint,
+                body_bytes=self._body_bytes,
+                fault=self._fault,
             )
+        )
 
     def _read_body(self, limit: int) -> tuple[bytes | None, bool]:
         """The request body, or (None, True) when it is over ``limit`` bytes."""
@@ -214,13 +222,13 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in extra.items():
             self.send_header(name, value)
         no_body = status in (204, 304) or 100 <= status < 200 or self.command == "HEAD"
+        self._record(status)
         self.send_header("Content-Length", "0" if no_body else str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         if not no_body:
             self.wfile.write(body)
-        self._status = status
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), headers=headers)
@@ -232,6 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.delay > 0 and self.server.stopping.wait(fault.delay):
             fault = Fault(drop=True)
         if fault.drop:
+            self._record(None)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
