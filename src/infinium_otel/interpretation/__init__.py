@@ -1,0 +1,19 @@
+"""Bring Maestro's interpretation of each delivered run back into your telemetry.
+
+See docs/interpretation.md.
+"""
+
+from .outcome import InterpretationOutcome, InterpretationRequest, OutcomeStatus
+from .processor import InterpretationProcessor
+from .sinks import EVENT_NAME, LOGGER_NAME, SCOPE_NAME, SPAN_NAME
+
+__all__ = [
+    "EVENT_NAME",
+    "LOGGER_NAME",
+    "SCOPE_NAME",
+    "SPAN_NAME",
+    "InterpretationOutcome",
+    "InterpretationProcessor",
+    "InterpretationRequest",
+    "OutcomeStatus",
+]

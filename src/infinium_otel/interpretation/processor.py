@@ -1,0 +1,528 @@
+"""``InterpretationProcessor``: one background thread polls Infinium for many runs.
+
+Pending runs sit in a heap ordered by their next poll time. The thread sleeps
+on a condition until the earliest one is due (or forever when nothing is
+pending), makes one HTTP call per due run with no client-side retries and a
+deadline, reschedules it per ``schedule.plan_next``, and hands every finished
+outcome to the sinks. ``submit`` only takes a lock and appends; it never waits
+on the network.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..config import MIN_POLL_INTERVAL, Settings
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InfiniumError,
+    NetworkError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
+from .outcome import InterpretationOutcome, InterpretationRequest, OutcomeStatus
+from .schedule import backoff_delay, plan_next
+from .sinks import LogSink, Sink, build_sinks
+
+if TYPE_CHECKING:
+    from opentelemetry._logs import LoggerProvider
+    from opentelemetry.trace import TracerProvider
+
+    from ..client import InfiniumClient
+
+__all__ = ["InterpretationProcessor"]
+
+logger = logging.getLogger("infinium_otel.interpretation.processor")
+
+DEFAULT_POLL_INTERVAL = 3.0
+DEFAULT_POLL_TIMEOUT = 120.0
+CALL_BUDGET = 10.0
+"""Longest one poll may hold the shared thread (the client's timeout applies too)."""
+MIN_CALL_WINDOW = 2.0
+"""Time a poll gets even when its run's give-up time is nearer than that."""
+
+_STAT_KEYS = (
+    "submitted",
+    "ready",
+    "timed_out",
+    "failed",
+    "dropped_overflow",
+    "abandoned",
+    "requests",
+    "pending",
+)
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One run being polled; mutated only under the processor's lock or by its thread."""
+
+    request: InterpretationRequest
+    submitted_at: float
+    deadline: float
+    next_at: float
+    poll: bool = True
+    attempts: int = 0
+    failures: int = 0
+    last_message: str = "no answer yet"
+    rate_limited: bool = False
+    dropped: bool = False
+    seq: int = 0
+
+
+_live_processors: weakref.WeakSet[InterpretationProcessor] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    for processor in list(_live_processors):
+        processor._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
+
+
+class InterpretationProcessor:
+    """Polls for Maestro's interpretation of delivered runs and emits the outcomes.
+
+    ``sinks`` is a subset of ``{"log", "span_event"}`` (None: the settings'
+    ``interpretation`` value, or ``{"log"}``); ``on_result`` is called with every
+    outcome. Polls happen every ``poll_interval`` seconds (at least 1.0) from
+    ``poll_interval`` after submission until ``poll_timeout`` seconds have passed.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: InfiniumClient | None = None,
+        settings: Settings | None = None,
+        sinks: Iterable[str] | None = None,
+        poll_interval: float | None = None,
+        poll_timeout: float | None = None,
+        logger_provider: LoggerProvider | None = None,
+        tracer_provider: TracerProvider | None = None,
+        on_result: Callable[[InterpretationOutcome], None] | None = None,
+        max_pending: int = 10_000,
+    ) -> None:
+        if settings is None and client is not None:
+            settings = client.settings
+        if settings is None:
+            settings = Settings.load()
+        interval = settings.poll_interval if poll_interval is None else poll_interval
+        timeout = settings.poll_timeout if poll_timeout is None else poll_timeout
+        self._poll_interval = _check_number(
+            interval, "poll_interval", minimum=MIN_POLL_INTERVAL, maximum=3600.0
+        )
+        self._poll_timeout = _check_number(timeout, "poll_timeout", minimum=0.0, maximum=86_400.0)
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+            raise ConfigurationError(
+                f"max_pending must be a positive whole number, got {max_pending!r}",
+                config_key="max_pending",
+            )
+        self._max_pending = max_pending
+        names = _check_sinks(sinks, settings)
+        if client is None:
+            from ..client import InfiniumClient
+
+            client = InfiniumClient.from_settings(settings)
+        self._client = client
+        self._sink_names = names
+        self._sinks: list[Sink] = build_sinks(
+            names,
+            logger_provider=logger_provider,
+            tracer_provider=tracer_provider,
+            on_result=on_result,
+        )
+        self._rng = random.Random()
+        self._closed = False
+        self._init_state()
+        _live_processors.add(self)
+
+    # ------------------------------------------------------------------ state
+
+    def _init_state(self) -> None:
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._heap: list[tuple[float, int, _Pending]] = []
+        self._pending: dict[int, _Pending] = {}
+        self._busy = 0  # outcomes being delivered right now
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._auth_failure: str | None = None
+        self._sink_errors: set[str] = set()
+        self._stats = dict.fromkeys(_STAT_KEYS, 0)
+        self._overflow_warned = False
+        if self._closed:
+            self._stop.set()
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: nothing pending, no thread, zeroed counts, own session."""
+        self._init_state()
+        clone = getattr(self._client, "clone", None)
+        if callable(clone) and not self._closed:
+            try:
+                self._client = clone()
+            except Exception:  # the parent's session still works for a child that never polls
+                logger.debug("could not rebuild the client after fork", exc_info=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"InterpretationProcessor(sinks={sorted(self._sink_names)}, "
+            f"poll_interval={self._poll_interval:g}, poll_timeout={self._poll_timeout:g}, "
+            f"pending={len(self._pending)})"
+        )
+
+    @property
+    def poll_interval(self) -> float:
+        return self._poll_interval
+
+    @property
+    def poll_timeout(self) -> float:
+        return self._poll_timeout
+
+    # ---------------------------------------------------------------- public API
+
+    def submit(self, request: InterpretationRequest) -> bool:
+        """Queue ``request`` for polling; never blocks, never raises.
+
+        False when the processor is shut down or the request is not an
+        ``InterpretationRequest``. When ``max_pending`` runs are already pending
+        the oldest is dropped (counted in ``dropped_overflow``, no outcome).
+        """
+        try:
+            return self._submit(request)
+        except Exception:
+            logger.exception("could not queue an interpretation request")
+            return False
+
+    def _submit(self, request: InterpretationRequest) -> bool:
+        if not isinstance(cast(object, request), InterpretationRequest):
+            logger.warning("ignored an interpretation request of type %s", type(request).__name__)
+            return False
+        warn_overflow = False
+        with self._lock:
+            if self._closed:
+                return False
+            now = time.monotonic()
+            deadline = now + self._poll_timeout
+            if self._auth_failure is not None:
+                plan_at, poll = now, False  # credentials were refused: fail without a request
+            else:
+                plan = plan_next(now, deadline, self._poll_interval)
+                plan_at, poll = plan.at, plan.poll
+            seq = next(self._seq)
+            entry = _Pending(
+                request=request,
+                submitted_at=now,
+                deadline=deadline,
+                next_at=plan_at,
+                poll=poll,
+                seq=seq,
+            )
+            if self._auth_failure is not None:
+                entry.last_message = self._auth_failure
+            while len(self._pending) >= self._max_pending:
+                oldest = self._pending.pop(next(iter(self._pending)))
+                oldest.dropped = True
+                self._stats["dropped_overflow"] += 1
+                if not self._overflow_warned:
+                    self._overflow_warned = warn_overflow = True
+            self._pending[seq] = entry
+            heapq.heappush(self._heap, (plan_at, seq, entry))
+            if len(self._heap) > 2 * self._max_pending + 64:
+                self._compact_heap()
+            self._stats["submitted"] += 1
+            if not self._ensure_thread():
+                self._pending.pop(seq, None)
+                entry.dropped = True
+                return False
+            self._wakeup.notify()
+        if warn_overflow:
+            logger.warning(
+                "more than %d interpretations pending: dropping the oldest ones "
+                "(counted in stats()['dropped_overflow']; warned once)",
+                self._max_pending,
+            )
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted run's outcome reached the sinks (or ``timeout``)."""
+        end = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            while self._pending or self._busy:
+                if self._stop.is_set():
+                    return False
+                if end is None:
+                    self._idle.wait()
+                else:
+                    remaining = end - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._idle.wait(remaining)
+            return True
+
+    def shutdown(self, timeout: float = 1.0) -> bool:
+        """Stop the thread; pending runs are abandoned (counted). True when it stopped in time."""
+        with self._lock:
+            self._closed = True
+            self._stop.set()
+            self._stats["abandoned"] += len(self._pending)
+            for entry in self._pending.values():
+                entry.dropped = True
+            self._pending.clear()
+            self._heap.clear()
+            thread = self._thread
+            self._wakeup.notify_all()
+            self._idle.notify_all()
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(max(timeout, 0.0))
+        return not thread.is_alive()
+
+    def stats(self) -> dict[str, int]:
+        """Counts since construction: submitted, ready, timed_out, failed,
+        dropped_overflow, abandoned, requests (HTTP polls made), pending."""
+        with self._lock:
+            result = dict(self._stats)
+            result["pending"] = len(self._pending)
+            return result
+
+    # ---------------------------------------------------------------- the thread
+
+    def _ensure_thread(self) -> bool:
+        if self._thread is not None and self._thread.is_alive():
+            return True
+        thread = threading.Thread(target=self._run, name="infinium-interpretation", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down
+            logger.debug("could not start the interpretation thread", exc_info=True)
+            return False
+        self._thread = thread
+        return True
+
+    def _compact_heap(self) -> None:
+        self._heap = [item for item in self._heap if not item[2].dropped]
+        heapq.heapify(self._heap)
+
+    def _next_due(self) -> _Pending | None:
+        """Wait (under the lock) for the earliest due run; None when stopping."""
+        while not self._stop.is_set():
+            while self._heap and self._heap[0][2].dropped:
+                heapq.heappop(self._heap)
+            if not self._heap:
+                self._wakeup.wait()
+                continue
+            at, _, entry = self._heap[0]
+            delay = at - time.monotonic()
+            if delay > 0:
+                self._wakeup.wait(delay)
+                continue
+            heapq.heappop(self._heap)
+            return entry
+        return None
+
+    def _run(self) -> None:
+        stop = self._stop
+        while True:
+            try:
+                with self._lock:
+                    if self._stop is not stop:  # forked child: this thread is a ghost
+                        return
+                    entry = self._next_due()
+                if entry is None:
+                    return
+                self._step(entry)
+            except Exception:  # never let the thread die; a bug here must not go silent
+                logger.exception("interpretation processor error (continuing)")
+                time.sleep(0.05)
+
+    def _step(self, entry: _Pending) -> None:
+        if not entry.poll:
+            if self._auth_failure is not None and entry.last_message == self._auth_failure:
+                self._finish(entry, "failed", None, self._auth_failure, quiet=True)
+            else:
+                self._finish(entry, "timed_out", None, self._timeout_message(entry))
+            return
+        now = time.monotonic()
+        call_deadline = now + min(CALL_BUDGET, max(entry.deadline - now, MIN_CALL_WINDOW))
+        entry.attempts += 1
+        with self._lock:
+            self._stats["requests"] += 1
+        try:
+            response = self._client.get_interpreted_task_result(
+                entry.request.infinium_trace_id,
+                max_retries=0,
+                deadline=call_deadline,
+                cancel=self._stop,
+            )
+        except AuthenticationError as error:
+            self._stop_on_auth_failure(entry, error)
+            return
+        except RateLimitError as error:
+            entry.failures = 0
+            entry.last_message = f"rate limited (HTTP 429), retry after {error.retry_after:g} s"
+            self._reschedule(entry, max(error.retry_after, self._poll_interval), hard=True)
+            return
+        except (ServerError, NetworkError) as error:
+            entry.failures += 1
+            entry.last_message = error.message
+            delay = backoff_delay(entry.failures, self._poll_interval, rng=self._rng)
+            self._reschedule(entry, delay)
+            return
+        except ValidationError as error:
+            self._finish(entry, "failed", None, error.message)
+            return
+        except InfiniumError as error:
+            entry.failures += 1
+            entry.last_message = error.message
+            delay = backoff_delay(entry.failures, self._poll_interval, rng=self._rng)
+            self._reschedule(entry, delay)
+            return
+        except Exception as error:  # a bug or an unexpected library error: do not loop on it
+            logger.warning("interpretation poll failed unexpectedly", exc_info=True)
+            self._finish(entry, "failed", None, f"unexpected error: {type(error).__name__}")
+            return
+        entry.failures = 0
+        result = response.interpreted_result if response.success else None
+        if result:
+            self._finish(entry, "ready", result, response.message or "interpretation ready")
+            return
+        entry.last_message = response.message or f"not ready (HTTP {response.status_code})"
+        self._reschedule(entry, self._poll_interval)
+
+    def _timeout_message(self, entry: _Pending) -> str:
+        polls = "1 poll" if entry.attempts == 1 else f"{entry.attempts} polls"
+        return (
+            f"no interpretation after {self._poll_timeout:g} s ({polls}); "
+            f"last answer: {entry.last_message}"
+        )
+
+    def _reschedule(self, entry: _Pending, delay: float, *, hard: bool = False) -> None:
+        now = time.monotonic()
+        plan = plan_next(now, entry.deadline, delay, hard=hard)
+        with self._lock:
+            if entry.dropped or self._stop.is_set():
+                return
+            entry.next_at, entry.poll = plan.at, plan.poll
+            heapq.heappush(self._heap, (plan.at, entry.seq, entry))
+
+    def _stop_on_auth_failure(self, entry: _Pending, error: AuthenticationError) -> None:
+        status = error.status_code or (403 if "403" in error.message else 401)
+        message = (
+            f"Infinium refused the agent credentials (HTTP {status}) while polling for "
+            "interpretations; polling stopped for every pending run. Check "
+            "INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET."
+        )
+        with self._lock:
+            self._auth_failure = message
+            stopped = [e for e in self._pending.values() if e is not entry]
+            for other in stopped:
+                other.poll = False
+                other.last_message = message
+            self._heap.clear()
+        logger.error("%s (%d pending run(s) marked failed)", message, len(stopped) + 1)
+        self._finish(entry, "failed", None, message, quiet=True)
+        for other in stopped:
+            self._finish(other, "failed", None, message, quiet=True)
+
+    # ---------------------------------------------------------------- delivery
+
+    def _finish(
+        self,
+        entry: _Pending,
+        status: OutcomeStatus,
+        result: Any,
+        message: str,
+        *,
+        quiet: bool = False,
+    ) -> None:
+        with self._lock:
+            if entry.dropped or self._stop.is_set():
+                return
+            self._pending.pop(entry.seq, None)
+            entry.dropped = True
+            self._busy += 1
+            self._stats[status] += 1
+        try:
+            outcome = InterpretationOutcome.for_request(
+                entry.request,
+                status=status,
+                result=result,
+                message=message,
+                attempts=entry.attempts,
+                elapsed=time.monotonic() - entry.submitted_at,
+            )
+            self._deliver(outcome, quiet=quiet)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                if not self._pending and not self._busy:
+                    self._idle.notify_all()
+
+    def _deliver(self, outcome: InterpretationOutcome, *, quiet: bool) -> None:
+        for sink in self._sinks:
+            try:
+                if quiet and isinstance(sink, LogSink):
+                    # The processor already logged one line for all of these.
+                    sink.emit(outcome, python_level=logging.DEBUG)
+                else:
+                    sink.emit(outcome)
+            except Exception:
+                self._report_sink_error(sink)
+
+    def _report_sink_error(self, sink: Sink) -> None:
+        name = getattr(sink, "name", type(sink).__name__)
+        if name in self._sink_errors:
+            logger.debug("interpretation sink %r failed again", name, exc_info=True)
+            return
+        self._sink_errors.add(name)
+        logger.warning(
+            "interpretation sink %r raised; other sinks and later outcomes are unaffected "
+            "(further errors from it are logged at DEBUG)",
+            name,
+            exc_info=True,
+        )
+
+
+def _check_number(value: object, key: str, *, minimum: float, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{key} must be a number, got {value!r}", config_key=key)
+    number = float(value)
+    if not minimum <= number <= maximum:  # also refuses NaN
+        raise ConfigurationError(
+            f"{key} must be between {minimum:g} and {maximum:g} seconds, got {value!r}",
+            config_key=key,
+        )
+    return number
+
+
+def _check_sinks(sinks: Iterable[str] | None, settings: Settings) -> frozenset[str]:
+    from ..config import INTERPRETATION_SINKS
+
+    if sinks is None:
+        return settings.interpretation or frozenset({"log"})
+    if isinstance(sinks, str):
+        sinks = [part.strip() for part in sinks.split(",") if part.strip()]
+    names = frozenset(str(name).strip().lower() for name in sinks)
+    unknown = names - INTERPRETATION_SINKS
+    if unknown:
+        raise ConfigurationError(
+            f"unknown interpretation sink(s) {sorted(unknown)}; use any of log, span_event",
+            config_key="sinks",
+        )
+    return names
