@@ -430,7 +430,7 @@ class Sandbox:
         if not allow_remote and not is_loopback_host(host):
             raise ValueError(
                 f"Sandbox host {host!r} is not a loopback address; pass allow_remote=True"
-                " to listen on it"
+                " (--allow-remote) to listen on it"
             )
         if not is_valid_uuid(agent_id):
             raise ValueError("Sandbox agent_id must be a UUID")

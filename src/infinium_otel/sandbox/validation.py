@@ -31,6 +31,10 @@ STACK_TRACE_MAX = 1_000
 
 _UTC_DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
 
+_ISO_DATETIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+
 Problems = list[str]
 Check = Callable[[Any, str, Problems], None]
 
@@ -161,6 +165,14 @@ def _utc_datetime(value: Any, path: str, problems: Problems) -> None:
         datetime(year, month, day, hour, minute, second)
     except ValueError as exc:
         problems.append(f"{path}: {value!r} is not a real date and time ({exc})")
+
+
+def _iso_datetime(value: Any, path: str, problems: Problems) -> None:
+    """Section timestamps: any ISO 8601 date and time (the SDK types them as plain text)."""
+    if not isinstance(value, str):
+        problems.append(f"{path}: must be an ISO 8601 string, got {_type_name(value)}")
+    elif _ISO_DATETIME_RE.match(value) is None:
+        problems.append(f"{path}: {value[:40]!r} is not an ISO 8601 date and time")
 
 
 def _json_value(value: Any, path: str, problems: Problems) -> None:
@@ -334,7 +346,7 @@ _LLM_USAGE = _object(
 
 _S, _I, _F, _SL = _string(), _integer(0), _number(), _string_or_list()
 _SECTIONS: dict[str, Fields] = {
-    "time_tracking": {"start_time": _utc_datetime, "end_time": _utc_datetime},
+    "time_tracking": {"start_time": _iso_datetime, "end_time": _iso_datetime},
     "customer": {
         k: _S
         for k in (
@@ -460,7 +472,7 @@ _PROMPT_USED = _object(
         "version": _integer(0),
         "source": _S,
         "variables_used": _list_of(_S),
-        "fetched_at": _utc_datetime,
+        "fetched_at": _iso_datetime,
     },
     required=("prompt_id",),
 )
