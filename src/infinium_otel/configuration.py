@@ -1,0 +1,187 @@
+"""``configure()``: one call from nothing to agent runs arriving in Infinium.
+
+It joins the current SDK TracerProvider (or creates and installs one), puts the
+exporter behind a batch processor tuned for agent runs (a run reaches the wire
+within about a second of its root ending, not after the default 5 s batch
+delay), enables the interpretation processor when asked, and instruments the
+LLM clients it finds. Calling it again for the same provider returns the same
+handle rather than adding a second exporter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from .config import Settings
+from .exporter import InfiniumSpanExporter, InterpretationOption, PayloadHook
+from .interpretation import InterpretationProcessor
+from .nesting import attach_tracker
+
+__all__ = ["InfiniumHandle", "configure"]
+
+_log = logging.getLogger("infinium_otel")
+
+# Agent runs are few and precious: export soon after the root ends.
+SCHEDULE_DELAY_MILLIS = 500
+MAX_QUEUE_SIZE = 8_192
+MAX_EXPORT_BATCH_SIZE = 512
+
+_lock = threading.Lock()
+_handles: dict[int, InfiniumHandle] = {}
+
+
+class InfiniumHandle:
+    """What ``configure()`` set up; ``flush`` and ``shutdown`` report success."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tracer_provider: TracerProvider | None,
+        exporter: InfiniumSpanExporter | None,
+        processor: BatchSpanProcessor | None,
+        instrumented: list[str],
+    ) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider
+        self.exporter = exporter
+        self.span_processor = processor
+        self.instrumented = instrumented
+
+    @property
+    def enabled(self) -> bool:
+        return self.exporter is not None
+
+    @property
+    def interpretation(self) -> InterpretationProcessor | None:
+        return self.exporter.interpretation if self.exporter is not None else None
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Export and deliver every finished run; True when all were delivered in time."""
+        if self.exporter is None or self.span_processor is None:
+            return True
+        deadline = time.monotonic() + timeout
+        pushed = self.span_processor.force_flush(int(timeout * 1000))
+        remaining = max(0.0, deadline - time.monotonic())
+        delivered = self.exporter.force_flush(int(remaining * 1000))
+        return bool(pushed and delivered)
+
+    def wait_for_interpretations(self, timeout: float = 60.0) -> bool:
+        """Wait until every delivered run's interpretation has arrived (or given up)."""
+        processor = self.interpretation
+        return True if processor is None else processor.flush(timeout)
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Flush, then stop the exporter and its threads; True when all was delivered."""
+        if self.exporter is None or self.span_processor is None:
+            return True
+        deadline = time.monotonic() + timeout
+        pushed = self.span_processor.force_flush(int(timeout * 1000))
+        delivered = self.exporter.shutdown_report(max(0.0, deadline - time.monotonic()))
+        self.span_processor.shutdown()  # type: ignore[no-untyped-call]
+        with _lock:
+            if self.tracer_provider is not None:
+                _handles.pop(id(self.tracer_provider), None)
+        return bool(pushed and delivered)
+
+    def stats(self) -> dict[str, int]:
+        return self.exporter.stats() if self.exporter is not None else {}
+
+    def __repr__(self) -> str:
+        return f"InfiniumHandle(enabled={self.enabled}, instrumented={self.instrumented!r})"
+
+
+def configure(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    instrument: bool = True,
+    interpretation: InterpretationOption = None,
+    payload_hook: PayloadHook | None = None,
+    resource: Resource | None = None,
+    **settings: Any,
+) -> InfiniumHandle:
+    """Set up export of agent runs to Infinium; returns a handle for flush and shutdown.
+
+    Keyword settings (``agent_id``, ``agent_secret``, ``base_url``, ...) override
+    the ``INFINIUM_*`` environment. With ``INFINIUM_DISABLED=true`` nothing is
+    installed and the handle is a no-op.
+    """
+    resolved = Settings.load(**settings)
+    if resolved.disabled:
+        return InfiniumHandle(
+            settings=resolved, tracer_provider=None, exporter=None, processor=None, instrumented=[]
+        )
+    with _lock:
+        provider = tracer_provider or _current_or_new_provider(resource)
+        existing = _handles.get(id(provider))
+        if existing is not None:
+            _log.debug("infinium_otel.configure: already configured for this provider")
+            return existing
+        attach_tracker(provider)
+        exporter = InfiniumSpanExporter(
+            settings=resolved,
+            interpretation=_interpretation_for(interpretation, resolved, provider),
+            payload_hook=payload_hook,
+        )
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=MAX_QUEUE_SIZE,
+            schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
+            max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
+        )
+        provider.add_span_processor(processor)
+        instrumented = _instrument(provider, resolved) if instrument else []
+        handle = InfiniumHandle(
+            settings=resolved,
+            tracer_provider=provider,
+            exporter=exporter,
+            processor=processor,
+            instrumented=instrumented,
+        )
+        _handles[id(provider)] = handle
+        return handle
+
+
+def _interpretation_for(
+    option: InterpretationOption, settings: Settings, provider: TracerProvider
+) -> InterpretationOption:
+    """A processor whose result spans go to ``provider`` (which need not be global)."""
+    if option is None or option is True:
+        sinks = settings.interpretation or (frozenset({"log"}) if option else frozenset())
+    elif isinstance(option, (str, list, tuple, set, frozenset)):
+        sinks = Settings.load({}, interpretation=option).interpretation
+    else:
+        return option
+    if not sinks:
+        return False
+    return InterpretationProcessor(settings=settings, sinks=sinks, tracer_provider=provider)
+
+
+def _current_or_new_provider(resource: Resource | None) -> TracerProvider:
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(resource=resource or Resource.create())
+    trace.set_tracer_provider(provider)
+    installed = trace.get_tracer_provider()
+    if installed is not provider and isinstance(installed, TracerProvider):
+        return installed  # someone else won the race to set it
+    return provider
+
+
+def _instrument(provider: TracerProvider, settings: Settings) -> list[str]:
+    try:
+        from .instrumentation import instrument_all
+
+        return instrument_all(tracer_provider=provider, capture_content=settings.capture_content)
+    except Exception:
+        _log.warning("infinium_otel.configure: instrumentation failed", exc_info=True)
+        return []

@@ -1,0 +1,128 @@
+"""``infinium-otel doctor``: is this machine set up to send runs to Infinium?
+
+It checks the settings, reaches the endpoint, verifies the credentials without
+sending a trace, and reports the spool; each problem comes with what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from .client import InfiniumClient
+from .config import Settings
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InfiniumError,
+    InfiniumTimeoutError,
+    NetworkError,
+    PermissionDeniedError,
+)
+
+__all__ = ["main", "run_checks"]
+
+Report = Callable[[bool, str], None]
+
+
+def run_checks(settings: Settings | None, report: Report, *, timeout: float = 10.0) -> bool:
+    """Run every check, calling ``report(ok, line)`` for each; True when all pass."""
+    if settings is None:
+        try:
+            settings = Settings.load()
+        except ConfigurationError as error:
+            report(False, f"settings: {error}")
+            return False
+    if settings.disabled:
+        report(False, "INFINIUM_DISABLED is true: nothing will be exported until it is unset")
+        return False
+    try:
+        agent_id, _ = settings.require_credentials()
+    except ConfigurationError as error:
+        report(False, f"credentials: {error}")
+        return False
+    report(True, f"settings: agent {agent_id}, endpoint {settings.base_url}")
+    report(True, f"interpretation: {', '.join(sorted(settings.interpretation)) or 'off'}")
+    healthy = _check_endpoint(settings, report, timeout)
+    return _check_spool(settings, report) and healthy
+
+
+def _check_endpoint(settings: Settings, report: Report, timeout: float) -> bool:
+    try:
+        with InfiniumClient.from_settings(settings) as client:
+            started = time.monotonic()
+            client.check_credentials(max_retries=0, deadline=time.monotonic() + timeout)
+            elapsed_ms = (time.monotonic() - started) * 1000
+    except PermissionDeniedError:
+        report(
+            False,
+            "credentials: accepted but not allowed for this agent (403); "
+            "check that the secret belongs to this agent id",
+        )
+        return False
+    except AuthenticationError:
+        report(
+            False,
+            "credentials: refused (401); check INFINIUM_AGENT_ID and "
+            "INFINIUM_AGENT_SECRET on the agent's page in Infinium",
+        )
+        return False
+    except InfiniumTimeoutError:
+        report(
+            False,
+            f"endpoint: no answer within {timeout:g} s from {settings.base_url}; "
+            "check the URL, proxies and firewalls",
+        )
+        return False
+    except NetworkError as error:
+        report(
+            False,
+            f"endpoint: cannot connect to {settings.base_url} ({error}); "
+            "check INFINIUM_BASE_URL and the network",
+        )
+        return False
+    except InfiniumError as error:
+        report(False, f"endpoint: unexpected answer ({error})")
+        return False
+    report(True, f"endpoint reached and credentials accepted ({elapsed_ms:.0f} ms)")
+    return True
+
+
+def _check_spool(settings: Settings, report: Report) -> bool:
+    if not settings.spool_dir:
+        report(True, "spool: off (set INFINIUM_SPOOL_DIR to keep runs across outages)")
+        return True
+    path = settings.spool_dir
+    if not os.path.isdir(path):
+        report(True, f"spool: {path} does not exist yet (it is created on first use)")
+        return True
+    if not os.access(path, os.W_OK):
+        report(False, f"spool: {path} is not writable by this user")
+        return False
+    files = [name for name in os.listdir(path) if name.endswith(".json")]
+    size = sum(os.path.getsize(os.path.join(path, name)) for name in files)
+    pending = f"{len(files)} undelivered payloads ({size} bytes)"
+    advice = "; `infinium-otel spool replay` sends them" if files else ""
+    report(True, f"spool: {path}: {pending}{advice}")
+    return True
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="infinium-otel doctor",
+        description="Check the INFINIUM_* settings, the endpoint and the credentials.",
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per check (10)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    stream = out or sys.stdout
+
+    def report(ok: bool, line: str) -> None:
+        print(f"[{'ok' if ok else 'FAIL'}] {line}", file=stream)
+
+    healthy = run_checks(None, report, timeout=args.timeout)
+    print("all checks passed" if healthy else "some checks failed: see above", file=stream)
+    return 0 if healthy else 1

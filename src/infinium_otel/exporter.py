@@ -1,0 +1,295 @@
+"""``InfiniumSpanExporter``: finished agent runs become Infinium traces.
+
+``export()`` runs on the batch processor's thread and only assembles,
+converts and queues; HTTP happens on the delivery thread. It never raises and
+always reports success for spans it accepted, so a slow or failing endpoint
+never makes the batch processor drop spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from ._logging import RateLimitedLogger
+from ._version import __version__
+from .assembly import RunAssembler
+from .client import InfiniumClient
+from .config import Settings
+from .convert import convert_run
+from .delivery import Delivery, DeliveryWorker, RunMeta
+from .interpretation import InterpretationProcessor, InterpretationRequest
+from .nesting import TRACKER, attach_tracker
+from .payload import encode_payload
+from .response import ApiResponse
+from .run import Run
+
+__all__ = ["InfiniumSpanExporter", "PayloadHook"]
+
+_log = logging.getLogger("infinium_otel.exporter")
+
+PayloadHook = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+InterpretationOption = InterpretationProcessor | Iterable[str] | str | bool | None
+
+
+class InfiniumSpanExporter(SpanExporter):
+    """Assembles agent runs from spans and sends each as one Infinium trace.
+
+    With no arguments every setting comes from ``INFINIUM_*`` variables, so
+    ``OTEL_TRACES_EXPORTER=infinium`` works. ``interpretation`` is a processor,
+    a list of sinks (``"log"``, ``"span_event"``), ``False`` to disable, or
+    ``None`` to follow ``INFINIUM_INTERPRETATION``. ``payload_hook`` may redact
+    a payload (return it) or drop it (return ``None``); if it raises, the run
+    is dropped, never sent unredacted.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        client: InfiniumClient | None = None,
+        interpretation: InterpretationOption = None,
+        payload_hook: PayloadHook | None = None,
+        **settings_overrides: Any,
+    ) -> None:
+        if settings is None:
+            settings = Settings.load(**settings_overrides)
+        elif settings_overrides:
+            settings = Settings.load(**{**_explicit(settings), **settings_overrides})
+        self._settings = settings
+        self._hook = payload_hook
+        self._lock = threading.Lock()
+        self._closed = False
+        self._warn = RateLimitedLogger(_log)
+        self._counters: dict[str, int] = {
+            "runs_exported": 0,
+            "runs_dropped_by_hook": 0,
+            "runs_failed_conversion": 0,
+            "export_errors": 0,
+        }
+        self._assembler = RunAssembler(
+            max_buffered_spans=settings.max_buffered_spans,
+            max_spans_per_run=settings.max_spans_per_run,
+            run_ttl=settings.run_ttl,
+            nested=TRACKER.pop_nested,
+        )
+        self._interpretation: InterpretationProcessor | None = None
+        self._delivery: DeliveryWorker | None = None
+        if settings.disabled:
+            return
+        settings.require_credentials()
+        self._client = client if client is not None else InfiniumClient.from_settings(settings)
+        self._interpretation = self._make_interpretation(interpretation)
+        self._delivery = DeliveryWorker(
+            self._client,
+            max_queue=settings.max_queued_payloads,
+            retry_window=max(settings.timeout * (settings.max_retries + 1), 10.0),
+            on_delivered=self._on_delivered,
+            on_tick=self._expire,
+            tick_interval=min(5.0, max(0.05, settings.run_ttl / 4)),
+        )
+        attach_tracker(trace.get_tracer_provider())
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    def __repr__(self) -> str:
+        return (
+            f"InfiniumSpanExporter(agent_id={self._settings.agent_id!r}, "
+            f"base_url={self._settings.base_url!r}, disabled={self._settings.disabled})"
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def interpretation(self) -> InterpretationProcessor | None:
+        return self._interpretation
+
+    # -- SpanExporter ------------------------------------------------------
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        if self._delivery is None:  # disabled
+            return SpanExportResult.SUCCESS
+        try:
+            now = time.monotonic()
+            with self._lock:
+                runs = self._assembler.add(spans, now)
+                runs.extend(self._assembler.expire(now))
+                buffered = self._assembler.buffered_spans
+            for run in runs:
+                self._ship(run)
+            if buffered:
+                self._delivery.request_ticks()
+        except Exception:
+            self._counters["export_errors"] += 1
+            _log.exception("Infinium exporter: export failed; the batch was dropped")
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Send everything buffered (incomplete runs as partial) and wait for delivery."""
+        if self._delivery is None:
+            return True
+        self._drain("exporter flushed before the root span ended")
+        return self._delivery.flush(timeout_millis / 1000)
+
+    def shutdown(self, timeout_millis: float = 30_000) -> None:
+        """Drain buffered runs, deliver within the time given, stop the threads."""
+        self.shutdown_report(timeout_millis / 1000)
+
+    def shutdown_report(self, timeout: float = 30.0) -> bool:
+        """``shutdown`` that says whether every run was delivered."""
+        if self._closed:
+            return True
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self._delivery is None:
+            self._closed = True
+            return True
+        self._drain("exporter shut down before the root span ended")
+        self._closed = True
+        delivered = self._delivery.shutdown(max(0.0, deadline - time.monotonic()))
+        if self._interpretation is not None:
+            self._interpretation.shutdown(max(0.0, min(1.0, deadline - time.monotonic())))
+        return delivered
+
+    # -- counters ----------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counters of runs and spans, for diagnosis and self-telemetry."""
+        result = dict(self._counters)
+        with self._lock:
+            assembly = vars(self._assembler.stats).copy()
+            result["spans_buffered"] = self._assembler.buffered_spans
+        result.update(assembly)
+        if self._delivery is not None:
+            result.update({f"delivery_{k}": v for k, v in vars(self._delivery.stats).items()})
+            result["delivery_pending"] = self._delivery.pending
+        return result
+
+    # -- internals ---------------------------------------------------------
+
+    def _make_interpretation(self, option: InterpretationOption) -> InterpretationProcessor | None:
+        if isinstance(option, InterpretationProcessor):
+            return option
+        if option is False:
+            return None
+        if option is None:
+            sinks: frozenset[str] = self._settings.interpretation
+        elif option is True:
+            sinks = self._settings.interpretation or frozenset({"log"})
+        else:
+            sinks = Settings.load({}, interpretation=option).interpretation
+        if not sinks:
+            return None
+        return InterpretationProcessor(
+            client=self._client.clone(), settings=self._settings, sinks=sinks
+        )
+
+    def _expire(self) -> bool:
+        """Periodic: send trees whose root never ended; True while spans stay buffered."""
+        if self._closed:
+            return False
+        with self._lock:
+            runs = self._assembler.expire(time.monotonic())
+            buffered = self._assembler.buffered_spans
+        for run in runs:
+            self._ship(run)
+        return buffered > 0
+
+    def _drain(self, reason: str) -> None:
+        with self._lock:
+            runs = self._assembler.drain(reason)
+        for run in runs:
+            self._ship(run)
+
+    def _ship(self, run: Run) -> None:
+        """Convert, let the hook see it, encode and queue. Never raises."""
+        assert self._delivery is not None
+        try:
+            payload = convert_run(
+                run, capture_content=self._settings.capture_content, sdk_version=__version__
+            )
+        except Exception:
+            self._counters["runs_failed_conversion"] += 1
+            _log.exception("Infinium exporter: could not convert a run; it was dropped")
+            return
+        if self._hook is not None:
+            try:
+                hooked = self._hook(payload)
+            except Exception:
+                self._counters["runs_dropped_by_hook"] += 1
+                self._warn.log(
+                    logging.ERROR,
+                    "hook",
+                    "Infinium exporter: payload_hook raised; the run was dropped, not sent",
+                )
+                return
+            if hooked is None:
+                self._counters["runs_dropped_by_hook"] += 1
+                return
+            payload = hooked
+        try:
+            encoded = encode_payload(payload)
+        except Exception:
+            self._counters["runs_failed_conversion"] += 1
+            _log.exception("Infinium exporter: could not encode a run; it was dropped")
+            return
+        context = run.root.context
+        resource = run.root.resource
+        service = resource.attributes.get("service.name") if resource is not None else None
+        meta = RunMeta(
+            otel_trace_id=context.trace_id if context else 0,
+            otel_span_id=context.span_id if context else 0,
+            run_name=str(payload.get("name", run.root.name)),
+            agent_name=str(payload.get("name", run.root.name)),
+            service_name=str(service) if service is not None else None,
+        )
+        self._counters["runs_exported"] += 1
+        self._delivery.submit(Delivery(body=encoded.body, meta=meta))
+
+    def _on_delivered(self, delivery: Delivery, response: ApiResponse) -> None:
+        if self._interpretation is None:
+            return
+        trace_id = response.trace_id
+        if not trace_id:
+            return
+        meta = delivery.meta
+        self._interpretation.submit(
+            InterpretationRequest(
+                infinium_trace_id=trace_id,
+                otel_trace_id=meta.otel_trace_id,
+                otel_span_id=meta.otel_span_id,
+                agent_name=meta.agent_name,
+                service_name=meta.service_name,
+            )
+        )
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._assembler.clear()
+        TRACKER.forget_all()
+
+
+def _explicit(settings: Settings) -> dict[str, Any]:
+    """A Settings object as keyword overrides (to layer more overrides on top)."""
+    import dataclasses
+
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+
+
+def _after_fork(ref: weakref.ReferenceType[InfiniumSpanExporter]) -> None:
+    exporter = ref()
+    if exporter is not None:
+        exporter._after_fork_in_child()
