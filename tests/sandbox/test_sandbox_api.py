@@ -246,3 +246,13 @@ def test_keep_alive_serves_many_requests_on_one_connection(api: Api) -> None:
         assert answer.status_code == 201
         assert answer.headers["Content-Length"] == str(len(answer.content))
     assert answer.raw.version == 11
+
+
+def test_recorded_headers_are_looked_up_without_regard_to_case(api: Api, sandbox: Sandbox) -> None:
+    api.post_trace(headers={**AUTH, "User-Agent": "probe/1.0"})
+    [recorded] = sandbox.requests
+    assert recorded.headers["user-agent"] == "probe/1.0"
+    assert recorded.headers.get("USER-AGENT") == "probe/1.0"
+    assert "X-Agent-Key" in recorded.headers
+    assert recorded.headers.get("missing") is None
+    assert isinstance(recorded.headers, dict)

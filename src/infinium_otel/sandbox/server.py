@@ -42,6 +42,26 @@ _MAX_RECORDED_REQUESTS = 100_000
 _REDACTED = "<redacted>"
 
 
+class HeaderDict(dict[str, str]):
+    """Request headers as sent, looked up without regard to case."""
+
+    def _key(self, name: object) -> object:
+        if isinstance(name, str):
+            for key in self.keys():
+                if key.lower() == name.lower():
+                    return key
+        return name
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(str(self._key(name)))
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(self._key(name))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(str(self._key(name)), default)
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the sandbox saw it (the agent key is never kept)."""
@@ -49,7 +69,7 @@ class RecordedRequest:
     method: str
     path: str
     status: int | None
-    headers: dict[str, str]
+    headers: HeaderDict
     at: float
     endpoint: str
     body_bytes: int = 0
@@ -131,6 +151,11 @@ class _Handler(BaseHTTPRequestHandler):
                     self._answer_fault(fault)
                     return
             self._route(path, body, too_large)
+        except Exception:
+            logger.exception("sandbox failed to handle %s %s", self.command, path)
+            if not self._recorded:
+                self.close_connection = True
+                self._error(500, "Sandbox internal error")
         finally:
             self._record(None)
 
@@ -402,8 +427,10 @@ def _endpoint_of(path: str) -> str:
     return "other"
 
 
-def _redacted_headers(items: Any) -> dict[str, str]:
-    return {name: (_REDACTED if name.lower() == "x-agent-key" else value) for name, value in items}
+def _redacted_headers(items: Any) -> HeaderDict:
+    return HeaderDict(
+        (name, _REDACTED if name.lower() == "x-agent-key" else value) for name, value in items
+    )
 
 
 class Sandbox:

@@ -51,6 +51,8 @@ class TraceStore:
         with self._cond:
             if db != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
+                # Survives a process restart, which is all a sandbox needs.
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(_SCHEMA)
 
     def add(self, trace: StoredTrace) -> None:
