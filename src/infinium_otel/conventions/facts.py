@@ -1,0 +1,214 @@
+"""One span's facts, normalised across conventions (GenAI, then OpenInference, then OpenLLMetry).
+
+``read_facts`` is the only place that knows which attribute a fact comes
+from; everything after it (steps, usage, errors) works on ``SpanFacts``.
+Content (message text, tool arguments and results) is read only when content
+capture is on, so with it off no text can leak further down by mistake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind as OtelSpanKind
+from opentelemetry.trace import StatusCode
+
+from . import genai, infinium, openinference, openllmetry
+from .kind import SpanKind, classify
+from .messages import Message, render, render_new_input
+from .values import first, integer, number, text
+
+__all__ = ["SpanFacts", "read_facts"]
+
+_EMPTY: Mapping[str, Any] = {}
+
+_AGENT_NAME = genai.AGENT_NAME + openinference.AGENT_NAME
+_WORKFLOW_NAME = genai.WORKFLOW_NAME + openllmetry.WORKFLOW_NAME
+_MODEL = genai.MODEL + openinference.MODEL
+_PROVIDER = genai.PROVIDER + openinference.PROVIDER
+_INPUT_TOKENS = genai.INPUT_TOKENS + openinference.INPUT_TOKENS
+_OUTPUT_TOKENS = genai.OUTPUT_TOKENS + openinference.OUTPUT_TOKENS
+_TOTAL_TOKENS = genai.TOTAL_TOKENS + openinference.TOTAL_TOKENS + openllmetry.TOTAL_TOKENS
+_COST = genai.COST + openinference.COST
+_TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
+_HTTP_STATUS = ("http.response.status_code", "http.status_code")
+_SERVER = ("server.address", "net.peer.name", "http.host")
+_TRANSPORT_MARKERS = (
+    "http.request.method",
+    "http.method",
+    "url.full",
+    "db.system",
+    "db.system.name",
+    "rpc.system",
+    "messaging.system",
+)
+
+
+@dataclasses.dataclass(slots=True)
+class SpanFacts:
+    """What conversion needs to know about one span, whichever convention described it."""
+
+    span_id: int
+    parent_id: int | None
+    name: str
+    kind: SpanKind
+    start: int | None
+    end: int | None
+    failed: bool
+    status_description: str | None
+    scope_name: str | None
+    scope_version: str | None
+    operation: str | None = None
+    agent_name: str | None = None
+    workflow_name: str | None = None
+    entity_name: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cost: float | None = None
+    temperature: float | None = None
+    tool_name: str | None = None
+    tool_arguments: str | None = None
+    tool_result: str | None = None
+    input_text: str | None = None
+    output_text: str | None = None
+    http_status: int | None = None
+    server_address: str | None = None
+    transport: bool = False
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.start is None or self.end is None:
+            return None
+        return max(0, (self.end - self.start) // 1_000_000)
+
+    @property
+    def has_usage(self) -> bool:
+        return (
+            self.input_tokens is not None
+            or self.output_tokens is not None
+            or self.total_tokens is not None
+        )
+
+    def fill_from(self, other: SpanFacts) -> None:
+        """Take ``other``'s facts wherever this span has none (two spans of one call)."""
+        for field in _MERGEABLE:
+            if getattr(self, field) is None:
+                value = getattr(other, field)
+                if value is not None:
+                    setattr(self, field, value)
+        if other.failed and not self.failed:
+            self.failed = True
+            self.status_description = self.status_description or other.status_description
+
+
+_MERGEABLE = (
+    "operation",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "temperature",
+    "tool_name",
+    "tool_arguments",
+    "tool_result",
+    "input_text",
+    "output_text",
+    "http_status",
+)
+
+
+def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
+    """The facts of one span; never raises for any attribute types the SDK accepts."""
+    attributes = span.attributes or _EMPTY
+    context = span.context
+    parent = span.parent
+    scope = span.instrumentation_scope
+    status = span.status
+    kind = classify(attributes)
+    facts = SpanFacts(
+        span_id=context.span_id if context is not None else 0,
+        parent_id=parent.span_id if parent is not None else None,
+        name=text(span.name) or "span",
+        kind=kind,
+        start=span.start_time,
+        end=span.end_time,
+        failed=status is not None and status.status_code is StatusCode.ERROR,
+        status_description=text(status.description) if status is not None else None,
+        scope_name=scope.name if scope is not None and scope.name else None,
+        scope_version=scope.version if scope is not None and scope.version else None,
+    )
+    if not kind.is_genai and kind is not SpanKind.CHAIN:
+        _read_plain(facts, span, attributes)
+        if facts.transport:
+            return facts
+    facts.operation = text(attributes.get(genai.OPERATION)) or text(
+        attributes.get(openllmetry.REQUEST_TYPE)
+    )
+    facts.agent_name = text(first(attributes, _AGENT_NAME))
+    facts.workflow_name = text(first(attributes, _WORKFLOW_NAME))
+    facts.entity_name = text(first(attributes, openllmetry.ENTITY_NAME))
+    facts.provider = text(first(attributes, _PROVIDER))
+    facts.input_tokens = integer(first(attributes, _INPUT_TOKENS))
+    facts.output_tokens = integer(first(attributes, _OUTPUT_TOKENS))
+    facts.total_tokens = integer(first(attributes, _TOTAL_TOKENS))
+    facts.cost = number(first(attributes, _COST))
+    facts.model = text(first(attributes, _MODEL))
+    facts.temperature = number(attributes.get(genai.TEMPERATURE[0]))
+    if (facts.model is None or facts.temperature is None) and (
+        openinference.INVOCATION_PARAMETERS in attributes
+    ):
+        parameters = openinference.invocation_parameters(attributes)
+        facts.model = facts.model or text(parameters.get("model"))
+        if facts.temperature is None:
+            facts.temperature = number(parameters.get("temperature"))
+    facts.tool_name = text(first(attributes, _TOOL_NAME))
+    if kind is SpanKind.TOOL and facts.tool_name is None:
+        facts.tool_name = facts.entity_name or facts.name
+    facts.http_status = integer(first(attributes, _HTTP_STATUS))
+    if capture_content:
+        _read_content(facts, span, attributes)
+    return facts
+
+
+def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+    """Facts of a span no GenAI convention describes: is it transport, and to where?"""
+    facts.transport = span.kind is OtelSpanKind.CLIENT or any(
+        marker in attributes for marker in _TRANSPORT_MARKERS
+    )
+    facts.http_status = integer(first(attributes, _HTTP_STATUS))
+    facts.server_address = text(first(attributes, _SERVER))
+
+
+def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+    events = span.events or ()
+    inputs: list[Message] = genai.input_messages(attributes, events)
+    outputs: list[Message] = genai.output_messages(attributes, events)
+    if not inputs:
+        inputs = openinference.input_messages(attributes) or openllmetry.input_messages(attributes)
+    if not outputs:
+        outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
+            attributes
+        )
+    facts.input_text = (
+        text(attributes.get(infinium.INPUT_SUMMARY))
+        or render_new_input(inputs)
+        or render(openinference.value_text(attributes, openinference.INPUT_VALUE))
+        or openllmetry.entity_text(attributes, openllmetry.ENTITY_INPUT)
+    )
+    facts.output_text = (
+        text(attributes.get(infinium.OUTPUT_SUMMARY))
+        or render(outputs)
+        or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
+        or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
+    )
+    if facts.kind is SpanKind.TOOL:
+        facts.tool_arguments = text(first(attributes, genai.TOOL_ARGUMENTS)) or facts.input_text
+        facts.tool_result = text(first(attributes, genai.TOOL_RESULT)) or facts.output_text

@@ -1,0 +1,51 @@
+"""OpenLLMetry (Traceloop) conventions: its own span kinds and entities, GenAI names otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .flattened import flattened_messages
+from .messages import Message
+
+SPAN_KIND = "traceloop.span.kind"
+REQUEST_TYPE = "llm.request.type"
+ENTITY_NAME = ("traceloop.entity.name",)
+WORKFLOW_NAME = ("traceloop.workflow.name",)
+TOTAL_TOKENS = ("llm.usage.total_tokens",)
+ENTITY_INPUT = "traceloop.entity.input"
+ENTITY_OUTPUT = "traceloop.entity.output"
+
+_PROMPT_PREFIX = "gen_ai.prompt."
+_COMPLETION_PREFIX = "gen_ai.completion."
+
+
+def input_messages(attributes: Mapping[str, Any]) -> list[Message]:
+    """Flattened ``gen_ai.prompt.{i}.*`` messages."""
+    if (
+        attributes.get(_PROMPT_PREFIX + "0.content") is None
+        and attributes.get(_PROMPT_PREFIX + "0.role") is None
+    ):
+        return []
+    return flattened_messages(attributes, _PROMPT_PREFIX)
+
+
+def output_messages(attributes: Mapping[str, Any]) -> list[Message]:
+    """Flattened ``gen_ai.completion.{i}.*`` messages."""
+    if (
+        attributes.get(_COMPLETION_PREFIX + "0.content") is None
+        and attributes.get(_COMPLETION_PREFIX + "0.role") is None
+        and attributes.get(_COMPLETION_PREFIX + "0.tool_calls.0.name") is None
+    ):
+        return []
+    return flattened_messages(attributes, _COMPLETION_PREFIX, "", "assistant")
+
+
+def entity_text(attributes: Mapping[str, Any], key: str) -> str | None:
+    """``traceloop.entity.input`` / ``.output``: a JSON string, kept as its raw text."""
+    value = attributes.get(key)
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace") or None
+    return None

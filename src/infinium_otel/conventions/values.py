@@ -1,0 +1,113 @@
+"""Tolerant attribute readers: any type the OTel SDK lets through comes out typed or None.
+
+Attribute values arrive as str, bool, int, float, bytes or (mixed) sequences of
+those; JSON-valued attributes may hold text that is not JSON. None of these
+may fail a run, so every reader here answers ``None`` instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "first",
+    "integer",
+    "json_value",
+    "number",
+    "string_list",
+    "text",
+]
+
+
+def text(value: Any) -> str | None:
+    """Readable text of an attribute value; sequences are joined with ", "."""
+    if isinstance(value, str):
+        return value or None
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace") or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value) if not isinstance(value, float) or math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        parts = [t for t in (text(v) for v in value) if t]
+        return ", ".join(parts) or None
+    if isinstance(value, Mapping):
+        return to_json(value)
+    return None
+
+
+def integer(value: Any) -> int | None:
+    """A non-negative count (tokens, status codes); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value >= 0 else None
+    if isinstance(value, (str, bytes)):
+        try:
+            return integer(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A finite float (temperature, cost); None for NaN, infinities and non-numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        result = float(value)
+        return result if math.isfinite(result) else None
+    if isinstance(value, (str, bytes)):
+        try:
+            return number(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def string_list(value: Any) -> list[str] | None:
+    """A list of non-empty strings from a sequence attribute (or a single string)."""
+    if isinstance(value, (list, tuple)):
+        items = [t for t in (text(v) for v in value) if t]
+        return items or None
+    single = text(value)
+    return [single] if single else None
+
+
+def json_value(value: Any) -> Any:
+    """Parsed JSON of a string attribute; a non-string value as is; None when invalid."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        if not value or value[0] not in '[{"':
+            return None
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    return value
+
+
+def to_json(value: Any) -> str | None:
+    """Compact JSON text of a parsed value, or None when it cannot be encoded."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def first(attributes: Mapping[str, Any], names: Sequence[str]) -> Any:
+    """The value of the first of ``names`` present (not None) in ``attributes``."""
+    for name in names:
+        value = attributes.get(name)
+        if value is not None:
+            return value
+    return None

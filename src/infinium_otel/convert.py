@@ -1,0 +1,312 @@
+"""A finished run -> one Infinium trace payload.
+
+Pure: no I/O, no threads, no clock (times come from the spans). Conversion
+never raises for anything the OpenTelemetry SDK can hand it; see
+docs/conventions.md and docs/payload-mapping.md for what comes from where.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from ._version import __version__
+from .conventions import infinium
+from .conventions.facts import SpanFacts, read_facts
+from .conventions.kind import SpanKind
+from .conventions.values import text
+from .environment import environment
+from .errors_extract import span_errors, unique_errors
+from .payload import (
+    DESCRIPTION_MAX,
+    INPUT_SUMMARY_MAX,
+    NAME_MAX,
+    OUTPUT_SUMMARY_MAX,
+    SHORT_TEXT_MAX,
+    STEP_INPUT_PREVIEW_MAX,
+    STEP_OUTPUT_PREVIEW_MAX,
+    TOOL_INPUT_SUMMARY_MAX,
+    TOOL_OUTPUT_SUMMARY_MAX,
+    cap,
+    order_payload,
+)
+from .run import Run
+from .steps import RunTree, StepNode, build_tree
+from .usage import llm_call, llm_usage, usage_nodes
+
+__all__ = ["convert_run"]
+
+MAX_DURATION_SECONDS = 86_400.0
+_LATEST_SECOND = 4_102_444_799  # 2099-12-31T23:59:59Z
+_MAX_LISTED = 100
+
+_ACTIONS = {
+    SpanKind.LLM: "llm_call",
+    SpanKind.TOOL: "tool_use",
+    SpanKind.AGENT: "agent",
+    SpanKind.WORKFLOW: "agent",
+    SpanKind.RETRIEVAL: "retrieval",
+    SpanKind.RERANK: "retrieval",
+    SpanKind.EMBEDDING: "embedding",
+}
+
+
+def convert_run(
+    run: Run, *, capture_content: bool = True, sdk_version: str = __version__
+) -> dict[str, Any]:
+    """The payload of ``run``: contract key order, no empties, caps applied, not size-fitted."""
+    root_span = run.root
+    root = read_facts(root_span, capture_content)
+    spans: dict[int, ReadableSpan] = {root.span_id: root_span}
+    others: list[SpanFacts] = []
+    for span in run.spans:
+        if span is root_span:
+            continue
+        facts = read_facts(span, capture_content)
+        if facts.span_id in spans:
+            continue
+        spans[facts.span_id] = span
+        others.append(facts)
+    tree = build_tree(root, others)
+
+    errors_by_span: dict[int, list[dict[str, Any]]] = {}
+    for facts, _owner in tree.members:
+        if facts.failed or spans[facts.span_id].events:
+            found = span_errors(spans[facts.span_id], facts, capture_content)
+            if found:
+                errors_by_span[facts.span_id] = found
+    recoverable = not root.failed
+    for found in errors_by_span.values():
+        for error in found:
+            error["recoverable"] = recoverable
+
+    counted = usage_nodes(tree.steps)
+    steps = [_step(node, counted, errors_by_span) for node in tree.steps]
+    calls = [node.facts for node in tree.steps if node.facts.span_id in counted]
+    if not calls and root.has_usage:
+        calls = [root]
+    ordered_ids = [f.span_id for f, _ in tree.members]
+    errors = unique_errors(
+        [(sid, errors_by_span[sid]) for sid in ordered_ids if sid in errors_by_span],
+        tree.parents,
+    )
+
+    attributes: Mapping[str, Any] = root_span.attributes or {}
+    name = _run_name(root)
+    start, end = root.start, _run_end(root, others)
+    tags = _custom_tags(root, run)
+    resource = root_span.resource.attributes if root_span.resource is not None else {}
+    payload: dict[str, Any] = {
+        "name": cap(name, NAME_MAX),
+        "description": _description(attributes, root, name, tree, counted, errors, run),
+        "current_datetime": _iso(end if end is not None else start),
+        "duration": _duration(start, end),
+        "input_summary": _summary(root.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX),
+        "output_summary": _summary(root.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX),
+        "expected_outcome": infinium.expected_outcome(attributes),
+        "steps": steps,
+        "errors": errors,
+        "llm_usage": llm_usage(calls),
+        "sections": _sections(attributes, root, tree, start, end),
+        "environment": environment(
+            [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
+        ),
+    }
+    return order_payload(payload)
+
+
+def _step(
+    node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    facts = node.facts
+    kind = facts.kind
+    error = _step_error(node, errors_by_span)
+    step: dict[str, Any] = {
+        "step_number": node.number,
+        "action": _ACTIONS.get(kind, "operation"),
+        "description": cap(_step_description(facts), SHORT_TEXT_MAX),
+        "duration_ms": facts.duration_ms,
+    }
+    if kind is SpanKind.TOOL:
+        preview_in, preview_out = facts.tool_arguments, facts.tool_result
+    else:
+        preview_in, preview_out = facts.input_text, facts.output_text
+    if preview_in:
+        step["input_preview"] = cap(preview_in, STEP_INPUT_PREVIEW_MAX)
+    if preview_out:
+        step["output_preview"] = cap(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+    step["error"] = error
+    if kind is SpanKind.TOOL:
+        http_status = facts.http_status
+        for hidden in node.hidden:
+            http_status = hidden.http_status if hidden.http_status is not None else http_status
+        step["tool_call"] = {
+            "tool_name": cap(facts.tool_name or facts.name, SHORT_TEXT_MAX),
+            "duration_ms": facts.duration_ms,
+            "input_summary": cap(preview_in, TOOL_INPUT_SUMMARY_MAX) if preview_in else None,
+            "output_summary": cap(preview_out, TOOL_OUTPUT_SUMMARY_MAX) if preview_out else None,
+            "error": error,
+            "http_status": http_status,
+        }
+    if facts.span_id in counted:
+        step["llm_call"] = llm_call(facts)
+    parent = node.parent
+    step["metadata"] = {
+        "depth": node.depth,
+        "parent_step": parent.number if parent is not None else None,
+        "span_id": f"{facts.span_id:016x}",
+        "kind": kind.value,
+        "instrumentation": facts.scope_name,
+    }
+    return step
+
+
+def _step_error(
+    node: StepNode, errors_by_span: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any] | None:
+    if not node.facts.failed:
+        return None
+    for facts in (node.facts, *node.merged):
+        found = errors_by_span.get(facts.span_id)
+        if found:
+            return dict(found[-1])
+    return None
+
+
+def _step_description(facts: SpanFacts) -> str:
+    kind = facts.kind
+    if kind is SpanKind.LLM or kind is SpanKind.EMBEDDING:
+        operation = facts.operation or ("embeddings" if kind is SpanKind.EMBEDDING else "llm")
+        return f"{operation} {facts.model}" if facts.model else facts.name
+    if kind is SpanKind.TOOL:
+        return f"tool {facts.tool_name or facts.name}"
+    if kind is SpanKind.AGENT:
+        return f"agent {facts.agent_name or facts.entity_name or facts.name}"
+    if kind is SpanKind.WORKFLOW:
+        return f"workflow {facts.workflow_name or facts.entity_name or facts.name}"
+    return facts.entity_name or facts.name
+
+
+def _run_name(root: SpanFacts) -> str:
+    return root.agent_name or root.workflow_name or root.entity_name or root.name or "run"
+
+
+def _run_end(root: SpanFacts, others: list[SpanFacts]) -> int | None:
+    if root.end is not None:
+        return root.end
+    ends = [f.end for f in others if f.end is not None]
+    return max(ends) if ends else None
+
+
+def _duration(start: int | None, end: int | None) -> float:
+    if start is None or end is None:
+        return 0.0
+    seconds = (end - start) / 1e9
+    return round(min(max(seconds, 0.0), MAX_DURATION_SECONDS), 6)
+
+
+def _iso(ns: int | None) -> str:
+    """ISO 8601 UTC with milliseconds and ``Z``, clamped to a date the platform accepts."""
+    if ns is None or ns < 0:
+        ns = 0
+    seconds, rest = divmod(ns, 1_000_000_000)
+    seconds = min(seconds, _LATEST_SECOND)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{rest // 1_000_000:03d}Z"
+
+
+def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
+    if not own:
+        llm_steps = [n for n in tree.steps if n.facts.kind is SpanKind.LLM]
+        candidates = llm_steps if first else list(reversed(llm_steps))
+        for node in candidates:
+            own = node.facts.input_text if first else node.facts.output_text
+            if own:
+                break
+    return cap(own, limit) if own else None
+
+
+def _description(
+    attributes: Mapping[str, Any],
+    root: SpanFacts,
+    name: str,
+    tree: RunTree,
+    counted: set[int],
+    errors: list[dict[str, Any]],
+    run: Run,
+) -> str:
+    given = text(attributes.get(infinium.DESCRIPTION))
+    if given:
+        return cap(given, DESCRIPTION_MAX)
+    label = {SpanKind.AGENT: "Agent", SpanKind.WORKFLOW: "Workflow"}.get(root.kind, "Run")
+    llm = sum(1 for n in tree.steps if n.facts.kind is SpanKind.LLM)
+    tools = sum(1 for n in tree.steps if n.facts.kind is SpanKind.TOOL)
+    parts = [
+        _count(len(tree.steps), "step"),
+        _count(llm, "LLM call"),
+        _count(tools, "tool call"),
+    ]
+    if errors:
+        parts.append(_count(len(errors), "error"))
+    described = f"{label} run '{cap(name, NAME_MAX)}': {', '.join(parts)}"
+    if root.failed:
+        described += "; the run failed"
+    if run.partial:
+        reason = f" ({run.partial_reason})" if run.partial_reason else ""
+        described += f"; partial run{reason}: not every span had ended when it was sent"
+    return cap(described, DESCRIPTION_MAX)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
+    tags = {
+        "otel.trace_id": f"{run.trace_id:032x}",
+        "otel.span_id": f"{root.span_id:016x}",
+    }
+    if run.partial:
+        tags["partial"] = "true"
+        if run.partial_reason:
+            tags["partial_reason"] = cap(str(run.partial_reason), SHORT_TEXT_MAX)
+    return tags
+
+
+def _sections(
+    attributes: Mapping[str, Any],
+    root: SpanFacts,
+    tree: RunTree,
+    start: int | None,
+    end: int | None,
+) -> dict[str, Any]:
+    sections = infinium.sections(attributes)
+    timing = sections.setdefault("time_tracking", {})
+    if start is not None:
+        timing.setdefault("start_time", _iso(start))
+    if end is not None:
+        timing.setdefault("end_time", _iso(end))
+    tools: list[str] = []
+    for node in tree.steps:
+        if node.facts.kind is SpanKind.TOOL:
+            tool = cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX)
+            if tool not in tools and len(tools) < _MAX_LISTED:
+                tools.append(tool)
+    hosts: list[str] = []
+    for facts, _owner in tree.members:
+        host = facts.server_address
+        if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
+            hosts.append(cap(host, SHORT_TEXT_MAX))
+    if tools or hosts:
+        general = sections.setdefault("general", {})
+        given = general.get("tools_used")
+        if tools:
+            listed = [given] if isinstance(given, str) else list(given or [])
+            general["tools_used"] = listed + [t for t in tools if t not in listed]
+        if hosts:
+            listed = list(general.get("external_apis_called") or [])
+            general["external_apis_called"] = listed + [h for h in hosts if h not in listed]
+    return sections

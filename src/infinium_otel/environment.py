@@ -1,0 +1,99 @@
+"""The ``environment`` object: framework from instrumentation scopes, tags from the resource."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .conventions.facts import SpanFacts
+from .conventions.values import text
+from .payload import SHORT_TEXT_MAX, cap
+
+__all__ = ["environment", "framework_of"]
+
+PYTHON_VERSION = platform.python_version()
+
+# Instrumentation scope name prefixes -> framework (most specific first).
+_SCOPES: tuple[tuple[str, str | None], ...] = (
+    ("opentelemetry.instrumentation.openai_v2", "openai"),
+    ("opentelemetry.instrumentation.openai_agents", "openai-agents"),
+    ("opentelemetry.instrumentation.openai", "openai"),
+    ("opentelemetry.instrumentation.anthropic", "anthropic"),
+    ("opentelemetry.instrumentation.google_genai", "google-genai"),
+    ("opentelemetry.instrumentation.vertexai", "vertexai"),
+    ("opentelemetry.instrumentation.bedrock", "bedrock"),
+    ("opentelemetry.instrumentation.langchain", "langchain"),
+    ("opentelemetry.instrumentation.crewai", "crewai"),
+    ("opentelemetry.instrumentation.llamaindex", "llamaindex"),
+    ("opentelemetry.instrumentation.mcp", "mcp"),
+    ("openinference.instrumentation.langchain", "langchain"),
+    ("openinference.instrumentation.crewai", "crewai"),
+    ("openinference.instrumentation.openai_agents", "openai-agents"),
+    ("openinference.instrumentation.llama_index", "llamaindex"),
+    ("openinference.instrumentation.dspy", "dspy"),
+    ("openinference.instrumentation.smolagents", "smolagents"),
+    ("openinference.instrumentation", "openinference"),
+    ("infinium_otel.instrumentation.openai", "openai"),
+    ("infinium_otel.instrumentation.anthropic", "anthropic"),
+    ("infinium_otel.instrumentation.google_genai", "google-genai"),
+    ("infinium_otel", None),
+    ("traceloop", "traceloop"),
+)
+_AGENT_FRAMEWORKS = frozenset(
+    {"langchain", "crewai", "openai-agents", "llamaindex", "dspy", "smolagents"}
+)
+_RESOURCE_TAGS = (
+    "service.name",
+    "service.version",
+    "service.namespace",
+    "deployment.environment.name",
+    "deployment.environment",
+)
+
+
+def _framework(scope_name: str) -> str | None:
+    for prefix, framework in _SCOPES:
+        if scope_name.startswith(prefix):
+            return framework
+    lowered = scope_name.lower()
+    for framework in _AGENT_FRAMEWORKS:
+        if framework.replace("-", "_") in lowered or framework in lowered:
+            return framework
+    return scope_name
+
+
+def framework_of(spans: Iterable[SpanFacts]) -> tuple[str | None, str | None]:
+    """(framework, version): an agent framework if any span has one, else the first known scope."""
+    fallback: tuple[str | None, str | None] = (None, None)
+    for facts in spans:
+        if not facts.scope_name:
+            continue
+        framework = _framework(facts.scope_name)
+        if framework in _AGENT_FRAMEWORKS:
+            return framework, facts.scope_version
+        if framework is not None and fallback[0] is None:
+            fallback = (framework, facts.scope_version)
+    return fallback
+
+
+def environment(
+    spans: Iterable[SpanFacts],
+    resource: Mapping[str, Any],
+    sdk_version: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    framework, version = framework_of(spans)
+    for key in _RESOURCE_TAGS:
+        value = text(resource.get(key))
+        if value:
+            tags[key] = cap(value, SHORT_TEXT_MAX)
+    return {
+        "framework": cap(framework, SHORT_TEXT_MAX) if framework else None,
+        "framework_version": cap(version, SHORT_TEXT_MAX) if version else None,
+        "python_version": PYTHON_VERSION,
+        "sdk_version": f"infinium-otel {sdk_version}",
+        "runtime": "python",
+        "region": text(resource.get("cloud.region")),
+        "custom_tags": tags,
+    }

@@ -1,0 +1,427 @@
+"""The trace payload model: caps, contract key order, clean JSON and fit-to-size.
+
+``order_payload`` gives any payload-shaped dict the contract's key order and
+drops null, empty-list and empty-object values (and non-finite numbers).
+``encode_payload`` turns it into compact UTF-8 JSON in one ``json.dumps`` when
+it fits, and otherwise shrinks it in the contract's order so the run is still
+delivered, marked ``environment.custom_tags.truncated = "true"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .conventions.infinium import SECTIONS
+from .errors import PayloadTooLargeError
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "TARGET_PAYLOAD_BYTES",
+    "EncodedPayload",
+    "cap",
+    "encode_payload",
+    "order_payload",
+]
+
+MAX_PAYLOAD_BYTES = 1_048_576
+TARGET_PAYLOAD_BYTES = 950_000
+
+# Text caps (characters) matching what Maestro reads.
+NAME_MAX = 500
+DESCRIPTION_MAX = 10_000
+INPUT_SUMMARY_MAX = 3_000
+OUTPUT_SUMMARY_MAX = 8_000
+STEP_INPUT_PREVIEW_MAX = 500
+STEP_OUTPUT_PREVIEW_MAX = 1_500
+TOOL_INPUT_SUMMARY_MAX = 300
+TOOL_OUTPUT_SUMMARY_MAX = 1_500
+STACK_TRACE_MAX = 1_000
+# Our own caps for text the contract leaves open (the platform SDK's string limit).
+TEXT_MAX = 2_000
+SHORT_TEXT_MAX = 500
+
+_ELLIPSIS = "..."
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PREVIEW_SHRINK_STEPS = (200, 100)
+# Drop steps only down to this many before dropping previews entirely.
+_MIN_KEPT_STEPS = 10
+
+
+def cap(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, ending with "..." when cut."""
+    if len(value) <= limit:
+        return value
+    return value[: max(0, limit - len(_ELLIPSIS))] + _ELLIPSIS
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedPayload:
+    body: bytes
+    truncated: bool
+    dropped_steps: int
+
+
+# ------------------------------------------------------------------ key order
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """Key order of one object; ``fields`` gives the spec of a child (or of each list item)."""
+
+    order: tuple[str, ...] = ()
+    fields: Mapping[str, _Spec] = dataclasses.field(default_factory=dict)
+
+
+_FREE = _Spec()
+_ERROR = _Spec(("error_type", "message", "recoverable", "retry_count", "stack_trace", "error_code"))
+_LLM_CALL = _Spec(
+    (
+        "model",
+        "provider",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+        "temperature",
+        "purpose",
+    )
+)
+_TOOL_CALL = _Spec(
+    ("tool_name", "duration_ms", "input_summary", "output_summary", "error", "http_status"),
+    {"error": _ERROR},
+)
+_STEP = _Spec(
+    (
+        "step_number",
+        "action",
+        "description",
+        "duration_ms",
+        "input_preview",
+        "output_preview",
+        "error",
+        "tool_call",
+        "llm_call",
+        "metadata",
+    ),
+    {"error": _ERROR, "tool_call": _TOOL_CALL, "llm_call": _LLM_CALL},
+)
+_OUTCOME = _Spec(("task_objective", "required_deliverables", "constraints", "acceptance_criteria"))
+_USAGE = _Spec(
+    (
+        "model",
+        "provider",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "estimated_cost_usd",
+        "api_calls_count",
+        "total_latency_ms",
+        "calls",
+    ),
+    {"calls": _LLM_CALL},
+)
+_GENERAL_ORDER = (
+    "tools_used",
+    "agent_notes",
+    "errors_encountered",
+    "retries",
+    "warnings",
+    "external_apis_called",
+    "data_sources_accessed",
+    "tags",
+)
+_SECTIONS = _Spec(
+    tuple(SECTIONS),
+    {
+        **{name: _Spec(tuple(fields)) for name, fields in SECTIONS.items()},
+        "general": _Spec(_GENERAL_ORDER, {"errors_encountered": _ERROR}),
+    },
+)
+_ENVIRONMENT = _Spec(
+    (
+        "framework",
+        "framework_version",
+        "python_version",
+        "sdk_version",
+        "runtime",
+        "region",
+        "custom_tags",
+    )
+)
+_TOP = _Spec(
+    (
+        "name",
+        "description",
+        "current_datetime",
+        "duration",
+        "input_summary",
+        "output_summary",
+        "expected_outcome",
+        "steps",
+        "errors",
+        "llm_usage",
+        "sections",
+        "environment",
+        "prompt_studio",
+    ),
+    {
+        "expected_outcome": _OUTCOME,
+        "steps": _STEP,
+        "errors": _ERROR,
+        "llm_usage": _USAGE,
+        "sections": _SECTIONS,
+        "environment": _ENVIRONMENT,
+    },
+)
+
+
+def order_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy in contract key order, without null / [] / {} values or non-finite numbers."""
+    cleaned = _clean(payload, _TOP, 0)
+    return cleaned if isinstance(cleaned, dict) else {}
+
+
+_MAX_DEPTH = 64
+
+
+def _clean(value: Any, spec: _Spec, depth: int) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):  # bool included
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or depth > _MAX_DEPTH:
+        return None
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        keys = [k for k in spec.order if k in value]
+        if len(keys) != len(value):
+            keys.extend(k for k in value if k not in spec.order)
+        for key in keys:
+            child = _clean(
+                value[key], spec.fields.get(key, _FREE) if spec.fields else _FREE, depth + 1
+            )
+            if child is None or child == [] or child == {}:
+                continue
+            out[key if isinstance(key, str) else str(key)] = child
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = []
+        for item in value:
+            child = _clean(item, spec, depth + 1)
+            if child is None or child == [] or child == {}:
+                continue
+            items.append(child)
+        return items
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def _dumps(payload: Mapping[str, Any]) -> bytes:
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def encode_payload(
+    payload: Mapping[str, Any], *, max_bytes: int = TARGET_PAYLOAD_BYTES
+) -> EncodedPayload:
+    """Compact UTF-8 JSON of ``payload``, shrunk in the contract's order when over ``max_bytes``.
+
+    Raises ``PayloadTooLargeError`` only when even the minimal form (name,
+    description, time, duration, environment) does not fit.
+    """
+    try:
+        body = _dumps(payload)
+    except (ValueError, TypeError, RecursionError):
+        payload = order_payload(payload)
+        body = _dumps(payload)
+    if len(body) <= max_bytes:
+        return EncodedPayload(body, False, 0)
+    return _Shrinker(payload, max_bytes).fit()
+
+
+class _Shrinker:
+    """Shrinks a too-large payload in the contract's order; works on copies, never the input."""
+
+    def __init__(self, payload: Mapping[str, Any], max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.work: dict[str, Any] = dict(payload)
+        self.description = str(payload.get("description") or "")
+        self.steps: list[dict[str, Any]] = [
+            _copy_step(s) for s in payload.get("steps") or () if isinstance(s, Mapping)
+        ]
+        usage = payload.get("llm_usage")
+        self.usage: dict[str, Any] | None = dict(usage) if isinstance(usage, Mapping) else None
+        calls = self.usage.get("calls") if self.usage else None
+        step_calls = sum(1 for s in self.steps if "llm_call" in s)
+        # Calls mirror the LLM steps one to one when conversion made them; then they go together.
+        self.calls_follow_steps = bool(calls) and len(calls or ()) == step_calls
+        self.dropped = 0
+        environment = payload.get("environment")
+        environment = dict(environment) if isinstance(environment, Mapping) else {}
+        tags = environment.get("custom_tags")
+        environment["custom_tags"] = {
+            **(tags if isinstance(tags, Mapping) else {}),
+            "truncated": "true",
+        }
+        self.work["environment"] = environment
+
+    def fit(self) -> EncodedPayload:
+        body = self._encode()
+        if self._fits(body):
+            return self._done(body)
+        for limit in _PREVIEW_SHRINK_STEPS:
+            for step in self.steps:
+                _cap_previews(step, limit)
+            body = self._encode()
+            if self._fits(body):
+                return self._done(body)
+        body = self._drop_oldest_steps(body, keep=min(len(self.steps), _MIN_KEPT_STEPS))
+        if self._fits(body):
+            return self._done(body)
+        for step in self.steps:
+            _drop_previews(step)
+        body = self._encode()
+        if self._fits(body):
+            return self._done(body)
+        body = self._drop_oldest_steps(body, keep=0)
+        if self._fits(body):
+            return self._done(body)
+        return self._done(self._last_resort())
+
+    def _fits(self, body: bytes) -> bool:
+        return len(body) <= self.max_bytes
+
+    def _done(self, body: bytes) -> EncodedPayload:
+        return EncodedPayload(body, True, self.dropped)
+
+    def _encode(self) -> bytes:
+        work = self.work
+        if self.steps:
+            work["steps"] = self.steps
+        else:
+            work.pop("steps", None)
+        if self.usage is not None:
+            if self.calls_follow_steps:
+                self.usage["calls"] = [s["llm_call"] for s in self.steps if "llm_call" in s]
+            work["llm_usage"] = self.usage
+        if self.dropped:
+            work["description"] = cap(
+                f"[{self.dropped} earlier steps truncated] {self.description}", DESCRIPTION_MAX
+            )
+        return _dumps(order_payload(work))
+
+    def _drop_oldest_steps(self, body: bytes, keep: int) -> bytes:
+        """Drop the oldest steps (keeping at least ``keep``) until the payload fits."""
+        while not self._fits(body) and len(self.steps) > keep:
+            excess = len(body) - self.max_bytes + 64
+            removed = 0
+            count = 0
+            for step in self.steps[: len(self.steps) - keep]:
+                if removed >= excess:
+                    break
+                removed += len(_dumps(step)) + 1
+                if self.calls_follow_steps and "llm_call" in step:
+                    removed += len(_dumps(step["llm_call"])) + 1
+                count += 1
+            self._renumber(count)
+            body = self._encode()
+        return body
+
+    def _renumber(self, count: int) -> None:
+        self.steps = self.steps[count:]
+        self.dropped += count
+        for step in self.steps:
+            number = step.get("step_number")
+            if isinstance(number, int):
+                step["step_number"] = number - count
+            metadata = step.get("metadata")
+            if isinstance(metadata, Mapping) and "parent_step" in metadata:
+                metadata = dict(metadata)
+                parent = metadata.get("parent_step")
+                if isinstance(parent, int) and parent > count:
+                    metadata["parent_step"] = parent - count
+                else:
+                    del metadata["parent_step"]
+                step["metadata"] = metadata
+
+    def _last_resort(self) -> bytes:
+        """Beyond the contract's order: trim the lists a huge run can still hold, then the rest."""
+        work = self.work
+        errors = work.get("errors")
+        if isinstance(errors, list) and errors:
+            work["errors"] = [
+                {k: v for k, v in e.items() if k != "stack_trace"} if isinstance(e, Mapping) else e
+                for e in errors
+            ]
+        body = self._encode()
+        for key in ("errors", "calls"):
+            while not self._fits(body):
+                items = work.get("errors") if key == "errors" else (self.usage or {}).get("calls")
+                if not isinstance(items, list) or not items:
+                    break
+                kept = items[len(items) // 2 + 1 :] if len(items) > 1 else []
+                if key == "errors":
+                    work["errors"] = kept
+                else:
+                    assert self.usage is not None
+                    self.calls_follow_steps = False
+                    self.usage["calls"] = kept
+                body = self._encode()
+        if self._fits(body):
+            return body
+        minimal = {
+            "name": work.get("name"),
+            "description": cap(str(work.get("description") or ""), TEXT_MAX),
+            "current_datetime": work.get("current_datetime"),
+            "duration": work.get("duration"),
+            "environment": {"custom_tags": work["environment"]["custom_tags"]},
+        }
+        body = _dumps(order_payload(minimal))
+        if not self._fits(body):
+            raise PayloadTooLargeError(
+                f"payload cannot be shrunk under {self.max_bytes} bytes", field="payload"
+            )
+        return body
+
+
+def _copy_step(step: Mapping[str, Any]) -> dict[str, Any]:
+    copied = dict(step)
+    tool_call = copied.get("tool_call")
+    if isinstance(tool_call, Mapping):
+        copied["tool_call"] = dict(tool_call)
+    return copied
+
+
+def _cap_previews(step: dict[str, Any], limit: int) -> None:
+    for key in ("input_preview", "output_preview"):
+        value = step.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            step[key] = cap(value, limit)
+    tool_call = step.get("tool_call")
+    if isinstance(tool_call, dict):
+        for key in ("input_summary", "output_summary"):
+            value = tool_call.get(key)
+            if isinstance(value, str) and len(value) > limit:
+                tool_call[key] = cap(value, limit)
+
+
+def _drop_previews(step: dict[str, Any]) -> None:
+    step.pop("input_preview", None)
+    step.pop("output_preview", None)
+    tool_call = step.get("tool_call")
+    if isinstance(tool_call, dict):
+        tool_call.pop("input_summary", None)
+        tool_call.pop("output_summary", None)

@@ -1,0 +1,128 @@
+"""A run's span tree as Infinium steps: which spans are steps, their order, depth and parent.
+
+Rules: every descendant of the run root is a step, except
+- a transport span (HTTP, database, RPC client) nested inside an LLM, tool,
+  embedding or retrieval step, and anything nested inside such a span;
+- an LLM (or embedding) span whose nearest step ancestor is an LLM (or
+  embedding) span: two instrumentations wrapping the same client call. It is
+  merged into that step (the outer span's facts win, the inner fills gaps).
+Steps are ordered by start time, then end time, then span id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from .conventions.facts import SpanFacts
+from .conventions.kind import SpanKind
+
+__all__ = ["RunTree", "StepNode", "build_tree"]
+
+_CALL_KINDS = frozenset(
+    {SpanKind.LLM, SpanKind.TOOL, SpanKind.EMBEDDING, SpanKind.RETRIEVAL, SpanKind.RERANK}
+)
+_SAME_CALL_KINDS = frozenset({SpanKind.LLM, SpanKind.EMBEDDING})
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class StepNode:
+    facts: SpanFacts
+    parent: StepNode | None
+    depth: int
+    number: int = 0
+    merged: list[SpanFacts] = dataclasses.field(default_factory=list)
+    hidden: list[SpanFacts] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class RunTree:
+    root: SpanFacts
+    steps: list[StepNode]
+    # Every span of the run (root first, then by start time) with the step that stands for it
+    # (None for the root and for spans outside any step).
+    members: list[tuple[SpanFacts, StepNode | None]]
+    parents: dict[int, int | None]
+
+
+@dataclasses.dataclass(slots=True)
+class _Place:
+    owner: StepNode | None
+    hidden: bool
+
+
+def _order_key(facts: SpanFacts) -> tuple[int, int, int]:
+    start = facts.start if facts.start is not None else 0
+    end = facts.end if facts.end is not None else start
+    return (start, end, facts.span_id)
+
+
+def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
+    """Place every span of the run: a step, merged into a step, hidden inside one, or the root."""
+    by_id: dict[int, SpanFacts] = {}
+    for facts in spans:
+        if facts.span_id != root.span_id:
+            by_id.setdefault(facts.span_id, facts)
+    places: dict[int, _Place] = {root.span_id: _Place(None, False)}
+    steps: list[StepNode] = []
+    ordered = sorted(by_id.values(), key=_order_key)
+    for facts in ordered:
+        if facts.span_id not in places:
+            _place(facts, by_id, places, steps)
+    steps.sort(key=lambda node: _order_key(node.facts))
+    for number, node in enumerate(steps, start=1):
+        node.number = number
+    members: list[tuple[SpanFacts, StepNode | None]] = [(root, None)]
+    members.extend((facts, places[facts.span_id].owner) for facts in ordered)
+    parents = {f.span_id: f.parent_id for f in ordered}
+    parents[root.span_id] = None
+    return RunTree(root, steps, members, parents)
+
+
+def _place(
+    facts: SpanFacts,
+    by_id: dict[int, SpanFacts],
+    places: dict[int, _Place],
+    steps: list[StepNode],
+) -> None:
+    # Walk up to the first placed ancestor (or a missing one), then place downwards.
+    chain = [facts]
+    seen = {facts.span_id}
+    current = facts
+    while True:
+        parent_id = current.parent_id
+        if parent_id is None or parent_id in places or parent_id not in by_id:
+            break
+        if parent_id in seen:  # a cycle: treat the top as hanging off the root
+            break
+        current = by_id[parent_id]
+        seen.add(parent_id)
+        chain.append(current)
+    top_parent = chain[-1].parent_id
+    above = places.get(top_parent) if top_parent is not None else None
+    if above is None:
+        above = _Place(None, False)
+    for span in reversed(chain):
+        if span.span_id in places:
+            above = places[span.span_id]
+            continue
+        place = _place_one(span, above, steps)
+        places[span.span_id] = place
+        above = place
+
+
+def _place_one(facts: SpanFacts, above: _Place, steps: list[StepNode]) -> _Place:
+    owner = above.owner
+    if above.hidden and owner is not None:
+        owner.hidden.append(facts)
+        return _Place(owner, True)
+    if owner is not None and facts.transport and owner.facts.kind in _CALL_KINDS:
+        owner.hidden.append(facts)
+        return _Place(owner, True)
+    if owner is not None and facts.kind in _SAME_CALL_KINDS and owner.facts.kind is facts.kind:
+        owner.facts.fill_from(facts)
+        owner.merged.append(facts)
+        return _Place(owner, False)
+    node = StepNode(facts, owner, owner.depth + 1 if owner is not None else 1)
+    steps.append(node)
+    return _Place(node, False)

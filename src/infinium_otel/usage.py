@@ -1,0 +1,99 @@
+"""LLM usage of a run: each call counted once.
+
+A call is an LLM step (nested duplicates were already merged into it). An
+agent's aggregate token attributes count only when nothing below it counts:
+no LLM step and no deeper agent aggregate; otherwise they would add the same
+tokens twice. The run root's aggregate counts only when no step counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conventions.facts import SpanFacts
+from .conventions.kind import SpanKind
+from .payload import SHORT_TEXT_MAX, cap
+from .steps import StepNode
+
+__all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
+
+UNKNOWN_MODEL = "unknown"
+
+
+def llm_call(facts: SpanFacts) -> dict[str, Any]:
+    return {
+        "model": cap(facts.model, SHORT_TEXT_MAX) if facts.model else UNKNOWN_MODEL,
+        "provider": cap(facts.provider, SHORT_TEXT_MAX) if facts.provider else None,
+        "prompt_tokens": facts.input_tokens,
+        "completion_tokens": facts.output_tokens,
+        "latency_ms": facts.duration_ms,
+        "temperature": facts.temperature,
+    }
+
+
+def usage_nodes(steps: list[StepNode]) -> set[int]:
+    """Span ids of the steps that count as LLM calls (LLM steps, and agents by aggregate)."""
+    counted: set[int] = set()
+    has_below: set[int] = set()
+
+    def mark_ancestors(node: StepNode) -> None:
+        parent = node.parent
+        while parent is not None and parent.facts.span_id not in has_below:
+            has_below.add(parent.facts.span_id)
+            parent = parent.parent
+
+    for node in steps:
+        if node.facts.kind is SpanKind.LLM:
+            counted.add(node.facts.span_id)
+            mark_ancestors(node)
+    agents = [n for n in steps if n.facts.kind.is_agent_like and n.facts.has_usage]
+    for node in sorted(agents, key=lambda n: -n.depth):
+        if node.facts.span_id not in has_below:
+            counted.add(node.facts.span_id)
+            mark_ancestors(node)
+            has_below.add(node.facts.span_id)
+    return counted
+
+
+def llm_usage(calls: list[SpanFacts]) -> dict[str, Any] | None:
+    """The ``llm_usage`` object over the counted calls; None when there are none."""
+    if not calls:
+        return None
+    call_dicts = [llm_call(f) for f in calls]
+    models = {c["model"] for c in call_dicts if c["model"] != UNKNOWN_MODEL}
+    providers = {c["provider"] for c in call_dicts if c["provider"]}
+    return {
+        "model": _single(models),
+        "provider": _single(providers),
+        "prompt_tokens": _sum(f.input_tokens for f in calls),
+        "completion_tokens": _sum(f.output_tokens for f in calls),
+        "total_tokens": _sum(_total(f) for f in calls),
+        "estimated_cost_usd": _sum_float(f.cost for f in calls),
+        "api_calls_count": len(calls),
+        "total_latency_ms": _sum(f.duration_ms for f in calls),
+        "calls": call_dicts,
+    }
+
+
+def _single(values: set[str]) -> str | None:
+    if not values:
+        return None
+    return next(iter(values)) if len(values) == 1 else "multiple"
+
+
+def _total(facts: SpanFacts) -> int | None:
+    if facts.total_tokens is not None:
+        return facts.total_tokens
+    if facts.input_tokens is None and facts.output_tokens is None:
+        return None
+    return (facts.input_tokens or 0) + (facts.output_tokens or 0)
+
+
+def _sum(values: Any) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _sum_float(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present), 10) if present else None
