@@ -32,6 +32,7 @@ from .nesting import TRACKER, attach_tracker
 from .payload import encode_payload
 from .response import ApiResponse
 from .run import Run
+from .telemetry import register_metrics
 
 __all__ = ["InfiniumSpanExporter", "PayloadHook"]
 
@@ -99,6 +100,7 @@ class InfiniumSpanExporter(SpanExporter):
             tick_interval=min(5.0, max(0.05, settings.run_ttl / 4)),
         )
         attach_tracker(trace.get_tracer_provider())
+        register_metrics(self.stats)
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
 

@@ -1,0 +1,60 @@
+"""Self-telemetry: counters reach a real MeterProvider."""
+
+from __future__ import annotations
+
+import gc
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from infinium_otel.telemetry import register_metrics
+
+
+class Owner:
+    def __init__(self) -> None:
+        self.values = {"runs_exported": 3, "delivery_delivered": 2, "spans_buffered": 7}
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.values)
+
+
+def collect(reader: InMemoryMetricReader) -> dict[str, list[tuple[int, dict[str, object]]]]:
+    data = reader.get_metrics_data()
+    found: dict[str, list[tuple[int, dict[str, object]]]] = {}
+    if data is None:  # nothing observed at all
+        return found
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            assert scope_metrics.scope.name == "infinium_otel"
+            for metric in scope_metrics.metrics:
+                found[metric.name] = [
+                    (int(point.value), dict(point.attributes or {}))
+                    for point in metric.data.data_points
+                ]
+    return found
+
+
+def test_counters_and_gauges_follow_stats() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    owner = Owner()
+    register_metrics(owner.stats, meter_provider=provider)
+    first = collect(reader)
+    assert first["infinium_otel.runs.exported"] == [(3, {})]
+    assert first["infinium_otel.spans.buffered"] == [(7, {})]
+    dropped = dict((attrs["reason"], value) for value, attrs in first["infinium_otel.runs.dropped"])
+    assert dropped["queue_full"] == 0
+    owner.values["runs_exported"] = 5
+    assert collect(reader)["infinium_otel.runs.exported"] == [(5, {})]
+    provider.shutdown()
+
+
+def test_a_collected_owner_reports_nothing() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    owner = Owner()
+    register_metrics(owner.stats, meter_provider=provider)
+    del owner
+    gc.collect()
+    assert "infinium_otel.runs.exported" not in collect(reader)
+    provider.shutdown()
