@@ -20,7 +20,7 @@ from typing import Any
 from . import _http
 from ._core import ClientCore, deadline_passed, earliest, not_ready, resolve_settings
 from ._retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
-from .config import Settings
+from .config import MIN_POLL_INTERVAL, Settings
 from .errors import InfiniumError, InfiniumTimeoutError
 from .response import ApiResponse
 
@@ -194,6 +194,7 @@ class AsyncInfiniumClient:
         end = earliest(time.monotonic() + wait, hard)
         assert end is not None
         while True:
+            polled_at = time.monotonic()
             try:
                 last = await self._call(
                     request, deadline=hard, max_retries=max_retries, cancel=cancel, window_end=end
@@ -215,6 +216,9 @@ class AsyncInfiniumClient:
                 return not_ready(last, "interpretation wait cancelled")
             if hard is not None and hard - time.monotonic() < MIN_ATTEMPT_WINDOW:
                 return not_ready(last, "interpretation not ready before the deadline")
+            if time.monotonic() - polled_at < MIN_POLL_INTERVAL:
+                # The timeout ended this last, shorter sleep: no extra, hastier poll.
+                return not_ready(last, f"interpretation not ready after {wait:g} s")
 
     # The retry loop -----------------------------------------------------------------
 
