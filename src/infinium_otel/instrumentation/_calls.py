@@ -1,0 +1,137 @@
+"""The one wrapper shape every provider method uses, sync and async.
+
+An ``Operation`` knows one provider method: what the request says, what the
+response says, how to read its stream. The wrappers here own the policy:
+suppression, the one-LLM-span rule, span lifetime, errors recorded and
+re-raised unchanged, and nothing of ours ever raising into the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, Tracer
+
+from .._suppress import is_suppressed
+from ._common import inside_llm_span, log_failure, record_error, start_client_span
+from ._streams import AsyncStreamProxy, StreamProxy, StreamRecorder
+
+__all__ = ["Operation", "Request", "async_wrapper", "sync_wrapper"]
+
+
+@dataclass
+class Request:
+    """What we learned from the call's arguments before sending it."""
+
+    operation: str
+    model: str | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+
+    @property
+    def span_name(self) -> str:
+        return f"{self.operation} {self.model}" if self.model else self.operation
+
+
+class Operation(Protocol):
+    def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+        """Describe the call from its arguments (never sends anything)."""
+
+    def response(self, span: Span, result: Any) -> None:
+        """Write the response attributes of a non-streaming call."""
+
+    def recorder(self, request: Request) -> StreamRecorder:
+        """A fresh accumulator for one streaming call."""
+
+    def is_stream(self, result: Any) -> bool:
+        """Whether ``result`` is a stream we know how to follow."""
+
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _begin(
+    tracer: Tracer, operation: Operation, instance: Any, args: Any, kwargs: Any
+) -> tuple[Request, Span, object] | None:
+    if is_suppressed() or inside_llm_span():
+        return None
+    try:
+        request = operation.request(instance, args, kwargs)
+        span = start_client_span(tracer, request.span_name, request.attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+    except Exception as exc:
+        log_failure("starting a span", exc)
+        return None
+    return request, span, token
+
+
+def _detach(token: object) -> None:
+    try:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    except Exception as exc:
+        log_failure("detaching the span context", exc)
+
+
+def _complete(operation: Operation, request: Request, span: Span, result: Any, *, aio: bool) -> Any:
+    """Hand back ``result`` unchanged (or a transparent stream proxy); end or hand off the span."""
+    try:
+        if request.stream and operation.is_stream(result):
+            proxy_type = AsyncStreamProxy if aio else StreamProxy
+            return proxy_type(result, span, operation.recorder(request))
+        operation.response(span, result)
+    except Exception as exc:
+        log_failure("reading a response", exc)
+    try:
+        span.end()
+    except Exception as exc:
+        log_failure("ending a span", exc)
+    return result
+
+
+def sync_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        started = _begin(tracer, operation, instance, args, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        request, span, token = started
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            record_error(span, exc)
+            span.end()
+            raise
+        finally:
+            _detach(token)
+        return _complete(operation, request, span, result, aio=False)
+
+    return wrapper
+
+
+def async_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        async def call() -> Any:
+            started = _begin(tracer, operation, instance, args, kwargs)
+            if started is None:
+                return await wrapped(*args, **kwargs)
+            request, span, token = started
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                record_error(span, exc)
+                span.end()
+                raise
+            finally:
+                _detach(token)
+            return _complete(operation, request, span, result, aio=True)
+
+        return call()
+
+    return wrapper

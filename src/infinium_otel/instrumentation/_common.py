@@ -1,0 +1,335 @@
+"""What the provider instrumentors share: settings, span plumbing, patching.
+
+Nothing here may raise into user code; callers wrap extraction in
+``guarded`` blocks and log through ``log_failure`` (once per site).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from .._version import __version__
+
+__all__ = [
+    "MAX_MESSAGES_CHARS",
+    "MAX_PART_CHARS",
+    "Patcher",
+    "cap_text",
+    "get_tracer",
+    "inside_llm_span",
+    "log_failure",
+    "messages_json",
+    "openai_compatible_provider",
+    "record_error",
+    "resolve_capture_content",
+    "server_attributes",
+    "set_if",
+]
+
+_LOG = logging.getLogger("infinium_otel.instrumentation")
+
+MAX_PART_CHARS = 32 * 1024
+"""Longest text kept for one message part; longer text is cut with a marker."""
+MAX_MESSAGES_CHARS = 256 * 1024
+"""Longest JSON kept for one messages attribute; the oldest messages go first."""
+
+_TRUNCATED = "…[truncated]"
+_TRUE = {"1", "true", "yes", "on", "span_only", "span_and_event", "event_only"}
+_FALSE = {"0", "false", "no", "off", "no_content"}
+
+# ---------------------------------------------------------------- settings
+
+
+def resolve_capture_content(
+    explicit: bool | None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Whether to record message content: keyword, then our env, then OTel's, then on."""
+    if explicit is not None:
+        return bool(explicit)
+    env = os.environ if environ is None else environ
+    for key in ("INFINIUM_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"):
+        raw = env.get(key)
+        if raw is None or not raw.strip():
+            continue
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        _LOG.warning("Ignoring %s=%r: expected true or false", key, raw)
+    return True
+
+
+def get_tracer(provider: str, tracer_provider: Any = None) -> Tracer:
+    """Our tracer for one provider: scope ``infinium_otel.instrumentation.<provider>``."""
+    return trace.get_tracer(
+        f"infinium_otel.instrumentation.{provider}",
+        __version__,
+        tracer_provider=tracer_provider,
+    )
+
+
+# ---------------------------------------------------------------- failures
+
+_logged: set[str] = set()
+_logged_lock = threading.Lock()
+_MAX_LOGGED_SITES = 256
+
+
+def log_failure(site: str, exc: BaseException | None = None) -> None:
+    """Log an internal failure once per site at WARNING, later ones at DEBUG."""
+    with _logged_lock:
+        first = site not in _logged and len(_logged) < _MAX_LOGGED_SITES
+        if first:
+            _logged.add(site)
+    level = logging.WARNING if first else logging.DEBUG
+    _LOG.log(
+        level,
+        "infinium_otel instrumentation: %s failed; the call proceeds untraced there",
+        site,
+        exc_info=exc,
+    )
+
+
+# ---------------------------------------------------------------- spans
+
+_LLM_OPERATIONS = frozenset({"chat", "text_completion", "embeddings", "generate_content"})
+_OPENINFERENCE_LLM = frozenset({"LLM", "EMBEDDING"})
+
+
+def inside_llm_span() -> bool:
+    """True when the active span is already an LLM span (someone else's, for this call)."""
+    span = trace.get_current_span()
+    attributes = getattr(span, "attributes", None)
+    if not attributes:
+        return False
+    if attributes.get("gen_ai.operation.name") in _LLM_OPERATIONS:
+        return True
+    kind = attributes.get("openinference.span.kind")
+    return isinstance(kind, str) and kind.upper() in _OPENINFERENCE_LLM
+
+
+def start_client_span(tracer: Tracer, name: str, attributes: dict[str, Any]) -> Span:
+    return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """ERROR status, ``error.type`` and an exception event; never raises."""
+    try:
+        if not span.is_recording():
+            return
+        span.set_attribute("error.type", type(exc).__qualname__)
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or type(exc).__qualname__))
+    except Exception as inner:
+        log_failure("recording an error", inner)
+
+
+def set_if(attributes: dict[str, Any], key: str, value: Any) -> None:
+    """Set an attribute when the value is a plain, present scalar or a list of them."""
+    if value is None:
+        return
+    if isinstance(value, (str, bool, int, float)):
+        attributes[key] = value
+    elif isinstance(value, (list, tuple)):
+        items = [v for v in value if isinstance(v, (str, bool, int, float))]
+        if items and len(items) == len(value):
+            attributes[key] = items
+
+
+# ---------------------------------------------------------------- content
+
+
+def cap_text(text: str, limit: int = MAX_PART_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(_TRUNCATED)] + _TRUNCATED
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data from SDK objects (pydantic models, enums, bytes)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return to_jsonable(dump(exclude_none=True))
+        except Exception:
+            pass
+    enum_value = getattr(value, "value", None)
+    if isinstance(enum_value, (str, int)):
+        return enum_value
+    return str(value)
+
+
+def arguments_text(arguments: Any) -> str:
+    """Tool-call arguments as capped text (strings pass through, objects as JSON)."""
+    if isinstance(arguments, str):
+        return cap_text(arguments)
+    try:
+        return cap_text(json.dumps(to_jsonable(arguments), ensure_ascii=False))
+    except (TypeError, ValueError):
+        return cap_text(str(arguments))
+
+
+def messages_json(messages: list[dict[str, Any]], limit: int = MAX_MESSAGES_CHARS) -> str:
+    """The parts-model JSON, keeping the newest messages that fit in ``limit``."""
+    text = json.dumps(messages, ensure_ascii=False)
+    while len(text) > limit and len(messages) > 1:
+        messages = messages[1:]
+        text = json.dumps(messages, ensure_ascii=False)
+    if len(text) > limit:
+        text = json.dumps([{"role": "user", "parts": [{"type": "text", "content": _TRUNCATED}]}])
+    return text
+
+
+def text_part(content: Any) -> dict[str, Any]:
+    return {"type": "text", "content": cap_text(content if isinstance(content, str) else "")}
+
+
+# ---------------------------------------------------------------- endpoints
+
+_OPENAI_COMPATIBLE_HOSTS = {
+    "api.openai.com": "openai",
+    "api.x.ai": "x_ai",
+    "api.deepseek.com": "deepseek",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral_ai",
+    "api.perplexity.ai": "perplexity",
+}
+OPENAI_COMPATIBLE = "openai_compatible"
+"""Provider name for OpenAI-style endpoints we cannot name (local servers, proxies)."""
+
+
+def openai_compatible_provider(host: str | None) -> str:
+    """Name the provider behind an OpenAI-style base URL's host."""
+    if not host:
+        return "openai"
+    host = host.lower().rstrip(".")
+    if host in _OPENAI_COMPATIBLE_HOSTS:
+        return _OPENAI_COMPATIBLE_HOSTS[host]
+    if host.endswith(".openai.azure.com"):
+        return "azure.ai.openai"
+    if host.endswith(".services.ai.azure.com") or host.endswith(".inference.ai.azure.com"):
+        return "azure.ai.inference"
+    return OPENAI_COMPATIBLE
+
+
+def server_attributes(base_url: Any) -> tuple[str | None, dict[str, Any]]:
+    """(host, ``server.address``/``server.port``) from a base URL of any type."""
+    if base_url is None:
+        return None, {}
+    try:
+        parts = urlsplit(str(base_url))
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
+    except ValueError:
+        return None, {}
+    attributes: dict[str, Any] = {}
+    if host:
+        attributes["server.address"] = host
+        if port:
+            attributes["server.port"] = port
+    return host, attributes
+
+
+# ---------------------------------------------------------------- patching
+
+
+class Patcher:
+    """Installs wrappers on class methods and restores exactly what was there.
+
+    When another instrumentation already wrapped a method with wrapt, our
+    wrapper goes underneath it, so its span is active when ours would start
+    and ours steps aside (one LLM span per call).
+    """
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def wrap(self, owner: type, name: str, wrapper: Callable[..., Any]) -> None:
+        current = owner.__dict__.get(name)
+        if current is None:
+            return
+        holder = _innermost_foreign_wrapper(current)
+        if holder is None:
+            ours = wrapt.FunctionWrapper(current, wrapper)
+            setattr(owner, name, ours)
+
+            def undo_direct() -> None:
+                top = owner.__dict__.get(name)
+                if _is_ours(top, ours):
+                    setattr(owner, name, current)
+                else:  # someone wrapped on top of us later: drop ours from their chain
+                    _remove_from_chain(top, ours)
+
+            self._undo.append(undo_direct)
+            return
+        original = holder.__wrapped__
+        ours = wrapt.FunctionWrapper(original, wrapper)
+        holder.__wrapped__ = ours
+
+        def undo_nested() -> None:
+            if _is_ours(holder.__wrapped__, ours):
+                holder.__wrapped__ = original
+            if _is_ours(owner.__dict__.get(name), ours):
+                setattr(owner, name, original)  # the other wrapper was removed meanwhile
+
+        self._undo.append(undo_nested)
+
+    def restore(self) -> None:
+        while self._undo:
+            undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as exc:
+                log_failure("restoring an original method", exc)
+
+
+def _is_wrapper(obj: Any) -> bool:
+    return isinstance(obj, (wrapt.FunctionWrapper, wrapt.BoundFunctionWrapper))
+
+
+def _is_ours(obj: Any, ours: Any) -> bool:
+    """``ours`` itself, or ours bound to a class (what ``getattr`` unwrapping leaves)."""
+    return obj is ours or getattr(obj, "_self_parent", None) is ours
+
+
+def _innermost_foreign_wrapper(obj: Any) -> Any:
+    holder = None
+    while _is_wrapper(obj):
+        holder = obj
+        obj = obj.__wrapped__
+    return holder
+
+
+def _remove_from_chain(top: Any, ours: Any) -> None:
+    node = top
+    while _is_wrapper(node):
+        if _is_ours(node.__wrapped__, ours):
+            node.__wrapped__ = ours.__wrapped__
+            return
+        node = node.__wrapped__
+
+
+def first_present(values: Iterable[Any]) -> Any:
+    for value in values:
+        if value is not None:
+            return value
+    return None

@@ -1,0 +1,1 @@
+"""Loopback fake provider endpoints that speak just enough of each API."""
