@@ -233,3 +233,39 @@ def test_debug_log_names_each_retry(client: Any, sandbox: Sandbox, caplog: Any) 
         if r.name == "infinium_otel.client" and r.levelno == logging.DEBUG
     ]
     assert any("attempt 1 failed" in line and "503" in line for line in lines)
+
+
+def test_wait_returns_not_ready_when_its_time_ends_during_poll_retries(
+    client_factory: ClientFactory, sandbox: Sandbox
+) -> None:
+    client = client_factory(max_retries=100, backoff_base=0.2)
+    trace_id = client.send_task_data(VALID_PAYLOAD).trace_id
+    sandbox.faults.push("interpretation", Fault(status=503, repeat=100))
+    started = time.monotonic()
+    response = client.wait_for_interpretation(trace_id, timeout=1.0, poll_interval=1.0)
+    assert time.monotonic() - started < 1.0 + 2.0
+    assert response.success is False
+    assert response.status_code == 503
+    assert "the last poll failed" in response.message
+    sandbox.faults.clear()
+
+
+def test_wait_raises_when_poll_retries_are_exhausted(
+    client_factory: ClientFactory, sandbox: Sandbox
+) -> None:
+    from infinium_otel.errors import ServerError
+
+    client = client_factory(max_retries=1)
+    trace_id = client.send_task_data(VALID_PAYLOAD).trace_id
+    sandbox.faults.push("interpretation", Fault(status=500, repeat=2))
+    with pytest.raises(ServerError) as info:
+        client.wait_for_interpretation(trace_id, timeout=30.0, poll_interval=1.0)
+    assert info.value.details["gave_up"] == "retries_exhausted"
+
+
+def test_wait_raises_on_bad_credentials(client_factory: ClientFactory) -> None:
+    client = client_factory(agent_secret="wrong-secret-value")
+    with pytest.raises(AuthenticationError):
+        client.wait_for_interpretation(
+            "123e4567-e89b-12d3-a456-426614174000", timeout=30.0, poll_interval=1.0
+        )
