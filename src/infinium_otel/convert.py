@@ -213,7 +213,8 @@ def _iso(ns: int | None) -> str:
     if ns is None or ns < 0:
         ns = 0
     seconds, rest = divmod(ns, 1_000_000_000)
-    seconds = min(seconds, _LATEST_SECOND)
+    if seconds > _LATEST_SECOND:
+        seconds, rest = _LATEST_SECOND, 999_999_999
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{stamp}.{rest // 1_000_000:03d}Z"
 

@@ -52,29 +52,34 @@ _RESOURCE_TAGS = (
 )
 
 
-def _framework(scope_name: str) -> str | None:
+def _framework(scope_name: str) -> tuple[str | None, bool]:
+    """(framework, recognised) for one instrumentation scope name."""
     for prefix, framework in _SCOPES:
         if scope_name.startswith(prefix):
-            return framework
+            return framework, True
     lowered = scope_name.lower()
     for framework in _AGENT_FRAMEWORKS:
         if framework.replace("-", "_") in lowered or framework in lowered:
-            return framework
-    return scope_name
+            return framework, True
+    return scope_name, False
 
 
 def framework_of(spans: Iterable[SpanFacts]) -> tuple[str | None, str | None]:
-    """(framework, version): an agent framework if any span has one, else the first known scope."""
-    fallback: tuple[str | None, str | None] = (None, None)
+    """(framework, version): an agent framework if any span has one, else the first recognised
+    scope, else the first scope name as it is."""
+    known: tuple[str | None, str | None] = (None, None)
+    raw: tuple[str | None, str | None] = (None, None)
     for facts in spans:
         if not facts.scope_name:
             continue
-        framework = _framework(facts.scope_name)
+        framework, recognised = _framework(facts.scope_name)
         if framework in _AGENT_FRAMEWORKS:
             return framework, facts.scope_version
-        if framework is not None and fallback[0] is None:
-            fallback = (framework, facts.scope_version)
-    return fallback
+        if recognised and framework is not None and known[0] is None:
+            known = (framework, facts.scope_version)
+        elif not recognised and raw[0] is None:
+            raw = (framework, facts.scope_version)
+    return known if known[0] is not None else raw
 
 
 def environment(

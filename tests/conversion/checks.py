@@ -46,7 +46,8 @@ def check_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """Assert both checks; returns the payload for chaining."""
     from infinium_otel.sandbox.validation import validate_trace_payload
 
-    assert validate_trace_payload(payload) == []
+    problems = validate_trace_payload(payload)
+    assert problems == [], problems
     assert set(payload) <= _TOP_LEVEL, set(payload) - _TOP_LEVEL
     _rebuilds(payload)
     return payload

@@ -159,16 +159,16 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     facts.input_tokens = integer(first(attributes, _INPUT_TOKENS))
     facts.output_tokens = integer(first(attributes, _OUTPUT_TOKENS))
     facts.total_tokens = integer(first(attributes, _TOTAL_TOKENS))
-    facts.cost = number(first(attributes, _COST))
+    facts.cost = number(first(attributes, _COST), 0.0)
     facts.model = text(first(attributes, _MODEL))
-    facts.temperature = number(attributes.get(genai.TEMPERATURE[0]))
+    facts.temperature = number(attributes.get(genai.TEMPERATURE[0]), 0.0)
     if (facts.model is None or facts.temperature is None) and (
         openinference.INVOCATION_PARAMETERS in attributes
     ):
         parameters = openinference.invocation_parameters(attributes)
         facts.model = facts.model or text(parameters.get("model"))
         if facts.temperature is None:
-            facts.temperature = number(parameters.get("temperature"))
+            facts.temperature = number(parameters.get("temperature"), 0.0)
     facts.tool_name = text(first(attributes, _TOOL_NAME))
     if kind is SpanKind.TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name

@@ -58,16 +58,18 @@ def integer(value: Any) -> int | None:
     return None
 
 
-def number(value: Any) -> float | None:
-    """A finite float (temperature, cost); None for NaN, infinities and non-numbers."""
+def number(value: Any, minimum: float | None = None) -> float | None:
+    """A finite float not under ``minimum``; None for NaN, infinities and non-numbers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         result = float(value)
-        return result if math.isfinite(result) else None
+        if not math.isfinite(result) or (minimum is not None and result < minimum):
+            return None
+        return result
     if isinstance(value, (str, bytes)):
         try:
-            return number(float(value))
+            return number(float(value), minimum)
         except ValueError:
             return None
     return None
