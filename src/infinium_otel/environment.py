@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -52,6 +53,7 @@ _RESOURCE_TAGS = (
 )
 
 
+@functools.lru_cache(maxsize=256)
 def _framework(scope_name: str) -> tuple[str | None, bool]:
     """(framework, recognised) for one instrumentation scope name."""
     for prefix, framework in _SCOPES:

@@ -47,6 +47,7 @@ SHORT_TEXT_MAX = 500
 
 _ELLIPSIS = "..."
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_TRUNCATED_PREFIX = re.compile(r"^\[(\d{1,9}) earlier steps truncated\] ")
 _PREVIEW_SHRINK_STEPS = (200, 100)
 # Drop steps only down to this many before dropping previews entirely.
 _MIN_KEPT_STEPS = 10
@@ -189,38 +190,56 @@ _MAX_DEPTH = 64
 
 
 def _clean(value: Any, spec: _Spec, depth: int) -> Any:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
         return value
-    if isinstance(value, int):  # bool included
-        return value
-    if isinstance(value, float):
+    if kind is float:
         return value if math.isfinite(value) else None
     if value is None or depth > _MAX_DEPTH:
         return None
     if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        keys = [k for k in spec.order if k in value]
-        if len(keys) != len(value):
-            keys.extend(k for k in value if k not in spec.order)
-        for key in keys:
-            child = _clean(
-                value[key], spec.fields.get(key, _FREE) if spec.fields else _FREE, depth + 1
-            )
-            if child is None or child == [] or child == {}:
-                continue
-            out[key if isinstance(key, str) else str(key)] = child
-        return out
+        return _clean_object(value, spec, depth)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = []
         for item in value:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool:
+                items.append(item)
+                continue
             child = _clean(item, spec, depth + 1)
             if child is None or child == [] or child == {}:
                 continue
             items.append(child)
         return items
+    if isinstance(value, (str, int)):  # subclasses (enums and the like)
+        return str(value) if isinstance(value, str) else int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
+
+
+def _clean_object(value: Mapping[Any, Any], spec: _Spec, depth: int) -> dict[str, Any]:
+    order = spec.order
+    keys: Any = value
+    if order:
+        keys = [k for k in order if k in value]
+        if len(keys) != len(value):
+            keys.extend(k for k in value if k not in order)
+    fields = spec.fields
+    out: dict[str, Any] = {}
+    for key in keys:
+        child = value[key]
+        kind = type(child)
+        if not (kind is str or kind is int or kind is bool):
+            if child is None:
+                continue
+            child = _clean(child, fields.get(key, _FREE) if fields else _FREE, depth + 1)
+            if child is None or child == [] or child == {}:
+                continue
+        out[key if type(key) is str else str(key)] = child
+    return out
 
 
 # ------------------------------------------------------------------ encoding
@@ -259,6 +278,11 @@ class _Shrinker:
         self.max_bytes = max_bytes
         self.work: dict[str, Any] = dict(payload)
         self.description = str(payload.get("description") or "")
+        # A payload shrunk before (a resend after a 413) keeps one prefix with the total count.
+        earlier = _TRUNCATED_PREFIX.match(self.description)
+        self.earlier_dropped = int(earlier.group(1)) if earlier else 0
+        if earlier:
+            self.description = self.description[earlier.end() :]
         self.steps: list[dict[str, Any]] = [
             _copy_step(s) for s in payload.get("steps") or () if isinstance(s, Mapping)
         ]
@@ -318,8 +342,9 @@ class _Shrinker:
                 self.usage["calls"] = [s["llm_call"] for s in self.steps if "llm_call" in s]
             work["llm_usage"] = self.usage
         if self.dropped:
+            total = self.dropped + self.earlier_dropped
             work["description"] = cap(
-                f"[{self.dropped} earlier steps truncated] {self.description}", DESCRIPTION_MAX
+                f"[{total} earlier steps truncated] {self.description}", DESCRIPTION_MAX
             )
         return _dumps(order_payload(work))
 

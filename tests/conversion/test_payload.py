@@ -305,3 +305,15 @@ def test_absurd_payload_raises_payload_too_large() -> None:
     }
     with pytest.raises(PayloadTooLargeError):
         encode_payload(payload, max_bytes=200)
+
+
+def test_shrinking_again_keeps_one_prefix_with_the_total() -> None:
+    payload = _big_run(300, 2000)
+    first = encode_payload(payload, max_bytes=100_000)
+    again = encode_payload(json.loads(first.body), max_bytes=50_000)
+    fitted = check_payload(json.loads(again.body))
+    total = first.dropped_steps + again.dropped_steps
+    assert first.dropped_steps > 0 and again.dropped_steps > 0
+    assert fitted["description"] == f"[{total} earlier steps truncated] Big"
+    assert len(fitted["steps"]) + total == 301
+    assert fitted["steps"][0]["step_number"] == 1

@@ -54,7 +54,7 @@ ODD_VALUES: list[Any] = [
     "x" * 200_000,
     "{not json",
     '{"role": "user", "parts": "not a list"}',
-    '[{"role": 5, "parts": [{"type": "tool_call", "arguments": {"a": [1, {"b": null}]}}, 7, null]}]',
+    '[{"role": 5, "parts": [{"type": "tool_call", "arguments": {"a": [1, {"b": null}]}}, 7]}]',
     "[1, 2, 3]",
     -5,
     True,

@@ -127,7 +127,8 @@ _MERGEABLE = (
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     """The facts of one span; never raises for any attribute types the SDK accepts."""
-    attributes = span.attributes or _EMPTY
+    # One copy: the SDK's attribute mapping answers each lookup through Python-level methods.
+    attributes = dict(span.attributes) if span.attributes else _EMPTY
     context = span.context
     parent = span.parent
     scope = span.instrumentation_scope
