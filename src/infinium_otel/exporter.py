@@ -141,10 +141,14 @@ class InfiniumSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Send everything buffered (incomplete runs as partial) and wait for delivery."""
+        """Wait until every finished run has been delivered; True when all went out.
+
+        Runs still in progress stay buffered: a flush from one thread (a web
+        request ending, say) must not cut another thread's live run in two. They
+        go out when their root ends, after ``run_ttl``, or at shutdown.
+        """
         if self._delivery is None:
             return True
-        self._drain("exporter flushed before the root span ended")
         return self._delivery.flush(timeout_millis / 1000)
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
