@@ -256,3 +256,11 @@ def test_recorded_headers_are_looked_up_without_regard_to_case(api: Api, sandbox
     assert "X-Agent-Key" in recorded.headers
     assert recorded.headers.get("missing") is None
     assert isinstance(recorded.headers, dict)
+
+
+def test_a_failing_handler_answers_500_and_the_server_lives_on(api: Api, sandbox: Sandbox) -> None:
+    sandbox._store.close()  # every storage call now raises inside the handler
+    answer = api.post_trace()
+    assert answer.status_code == 500
+    assert answer.json()["message"] == "Sandbox internal error"
+    assert api.session.get(f"{sandbox.url}/nothing-here").status_code == 404

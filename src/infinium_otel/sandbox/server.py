@@ -151,6 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._answer_fault(fault)
                     return
             self._route(path, body, too_large)
+        except OSError:
+            # The client went away (timed out, reset); nothing to answer.
+            self.close_connection = True
+            logger.debug("sandbox lost the client during %s %s", self.command, path)
         except Exception:
             logger.exception("sandbox failed to handle %s %s", self.command, path)
             if not self._recorded:
