@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from ._version import __version__
 from .conventions import infinium
-from .conventions.facts import SpanFacts, read_facts
+from .conventions.facts import SpanFacts, read_facts, run_name
 from .conventions.kind import SpanKind
 from .conventions.values import text
 from .environment import environment
@@ -95,7 +95,7 @@ def convert_run(
     )
 
     attributes: Mapping[str, Any] = root_span.attributes or {}
-    name = _run_name(root)
+    name = run_name(root_span)
     start, end = root.start, _run_end(root, others)
     tags = _custom_tags(root, run)
     resource = root_span.resource.attributes if root_span.resource is not None else {}
@@ -188,10 +188,6 @@ def _step_description(facts: SpanFacts) -> str:
     if kind is SpanKind.WORKFLOW:
         return f"workflow {facts.workflow_name or facts.entity_name or facts.name}"
     return facts.entity_name or facts.name
-
-
-def _run_name(root: SpanFacts) -> str:
-    return root.agent_name or root.workflow_name or root.entity_name or root.name or "run"
 
 
 def _run_end(root: SpanFacts, others: list[SpanFacts]) -> int | None:

@@ -39,8 +39,11 @@ _SCOPES: tuple[tuple[str, str | None], ...] = (
     ("infinium_otel.instrumentation.anthropic", "anthropic"),
     ("infinium_otel.instrumentation.google_genai", "google-genai"),
     ("infinium_otel", None),
+    # The shared GenAI helper (openai-v2 with the latest conventions): the provider tells.
+    ("opentelemetry.util.genai", "<provider>"),
     ("traceloop", "traceloop"),
 )
+_BY_PROVIDER = "<provider>"
 _AGENT_FRAMEWORKS = frozenset(
     {"langchain", "crewai", "openai-agents", "llamaindex", "dspy", "smolagents"}
 )
@@ -75,12 +78,16 @@ def framework_of(spans: Iterable[SpanFacts]) -> tuple[str | None, str | None]:
         if not facts.scope_name:
             continue
         framework, recognised = _framework(facts.scope_name)
+        version = facts.scope_version
+        if framework == _BY_PROVIDER:
+            # The helper's version is not the instrumentation's: leave it out.
+            framework, version = (facts.provider.lower() if facts.provider else None), None
         if framework in _AGENT_FRAMEWORKS:
-            return framework, facts.scope_version
+            return framework, version
         if recognised and framework is not None and known[0] is None:
-            known = (framework, facts.scope_version)
+            known = (framework, version)
         elif not recognised and raw[0] is None:
-            raw = (framework, facts.scope_version)
+            raw = (framework, version)
     return known if known[0] is not None else raw
 
 

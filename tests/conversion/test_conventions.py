@@ -363,3 +363,53 @@ def test_run_name_priority(attrs: dict[str, Any], name: str) -> None:
     root = t.span("root span", attrs, until=1)
     payload = check_payload(convert_run(t.run(root)))
     assert payload["name"] == name
+
+
+def test_run_name_prefers_genai_then_openinference_then_openllmetry() -> None:
+    t = Trace()
+    root = t.span(
+        "root span",
+        {
+            "traceloop.span.kind": "agent",
+            "traceloop.entity.name": "entity",
+            "traceloop.workflow.name": "pipeline",
+            "agent.name": "oi",
+            "gen_ai.workflow.name": "wf",
+        },
+        until=1,
+    )
+    assert check_payload(convert_run(t.run(root)))["name"] == "wf"
+    t2 = Trace()
+    root2 = t2.span(
+        "root span",
+        {
+            "traceloop.span.kind": "agent",
+            "traceloop.entity.name": "entity",
+            "traceloop.workflow.name": "pipeline",
+        },
+        until=1,
+    )
+    assert check_payload(convert_run(t2.run(root2)))["name"] == "entity"
+
+
+def test_section_values_given_as_text_are_typed() -> None:
+    t = Trace()
+    root = t.span(
+        "agent",
+        {
+            "gen_ai.operation.name": "invoke_agent",
+            "infinium.section.support.follow_up_required": "True",
+            "infinium.section.sales.deal_value": "12.5",
+            "infinium.section.content.content_length": "300",
+            "infinium.section.development.performance_metrics": '{"p95_ms": 120}',
+            "infinium.section.development.tests_run": "-3",
+            "infinium.section.project.deliverables": ("report", "slides"),
+        },
+        until=1,
+    )
+    sections = check_payload(convert_run(t.run(root)))["sections"]
+    assert sections["support"] == {"follow_up_required": True}
+    assert sections["sales"] == {"deal_value": 12.5}
+    assert sections["content"] == {"content_length": 300}
+    assert sections["development"] == {"performance_metrics": '{"p95_ms": 120}'}
+    assert sections["project"] == {"deliverables": ["report", "slides"]}

@@ -21,12 +21,15 @@ from .kind import SpanKind, classify
 from .messages import Message, render, render_new_input
 from .values import first, integer, number, text
 
-__all__ = ["SpanFacts", "read_facts"]
+__all__ = ["SpanFacts", "read_facts", "run_name"]
 
 _EMPTY: Mapping[str, Any] = {}
 
 _AGENT_NAME = genai.AGENT_NAME + openinference.AGENT_NAME
 _WORKFLOW_NAME = genai.WORKFLOW_NAME + openllmetry.WORKFLOW_NAME
+_RUN_NAME = (genai.AGENT_NAME + genai.WORKFLOW_NAME + openinference.AGENT_NAME) + (
+    openllmetry.ENTITY_NAME + openllmetry.WORKFLOW_NAME
+)
 _MODEL = genai.MODEL + openinference.MODEL
 _PROVIDER = genai.PROVIDER + openinference.PROVIDER
 _INPUT_TOKENS = genai.INPUT_TOKENS + openinference.INPUT_TOKENS
@@ -123,6 +126,12 @@ _MERGEABLE = (
     "output_text",
     "http_status",
 )
+
+
+def run_name(span: ReadableSpan) -> str:
+    """The run's name from its root: agent, then workflow, then entity names, then the span name."""
+    attributes = span.attributes or _EMPTY
+    return text(first(attributes, _RUN_NAME)) or text(span.name) or "run"
 
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
