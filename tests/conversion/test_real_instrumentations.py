@@ -33,7 +33,10 @@ provider.add_span_processor(SimpleSpanProcessor(exporter))
 OpenAIv2().instrument(tracer_provider=provider)
 OpenInference().instrument(tracer_provider=provider)
 tracer = provider.get_tracer("app")
-with FakeOpenAI(model="gpt-4o-mini-2024-07-18", reply="Sunny, 21 C.", input_tokens=42, output_tokens=9) as fake:
+fake = FakeOpenAI(
+    model="gpt-4o-mini-2024-07-18", reply="Sunny, 21 C.", input_tokens=42, output_tokens=9
+)
+with fake:
     client = openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
     with tracer.start_as_current_span(
         "invoke_agent weather",
