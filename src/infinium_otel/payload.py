@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from .conventions.infinium import SECTIONS
 from .errors import PayloadTooLargeError
+from .payload_order import order_payload
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -65,181 +64,6 @@ class EncodedPayload:
     body: bytes
     truncated: bool
     dropped_steps: int
-
-
-# ------------------------------------------------------------------ key order
-
-
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    """Key order of one object; ``fields`` gives the spec of a child (or of each list item)."""
-
-    order: tuple[str, ...] = ()
-    fields: Mapping[str, _Spec] = dataclasses.field(default_factory=dict)
-
-
-_FREE = _Spec()
-_ERROR = _Spec(("error_type", "message", "recoverable", "retry_count", "stack_trace", "error_code"))
-_LLM_CALL = _Spec(
-    (
-        "model",
-        "provider",
-        "prompt_tokens",
-        "completion_tokens",
-        "latency_ms",
-        "temperature",
-        "purpose",
-    )
-)
-_TOOL_CALL = _Spec(
-    ("tool_name", "duration_ms", "input_summary", "output_summary", "error", "http_status"),
-    {"error": _ERROR},
-)
-_STEP = _Spec(
-    (
-        "step_number",
-        "action",
-        "description",
-        "duration_ms",
-        "input_preview",
-        "output_preview",
-        "error",
-        "tool_call",
-        "llm_call",
-        "metadata",
-    ),
-    {"error": _ERROR, "tool_call": _TOOL_CALL, "llm_call": _LLM_CALL},
-)
-_OUTCOME = _Spec(("task_objective", "required_deliverables", "constraints", "acceptance_criteria"))
-_USAGE = _Spec(
-    (
-        "model",
-        "provider",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "estimated_cost_usd",
-        "api_calls_count",
-        "total_latency_ms",
-        "calls",
-    ),
-    {"calls": _LLM_CALL},
-)
-_GENERAL_ORDER = (
-    "tools_used",
-    "agent_notes",
-    "errors_encountered",
-    "retries",
-    "warnings",
-    "external_apis_called",
-    "data_sources_accessed",
-    "tags",
-)
-_SECTIONS = _Spec(
-    tuple(SECTIONS),
-    {
-        **{name: _Spec(tuple(fields)) for name, fields in SECTIONS.items()},
-        "general": _Spec(_GENERAL_ORDER, {"errors_encountered": _ERROR}),
-    },
-)
-_ENVIRONMENT = _Spec(
-    (
-        "framework",
-        "framework_version",
-        "python_version",
-        "sdk_version",
-        "runtime",
-        "region",
-        "custom_tags",
-    )
-)
-_TOP = _Spec(
-    (
-        "name",
-        "description",
-        "current_datetime",
-        "duration",
-        "input_summary",
-        "output_summary",
-        "expected_outcome",
-        "steps",
-        "errors",
-        "llm_usage",
-        "sections",
-        "environment",
-        "prompt_studio",
-    ),
-    {
-        "expected_outcome": _OUTCOME,
-        "steps": _STEP,
-        "errors": _ERROR,
-        "llm_usage": _USAGE,
-        "sections": _SECTIONS,
-        "environment": _ENVIRONMENT,
-    },
-)
-
-
-def order_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy in contract key order, without null / [] / {} values or non-finite numbers."""
-    cleaned = _clean(payload, _TOP, 0)
-    return cleaned if isinstance(cleaned, dict) else {}
-
-
-_MAX_DEPTH = 64
-
-
-def _clean(value: Any, spec: _Spec, depth: int) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or kind is bool:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if value is None or depth > _MAX_DEPTH:
-        return None
-    if isinstance(value, Mapping):
-        return _clean_object(value, spec, depth)
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = []
-        for item in value:
-            kind = type(item)
-            if kind is str or kind is int or kind is bool:
-                items.append(item)
-                continue
-            child = _clean(item, spec, depth + 1)
-            if child is None or child == [] or child == {}:
-                continue
-            items.append(child)
-        return items
-    if isinstance(value, (str, int)):  # subclasses (enums and the like)
-        return str(value) if isinstance(value, str) else int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
-
-
-def _clean_object(value: Mapping[Any, Any], spec: _Spec, depth: int) -> dict[str, Any]:
-    order = spec.order
-    keys: Any = value
-    if order:
-        keys = [k for k in order if k in value]
-        if len(keys) != len(value):
-            keys.extend(k for k in value if k not in order)
-    fields = spec.fields
-    out: dict[str, Any] = {}
-    for key in keys:
-        child = value[key]
-        kind = type(child)
-        if not (kind is str or kind is int or kind is bool):
-            if child is None:
-                continue
-            child = _clean(child, fields.get(key, _FREE) if fields else _FREE, depth + 1)
-            if child is None or child == [] or child == {}:
-                continue
-        out[key if type(key) is str else str(key)] = child
-    return out
 
 
 # ------------------------------------------------------------------ encoding
