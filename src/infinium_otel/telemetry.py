@@ -7,8 +7,10 @@ API's default no-op provider nothing is recorded at all.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -45,36 +47,67 @@ GAUGES: dict[str, tuple[str, str]] = {
 }
 
 
+class _Sources:
+    """The live stats owners publishing through one meter; summed at collection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._plain: list[Stats] = []
+
+    def add(self, stats: Stats) -> None:
+        owner = getattr(stats, "__self__", None)
+        with self._lock:
+            if owner is not None:
+                self._owners.add(owner)
+            else:
+                self._plain.append(stats)
+
+    def totals(self) -> dict[str, int] | None:
+        with self._lock:
+            sources: list[Stats] = [owner.stats for owner in list(self._owners)]
+            sources.extend(self._plain)
+        if not sources:
+            return None
+        totals: dict[str, int] = {}
+        for stats in sources:
+            for key, value in stats().items():
+                totals[key] = totals.get(key, 0) + value
+        return totals
+
+
+_registry_lock = threading.Lock()
+_registry: dict[int, _Sources] = {}
+
+
 def register_metrics(stats: Stats, meter_provider: metrics.MeterProvider | None = None) -> None:
     """Publish ``stats()`` as observable counters and gauges on the ``infinium_otel`` meter.
 
-    Only a weak reference to the stats' owner is kept, so the exporter can be
-    collected; its instruments then report nothing.
+    Instruments are created once per meter provider; every registered exporter
+    adds to their values. Only a weak reference to a bound method's owner is
+    kept, so an exporter can be collected and then stops counting.
     """
+    key = id(meter_provider) if meter_provider is not None else 0
+    with _registry_lock:
+        sources = _registry.get(key)
+        created = sources is None
+        if sources is None:
+            sources = _registry[key] = _Sources()
+    sources.add(stats)
+    if created:
+        _create_instruments(sources, meter_provider)
+
+
+def _create_instruments(sources: _Sources, meter_provider: metrics.MeterProvider | None) -> None:
     meter = metrics.get_meter("infinium_otel", __version__, meter_provider=meter_provider)
-    owner = getattr(stats, "__self__", None)
-    ref: Callable[[], Stats | None]
-    if owner is not None:
-        owner_ref = weakref.ref(owner)
-        name = stats.__name__
-
-        def ref() -> Stats | None:
-            target = owner_ref()
-            return getattr(target, name) if target is not None else None
-
-    else:
-
-        def ref() -> Stats | None:
-            return stats
 
     def observe(
         keys: list[tuple[str, dict[str, str], str]],
     ) -> Callable[..., Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            current = ref()
-            if current is None:
+            values = sources.totals()
+            if values is None:
                 return []
-            values = current()
             return [Observation(values.get(key, 0), attrs) for key, attrs, _ in keys]
 
         return callback

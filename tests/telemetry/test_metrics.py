@@ -58,3 +58,14 @@ def test_a_collected_owner_reports_nothing() -> None:
     gc.collect()
     assert "infinium_otel.runs.exported" not in collect(reader)
     provider.shutdown()
+
+
+def test_several_exporters_add_up_on_one_set_of_instruments() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    first, second = Owner(), Owner()
+    second.values["runs_exported"] = 10
+    register_metrics(first.stats, meter_provider=provider)
+    register_metrics(second.stats, meter_provider=provider)
+    assert collect(reader)["infinium_otel.runs.exported"] == [(13, {})]
+    provider.shutdown()
