@@ -86,12 +86,19 @@ def _is_otel_logging_handler(handler: logging.Handler) -> bool:
     return cls.__name__ == "LoggingHandler" and cls.__module__.startswith("opentelemetry.")
 
 
-def otel_handler_reachable(logger: logging.Logger) -> bool:
-    """Whether a record on ``logger`` reaches an OpenTelemetry ``LoggingHandler``."""
+def otel_handler_takes(logger: logging.Logger, level: int) -> bool:
+    """Whether a ``level`` record on ``logger`` reaches an OpenTelemetry ``LoggingHandler``.
+
+    Mirrors ``logging``'s own path: the logger's effective level, then each
+    handler's level up the ``propagate`` chain (handler filters are not run).
+    """
+    if not logger.isEnabledFor(level):
+        return False
     current: logging.Logger | None = logger
     while current is not None:
-        if any(_is_otel_logging_handler(h) for h in current.handlers):
-            return True
+        for handler in current.handlers:
+            if _is_otel_logging_handler(handler) and level >= handler.level:
+                return True
         if not current.propagate:
             return False
         current = current.parent
@@ -110,8 +117,8 @@ class LogSink:
 
     The Python record is logged while the run's context is current, so an
     OpenTelemetry ``LoggingHandler`` that exports it ties it to the run as well.
-    When such a handler is reachable from our logger and no ``logger_provider``
-    was given, the handler's copy is the OTel record and ours is not emitted a
+    When such a handler will take the record and no ``logger_provider`` was
+    given, the handler's copy is the OTel record and ours is not emitted a
     second time.
     """
 
@@ -127,9 +134,10 @@ class LogSink:
 
     def emit(self, outcome: InterpretationOutcome, *, python_level: int | None = None) -> None:
         ctx = run_context(outcome)
-        if self._logger_provider is not None or not otel_handler_reachable(self._python_logger):
+        level = _SEVERITY[outcome.status][2] if python_level is None else python_level
+        if self._logger_provider is not None or not otel_handler_takes(self._python_logger, level):
             self.emit_otel(outcome, ctx)
-        self.emit_python(outcome, ctx, level=python_level)
+        self.emit_python(outcome, ctx, level=level)
 
     def emit_otel(self, outcome: InterpretationOutcome, ctx: Context) -> None:
         provider = self._logger_provider or get_logger_provider()
@@ -155,10 +163,8 @@ class LogSink:
         else:  # opentelemetry-api before the keyword form of Logger.emit
             _emit_legacy(logger, outcome, now, severity_number, severity_text, body, attributes)
 
-    def emit_python(
-        self, outcome: InterpretationOutcome, ctx: Context, *, level: int | None = None
-    ) -> None:
-        chosen = _SEVERITY[outcome.status][2] if level is None else level
+    def emit_python(self, outcome: InterpretationOutcome, ctx: Context, *, level: int) -> None:
+        chosen = level
         if not self._python_logger.isEnabledFor(chosen):
             return
         extra = {
