@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from .conventions import SpanKind, classify
 from .run import Run
@@ -25,6 +26,10 @@ INTERNAL_SCOPE = "infinium_otel.interpretation"
 
 # An agent span is a run root unless this says it ended inside another live agent.
 NestedCheck = Callable[[int, int], bool]
+# A still-open span by span id (a partial run's missing root), when known.
+LiveLookup = Callable[[int], "ReadableSpan | None"]
+
+PARTIAL_ROOT_NAME = "partial run"
 
 
 def is_internal_span(span: ReadableSpan) -> bool:
@@ -136,12 +141,14 @@ class RunAssembler:
         max_spans_per_run: int = 10_000,
         run_ttl: float = 300.0,
         nested: NestedCheck | None = None,
+        live: LiveLookup | None = None,
         max_remembered_traces: int = 4_096,
     ) -> None:
         self._max_buffered = max_buffered_spans
         self._max_per_trace = max_spans_per_run
         self._ttl = run_ttl
         self._nested = nested
+        self._live = live
         self._traces: OrderedDict[int, _TraceBuffer] = OrderedDict()
         self._buffered = 0
         # trace id -> span ids already sent in a run, to recognise late spans.
@@ -328,7 +335,7 @@ class RunAssembler:
             if not any(e.kind.is_genai for e in taken):
                 self.stats.spans_dropped_no_genai += len(taken)
                 continue
-            root = taken[0].span  # the top of what is left stands in for the root
+            root = self._stand_in_root(trace_id, taken)
             runs.append(
                 self._make_run(trace_id, taken, root, partial_reason=reason, dropped=buffer.dropped)
             )
@@ -339,6 +346,38 @@ class RunAssembler:
             self._buffered -= leftover
             self.stats.spans_dropped_cap += leftover
         return runs
+
+    def _stand_in_root(self, trace_id: int, taken: list[_Entry]) -> ReadableSpan:
+        """The root of a partial run: its missing parent as it is now, or a synthetic span.
+
+        Never one of the run's own spans: that span would then be the root and
+        not a step, and its own work (an LLM call, say) would vanish from the run.
+        """
+        top = taken[0].span
+        parent_id = _parent_id(top)
+        if parent_id is None:
+            return top  # a parentless span really is the top of its tree
+        if self._live is not None:
+            live = self._live(parent_id)
+            if live is not None and live.context is not None:
+                return live
+        starts = [e.span.start_time for e in taken if e.span.start_time is not None]
+        ends = [e.span.end_time for e in taken if e.span.end_time is not None]
+        parent = top.parent
+        return ReadableSpan(
+            name=PARTIAL_ROOT_NAME,
+            context=SpanContext(
+                trace_id,
+                parent_id,
+                is_remote=False,
+                trace_flags=parent.trace_flags if parent is not None else TraceFlags(1),
+            ),
+            resource=top.resource,
+            attributes={},
+            start_time=min(starts) if starts else None,
+            end_time=max(ends) if ends else None,
+            instrumentation_scope=top.instrumentation_scope,
+        )
 
     def _enforce_global_cap(self) -> list[Run]:
         runs: list[Run] = []

@@ -83,6 +83,7 @@ class InfiniumSpanExporter(SpanExporter):
             max_spans_per_run=settings.max_spans_per_run,
             run_ttl=settings.run_ttl,
             nested=TRACKER.pop_nested,
+            live=TRACKER.live_snapshot,
         )
         self._interpretation: InterpretationProcessor | None = None
         self._delivery: DeliveryWorker | None = None

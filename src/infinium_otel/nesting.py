@@ -29,8 +29,8 @@ class NestingTracker(SpanProcessor):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # span id -> None, for live spans that are agent-like or inside one.
-        self._live_in_agent: dict[int, None] = {}
+        # span id -> the live span, for spans that are agent-like or inside one.
+        self._live_in_agent: dict[int, ReadableSpan] = {}
         # (trace id, span id) of agent-like spans that ended inside a live agent.
         self._nested: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._providers: set[int] = set()
@@ -59,7 +59,7 @@ class NestingTracker(SpanProcessor):
         if (inside or classify(span.attributes).is_agent_like) and len(
             self._live_in_agent
         ) < _MAX_LIVE:
-            self._live_in_agent[context.span_id] = None
+            self._live_in_agent[context.span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
@@ -85,6 +85,33 @@ class NestingTracker(SpanProcessor):
                 del self._nested[(trace_id, span_id)]
                 return True
             return False
+
+    def live_snapshot(self, span_id: int) -> ReadableSpan | None:
+        """A still-open span as it is now (no end time), when it is agent-like or inside one.
+
+        A partial run whose root has not ended yet uses it as its root, so the
+        payload keeps the run's real name, attributes and span id.
+        """
+        live = self._live_in_agent.get(span_id)
+        if live is None:
+            return None
+        try:
+            return ReadableSpan(
+                name=live.name,
+                context=live.context,
+                parent=live.parent,
+                resource=live.resource,
+                attributes=dict(live.attributes or {}),
+                events=tuple(live.events),
+                links=tuple(live.links),
+                kind=live.kind,
+                status=live.status,
+                start_time=live.start_time,
+                end_time=None,
+                instrumentation_scope=live.instrumentation_scope,
+            )
+        except Exception:  # a span changing under us: fall back to no snapshot
+            return None
 
     def forget_all(self) -> None:
         """Drop all state (after fork, the child starts clean)."""

@@ -36,7 +36,11 @@ class Spans:
         return spans
 
     def assembler(self, **kwargs: object) -> RunAssembler:
-        return RunAssembler(nested=self.tracker.pop_nested, **kwargs)  # type: ignore[arg-type]
+        return RunAssembler(
+            nested=self.tracker.pop_nested,
+            live=self.tracker.live_snapshot,
+            **kwargs,  # type: ignore[arg-type]
+        )
 
 
 @pytest.fixture
@@ -154,7 +158,11 @@ def test_incomplete_tree_expires_as_partial_run(spans: Spans) -> None:
     runs = assembler.expire(now=10.5)
     assert len(runs) == 1 and runs[0].partial
     assert "time-to-live" in (runs[0].partial_reason or "")
-    assert runs[0].root.name == "chat"
+    # The root is still open: the run stands on a snapshot of it, the chat stays a span of it.
+    assert runs[0].root.name == "agent"
+    assert runs[0].root.end_time is None
+    assert runs[0].root.context.span_id == root.get_span_context().span_id
+    assert names(runs[0].spans) == {"chat"}
     root.end()
     # The root arriving after its run left is a late span, counted, not resent.
     assert assembler.add(spans.take(), now=11.0) == []
@@ -225,4 +233,22 @@ def test_drain_sends_open_trees_and_handles_broken_links(spans: Spans) -> None:
     runs = assembler.drain()
     assert len(runs) == 1 and runs[0].partial
     assert assembler.buffered_spans == 0
+    root.end()
+
+
+def test_partial_run_without_a_tracker_gets_a_synthetic_root(spans: Spans) -> None:
+    assembler = RunAssembler(run_ttl=1.0)
+    root = spans.tracer.start_span("agent", attributes=AGENT)
+    with trace.use_span(root, end_on_exit=False):
+        for _ in range(2):
+            with spans.tracer.start_as_current_span("chat", attributes=CHAT):
+                pass
+    assert assembler.add(spans.take(), now=0.0) == []
+    [run] = assembler.expire(now=2.0)
+    assert run.partial
+    # No open span to stand on: a synthetic root in the missing parent's place, so
+    # neither chat span is swallowed as the root.
+    assert run.root.name == "partial run"
+    assert run.root.context.span_id == root.get_span_context().span_id
+    assert [s.name for s in run.spans] == ["chat", "chat"]
     root.end()
