@@ -11,6 +11,7 @@ per span start and end, and holds only bounded state.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 
 from opentelemetry.context import Context
@@ -33,7 +34,8 @@ class NestingTracker(SpanProcessor):
         self._live_in_agent: dict[int, ReadableSpan] = {}
         # (trace id, span id) of agent-like spans that ended inside a live agent.
         self._nested: OrderedDict[tuple[int, int], None] = OrderedDict()
-        self._providers: set[int] = set()
+        # Weak: a provider's id can be reused once it is gone, so ids alone would lie.
+        self._providers: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
 
     @property
     def attached(self) -> bool:
@@ -43,9 +45,9 @@ class NestingTracker(SpanProcessor):
     def attach(self, provider: TracerProvider) -> None:
         """Add the tracker to ``provider`` once (idempotent)."""
         with self._lock:
-            if id(provider) in self._providers:
+            if provider in self._providers:
                 return
-            self._providers.add(id(provider))
+            self._providers.add(provider)
         provider.add_span_processor(self)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:

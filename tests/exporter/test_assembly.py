@@ -252,3 +252,26 @@ def test_partial_run_without_a_tracker_gets_a_synthetic_root(spans: Spans) -> No
     assert run.root.context.span_id == root.get_span_context().span_id
     assert [s.name for s in run.spans] == ["chat", "chat"]
     root.end()
+
+
+def test_tracker_attaches_to_every_new_provider_even_when_ids_are_reused() -> None:
+    import gc
+
+    from infinium_otel.nesting import TRACKER, attach_tracker
+
+    for _ in range(20):
+        provider = TracerProvider()
+        assert attach_tracker(provider)
+        attach_tracker(provider)  # idempotent
+        spans_exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(spans_exporter))
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("outer", attributes=AGENT):
+            with tracer.start_as_current_span("inner", attributes=AGENT) as inner:
+                pass
+        # Only an attached tracker knows the inner agent ended inside the outer one.
+        context = inner.get_span_context()
+        assert TRACKER.pop_nested(context.trace_id, context.span_id)
+        provider.shutdown()
+        del provider, tracer, spans_exporter
+        gc.collect()
