@@ -259,3 +259,22 @@ def test_handler_detection_follows_levels_and_propagation(logs: Logs) -> None:
         parent.handlers.clear()
         parent.setLevel(logging.NOTSET)
         child.propagate = True
+
+
+def test_the_whole_record_form_of_emit_still_correlates(logs: Logs) -> None:
+    """The path taken with opentelemetry-api releases whose Logger.emit takes only a record."""
+    from opentelemetry._logs import SeverityNumber as Severity
+
+    from infinium_otel.interpretation.sinks import _emit_legacy
+
+    outcome = InterpretationOutcome(
+        "timed_out", "id-1", 0xABC, 0xDEF, "bot", None, None, "still grading", 3, 9.0
+    )
+    logger = logs.provider.get_logger("infinium_otel.interpretation")
+    _emit_legacy(logger, outcome, 1, Severity.WARN, "WARN", "still grading", {"k": "v"})
+    (readable,) = logs.exporter.get_finished_logs()
+    record = readable.log_record
+    assert (record.trace_id, record.span_id) == (0xABC, 0xDEF)
+    assert record.body == "still grading"
+    assert record.severity_number == Severity.WARN
+    assert record.event_name == "infinium.interpretation"

@@ -205,16 +205,22 @@ def _emit_legacy(
         "body": body,
         "attributes": attributes,
     }
+    import opentelemetry.sdk._logs as sdk_logs
+    from opentelemetry._logs import LogRecord as ApiLogRecord
+
     resource = getattr(logger, "resource", None)
-    record: Any
-    if resource is not None:
-        import opentelemetry.sdk._logs as sdk_logs
-
-        record = getattr(sdk_logs, "LogRecord")(resource=resource, **fields)  # noqa: B009
+    record_class: Any = getattr(sdk_logs, "LogRecord", None)
+    if resource is not None and record_class is not None:
+        fields["resource"] = resource  # older SDKs keep the resource on the record
     else:
-        from opentelemetry._logs import LogRecord as ApiLogRecord
-
-        record = ApiLogRecord(**fields)
+        record_class = ApiLogRecord
+    try:
+        accepted = set(inspect.signature(record_class).parameters)
+    except (TypeError, ValueError):
+        accepted = set()
+    if "event_name" in accepted:
+        fields["event_name"] = EVENT_NAME
+    record = record_class(**fields)
     logger.emit(record)
 
 
