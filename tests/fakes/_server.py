@@ -63,6 +63,10 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per response, no Nagle: keep-alive clients would otherwise
+            # wait for a delayed ACK (~40 ms) on every call.
+            wbufsize = 64 * 1024
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
