@@ -356,3 +356,35 @@ def test_failure_inside_wrapper_leaves_call_untouched(
     assert result.id == "chatcmpl-fake-1"
     assert len(instrumented.spans()) == 1  # no span, no error
     assert "extraction bug" in caplog.text
+
+
+def test_async_stream_closed_early_and_context_manager(
+    instrumented: Tracing, fake: FakeOpenAI
+) -> None:
+    async def run() -> None:
+        async_client = aclient(fake)
+        stream = await async_client.chat.completions.create(model="m", messages=CHAT, stream=True)
+        await stream.__anext__()
+        await stream.close()
+        async with await async_client.chat.completions.create(
+            model="m", messages=CHAT, stream=True
+        ) as managed:
+            await managed.__anext__()
+
+    asyncio.run(run())
+    spans = instrumented.spans()
+    assert len(spans) == 2
+    assert all(s.status.status_code is StatusCode.UNSET for s in spans)
+
+
+def test_llm_call_inside_agent_is_its_child(instrumented: Tracing, fake: FakeOpenAI) -> None:
+    from infinium_otel.instrumentation.helpers import agent, configure_helpers
+
+    configure_helpers(tracer_provider=instrumented.provider)
+    try:
+        with agent("outer"):
+            client(fake).chat.completions.create(model="m", messages=CHAT)
+    finally:
+        configure_helpers()
+    chat, outer = instrumented.spans()
+    assert chat.parent is not None and chat.parent.span_id == outer.context.span_id

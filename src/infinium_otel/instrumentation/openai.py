@@ -258,7 +258,6 @@ class _ChatStreamRecorder:
         set_if(attributes, "gen_ai.response.model", self.model)
         _usage(attributes, self.usage, "prompt_tokens", "completion_tokens")
         indexes = sorted(set(self.reasons) | set(self.texts) | set(self.calls))
-        reasons = [self.reasons.get(i, "") for i in indexes]
         outputs: list[dict[str, Any]] = []
         tool_names: list[str] = []
         for index in indexes:
@@ -269,9 +268,10 @@ class _ChatStreamRecorder:
                 tool_names.append(str(slot.get("name", "")))
                 arguments = "".join(slot["args"]) if self.capture else None
                 parts.append(tool_call_part(slot.get("id"), slot.get("name"), arguments))
-            outputs.append({"role": "assistant", "parts": parts, "finish_reason": reasons[-1]})
-            outputs[-1]["finish_reason"] = self.reasons.get(index, "")
-        _finish(span, attributes, [r for r in reasons if r], outputs, tool_names, self.capture)
+            reason = self.reasons.get(index, "")
+            outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason})
+        reasons = [self.reasons[i] for i in indexes if i in self.reasons]
+        _finish(span, attributes, reasons, outputs, tool_names, self.capture)
 
 
 # ---------------------------------------------------------------- responses
