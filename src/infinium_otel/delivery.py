@@ -5,6 +5,12 @@ The thread starts on first use, sleeps when idle, retries through the client
 (one overall deadline per payload), shrinks a payload the server calls too
 large, and reports each accepted run to ``on_delivered``. After ``os.fork()``
 the child gets a fresh, empty worker with its own session and thread.
+
+With a spool, each payload is on disk before its first send and leaves the
+disk only once accepted. What could not be delivered (the server was down, the
+process was stopping) stays there and this thread retries it with backoff
+(first shortly after start, for entries left by earlier processes), one
+attempt per entry and interval, live payloads first.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ._logging import RateLimitedLogger
 from .client import InfiniumClient
-from .errors import AuthenticationError, InfiniumError, PayloadTooLargeError
+from .errors import AuthenticationError, InfiniumError, PayloadTooLargeError, ValidationError
 from .payload import encode_payload
 from .response import ApiResponse
 
@@ -48,14 +54,34 @@ class Delivery:
     meta: RunMeta
     spool_key: str | None = None
     shrunk: bool = False
+    replayed: bool = False  # read back from the spool, not fresh from the exporter
 
 
 class Spool(Protocol):
-    """Durable storage for payloads until the server accepts them."""
+    """Durable storage for payloads until the server accepts them (see spool.py).
+
+    ``write`` stores and claims a payload for this sender; ``remove`` deletes it
+    once accepted; ``release`` hands it back for a later retry; ``renew``
+    refreshes the claim before a send (False: another sender took it);
+    ``reject`` sets aside a payload the server refused for good; ``claim_next``
+    claims the oldest payload any sender left behind.
+    """
 
     def write(self, body: bytes) -> str | None: ...
 
     def remove(self, key: str) -> None: ...
+
+    def release(self, key: str) -> bool: ...
+
+    def renew(self, key: str) -> bool: ...
+
+    def reject(self, key: str) -> None: ...
+
+    def claim_next(self) -> tuple[str, bytes] | None: ...
+
+    def entries(self) -> Sequence[object]: ...
+
+    def sweep_temp_files(self) -> int: ...
 
 
 @dataclasses.dataclass
@@ -68,10 +94,38 @@ class DeliveryStats:
     dropped_after_shutdown: int = 0
     abandoned_at_shutdown: int = 0
     shrunk_after_413: int = 0
+    spooled: int = 0  # payloads written to the spool before their first send
+    spool_write_failed: int = 0
+    spool_deferred: int = 0  # attempts that failed but left the payload on disk
+    retried: int = 0  # sends of payloads read back from the spool
+    replayed: int = 0  # of those, accepted
+    spool_dropped_full: int = 0
+    spool_corrupt: int = 0
+    spool_rejected: int = 0
+    spool_claim_lost: int = 0
+
+
+_SPOOL_COUNTERS = {
+    "spool_dropped_full": "dropped_full",
+    "spool_corrupt": "corrupt",
+    "spool_rejected": "rejected",
+    "spool_claim_lost": "claim_lost",
+}
+
+# What one attempt came to.
+DELIVERED = "delivered"
+KEPT = "kept"  # failed, still on disk for a later retry
+AUTH = "auth"  # credentials refused: on disk, but replays stop
+GONE = "gone"  # dropped (not spooled, refused for good, or taken by another sender)
 
 
 class DeliveryWorker:
-    """Sends payloads on its own thread; ``submit`` never blocks."""
+    """Sends payloads on its own thread; ``submit`` never blocks on the network.
+
+    ``spool_retry_initial`` / ``spool_retry_max`` bound the backoff between
+    retries of spooled payloads (doubling); ``spool_start_delay`` is how soon
+    after start entries left by earlier processes are picked up.
+    """
 
     def __init__(
         self,
@@ -83,6 +137,9 @@ class DeliveryWorker:
         on_tick: Callable[[], bool] | None = None,
         tick_interval: float = 1.0,
         spool: Spool | None = None,
+        spool_retry_initial: float = 5.0,
+        spool_retry_max: float = 300.0,
+        spool_start_delay: float = 1.0,
     ) -> None:
         self._client = client
         self._max_queue = max_queue
@@ -91,11 +148,15 @@ class DeliveryWorker:
         self._on_tick = on_tick
         self._tick_interval = tick_interval
         self._spool = spool
-        self.stats = DeliveryStats()
+        self._spool_retry_initial = max(0.001, spool_retry_initial)
+        self._spool_retry_max = max(self._spool_retry_initial, spool_retry_max)
+        self._spool_start_delay = max(0.0, spool_start_delay)
+        self._stats = DeliveryStats()
         self._warn = RateLimitedLogger(_log)
         self._reset_state()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        self._schedule_start_replay()
 
     def _reset_state(self) -> None:
         self._cond = threading.Condition()
@@ -106,30 +167,58 @@ class DeliveryWorker:
         self._ticking = False
         self._cancel = threading.Event()
         self._hard_deadline: float | None = None
+        # Spool retries: when the next one is due (None: nothing to retry), the
+        # current backoff, and whether refused credentials stopped them.
+        self._spool_next: float | None = None
+        self._spool_delay = self._spool_retry_initial
+        self._spool_blocked = False
+        self._swept = False
+
+    @property
+    def stats(self) -> DeliveryStats:
+        """Counters (the spool's own ones copied in)."""
+        spool_stats = getattr(self._spool, "stats", None)
+        if spool_stats is not None:
+            for ours, theirs in _SPOOL_COUNTERS.items():
+                setattr(self._stats, ours, int(getattr(spool_stats, theirs, 0)))
+        return self._stats
 
     # -- producer side -----------------------------------------------------
 
     def submit(self, delivery: Delivery) -> bool:
-        """Queue a payload; the oldest is dropped (and counted) when the queue is full."""
-        if self._spool is not None and delivery.spool_key is None and not self._stopping:
+        """Queue a payload; the oldest is dropped (and counted) when the queue is full.
+
+        With a spool the payload is on disk first; a payload dropped from the
+        queue (or submitted during shutdown) stays there for a later retry.
+        """
+        if self._spool is not None and delivery.spool_key is None:
             delivery.spool_key = self._spool_write(delivery.body)  # disk, outside the lock
+        dropped: Delivery | None = None
         with self._cond:
             if self._stopping:
-                self.stats.dropped_after_shutdown += 1
-                return False
-            if len(self._queue) >= self._max_queue:
-                self._queue.popleft()
-                self.stats.dropped_queue_full += 1
-                self._warn.log(
-                    logging.WARNING,
-                    "queue-full",
-                    "Infinium delivery queue is full (%d payloads); dropped the oldest run",
-                    self._max_queue,
-                )
-            self._queue.append(delivery)
-            self.stats.queued += 1
-            self._ensure_thread()
-            self._cond.notify_all()
+                self._stats.dropped_after_shutdown += 1
+                late: Delivery | None = delivery
+            else:
+                late = None
+                if len(self._queue) >= self._max_queue:
+                    dropped = self._queue.popleft()
+                    self._stats.dropped_queue_full += 1
+                self._queue.append(delivery)
+                self._stats.queued += 1
+                self._ensure_thread()
+                self._cond.notify_all()
+        if late is not None:
+            self._keep_for_later(late)
+            return False
+        if dropped is not None:
+            kept = self._keep_for_later(dropped)
+            self._warn.log(
+                logging.WARNING,
+                "queue-full",
+                "Infinium delivery queue is full (%d payloads); dropped the oldest run%s",
+                self._max_queue,
+                " from memory (it stays in the spool)" if kept else "",
+            )
         return True
 
     def request_ticks(self) -> None:
@@ -155,7 +244,10 @@ class DeliveryWorker:
         return True
 
     def shutdown(self, timeout: float = 30.0) -> bool:
-        """Deliver what is queued within ``timeout``, then stop; True when all went out."""
+        """Deliver what is queued within ``timeout``, then stop; True when all went out.
+
+        Spooled payloads not delivered by then stay on disk for the next process.
+        """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             self._stopping = True
@@ -163,12 +255,15 @@ class DeliveryWorker:
             self._cond.notify_all()
         delivered_all = self.flush(max(0.0, deadline - time.monotonic()))
         with self._cond:
-            if self._queue:
-                self.stats.abandoned_at_shutdown += len(self._queue)
-                self._queue.clear()
+            abandoned = list(self._queue)
+            self._queue.clear()
+            self._stats.abandoned_at_shutdown += len(abandoned)
             if self._in_flight:
                 delivered_all = False
             self._cond.notify_all()
+        for item in abandoned:
+            delivered_all = False
+            self._keep_for_later(item)
         self._cancel.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -180,6 +275,12 @@ class DeliveryWorker:
     def pending(self) -> int:
         with self._cond:
             return len(self._queue) + self._in_flight
+
+    @property
+    def spool_retry_due(self) -> float | None:
+        """Monotonic time of the next spool retry, None when none is scheduled."""
+        with self._cond:
+            return None if self._spool_blocked else self._spool_next
 
     # -- the thread --------------------------------------------------------
 
@@ -194,27 +295,37 @@ class DeliveryWorker:
         next_tick = time.monotonic() + self._tick_interval
         while True:
             item: Delivery | None = None
+            replay = False
             with self._cond:
                 while not self._queue:
                     if self._stopping:
                         return
-                    if self._ticking:
-                        wait = next_tick - time.monotonic()
-                        if wait <= 0:
-                            break
-                        self._cond.wait(wait)
-                    else:
-                        self._cond.wait()
-                if self._queue:
+                    now = time.monotonic()
+                    if self._ticking and now >= next_tick:
+                        break
+                    if self._spool_due(now):
+                        replay = True
+                        self._in_flight += 1
+                        break
+                    waits = [next_tick - now] if self._ticking else []
+                    if self._spool_next is not None and not self._spool_blocked:
+                        waits.append(self._spool_next - now)
+                    self._cond.wait(max(0.0, min(waits)) if waits else None)
+                if self._queue and not replay:
                     item = self._queue.popleft()
                     self._in_flight += 1
             if self._ticking and time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self._tick_interval
                 self._tick()
-            if item is None:
+            if item is None and not replay:
                 continue
             try:
-                self._deliver(item)
+                if replay:
+                    self._replay_one()
+                elif item is not None:
+                    self._after_live_attempt(self._deliver(item))
+            except Exception:  # never let the thread die
+                _log.exception("Infinium delivery: unexpected failure")
             finally:
                 with self._cond:
                     self._in_flight -= 1
@@ -229,42 +340,46 @@ class DeliveryWorker:
         with self._cond:
             self._ticking = keep and not self._stopping
 
-    def _deliver(self, item: Delivery) -> None:
+    def _deliver(self, item: Delivery, *, max_retries: int | None = None) -> str:
+        """One send (with the client's retries); what it came to (DELIVERED, KEPT, ...)."""
+        spooled = item.spool_key is not None and self._spool is not None
+        if spooled and not self._spool_call("renew", item.spool_key or ""):
+            return GONE  # another sender took it over: it is theirs to send
         deadline = time.monotonic() + self._retry_window
         if self._hard_deadline is not None:
             deadline = min(deadline, self._hard_deadline)
         try:
             response = self._client.send_trace_bytes(
-                item.body, deadline=deadline, cancel=self._cancel
+                item.body, deadline=deadline, max_retries=max_retries, cancel=self._cancel
             )
         except PayloadTooLargeError:
             if item.shrunk or not self._shrink(item):
-                self._fail(item, "too-large", "the server refused the payload as too large")
-                return
-            self.stats.shrunk_after_413 += 1
-            self._deliver(item)
-            return
+                return self._refused(
+                    item, "too-large", "the server refused the payload as too large"
+                )
+            self._stats.shrunk_after_413 += 1
+            return self._deliver(item, max_retries=max_retries)
         except AuthenticationError as error:
-            self.stats.failed_auth += 1
-            self._fail(item, "auth", f"credentials refused ({error.status_code})")
-            return
+            self._stats.failed_auth += 1
+            reason = f"credentials refused ({error.status_code})"
+            return AUTH if self._fail(item, "auth", reason) else GONE
+        except ValidationError as error:
+            return self._refused(item, "invalid", str(error))
         except InfiniumError as error:
-            self._fail(item, type(error).__name__, str(error))
-            return
+            return KEPT if self._fail(item, type(error).__name__, str(error)) else GONE
         except Exception as error:  # never let the thread die
-            self._fail(item, "unexpected", f"{type(error).__name__}")
-            return
-        self.stats.delivered += 1
+            return KEPT if self._fail(item, "unexpected", f"{type(error).__name__}") else GONE
+        self._stats.delivered += 1
+        if item.replayed:
+            self._stats.replayed += 1
         if item.spool_key is not None and self._spool is not None:
-            try:
-                self._spool.remove(item.spool_key)
-            except Exception:
-                _log.exception("Infinium spool: could not remove a delivered payload")
+            self._spool_call("remove", item.spool_key)
         if self._on_delivered is not None:
             try:
                 self._on_delivered(item, response)
             except Exception:
                 _log.exception("Infinium exporter: delivery callback failed")
+        return DELIVERED
 
     def _shrink(self, item: Delivery) -> bool:
         """Re-encode at half the size after a 413; False when that is impossible."""
@@ -277,30 +392,210 @@ class DeliveryWorker:
         item.shrunk = True
         return True
 
-    def _fail(self, item: Delivery, key: str, reason: str) -> None:
-        self.stats.failed += 1
-        kept = " (kept in the spool for a later retry)" if item.spool_key else ""
+    def _fail(self, item: Delivery, key: str, reason: str) -> bool:
+        """A failed attempt: keep a spooled payload for later; True when it was kept."""
+        kept = self._keep_for_later(item)
+        if kept:
+            self._stats.spool_deferred += 1
+        else:
+            self._stats.failed += 1
+        if item.replayed and kept:
+            _log.debug("Infinium: spooled run %r not delivered yet: %s", item.meta.run_name, reason)
+            return True
         self._warn.log(
             logging.WARNING,
             key,
             "Infinium: run %r was not delivered: %s%s",
             item.meta.run_name,
             reason,
-            kept,
+            " (kept in the spool for a later retry)" if kept else "",
         )
+        return kept
+
+    def _refused(self, item: Delivery, key: str, reason: str) -> str:
+        """The server will never take this payload: set it aside, never resend it."""
+        self._stats.failed += 1
+        aside = ""
+        if item.spool_key is not None and self._spool is not None:
+            self._spool_call("reject", item.spool_key)
+            aside = " (moved to the spool's rejected/ folder)"
+        self._warn.log(
+            logging.WARNING,
+            key,
+            "Infinium: run %r was not delivered: %s%s",
+            item.meta.run_name,
+            reason,
+            aside,
+        )
+        return GONE
+
+    # -- the spool ---------------------------------------------------------
 
     def _spool_write(self, body: bytes) -> str | None:
         assert self._spool is not None
         try:
-            return self._spool.write(body)
-        except Exception:
-            self._warn.log(logging.WARNING, "spool-write", "Infinium spool: could not write")
+            key = self._spool.write(body)
+        except Exception as error:
+            self._stats.spool_write_failed += 1
+            self._warn.log(
+                logging.WARNING,
+                "spool-write",
+                "Infinium spool: could not write a payload (%s); it is sent from memory only",
+                type(error).__name__,
+            )
             return None
+        if key is not None:
+            self._stats.spooled += 1
+        return key
+
+    def _spool_call(self, name: str, key: str) -> bool:
+        """``spool.<name>(key)``, never raising; False when it failed or said so."""
+        try:
+            result = getattr(self._spool, name)(key)
+        except Exception:
+            _log.warning("Infinium spool: %s failed", name, exc_info=True)
+            return False
+        return result is not False
+
+    def _keep_for_later(self, item: Delivery) -> bool:
+        """Hand a spooled payload back to the spool and schedule a retry; True when kept."""
+        if item.spool_key is None or self._spool is None:
+            return False
+        kept = self._spool_call("release", item.spool_key)
+        item.spool_key = None
+        if kept:
+            with self._cond:
+                if self._spool_next is None:
+                    self._spool_next = time.monotonic() + self._spool_delay
+                self._cond.notify_all()
+        return kept
+
+    def _schedule_start_replay(self, *, start_thread: bool = True) -> None:
+        """Entries left by earlier processes: pick them up shortly after start."""
+        if self._spool is None:
+            return
+        try:
+            waiting = bool(self._spool.entries())
+        except Exception:
+            _log.warning("Infinium spool: cannot list the spool", exc_info=True)
+            return
+        if not waiting:
+            return
+        with self._cond:
+            self._spool_next = time.monotonic() + self._spool_start_delay
+            if start_thread:
+                self._ensure_thread()
+            self._cond.notify_all()
+
+    def _spool_due(self, now: float) -> bool:
+        return (
+            self._spool is not None
+            and not self._spool_blocked
+            and self._spool_next is not None
+            and now >= self._spool_next
+        )
+
+    def _replay_one(self) -> None:
+        """Retry the oldest spooled payload nobody is sending; reschedule by the outcome."""
+        assert self._spool is not None
+        if not self._swept:
+            self._swept = True
+            self._spool_call_noarg("sweep_temp_files")
+        try:
+            claimed = self._spool.claim_next()
+        except Exception:
+            _log.warning("Infinium spool: cannot read the spool", exc_info=True)
+            claimed = None
+        if claimed is None:
+            self._after_empty_pass()
+            return
+        key, body = claimed
+        item = Delivery(body=body, meta=meta_from_payload(body), spool_key=key, replayed=True)
+        self._stats.retried += 1
+        outcome = self._deliver(item, max_retries=0)
+        now = time.monotonic()
+        with self._cond:
+            if outcome in (DELIVERED, GONE):
+                self._spool_delay = self._spool_retry_initial
+                self._spool_next = now  # the server answers: go on with the next one
+            elif outcome == AUTH:
+                self._block_replays()
+            else:
+                self._spool_next = now + self._spool_delay
+                self._spool_delay = min(self._spool_delay * 2, self._spool_retry_max)
+
+    def _after_empty_pass(self) -> None:
+        """Nothing claimable: idle, or look again later if others hold entries."""
+        try:
+            others = bool(self._spool.entries()) if self._spool is not None else False
+        except Exception:
+            others = False
+        with self._cond:
+            self._spool_next = time.monotonic() + self._spool_retry_max if others else None
+
+    def _after_live_attempt(self, outcome: str) -> None:
+        with self._cond:
+            if outcome == DELIVERED:
+                if self._spool_blocked:
+                    self._spool_blocked = False  # credentials work again
+                if self._spool_next is not None:
+                    # The server is back: retry the spool now, from a short backoff.
+                    self._spool_delay = self._spool_retry_initial
+                    self._spool_next = time.monotonic()
+            elif outcome == AUTH:
+                self._block_replays()
+
+    def _block_replays(self) -> None:
+        """Refused credentials: stop retrying the spool, keep its files (caller holds the lock)."""
+        if self._spool_blocked:
+            return
+        self._spool_blocked = True
+        _log.error(
+            "Infinium: the credentials were refused (401/403); spooled runs are kept on disk "
+            "and no longer retried by this process. Fix INFINIUM_AGENT_ID / "
+            "INFINIUM_AGENT_SECRET, then run `infinium-otel spool replay`."
+        )
+
+    def _spool_call_noarg(self, name: str) -> None:
+        try:
+            getattr(self._spool, name)()
+        except Exception:
+            _log.warning("Infinium spool: %s failed", name, exc_info=True)
 
     def _after_fork_in_child(self) -> None:
         self._reset_state()
-        self.stats = DeliveryStats()
+        self._stats = DeliveryStats()
         self._client = self._client.clone()
+        self._schedule_start_replay(start_thread=False)  # the thread starts on first use
+
+
+def meta_from_payload(body: bytes) -> RunMeta:
+    """Rebuild a spooled run's identity from its payload (name and OTel ids in custom tags)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    environment = payload.get("environment")
+    tags = environment.get("custom_tags") if isinstance(environment, dict) else None
+    tags = tags if isinstance(tags, dict) else {}
+    name = str(payload.get("name", "spooled run"))
+    service = tags.get("service.name")
+    return RunMeta(
+        otel_trace_id=_hex_id(tags.get("otel.trace_id")),
+        otel_span_id=_hex_id(tags.get("otel.span_id")),
+        run_name=name,
+        agent_name=name,
+        service_name=str(service) if service is not None else None,
+    )
+
+
+def _hex_id(value: object) -> int:
+    try:
+        return int(str(value), 16) if value is not None else 0
+    except ValueError:
+        return 0
 
 
 def _after_fork(ref: weakref.ReferenceType[DeliveryWorker]) -> None:

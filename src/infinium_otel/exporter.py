@@ -32,6 +32,7 @@ from .nesting import TRACKER, attach_tracker
 from .payload import encode_payload
 from .response import ApiResponse
 from .run import Run
+from .spool import Spool
 from .telemetry import register_metrics
 
 __all__ = ["InfiniumSpanExporter", "PayloadHook"]
@@ -99,6 +100,7 @@ class InfiniumSpanExporter(SpanExporter):
             on_delivered=self._on_delivered,
             on_tick=self._expire,
             tick_interval=min(5.0, max(0.05, settings.run_ttl / 4)),
+            spool=Spool(settings.spool_dir) if settings.spool_dir else None,
         )
         attach_tracker(trace.get_tracer_provider())
         register_metrics(self.stats)
