@@ -16,6 +16,7 @@ commands:
             Maestro's interpretation as a log line
   sandbox   serve a local Infinium-compatible API (see `infinium-otel sandbox -h`)
   doctor    check settings, reach the endpoint, verify the credentials
+  spool     list, replay or purge undelivered runs (`infinium-otel spool -h`)
 """
 
 
@@ -40,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .doctor import main as doctor_main
 
         return doctor_main(rest)
+    if command == "spool":
+        from .spool_cli import main as spool_main
+
+        return spool_main(rest)
     print(f"infinium-otel: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
     return 2
 

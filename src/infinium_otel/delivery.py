@@ -521,8 +521,8 @@ class DeliveryWorker:
             elif outcome == AUTH:
                 self._block_replays()
             else:
-                self._spool_next = now + self._spool_delay
                 self._spool_delay = min(self._spool_delay * 2, self._spool_retry_max)
+                self._spool_next = now + self._spool_delay
 
     def _after_empty_pass(self) -> None:
         """Nothing claimable: idle, or look again later if others hold entries."""

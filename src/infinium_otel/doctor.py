@@ -23,6 +23,7 @@ from .errors import (
     NetworkError,
     PermissionDeniedError,
 )
+from .spool import Spool
 
 __all__ = ["main", "run_checks"]
 
@@ -103,11 +104,15 @@ def _check_spool(settings: Settings, report: Report) -> bool:
     if not os.access(path, os.W_OK):
         report(False, f"spool: {path} is not writable by this user")
         return False
-    files = [name for name in os.listdir(path) if name.endswith(".json")]
-    size = sum(os.path.getsize(os.path.join(path, name)) for name in files)
-    pending = f"{len(files)} undelivered payloads ({size} bytes)"
-    advice = "; `infinium-otel spool replay` sends them" if files else ""
-    report(True, f"spool: {path}: {pending}{advice}")
+    try:
+        summary = Spool(path, create=False).summary()
+    except ConfigurationError as error:
+        report(False, f"spool: {error}")
+        return False
+    pending = f"{summary.count} undelivered payloads ({summary.bytes} bytes)"
+    advice = "; `infinium-otel spool replay` sends them" if summary.count else ""
+    aside = f"; {summary.corrupt} corrupt file(s) in corrupt/" if summary.corrupt else ""
+    report(True, f"spool: {path}: {pending}{advice}{aside}")
     return True
 
 

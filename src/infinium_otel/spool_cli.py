@@ -1,0 +1,229 @@
+"""``infinium-otel spool list|replay|purge``: look at, send, or empty a spool directory.
+
+``replay`` uses the same claims as the exporter's delivery thread, so it can run
+while agents are running on the same spool without sending anything twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from .client import InfiniumClient
+from .config import Settings
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InfiniumError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from .payload import encode_payload
+from .spool import Spool
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_UNDELIVERED = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86_400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86_400}d{seconds % 86_400 // 3600:02d}h"
+
+
+class Progress:
+    """A one-line textual bar on a terminal stream: ``[#####-----] 12/40``."""
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = enabled and total > 0
+        self.width = width
+
+    def update(self, done: int, note: str = "") -> None:
+        if not self.enabled:
+            return
+        filled = self.width * done // self.total
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\rreplay [{bar}] {done}/{self.total} {note}".rstrip() + " ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infinium-otel spool",
+        description="Inspect, send or empty the directory of undelivered runs.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--dir",
+        default=os.environ.get("INFINIUM_SPOOL_DIR") or None,
+        help="spool directory (default: INFINIUM_SPOOL_DIR)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{list,replay,purge}")
+    listing = commands.add_parser("list", parents=[common], help="count and size of the spool")
+    listing.add_argument("-v", "--verbose", action="store_true", help="one line per payload")
+    replay = commands.add_parser("replay", parents=[common], help="send every spooled payload")
+    replay.add_argument(
+        "--progress", action="store_true", help="show a progress bar even when not on a terminal"
+    )
+    replay.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds allowed per payload (60)"
+    )
+    purge = commands.add_parser("purge", parents=[common], help="delete every spooled payload")
+    purge.add_argument("--yes", action="store_true", help="really delete (required)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    stdout = out or sys.stdout
+    if args.command is None:
+        parser.print_help(stdout)
+        return EXIT_USAGE
+    if not args.dir:
+        print(
+            "infinium-otel spool: no directory: pass --dir or set INFINIUM_SPOOL_DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.command == "purge" and not args.yes:
+        print(
+            f"infinium-otel spool purge: this deletes every undelivered run in {args.dir};"
+            " add --yes to do it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not os.path.isdir(args.dir):
+        print(f"spool {args.dir}: does not exist (nothing spooled)", file=stdout)
+        return EXIT_OK
+    try:
+        spool = Spool(args.dir, create=False)
+    except ConfigurationError as error:
+        print(f"infinium-otel spool: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "list":
+        return _list(spool, args.verbose, stdout)
+    if args.command == "purge":
+        deleted, in_flight = spool.purge()
+        busy = f"; {in_flight} being sent by a running process were left" if in_flight else ""
+        print(f"spool {spool.directory}: deleted {deleted} payload(s){busy}", file=stdout)
+        return EXIT_OK
+    show = args.progress or sys.stderr.isatty()
+    return _replay(spool, args.timeout, Progress(0, sys.stderr, show), stdout)
+
+
+def _list(spool: Spool, verbose: bool, out: TextIO) -> int:
+    summary = spool.summary()
+    print(
+        f"spool {spool.directory}: {summary.count} payload(s), {summary.bytes} bytes, "
+        f"oldest {_age(summary.oldest_age)}",
+        file=out,
+    )
+    notes = []
+    if summary.claimed:
+        notes.append(f"{summary.claimed} being sent by a running process")
+    if summary.corrupt:
+        notes.append(f"{summary.corrupt} corrupt file(s) set aside in corrupt/")
+    if summary.rejected:
+        notes.append(f"{summary.rejected} refused by the server, kept in rejected/")
+    if notes:
+        print("  " + "; ".join(notes), file=out)
+    if verbose:
+        now = time.time()
+        for entry in spool.entries():
+            state = "ready" if entry.claim is None else f"claimed by pid {entry.claim.pid}"
+            print(
+                f"  {entry.entry_id}.json  {entry.size:>9} bytes  "
+                f"{_age(now - entry.created):>8}  {state}",
+                file=out,
+            )
+    return EXIT_OK
+
+
+def _replay(spool: Spool, timeout: float, progress: Progress, out: TextIO) -> int:
+    try:
+        settings = Settings.load()
+        settings.require_credentials()
+    except ConfigurationError as error:
+        print(f"infinium-otel spool replay: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    spool.sweep_temp_files()
+    entries = spool.claimable()
+    progress.total = len(entries)
+    progress.enabled = progress.enabled and progress.total > 0
+    sent = skipped = rejected = 0
+    code = EXIT_OK
+    problem = ""
+    with InfiniumClient.from_settings(settings) as client:
+        for done, entry in enumerate(entries, 1):
+            claimed = spool.claim(entry)
+            if claimed is None:
+                skipped += 1  # another sender got it, or it was corrupt and moved aside
+                progress.update(done)
+                continue
+            key, body = claimed
+            try:
+                _send(client, body, timeout)
+            except AuthenticationError as error:
+                spool.release(key)
+                code = EXIT_AUTH
+                problem = (
+                    f"credentials refused ({error.status_code}): replay stopped, the files are "
+                    "kept; check INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET"
+                )
+                break
+            except ValidationError as error:
+                spool.reject(key)
+                rejected += 1
+                print(f"  {key}: refused by the server ({error}); moved to rejected/", file=out)
+            except InfiniumError as error:
+                spool.release(key)
+                code = EXIT_UNDELIVERED
+                problem = f"could not deliver ({error}): replay stopped, the files are kept"
+                break
+            else:
+                spool.remove(key)
+                sent += 1
+            progress.update(done)
+    progress.close()
+    left = spool.summary().count
+    print(
+        f"spool {spool.directory}: sent {sent}, refused {rejected}, skipped {skipped}; {left} left",
+        file=out,
+    )
+    if problem:
+        print(f"infinium-otel spool replay: {problem}", file=sys.stderr)
+    return code
+
+
+def _send(client: InfiniumClient, body: bytes, timeout: float) -> None:
+    """Send once (with the client's retries); a 413 gets one smaller re-encoding."""
+    deadline = time.monotonic() + timeout
+    try:
+        client.send_trace_bytes(body, deadline=deadline)
+    except PayloadTooLargeError:
+        smaller = encode_payload(json.loads(body), max_bytes=max(1024, len(body) // 2)).body
+        client.send_trace_bytes(smaller, deadline=deadline)
