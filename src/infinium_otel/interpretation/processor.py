@@ -245,12 +245,13 @@ class InterpretationProcessor:
             heapq.heappush(self._heap, (plan_at, seq, entry))
             if len(self._heap) > 2 * self._max_pending + 64:
                 self._compact_heap()
-            self._stats["submitted"] += 1
             if not self._ensure_thread():
                 self._pending.pop(seq, None)
                 entry.dropped = True
                 return False
-            self._wakeup.notify()
+            self._stats["submitted"] += 1
+            if self._heap[0][2] is entry:  # only an earlier first poll changes the wait
+                self._wakeup.notify()
         if warn_overflow:
             logger.warning(
                 "more than %d interpretations pending: dropping the oldest ones "
