@@ -114,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "infinium-otel-sandbox"
     timeout = 60
+    # Headers and body go out in separate writes; without TCP_NODELAY each
+    # keep-alive answer waits ~40 ms on the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
