@@ -11,6 +11,7 @@ handle rather than adding a second exporter.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -138,7 +139,14 @@ def configure(
             max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
         )
         provider.add_span_processor(processor)
-        instrumented = _instrument(provider, resolved) if instrument else []
+        # Content capture passes to the instrumentors only when chosen here or in
+        # INFINIUM_CAPTURE_CONTENT, so OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+        # still decides otherwise.
+        explicit_capture = settings.get("capture_content") is not None or bool(
+            os.environ.get("INFINIUM_CAPTURE_CONTENT")
+        )
+        capture = resolved.capture_content if explicit_capture else None
+        instrumented = _instrument(provider, capture) if instrument else []
         handle = InfiniumHandle(
             settings=resolved,
             tracer_provider=provider,
@@ -177,11 +185,11 @@ def _current_or_new_provider(resource: Resource | None) -> TracerProvider:
     return provider
 
 
-def _instrument(provider: TracerProvider, settings: Settings) -> list[str]:
+def _instrument(provider: TracerProvider, capture_content: bool | None) -> list[str]:
     try:
         from .instrumentation import instrument_all
 
-        return instrument_all(tracer_provider=provider, capture_content=settings.capture_content)
+        return instrument_all(tracer_provider=provider, capture_content=capture_content)
     except Exception:
         _log.warning("infinium_otel.configure: instrumentation failed", exc_info=True)
         return []
