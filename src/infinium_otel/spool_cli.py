@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"spool {spool.directory}: deleted {deleted} payload(s){busy}", file=stdout)
         return EXIT_OK
     show = args.progress or sys.stderr.isatty()
-    return _replay(spool, args.timeout, Progress(0, sys.stderr, show), stdout)
+    return _replay(spool, args.timeout, show, stdout)
 
 
 def _list(spool: Spool, verbose: bool, out: TextIO) -> int:
@@ -163,7 +163,7 @@ def _list(spool: Spool, verbose: bool, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _replay(spool: Spool, timeout: float, progress: Progress, out: TextIO) -> int:
+def _replay(spool: Spool, timeout: float, show_progress: bool, out: TextIO) -> int:
     try:
         settings = Settings.load()
         settings.require_credentials()
@@ -172,8 +172,7 @@ def _replay(spool: Spool, timeout: float, progress: Progress, out: TextIO) -> in
         return EXIT_USAGE
     spool.sweep_temp_files()
     entries = spool.claimable()
-    progress.total = len(entries)
-    progress.enabled = progress.enabled and progress.total > 0
+    progress = Progress(len(entries), sys.stderr, show_progress)
     sent = skipped = rejected = 0
     code = EXIT_OK
     problem = ""
