@@ -34,6 +34,11 @@ COUNTERS: dict[str, list[tuple[str, dict[str, str], str]]] = {
         ("delivery_abandoned_at_shutdown", {"reason": "shutdown"}, ""),
         ("runs_dropped_by_hook", {"reason": "payload_hook"}, ""),
         ("runs_failed_conversion", {"reason": "conversion"}, ""),
+        ("delivery_spool_dropped_full", {"reason": "spool_full"}, ""),
+        ("delivery_spool_rejected", {"reason": "rejected"}, ""),
+    ],
+    "infinium_otel.runs.replayed": [
+        ("delivery_replayed", {}, "spooled runs from earlier processes sent again")
     ],
     "infinium_otel.spans.late": [("late_spans", {}, "spans that ended after their run left")],
     "infinium_otel.spans.dropped": [
