@@ -8,6 +8,8 @@ import pytest
 
 from infinium_otel.sandbox import Sandbox
 
+pytest_plugins = ["secret_scan"]
+
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
