@@ -116,10 +116,14 @@ class NestingTracker(SpanProcessor):
             return None
 
     def forget_all(self) -> None:
-        """Drop all state (after fork, the child starts clean)."""
-        with self._lock:
-            self._live_in_agent.clear()
-            self._nested.clear()
+        """Drop all state (after fork, the child starts clean).
+
+        A fork can copy the lock while another thread holds it, so the child
+        gets a new lock rather than waiting forever on the copy.
+        """
+        self._lock = threading.Lock()
+        self._live_in_agent = {}
+        self._nested = OrderedDict()
 
     def shutdown(self) -> None:
         return None
