@@ -1,9 +1,10 @@
 """``InfiniumSpanExporter``: finished agent runs become Infinium traces.
 
-``export()`` runs on the batch processor's thread and only assembles,
-converts and queues; HTTP happens on the delivery thread. It never raises and
-always reports success for spans it accepted, so a slow or failing endpoint
-never makes the batch processor drop spans.
+``export()`` runs on the batch processor's thread and only assembles runs and
+hands finished ones over; conversion, the payload hook, encoding and HTTP
+happen on the delivery thread. It never raises and always reports success for
+spans it accepted, and it stays cheap, so neither a slow endpoint nor a burst
+of spans makes the batch processor's queue overflow.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -40,6 +42,10 @@ __all__ = ["InfiniumSpanExporter", "PayloadHook"]
 _log = logging.getLogger("infinium_otel.exporter")
 
 PayloadHook = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+# How often the delivery thread picks up finished runs (and ages out stale trees)
+# while there is work: the most a finished run waits before conversion starts.
+HANDOFF_INTERVAL = 0.1
 
 InterpretationOption = InterpretationProcessor | Iterable[str] | str | bool | None
 
@@ -71,6 +77,11 @@ class InfiniumSpanExporter(SpanExporter):
         self._settings = settings
         self._hook = payload_hook
         self._lock = threading.Lock()
+        # Finished runs waiting for the delivery thread to convert them; bounded like
+        # the delivery queue. ``_ship_lock`` makes "taken but not yet queued" visible
+        # to flush, which takes it too.
+        self._finished: deque[Run] = deque()
+        self._ship_lock = threading.Lock()
         self._closed = False
         self._warn = RateLimitedLogger(_log)
         self._counters: dict[str, int] = {
@@ -98,8 +109,8 @@ class InfiniumSpanExporter(SpanExporter):
             max_queue=settings.max_queued_payloads,
             retry_window=max(settings.timeout * (settings.max_retries + 1), 10.0),
             on_delivered=self._on_delivered,
-            on_tick=self._expire,
-            tick_interval=min(5.0, max(0.05, settings.run_ttl / 4)),
+            on_tick=self._tick,
+            tick_interval=HANDOFF_INTERVAL,
             spool=Spool(settings.spool_dir) if settings.spool_dir else None,
         )
         attach_tracker(trace.get_tracer_provider())
@@ -134,9 +145,10 @@ class InfiniumSpanExporter(SpanExporter):
                 runs = self._assembler.add(spans, now)
                 runs.extend(self._assembler.expire(now))
                 buffered = self._assembler.buffered_spans
-            for run in runs:
-                self._ship(run)
-            if buffered:
+            overflow = self._hand_over(runs)
+            if overflow:  # the delivery thread is far behind: convert here, never lose
+                self._ship_all(overflow)
+            if buffered or self._finished:
                 self._delivery.request_ticks()
         except Exception:
             self._counters["export_errors"] += 1
@@ -152,6 +164,7 @@ class InfiniumSpanExporter(SpanExporter):
         """
         if self._delivery is None:
             return True
+        self._ship_finished()
         return self._delivery.flush(timeout_millis / 1000)
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
@@ -168,6 +181,7 @@ class InfiniumSpanExporter(SpanExporter):
             return True
         self._drain("exporter shut down before the root span ended")
         self._closed = True
+        self._ship_finished()
         delivered = self._delivery.shutdown(max(0.0, deadline - time.monotonic()))
         if self._interpretation is not None:
             self._interpretation.shutdown(max(0.0, min(1.0, deadline - time.monotonic())))
@@ -184,7 +198,7 @@ class InfiniumSpanExporter(SpanExporter):
         result.update(assembly)
         if self._delivery is not None:
             result.update({f"delivery_{k}": v for k, v in vars(self._delivery.stats).items()})
-            result["delivery_pending"] = self._delivery.pending
+            result["delivery_pending"] = self._delivery.pending + len(self._finished)
         return result
 
     # -- internals ---------------------------------------------------------
@@ -206,22 +220,50 @@ class InfiniumSpanExporter(SpanExporter):
             client=self._client.clone(), settings=self._settings, sinks=sinks
         )
 
-    def _expire(self) -> bool:
-        """Periodic: send trees whose root never ended; True while spans stay buffered."""
+    def _tick(self) -> bool:
+        """Delivery thread, periodically while there is work: convert and queue finished
+        runs, send trees whose root never ended; True while anything is left."""
+        self._ship_finished()
         if self._closed:
             return False
         with self._lock:
             runs = self._assembler.expire(time.monotonic())
             buffered = self._assembler.buffered_spans
-        for run in runs:
-            self._ship(run)
-        return buffered > 0
+        self._ship_all(runs)
+        return buffered > 0 or bool(self._finished)
+
+    def _hand_over(self, runs: list[Run]) -> list[Run]:
+        """Queue finished runs for the delivery thread; returns those over the bound."""
+        finished = self._finished
+        finished.extend(runs)
+        overflow = []
+        while len(finished) > self._settings.max_queued_payloads:
+            try:
+                overflow.append(finished.popleft())
+            except IndexError:
+                break
+        return overflow
+
+    def _ship_finished(self) -> None:
+        """Convert and queue every run handed over so far (any thread)."""
+        with self._ship_lock:
+            while True:
+                try:
+                    run = self._finished.popleft()
+                except IndexError:
+                    return
+                self._ship(run)
+
+    def _ship_all(self, runs: list[Run]) -> None:
+        with self._ship_lock:
+            for run in runs:
+                self._ship(run)
 
     def _drain(self, reason: str) -> None:
         with self._lock:
             runs = self._assembler.drain(reason)
-        for run in runs:
-            self._ship(run)
+        self._ship_finished()
+        self._ship_all(runs)
 
     def _ship(self, run: Run) -> None:
         """Convert, let the hook see it, encode and queue. Never raises."""
@@ -287,6 +329,8 @@ class InfiniumSpanExporter(SpanExporter):
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        self._ship_lock = threading.Lock()
+        self._finished.clear()
         self._assembler.clear()
         TRACKER.forget_all()
 

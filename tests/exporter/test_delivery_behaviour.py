@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -155,3 +157,28 @@ def test_shutdown_tells_the_truth_when_time_runs_out(sandbox: Sandbox) -> None:
     stats = exporter.stats()
     assert stats["delivery_delivered"] < 5
     assert stats["delivery_abandoned_at_shutdown"] + stats["delivery_failed"] >= 1
+
+
+def test_export_leaves_conversion_and_the_hook_to_the_delivery_thread(sandbox: Sandbox) -> None:
+    """export() on the batch processor's thread only assembles: it stays cheap in a burst."""
+    threads: list[str] = []
+
+    def hook(payload: dict[str, Any]) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return payload
+
+    exporter = exporter_for(sandbox, payload_hook=hook)
+    for batch in prebuilt_runs(4):
+        exporter.export(batch)
+    assert len(sandbox.wait_for_traces(4, timeout=5.0)) == 4
+    assert threads == ["infinium-otel-delivery"] * 4
+    checked_payloads(sandbox)
+    exporter.shutdown()
+
+
+def test_finished_runs_go_out_without_any_flush(sandbox: Sandbox) -> None:
+    exporter = exporter_for(sandbox)
+    for batch in prebuilt_runs(3):
+        exporter.export(batch)
+    assert len(sandbox.wait_for_traces(3, timeout=5.0)) == 3
+    exporter.shutdown()
