@@ -140,6 +140,8 @@ class InfiniumSpanExporter(SpanExporter):
         if self._delivery is None:  # disabled
             return SpanExportResult.SUCCESS
         try:
+            if not TRACKER.attached:  # the global provider was set after we were built
+                attach_tracker(trace.get_tracer_provider())
             now = time.monotonic()
             with self._lock:
                 runs = self._assembler.add(spans, now)

@@ -81,12 +81,20 @@ class NestingTracker(SpanProcessor):
                     self._nested.popitem(last=False)
 
     def pop_nested(self, trace_id: int, span_id: int) -> bool:
-        """True (once) when this agent span ended inside another live agent span."""
+        """True (once) when this agent span ended inside another live agent span.
+
+        An exporter behind a synchronous processor that runs before this one sees
+        the span while it is still marked live here: then its parent decides.
+        """
         with self._lock:
             if (trace_id, span_id) in self._nested:
                 del self._nested[(trace_id, span_id)]
                 return True
+        live = self._live_in_agent.pop(span_id, None)
+        if live is None:
             return False
+        parent = live.parent
+        return parent is not None and not parent.is_remote and parent.span_id in self._live_in_agent
 
     def live_snapshot(self, span_id: int) -> ReadableSpan | None:
         """A still-open span as it is now (no end time), when it is agent-like or inside one.

@@ -189,3 +189,78 @@ def test_works_beside_the_otlp_http_exporter(sandbox: Sandbox) -> None:
             "otlp-2",
         ]
         pipeline.close()
+
+
+LATE_PROVIDER_SCRIPT = r"""
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from infinium_otel import InfiniumSpanExporter, agent
+
+exporter = InfiniumSpanExporter(interpretation=False)  # built before any SDK provider is set
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("late")
+CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-late"}
+with agent("warm-up"):
+    with tracer.start_as_current_span("chat", attributes=CHAT):
+        pass
+with agent("outer"):
+    with agent("inner"):
+        with tracer.start_as_current_span("chat", attributes=CHAT):
+            pass
+print(json.dumps({"shutdown": exporter.shutdown_report(10.0)}))
+"""
+
+
+@pytest.mark.slow
+def test_an_exporter_built_before_the_global_provider_still_sees_nesting(
+    sandbox: Sandbox,
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "INFINIUM_"))}
+    env.update(
+        INFINIUM_AGENT_ID=sandbox.agent_id,
+        INFINIUM_AGENT_SECRET=sandbox.agent_secret,
+        INFINIUM_BASE_URL=sandbox.url,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_PROVIDER_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"shutdown": True}
+    # The first export attached the nesting tracker: from then on sub-agents stay inside.
+    assert [p["name"] for p in checked_payloads(sandbox)] == ["warm-up", "outer"]
+
+
+def test_nesting_holds_when_the_tracker_runs_after_a_synchronous_exporter(
+    sandbox: Sandbox,
+) -> None:
+    from .support import exporter_for
+
+    exporter = exporter_for(sandbox)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    attach_tracker(provider)  # after: the exporter sees each span before the tracker does
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("invoke_agent outer", attributes=agent_attributes("outer")):
+        with tracer.start_as_current_span(
+            "invoke_agent inner", attributes=agent_attributes("inner")
+        ):
+            with tracer.start_as_current_span("chat", attributes=chat_attributes()):
+                pass
+    assert exporter.force_flush(10_000)
+    [payload] = checked_payloads(sandbox)
+    assert payload["name"] == "outer"
+    assert [s["description"] for s in payload["steps"]] == ["agent inner", "chat gpt-test"]
+    provider.shutdown()
