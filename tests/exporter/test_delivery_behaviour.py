@@ -67,6 +67,7 @@ def test_a_slow_endpoint_never_makes_export_slow(sandbox: Sandbox) -> None:
     assert exporter.stats()["delivery_delivered"] == 0  # still on the wire
     assert exporter.force_flush(30_000)
     assert exporter.stats()["delivery_delivered"] == 6
+    assert len(checked_payloads(sandbox)) == 3  # those not answered by the slow fault
     exporter.shutdown()
 
 
@@ -157,6 +158,7 @@ def test_shutdown_tells_the_truth_when_time_runs_out(sandbox: Sandbox) -> None:
     stats = exporter.stats()
     assert stats["delivery_delivered"] < 5
     assert stats["delivery_abandoned_at_shutdown"] + stats["delivery_failed"] >= 1
+    checked_payloads(sandbox)
 
 
 def test_export_leaves_conversion_and_the_hook_to_the_delivery_thread(sandbox: Sandbox) -> None:
@@ -181,4 +183,5 @@ def test_finished_runs_go_out_without_any_flush(sandbox: Sandbox) -> None:
     for batch in prebuilt_runs(3):
         exporter.export(batch)
     assert len(sandbox.wait_for_traces(3, timeout=5.0)) == 3
+    assert sorted(p["name"] for p in checked_payloads(sandbox)) == ["run-0", "run-1", "run-2"]
     exporter.shutdown()

@@ -73,6 +73,7 @@ def test_our_http_calls_make_no_spans(
     assert handle.wait_for_interpretations(15.0)
     polls = [r for r in sandbox.requests if r.endpoint == "interpretation"]
     assert trace_posts(sandbox) == 1 and polls, sandbox.requests
+    assert [p["name"] for p in checked_payloads(sandbox)] == ["quiet"]
     assert http_spans(memory) == []
     # The control: the instrumentation is live, an application request does make a span.
     requests.get(sandbox.root_url, timeout=5)
