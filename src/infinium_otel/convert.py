@@ -14,32 +14,30 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from ._version import __version__
+from .contract import (
+    DESCRIPTION_MAX,
+    INPUT_SUMMARY_MAX,
+    MAX_DURATION_SECONDS,
+    NAME_MAX,
+    OUTPUT_SUMMARY_MAX,
+    STEP_INPUT_PREVIEW_MAX,
+    STEP_OUTPUT_PREVIEW_MAX,
+    TOOL_INPUT_SUMMARY_MAX,
+    TOOL_OUTPUT_SUMMARY_MAX,
+)
 from .conventions import infinium
 from .conventions.facts import SpanFacts, read_facts, run_name
 from .conventions.kind import SpanKind
 from .conventions.values import text
 from .environment import environment
 from .errors_extract import span_errors, unique_errors
-from .payload import (
-    DESCRIPTION_MAX,
-    INPUT_SUMMARY_MAX,
-    NAME_MAX,
-    OUTPUT_SUMMARY_MAX,
-    SHORT_TEXT_MAX,
-    STEP_INPUT_PREVIEW_MAX,
-    STEP_OUTPUT_PREVIEW_MAX,
-    TOOL_INPUT_SUMMARY_MAX,
-    TOOL_OUTPUT_SUMMARY_MAX,
-    cap,
-    order_payload,
-)
+from .payload import SHORT_TEXT_MAX, cap, order_payload
 from .run import Run
 from .steps import RunTree, StepNode, build_tree
 from .usage import llm_call, llm_usage, usage_nodes
 
 __all__ = ["convert_run"]
 
-MAX_DURATION_SECONDS = 86_400.0
 _LATEST_SECOND = 4_102_444_799  # 2099-12-31T23:59:59Z
 _MAX_LISTED = 100
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from .contract import STACK_TRACE_MAX
 from .conventions.facts import SpanFacts
 from .conventions.values import text
-from .payload import STACK_TRACE_MAX, TEXT_MAX, cap
+from .payload import TEXT_MAX, cap
 
 __all__ = ["span_errors", "unique_errors"]
 

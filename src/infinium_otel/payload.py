@@ -15,6 +15,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .contract import (
+    DESCRIPTION_MAX,
+    MAX_PAYLOAD_BYTES,
+    TARGET_PAYLOAD_BYTES,
+)
 from .errors import PayloadTooLargeError
 from .payload_order import order_payload
 
@@ -27,19 +32,7 @@ __all__ = [
     "order_payload",
 ]
 
-MAX_PAYLOAD_BYTES = 1_048_576
-TARGET_PAYLOAD_BYTES = 950_000
 
-# Text caps (characters) matching what Maestro reads.
-NAME_MAX = 500
-DESCRIPTION_MAX = 10_000
-INPUT_SUMMARY_MAX = 3_000
-OUTPUT_SUMMARY_MAX = 8_000
-STEP_INPUT_PREVIEW_MAX = 500
-STEP_OUTPUT_PREVIEW_MAX = 1_500
-TOOL_INPUT_SUMMARY_MAX = 300
-TOOL_OUTPUT_SUMMARY_MAX = 1_500
-STACK_TRACE_MAX = 1_000
 # Our own caps for text the contract leaves open (the platform SDK's string limit).
 TEXT_MAX = 2_000
 SHORT_TEXT_MAX = 500

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..contract import SECTION_FIELDS, FieldType
 from .values import integer, number, string_list, text
 
 DESCRIPTION = "infinium.description"
@@ -51,103 +52,22 @@ def _text_or_list(value: Any) -> str | list[str] | None:
     return _text(value)
 
 
-_S, _B, _I, _F, _L, _SL = _text, _boolean, integer, number, _text_list, _text_or_list
+_READERS: dict[FieldType, Reader] = {
+    "text": _text,
+    "bool": _boolean,
+    "int": integer,
+    "float": number,
+    "text_list": _text_list,
+    "text_or_list": _text_or_list,
+    "datetime": _text,
+    "text_or_object": _text,
+}
 
-# section -> field -> reader, in the SDK dataclasses' field order.
+# section -> field -> reader, in the SDK dataclasses' field order. Structured
+# fields (a list of errors) cannot come from a span attribute and are left out.
 SECTIONS: dict[str, dict[str, Reader]] = {
-    "time_tracking": {"start_time": _S, "end_time": _S},
-    "customer": {
-        "customer_name": _S,
-        "customer_email": _S,
-        "customer_phone": _S,
-        "customer_address": _S,
-        "client_company": _S,
-        "client_industry": _S,
-    },
-    "support": {
-        "call_id": _S,
-        "issue_description": _S,
-        "issue_type": _S,
-        "resolution": _S,
-        "priority": _S,
-        "follow_up_required": _B,
-        "agent_notes": _S,
-    },
-    "sales": {
-        "lead_source": _S,
-        "sales_stage": _S,
-        "deal_value": _F,
-        "conversion_rate": _F,
-        "sales_notes": _S,
-    },
-    "marketing": {
-        "campaign_name": _S,
-        "campaign_type": _S,
-        "target_audience": _S,
-        "marketing_channel": _S,
-        "engagement_metrics": _S,
-        "conversion_metrics": _S,
-    },
-    "content": {
-        "content_type": _S,
-        "content_format": _S,
-        "content_length": _I,
-        "content_topic": _S,
-        "target_platform": _S,
-    },
-    "research": {
-        "research_topic": _S,
-        "research_method": _S,
-        "data_sources": _SL,
-        "research_findings": _S,
-        "analysis_type": _S,
-        "sources_consulted": _I,
-        "key_findings": _L,
-        "confidence_level": _S,
-        "data_quality": _S,
-    },
-    "project": {
-        "project_name": _S,
-        "project_phase": _S,
-        "deliverables": _SL,
-        "stakeholders": _SL,
-        "project_status": _S,
-        "milestone_achieved": _S,
-        "task_priority": _S,
-        "resource_utilization": _F,
-        "risk_assessment": _S,
-        "blockers": _L,
-    },
-    "development": {
-        "programming_language": _S,
-        "framework_used": _S,
-        "bugs_found": _I,
-        "bugs_fixed": _I,
-        "test_coverage": _F,
-        "performance_metrics": _S,
-        "deployment_status": _S,
-        "technical_debt": _S,
-        "files_modified": _L,
-        "tests_run": _I,
-        "tests_passed": _I,
-    },
-    "executive": {
-        "meeting_type": _S,
-        "attendees_count": _I,
-        "agenda_items": _SL,
-        "action_items": _SL,
-        "calendar_conflicts": _I,
-        "decisions_made": _L,
-    },
-    "general": {
-        "tools_used": _SL,
-        "agent_notes": _S,
-        "retries": _I,
-        "warnings": _L,
-        "external_apis_called": _L,
-        "data_sources_accessed": _L,
-        "tags": _L,
-    },
+    section: {name: _READERS[kind] for name, kind in fields.items() if kind in _READERS}
+    for section, fields in SECTION_FIELDS.items()
 }
 
 

@@ -19,11 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from infinium_otel.config import is_loopback_host, is_valid_uuid
+from infinium_otel.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.sandbox import pages
 from infinium_otel.sandbox.faults import Fault, FaultQueue
 from infinium_otel.sandbox.interpretation import interpret
 from infinium_otel.sandbox.store import StoredTrace, TraceStore
-from infinium_otel.sandbox.validation import MAX_PAYLOAD_BYTES, validate_trace_payload
+from infinium_otel.sandbox.validation import validate_trace_payload
 
 logger = logging.getLogger("infinium_otel.sandbox")
 

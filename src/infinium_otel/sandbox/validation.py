@@ -15,19 +15,21 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-MAX_PAYLOAD_BYTES = 1_048_576
-MAX_DURATION_SECONDS = 86_400
-
-# Text caps (characters) from the wire contract.
-NAME_MAX = 500
-DESCRIPTION_MAX = 10_000
-INPUT_SUMMARY_MAX = 3_000
-OUTPUT_SUMMARY_MAX = 8_000
-STEP_INPUT_PREVIEW_MAX = 500
-STEP_OUTPUT_PREVIEW_MAX = 1_500
-TOOL_INPUT_SUMMARY_MAX = 300
-TOOL_OUTPUT_SUMMARY_MAX = 1_500
-STACK_TRACE_MAX = 1_000
+from ..contract import (
+    DESCRIPTION_MAX,
+    INPUT_SUMMARY_MAX,
+    MAX_DURATION_SECONDS,
+    MAX_PAYLOAD_BYTES,
+    NAME_MAX,
+    OUTPUT_SUMMARY_MAX,
+    SECTION_FIELDS,
+    STACK_TRACE_MAX,
+    STEP_INPUT_PREVIEW_MAX,
+    STEP_OUTPUT_PREVIEW_MAX,
+    TOOL_INPUT_SUMMARY_MAX,
+    TOOL_OUTPUT_SUMMARY_MAX,
+    FieldType,
+)
 
 _UTC_DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
 
@@ -345,109 +347,26 @@ _LLM_USAGE = _object(
 )
 
 _S, _I, _F, _SL = _string(), _integer(0), _number(), _string_or_list()
+
+
+def _text_or_object(value: Any, path: str, problems: Problems) -> None:
+    (_S if isinstance(value, str) else _json_value)(value, path, problems)
+
+
+_FIELD_CHECKS: dict[FieldType, Check] = {
+    "text": _S,
+    "bool": _boolean,
+    "int": _I,
+    "float": _F,
+    "text_list": _list_of(_S),
+    "text_or_list": _SL,
+    "datetime": _iso_datetime,
+    "text_or_object": _text_or_object,
+    "errors": _list_of(_ERROR_DETAIL),
+}
 _SECTIONS: dict[str, Fields] = {
-    "time_tracking": {"start_time": _iso_datetime, "end_time": _iso_datetime},
-    "customer": {
-        k: _S
-        for k in (
-            "customer_name",
-            "customer_email",
-            "customer_phone",
-            "customer_address",
-            "client_company",
-            "client_industry",
-        )
-    },
-    "support": {
-        "call_id": _S,
-        "issue_description": _S,
-        "issue_type": _S,
-        "resolution": _S,
-        "priority": _S,
-        "follow_up_required": _boolean,
-        "agent_notes": _S,
-    },
-    "sales": {
-        "lead_source": _S,
-        "sales_stage": _S,
-        "deal_value": _F,
-        "conversion_rate": _F,
-        "sales_notes": _S,
-    },
-    "marketing": {
-        k: _S
-        for k in (
-            "campaign_name",
-            "campaign_type",
-            "target_audience",
-            "marketing_channel",
-            "engagement_metrics",
-            "conversion_metrics",
-        )
-    },
-    "content": {
-        "content_type": _S,
-        "content_format": _S,
-        "content_length": _I,
-        "content_topic": _S,
-        "target_platform": _S,
-    },
-    "research": {
-        "research_topic": _S,
-        "research_method": _S,
-        "data_sources": _SL,
-        "research_findings": _S,
-        "analysis_type": _S,
-        "sources_consulted": _I,
-        "key_findings": _list_of(_S),
-        "confidence_level": _S,
-        "data_quality": _S,
-    },
-    "project": {
-        "project_name": _S,
-        "project_phase": _S,
-        "deliverables": _SL,
-        "stakeholders": _SL,
-        "project_status": _S,
-        "milestone_achieved": _S,
-        "task_priority": _S,
-        "resource_utilization": _F,
-        "risk_assessment": _S,
-        "blockers": _list_of(_S),
-    },
-    "development": {
-        "programming_language": _S,
-        "framework_used": _S,
-        "bugs_found": _I,
-        "bugs_fixed": _I,
-        "test_coverage": _F,
-        "performance_metrics": lambda v, p, pr: (_S if isinstance(v, str) else _json_value)(
-            v, p, pr
-        ),
-        "deployment_status": _S,
-        "technical_debt": _S,
-        "files_modified": _list_of(_S),
-        "tests_run": _I,
-        "tests_passed": _I,
-    },
-    "executive": {
-        "meeting_type": _S,
-        "attendees_count": _I,
-        "agenda_items": _SL,
-        "action_items": _SL,
-        "calendar_conflicts": _I,
-        "decisions_made": _list_of(_S),
-    },
-    "general": {
-        "tools_used": _SL,
-        "agent_notes": _S,
-        "errors_encountered": _list_of(_ERROR_DETAIL),
-        "retries": _I,
-        "warnings": _list_of(_S),
-        "external_apis_called": _list_of(_S),
-        "data_sources_accessed": _list_of(_S),
-        "tags": _list_of(_S),
-    },
+    section: {name: _FIELD_CHECKS[kind] for name, kind in fields.items()}
+    for section, fields in SECTION_FIELDS.items()
 }
 SECTION_NAMES = frozenset(_SECTIONS)
 
