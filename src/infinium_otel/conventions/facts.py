@@ -182,10 +182,16 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     facts.tool_name = text(first(attributes, _TOOL_NAME))
     if kind is SpanKind.TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
-    facts.http_status = integer(first(attributes, _HTTP_STATUS))
+    facts.http_status = _http_status(attributes)
     if capture_content:
         _read_content(facts, span, attributes)
     return facts
+
+
+def _http_status(attributes: Mapping[str, Any]) -> int | None:
+    """An HTTP status code, or None for anything outside 100-599 (the contract's range)."""
+    status = integer(first(attributes, _HTTP_STATUS))
+    return status if status is not None and 100 <= status <= 599 else None
 
 
 def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
@@ -193,7 +199,7 @@ def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, A
     facts.transport = span.kind is OtelSpanKind.CLIENT or any(
         marker in attributes for marker in _TRANSPORT_MARKERS
     )
-    facts.http_status = integer(first(attributes, _HTTP_STATUS))
+    facts.http_status = _http_status(attributes)
     facts.server_address = text(first(attributes, _SERVER))
 
 
