@@ -74,6 +74,7 @@ CASES = [
         "response slower than the 0.5 s timeout x2",
         lambda: [Fault(delay=1.5, repeat=2)],
         extra_attempts=2,
+        notes="the sandbox stores no slow attempt (see test_lost_answer.py)",
     ),
     Case("server down ~1 s, then back", outage=1.0, notes="refused attempts never reach it"),
     Case(
