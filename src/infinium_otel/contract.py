@@ -8,6 +8,8 @@ field takes.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Literal
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "TOOL_INPUT_SUMMARY_MAX",
     "TOOL_OUTPUT_SUMMARY_MAX",
     "FieldType",
+    "is_iso_datetime",
 ]
 
 MAX_PAYLOAD_BYTES = 1_048_576
@@ -42,6 +45,31 @@ STEP_OUTPUT_PREVIEW_MAX = 1_500
 TOOL_INPUT_SUMMARY_MAX = 300
 TOOL_OUTPUT_SUMMARY_MAX = 1_500
 STACK_TRACE_MAX = 1_000
+
+_ISO_DATETIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def is_iso_datetime(value: object) -> bool:
+    """True for an ISO 8601 date and time that names a real instant (section timestamps)."""
+    if not isinstance(value, str) or _ISO_DATETIME_RE.match(value) is None:
+        return False
+    normalised = value.replace(" ", "T", 1)
+    if normalised.endswith("Z"):
+        normalised = normalised[:-1] + "+00:00"
+    if "." in normalised:  # Python 3.10 parses at most six fraction digits
+        head, _, rest = normalised.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        normalised = f"{head}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
+    if len(normalised) > 5 and normalised[-5] in "+-" and normalised[-3] != ":":
+        normalised = normalised[:-2] + ":" + normalised[-2:]  # +0100 -> +01:00
+    try:
+        datetime.fromisoformat(normalised)
+    except ValueError:
+        return False
+    return True
+
 
 FieldType = Literal[
     "text",  # a string

@@ -1,7 +1,6 @@
 """Attribute values that once made conversion emit a payload the API refuses (422: run lost).
 
-Found by test_fuzz.py. Marked ``xfail(strict=True)`` while open, so a fix
-turns them into failures that ask for the marker to be removed.
+Each was found by a fuzz test and is kept here so it stays fixed.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ def _problems(*spans: ReadableSpan) -> list[str]:
     return validate_trace_payload(json.loads(encode_payload(convert_run(run)).body))
 
 
-@pytest.mark.xfail(strict=True, reason="convert._sections copies a non-ISO time_tracking value")
 @pytest.mark.parametrize("value", ["0", "yesterday", "2026-13-45"])
 def test_a_non_iso_time_tracking_value_never_invalidates_the_payload(value: str) -> None:
     root = _span(1, None, {**AGENT, "infinium.section.time_tracking.start_time": value})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..contract import SECTION_FIELDS, FieldType
+from ..contract import SECTION_FIELDS, FieldType, is_iso_datetime
 from .values import integer, number, string_list, text
 
 DESCRIPTION = "infinium.description"
@@ -59,7 +59,7 @@ _READERS: dict[FieldType, Reader] = {
     "float": number,
     "text_list": _text_list,
     "text_or_list": _text_or_list,
-    "datetime": _text,
+    "datetime": lambda value: value if is_iso_datetime(value) else None,
     "text_or_object": _text,
 }
 

@@ -29,13 +29,10 @@ from ..contract import (
     TOOL_INPUT_SUMMARY_MAX,
     TOOL_OUTPUT_SUMMARY_MAX,
     FieldType,
+    is_iso_datetime,
 )
 
 _UTC_DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
-
-_ISO_DATETIME_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
-)
 
 Problems = list[str]
 Check = Callable[[Any, str, Problems], None]
@@ -173,7 +170,7 @@ def _iso_datetime(value: Any, path: str, problems: Problems) -> None:
     """Section timestamps: any ISO 8601 date and time (the SDK types them as plain text)."""
     if not isinstance(value, str):
         problems.append(f"{path}: must be an ISO 8601 string, got {_type_name(value)}")
-    elif _ISO_DATETIME_RE.match(value) is None:
+    elif not is_iso_datetime(value):
         problems.append(f"{path}: {value[:40]!r} is not an ISO 8601 date and time")
 
 
