@@ -564,6 +564,7 @@ class DeliveryWorker:
 
     def _after_fork_in_child(self) -> None:
         self._reset_state()
+        self._warn = RateLimitedLogger(_log)  # its lock may have been held at the fork
         self._stats = DeliveryStats()
         self._client = self._client.clone()
         self._schedule_start_replay(start_thread=False)  # the thread starts on first use

@@ -120,9 +120,6 @@ def test_fork_while_another_thread_holds_the_nesting_lock(sandbox: Sandbox) -> N
     assert names_received(sandbox) == {"forked-while-locked": 1}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="DeliveryWorker keeps its RateLimitedLogger (and its lock) across fork"
-)
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_while_the_delivery_thread_is_logging(sandbox: Sandbox) -> None:
     """A fork can land while the delivery thread holds its rate-limited logger's lock."""
