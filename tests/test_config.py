@@ -80,3 +80,18 @@ def test_missing_credentials_are_named() -> None:
 def test_unknown_keyword_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="agent_idd"):
         Settings.load({}, agent_idd=AGENT_ID)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"agent_secret": b"bytes-secret-value"}, "agent_secret"),
+        ({"agent_secret": 1234567890}, "agent_secret"),
+        ({"agent_id": 42}, "agent_id"),
+    ],
+)
+def test_credentials_of_the_wrong_type_are_refused(overrides: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.load({}, **overrides)
+    assert info.value.config_key == key
+    assert "bytes-secret-value" not in str(info.value)

@@ -253,13 +253,21 @@ class Settings:
             values["capture_content"] = _parse_bool(*item)
         if (item := get("agent_id")) is not None:
             value, key = item
-            agent_id = str(value).strip()
+            if not isinstance(value, str):
+                raise ConfigurationError(
+                    f"{key} must be a string, got {type(value).__name__}", config_key=key
+                )
+            agent_id = value.strip()
             if not is_valid_uuid(agent_id):
                 raise ConfigurationError(f"{key} must be a UUID (8-4-4-4-12 hex)", config_key=key)
             values["agent_id"] = agent_id
         if (item := get("agent_secret")) is not None:
             value, key = item
-            secret = value.reveal() if isinstance(value, Secret) else str(value)
+            if not isinstance(value, (str, Secret)):
+                raise ConfigurationError(
+                    f"{key} must be a string, got {type(value).__name__}", config_key=key
+                )
+            secret = value.reveal() if isinstance(value, Secret) else value
             if len(secret.strip()) < 8:
                 raise ConfigurationError(f"{key} must be at least 8 characters", config_key=key)
             values["agent_secret"] = Secret(secret.strip())
