@@ -84,6 +84,7 @@ class InfiniumSpanExporter(SpanExporter):
         self._ship_lock = threading.Lock()
         self._closed = False
         self._warn = RateLimitedLogger(_log)
+        self._counter_lock = threading.Lock()
         self._counters: dict[str, int] = {
             "runs_exported": 0,
             "runs_dropped_by_hook": 0,
@@ -153,7 +154,7 @@ class InfiniumSpanExporter(SpanExporter):
             if buffered or self._finished:
                 self._delivery.request_ticks()
         except Exception:
-            self._counters["export_errors"] += 1
+            self._count("export_errors")
             _log.exception("Infinium exporter: export failed; the batch was dropped")
         return SpanExportResult.SUCCESS
 
@@ -193,7 +194,8 @@ class InfiniumSpanExporter(SpanExporter):
 
     def stats(self) -> dict[str, int]:
         """Counters of runs and spans, for diagnosis and self-telemetry."""
-        result = dict(self._counters)
+        with self._counter_lock:
+            result = dict(self._counters)
         with self._lock:
             assembly = vars(self._assembler.stats).copy()
             result["spans_buffered"] = self._assembler.buffered_spans
@@ -275,14 +277,14 @@ class InfiniumSpanExporter(SpanExporter):
                 run, capture_content=self._settings.capture_content, sdk_version=__version__
             )
         except Exception:
-            self._counters["runs_failed_conversion"] += 1
+            self._count("runs_failed_conversion")
             _log.exception("Infinium exporter: could not convert a run; it was dropped")
             return
         if self._hook is not None:
             try:
                 hooked = self._hook(payload)
             except Exception:
-                self._counters["runs_dropped_by_hook"] += 1
+                self._count("runs_dropped_by_hook")
                 self._warn.log(
                     logging.ERROR,
                     "hook",
@@ -290,13 +292,13 @@ class InfiniumSpanExporter(SpanExporter):
                 )
                 return
             if hooked is None:
-                self._counters["runs_dropped_by_hook"] += 1
+                self._count("runs_dropped_by_hook")
                 return
             payload = hooked
         try:
             encoded = encode_payload(payload)
         except Exception:
-            self._counters["runs_failed_conversion"] += 1
+            self._count("runs_failed_conversion")
             _log.exception("Infinium exporter: could not encode a run; it was dropped")
             return
         context = run.root.context
@@ -309,7 +311,7 @@ class InfiniumSpanExporter(SpanExporter):
             agent_name=str(payload.get("name", run.root.name)),
             service_name=str(service) if service is not None else None,
         )
-        self._counters["runs_exported"] += 1
+        self._count("runs_exported")
         self._delivery.submit(Delivery(body=encoded.body, meta=meta))
 
     def _on_delivered(self, delivery: Delivery, response: ApiResponse) -> None:
@@ -329,8 +331,14 @@ class InfiniumSpanExporter(SpanExporter):
             )
         )
 
+    def _count(self, key: str) -> None:
+        with self._counter_lock:
+            self._counters[key] += 1
+
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        self._counter_lock = threading.Lock()
+        self._warn = RateLimitedLogger(_log)  # its lock may have been held at the fork
         self._ship_lock = threading.Lock()
         self._finished.clear()
         self._assembler.clear()
