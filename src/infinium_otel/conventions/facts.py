@@ -9,7 +9,7 @@ capture is on, so with it off no text can leak further down by mistake.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -21,7 +21,7 @@ from .kind import SpanKind, classify
 from .messages import Message, render, render_new_input
 from .values import first, integer, number, text
 
-__all__ = ["SpanFacts", "read_facts", "run_name"]
+__all__ = ["SpanFacts", "read_facts", "run_name", "span_attributes"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -37,6 +37,8 @@ _OUTPUT_TOKENS = genai.OUTPUT_TOKENS + openinference.OUTPUT_TOKENS
 _TOTAL_TOKENS = genai.TOTAL_TOKENS + openinference.TOTAL_TOKENS + openllmetry.TOTAL_TOKENS
 _COST = genai.COST + openinference.COST
 _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
+_TEMPERATURE = genai.TEMPERATURE[0]
+_GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = ("http.response.status_code", "http.status_code")
 _SERVER = ("server.address", "net.peer.name", "http.host")
 _TRANSPORT_MARKERS = (
@@ -128,50 +130,66 @@ _MERGEABLE = (
 )
 
 
+def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes as a plain dict, to be read and never changed.
+
+    The SDK's mapping answers every lookup and iteration through Python-level
+    methods; an ended SDK span's attributes no longer change, so its inner dict
+    is read as it is. Anything else (a live span, another mapping) is copied once.
+    """
+    if span.end_time is not None:
+        inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+        if type(inner) is dict:
+            return inner
+    attributes = span.attributes
+    return dict(attributes) if attributes else _EMPTY
+
+
 def run_name(span: ReadableSpan) -> str:
     """The run's name from its root: agent, then workflow, then entity names, then the span name."""
-    attributes = span.attributes or _EMPTY
+    attributes = span_attributes(span)
     return text(first(attributes, _RUN_NAME)) or text(span.name) or "run"
 
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     """The facts of one span; never raises for any attribute types the SDK accepts."""
-    # One copy: the SDK's attribute mapping answers each lookup through Python-level methods.
-    attributes = dict(span.attributes) if span.attributes else _EMPTY
+    attributes = span_attributes(span)
     context = span.context
     parent = span.parent
     scope = span.instrumentation_scope
     status = span.status
+    name = span.name
     kind = classify(attributes)
     facts = SpanFacts(
-        span_id=context.span_id if context is not None else 0,
-        parent_id=parent.span_id if parent is not None else None,
-        name=text(span.name) or "span",
-        kind=kind,
-        start=span.start_time,
-        end=span.end_time,
-        failed=status is not None and status.status_code is StatusCode.ERROR,
-        status_description=text(status.description) if status is not None else None,
-        scope_name=scope.name if scope is not None and scope.name else None,
-        scope_version=scope.version if scope is not None and scope.version else None,
+        context.span_id if context is not None else 0,
+        parent.span_id if parent is not None else None,
+        (name if type(name) is str and name else text(name)) or "span",
+        kind,
+        span.start_time,
+        span.end_time,
+        status is not None and status.status_code is StatusCode.ERROR,
+        text(status.description) if status is not None else None,
+        scope.name if scope is not None and scope.name else None,
+        scope.version if scope is not None and scope.version else None,
     )
-    if not kind.is_genai and kind is not SpanKind.CHAIN:
+    if kind not in _GENAI_OR_CHAIN:
         _read_plain(facts, span, attributes)
         if facts.transport:
             return facts
-    facts.operation = text(attributes.get(genai.OPERATION)) or text(
-        attributes.get(openllmetry.REQUEST_TYPE)
-    )
-    facts.agent_name = text(first(attributes, _AGENT_NAME))
-    facts.workflow_name = text(first(attributes, _WORKFLOW_NAME))
-    facts.entity_name = text(first(attributes, openllmetry.ENTITY_NAME))
-    facts.provider = text(first(attributes, _PROVIDER))
-    facts.input_tokens = integer(first(attributes, _INPUT_TOKENS))
-    facts.output_tokens = integer(first(attributes, _OUTPUT_TOKENS))
-    facts.total_tokens = integer(first(attributes, _TOTAL_TOKENS))
-    facts.cost = number(first(attributes, _COST), 0.0)
-    facts.model = text(first(attributes, _MODEL))
-    facts.temperature = number(attributes.get(genai.TEMPERATURE[0]), 0.0)
+    get = attributes.get
+    facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
+    facts.agent_name = _first_text(get, _AGENT_NAME)
+    facts.workflow_name = _first_text(get, _WORKFLOW_NAME)
+    facts.entity_name = _first_text(get, openllmetry.ENTITY_NAME)
+    facts.provider = _first_text(get, _PROVIDER)
+    facts.input_tokens = _first_count(get, _INPUT_TOKENS)
+    facts.output_tokens = _first_count(get, _OUTPUT_TOKENS)
+    facts.total_tokens = _first_count(get, _TOTAL_TOKENS)
+    cost = first(attributes, _COST)
+    facts.cost = None if cost is None else number(cost, 0.0)
+    facts.model = _first_text(get, _MODEL)
+    temperature = get(_TEMPERATURE)
+    facts.temperature = None if temperature is None else number(temperature, 0.0)
     if (facts.model is None or facts.temperature is None) and (
         openinference.INVOCATION_PARAMETERS in attributes
     ):
@@ -179,7 +197,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         facts.model = facts.model or text(parameters.get("model"))
         if facts.temperature is None:
             facts.temperature = number(parameters.get("temperature"), 0.0)
-    facts.tool_name = text(first(attributes, _TOOL_NAME))
+    facts.tool_name = _first_text(get, _TOOL_NAME)
     if kind is SpanKind.TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
     facts.http_status = _http_status(attributes)
@@ -188,9 +206,38 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     return facts
 
 
+def _text(value: Any) -> str | None:
+    """``text`` with the common cases (a string, nothing) answered without a call."""
+    if type(value) is str:
+        return value or None
+    return None if value is None else text(value)
+
+
+def _first_text(get: Callable[[str], Any], names: tuple[str, ...]) -> str | None:
+    """``text(first(attributes, names))`` in one call."""
+    for name in names:
+        value = get(name)
+        if value is not None:
+            if type(value) is str:
+                return value or None
+            return text(value)
+    return None
+
+
+def _first_count(get: Callable[[str], Any], names: tuple[str, ...]) -> int | None:
+    """``integer(first(attributes, names))`` in one call."""
+    for name in names:
+        value = get(name)
+        if value is not None:
+            if type(value) is int:
+                return value if value >= 0 else None
+            return integer(value)
+    return None
+
+
 def _http_status(attributes: Mapping[str, Any]) -> int | None:
     """An HTTP status code, or None for anything outside 100-599 (the contract's range)."""
-    status = integer(first(attributes, _HTTP_STATUS))
+    status = _first_count(attributes.get, _HTTP_STATUS)
     return status if status is not None and 100 <= status <= 599 else None
 
 
@@ -204,27 +251,41 @@ def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, A
 
 
 def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
-    events = span.events or ()
-    inputs: list[Message] = genai.input_messages(attributes, events)
-    outputs: list[Message] = genai.output_messages(attributes, events)
-    if not inputs:
-        inputs = openinference.input_messages(attributes) or openllmetry.input_messages(attributes)
-    if not outputs:
-        outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
-            attributes
+    # Each text is looked for in priority order and only as far as needed; messages are
+    # parsed only when no explicit summary is given, span events only when a message
+    # attribute is missing.
+    get = attributes.get
+    events: Any = None
+    input_text = _text(get(infinium.INPUT_SUMMARY))
+    if input_text is None:
+        if get(genai.INPUT_MESSAGES) is None:
+            events = span.events or ()
+        inputs: list[Message] = genai.input_messages(attributes, events or ())
+        if not inputs:
+            inputs = openinference.input_messages(attributes) or openllmetry.input_messages(
+                attributes
+            )
+        input_text = (
+            render_new_input(inputs)
+            or render(openinference.value_text(attributes, openinference.INPUT_VALUE))
+            or openllmetry.entity_text(attributes, openllmetry.ENTITY_INPUT)
         )
-    facts.input_text = (
-        text(attributes.get(infinium.INPUT_SUMMARY))
-        or render_new_input(inputs)
-        or render(openinference.value_text(attributes, openinference.INPUT_VALUE))
-        or openllmetry.entity_text(attributes, openllmetry.ENTITY_INPUT)
-    )
-    facts.output_text = (
-        text(attributes.get(infinium.OUTPUT_SUMMARY))
-        or render(outputs)
-        or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
-        or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
-    )
+    output_text = _text(get(infinium.OUTPUT_SUMMARY))
+    if output_text is None:
+        if events is None and get(genai.OUTPUT_MESSAGES) is None:
+            events = span.events or ()
+        outputs: list[Message] = genai.output_messages(attributes, events or ())
+        if not outputs:
+            outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
+                attributes
+            )
+        output_text = (
+            render(outputs)
+            or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
+            or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
+        )
+    facts.input_text = input_text
+    facts.output_text = output_text
     if facts.kind is SpanKind.TOOL:
-        facts.tool_arguments = text(first(attributes, genai.TOOL_ARGUMENTS)) or facts.input_text
-        facts.tool_result = text(first(attributes, genai.TOOL_RESULT)) or facts.output_text
+        facts.tool_arguments = _first_text(get, genai.TOOL_ARGUMENTS) or input_text
+        facts.tool_result = _first_text(get, genai.TOOL_RESULT) or output_text

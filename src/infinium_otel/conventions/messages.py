@@ -27,7 +27,7 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     if parsed is None:
         plain = text(value)
         return [(default_role, plain)] if plain else []
-    if isinstance(parsed, Mapping):
+    if type(parsed) is not list and isinstance(parsed, Mapping):
         if isinstance(parsed.get("messages"), list):
             parsed = parsed["messages"]
         else:
@@ -46,24 +46,32 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
 
 def message_from(item: Any, default_role: str = "user") -> Message | None:
     """One message object (any shape) as (role, text); None when it has no text."""
-    if isinstance(item, str):
-        return (default_role, item) if item else None
-    if not isinstance(item, Mapping):
-        return None
-    role = text(item.get("role")) or default_role
+    if type(item) is not dict:
+        if isinstance(item, str):
+            return (default_role, item) if item else None
+        if not isinstance(item, Mapping):
+            return None
+    role = item.get("role")
+    role = (role if type(role) is str else text(role)) or default_role
     nested = item.get("message")
     if isinstance(nested, Mapping) and "parts" not in item and "content" not in item:
         return message_from(nested, role)
     pieces: list[str] = []
     parts = item.get("parts")
     if isinstance(parts, list):
-        pieces.extend(p for p in (_part_text(part) for part in parts) if p)
+        for part in parts:
+            piece = _part_text(part)
+            if piece:
+                pieces.append(piece)
     content = item.get("content")
     if isinstance(content, str):
         if content:
             pieces.append(content)
     elif isinstance(content, list):
-        pieces.extend(p for p in (_part_text(part) for part in content) if p)
+        for part in content:
+            piece = _part_text(part)
+            if piece:
+                pieces.append(piece)
     elif content is not None:
         rendered = text(content)
         if rendered:
@@ -77,11 +85,16 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
 
 
 def _part_text(part: Any) -> str | None:
-    if isinstance(part, str):
-        return part or None
-    if not isinstance(part, Mapping):
-        return None
+    if type(part) is not dict:
+        if isinstance(part, str):
+            return part or None
+        if not isinstance(part, Mapping):
+            return None
     kind = part.get("type")
+    if kind == "text":
+        value = part.get("content")
+        if type(value) is str and value:
+            return value
     if kind == "tool_call":
         return _tool_call_text(part)
     if kind == "tool_call_response":
