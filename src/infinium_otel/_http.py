@@ -15,11 +15,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import requests
 import urllib3.exceptions
+from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 
 from ._retry import parse_retry_after
 from ._suppress import instrumentation_suppressed
@@ -56,6 +57,8 @@ logger = logging.getLogger("infinium_otel.client")
 
 MAX_PAYLOAD_BYTES = 1_048_576
 MAX_RESPONSE_BYTES = 8 * 1_048_576
+# How old the environment's proxy, CA bundle and netrc settings may be on the trace path.
+ENVIRONMENT_REFRESH_SECONDS = 1.0
 _MAX_MESSAGE_CHARS = 500
 USER_AGENT = f"infinium-otel/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -260,6 +263,29 @@ def _is_timeout(exc: BaseException) -> bool:
     return False
 
 
+# What ``Session.send`` does with every answer: keep the cookies it sets.
+_extract_cookies: Callable[[Any, Any, Any], None] = _untyped_extract_cookies
+
+
+@dataclasses.dataclass(frozen=True)
+class _TraceRoute:
+    """A trace POST prepared once: headers (with any netrc auth) and the environment's settings.
+
+    ``requests`` re-reads the environment (proxies, CA bundle, netrc) and rebuilds
+    the request on every call, which costs far more CPU than the POST itself;
+    the trace path reuses this for ``ENVIRONMENT_REFRESH_SECONDS`` instead.
+    """
+
+    session: requests.Session
+    method: str
+    url: str
+    template: requests.PreparedRequest
+    proxies: MutableMapping[str, str]
+    verify: bool | str
+    cert: Any
+    made: float
+
+
 class Transport:
     """One ``requests.Session`` and the headers every call carries."""
 
@@ -282,6 +308,7 @@ class Transport:
             "User-Agent": USER_AGENT,
         }
         self._session: requests.Session | None = None
+        self._route: _TraceRoute | None = None
         self._pid = os.getpid()
         self._closed = False
 
@@ -296,6 +323,7 @@ class Transport:
 
     def close(self) -> None:
         self._closed = True
+        self._route = None
         session, self._session = self._session, None
         if session is not None and self._pid == os.getpid():
             session.close()
@@ -316,16 +344,19 @@ class Transport:
         where = f"{request.method} {request.path}"
         try:
             with instrumentation_suppressed():
-                response = session.request(
-                    request.method,
-                    url,
-                    data=request.body,
-                    headers=self._headers,
-                    timeout=(timeout, timeout),
-                    allow_redirects=False,
-                    verify=self._verify,
-                    stream=True,
-                )
+                if request.purpose == TRACE and not len(session.cookies):
+                    response = self._send_trace(session, request, url, timeout)
+                else:
+                    response = session.request(
+                        request.method,
+                        url,
+                        data=request.body,
+                        headers=self._headers,
+                        timeout=(timeout, timeout),
+                        allow_redirects=False,
+                        verify=self._verify,
+                        stream=True,
+                    )
                 try:
                     body = self._read_body(response, where)
                 finally:
@@ -333,6 +364,52 @@ class Transport:
         except requests.RequestException as exc:
             raise self._network_error(exc, where, timeout) from _scrubbed(exc)
         return RawResponse(response.status_code, response.headers, body)
+
+    def _send_trace(
+        self, session: requests.Session, request: Request, url: str, timeout: float
+    ) -> requests.Response:
+        """What ``session.request`` does for a trace POST, from a route prepared once.
+
+        Only used while the session holds no cookies, so there is no cookie to
+        merge into the request; a cookie the answer sets is kept, as the session
+        would keep it (and the next call takes the full path).
+        """
+        route = self._route
+        now = time.monotonic()
+        if (
+            route is None
+            or route.session is not session
+            or route.url != url
+            or route.method != request.method
+            or not 0 <= now - route.made < ENVIRONMENT_REFRESH_SECONDS
+        ):
+            template = session.prepare_request(
+                requests.Request(request.method, url, headers=self._headers)
+            )
+            settings = session.merge_environment_settings(url, {}, True, self._verify, None)
+            route = self._route = _TraceRoute(
+                session,
+                request.method,
+                url,
+                template,
+                settings["proxies"],
+                True if settings["verify"] is None else settings["verify"],
+                settings["cert"],
+                now,
+            )
+        prepared = route.template.copy()
+        prepared.prepare_body(request.body, None)
+        response = session.get_adapter(url).send(
+            prepared,
+            stream=True,
+            timeout=(timeout, timeout),
+            verify=route.verify,
+            cert=route.cert,
+            proxies=route.proxies,
+        )
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            _extract_cookies(session.cookies, prepared, response.raw)
+        return response
 
     @staticmethod
     def _read_body(response: requests.Response, where: str) -> bytes:
