@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from .conventions import SpanKind, classify
+from .conventions.facts import span_attributes
 from .run import Run
 
 __all__ = ["AssemblyStats", "RunAssembler", "is_internal_span"]
@@ -34,11 +36,14 @@ PARTIAL_ROOT_NAME = "partial run"
 
 def is_internal_span(span: ReadableSpan) -> bool:
     """Spans the package makes itself (interpretation results) never become runs."""
+    return _is_internal(span, span_attributes(span))
+
+
+def _is_internal(span: ReadableSpan, attributes: Mapping[str, Any]) -> bool:
     scope = span.instrumentation_scope
     if scope is not None and scope.name == INTERNAL_SCOPE:
         return True
-    attributes = span.attributes
-    return bool(attributes and attributes.get("infinium.internal") is True)
+    return attributes.get("infinium.internal") is True
 
 
 @dataclasses.dataclass
@@ -208,7 +213,8 @@ class RunAssembler:
         if context is None or not context.is_valid:
             self.stats.spans_dropped_cap += 1
             return None
-        if is_internal_span(span):
+        attributes = span_attributes(span)
+        if _is_internal(span, attributes):
             self.stats.spans_internal += 1
             return None
         trace_id, span_id = context.trace_id, context.span_id
@@ -231,7 +237,7 @@ class RunAssembler:
         else:
             self._traces.move_to_end(trace_id)
             buffer.last_activity = now
-        entry = _Entry(span, classify(span.attributes))
+        entry = _Entry(span, classify(attributes))
         if (
             len(buffer.entries) >= self._max_per_trace
             and not _is_local_root(span)
