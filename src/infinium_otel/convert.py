@@ -26,12 +26,13 @@ from .contract import (
     TOOL_OUTPUT_SUMMARY_MAX,
 )
 from .conventions import infinium
-from .conventions.facts import SpanFacts, read_facts, run_name
+from .conventions.facts import SpanFacts, read_facts, run_name, span_attributes
 from .conventions.kind import SpanKind
 from .conventions.values import text
 from .environment import environment
 from .errors_extract import span_errors, unique_errors
-from .payload import SHORT_TEXT_MAX, cap, order_payload
+from .payload import SHORT_TEXT_MAX, cap
+from .payload_order import clean_member, plain_number, plain_text, plain_value
 from .run import Run
 from .steps import RunTree, StepNode, build_tree
 from .usage import llm_call, llm_usage, usage_nodes
@@ -72,7 +73,7 @@ def convert_run(
 
     errors_by_span: dict[int, list[dict[str, Any]]] = {}
     for facts, _owner in tree.members:
-        if facts.failed or spans[facts.span_id].events:
+        if facts.failed or _has_events(spans[facts.span_id]):
             found = span_errors(spans[facts.span_id], facts, capture_content)
             if found:
                 errors_by_span[facts.span_id] = found
@@ -92,73 +93,112 @@ def convert_run(
         tree.parents,
     )
 
-    attributes: Mapping[str, Any] = root_span.attributes or {}
+    attributes = span_attributes(root_span)
     name = run_name(root_span)
     start, end = root.start, _run_end(root, others)
     tags = _custom_tags(root, run)
     resource = root_span.resource.attributes if root_span.resource is not None else {}
+    # Built in the contract's key order without empty values, so only the parts that come
+    # from user attributes (outcome, sections) still go through the general cleaning.
     payload: dict[str, Any] = {
-        "name": cap(name, NAME_MAX),
-        "description": _description(attributes, root, name, tree, counted, errors, run),
+        "name": plain_text(cap(name, NAME_MAX)),
+        "description": plain_text(_description(attributes, root, name, tree, counted, errors, run)),
         "current_datetime": _iso(end if end is not None else start),
-        "duration": _duration(start, end),
-        "input_summary": _summary(root.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX),
-        "output_summary": _summary(root.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX),
-        "expected_outcome": infinium.expected_outcome(attributes),
-        "steps": steps,
-        "errors": errors,
-        "llm_usage": llm_usage(calls),
-        "sections": _sections(attributes, root, tree, start, end),
-        "environment": environment(
-            [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
-        ),
     }
-    return order_payload(payload)
+    duration = _duration(start, end)
+    if duration == duration:  # not NaN
+        payload["duration"] = duration
+    input_summary = _summary(root.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    if input_summary is not None:
+        payload["input_summary"] = plain_text(input_summary)
+    output_summary = _summary(root.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    if output_summary is not None:
+        payload["output_summary"] = plain_text(output_summary)
+    outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
+    if outcome:
+        payload["expected_outcome"] = outcome
+    if steps:
+        payload["steps"] = steps
+    if errors:
+        payload["errors"] = errors
+    usage = llm_usage(calls)
+    if usage is not None:
+        payload["llm_usage"] = usage
+    sections = clean_member("sections", _sections(attributes, root, tree, start, end))
+    if sections:
+        payload["sections"] = sections
+    payload["environment"] = environment(
+        [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
+    )
+    return payload
+
+
+def _has_events(span: ReadableSpan) -> bool:
+    """``bool(span.events)`` without the SDK copying the events into a new tuple."""
+    events = getattr(span, "_events", None)
+    try:
+        return len(events) > 0 if events is not None else bool(span.events)
+    except TypeError:
+        return bool(span.events)
 
 
 def _step(
     node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
+    """One step in the contract's key order, without empty values."""
     facts = node.facts
     kind = facts.kind
     error = _step_error(node, errors_by_span)
+    duration_ms = plain_number(facts.duration_ms)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": cap(_step_description(facts), SHORT_TEXT_MAX),
-        "duration_ms": facts.duration_ms,
+        "description": plain_text(cap(_step_description(facts), SHORT_TEXT_MAX)),
     }
+    if duration_ms is not None:
+        step["duration_ms"] = duration_ms
     if kind is SpanKind.TOOL:
         preview_in, preview_out = facts.tool_arguments, facts.tool_result
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = cap(preview_in, STEP_INPUT_PREVIEW_MAX)
+        step["input_preview"] = plain_text(cap(preview_in, STEP_INPUT_PREVIEW_MAX))
     if preview_out:
-        step["output_preview"] = cap(preview_out, STEP_OUTPUT_PREVIEW_MAX)
-    step["error"] = error
+        step["output_preview"] = plain_text(cap(preview_out, STEP_OUTPUT_PREVIEW_MAX))
+    if error is not None:
+        step["error"] = error
     if kind is SpanKind.TOOL:
         http_status = facts.http_status
         for hidden in node.hidden:
             http_status = hidden.http_status if hidden.http_status is not None else http_status
-        step["tool_call"] = {
-            "tool_name": cap(facts.tool_name or facts.name, SHORT_TEXT_MAX),
-            "duration_ms": facts.duration_ms,
-            "input_summary": cap(preview_in, TOOL_INPUT_SUMMARY_MAX) if preview_in else None,
-            "output_summary": cap(preview_out, TOOL_OUTPUT_SUMMARY_MAX) if preview_out else None,
-            "error": error,
-            "http_status": http_status,
+        tool_call: dict[str, Any] = {
+            "tool_name": plain_text(cap(facts.tool_name or facts.name, SHORT_TEXT_MAX))
         }
+        if duration_ms is not None:
+            tool_call["duration_ms"] = duration_ms
+        if preview_in:
+            tool_call["input_summary"] = plain_text(cap(preview_in, TOOL_INPUT_SUMMARY_MAX))
+        if preview_out:
+            tool_call["output_summary"] = plain_text(cap(preview_out, TOOL_OUTPUT_SUMMARY_MAX))
+        if error is not None:
+            tool_call["error"] = dict(error)
+        if http_status is not None:
+            tool_call["http_status"] = http_status
+        step["tool_call"] = tool_call
     if facts.span_id in counted:
         step["llm_call"] = llm_call(facts)
     parent = node.parent
-    step["metadata"] = {
-        "depth": node.depth,
-        "parent_step": parent.number if parent is not None else None,
-        "span_id": f"{facts.span_id:016x}",
-        "kind": kind.value,
-        "instrumentation": facts.scope_name,
-    }
+    metadata: dict[str, Any] = {"depth": node.depth}
+    if parent is not None:
+        metadata["parent_step"] = parent.number
+    metadata["span_id"] = f"{facts.span_id:016x}"
+    metadata["kind"] = kind.value
+    scope_name = facts.scope_name
+    if scope_name is not None:
+        scope_name = plain_value(scope_name)
+        if scope_name is not None:
+            metadata["instrumentation"] = scope_name
+    step["metadata"] = metadata
     return step
 
 

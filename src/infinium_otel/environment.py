@@ -10,6 +10,7 @@ from typing import Any
 from .conventions.facts import SpanFacts
 from .conventions.values import text
 from .payload import SHORT_TEXT_MAX, cap
+from .payload_order import plain_text, plain_value
 
 __all__ = ["environment", "framework_of"]
 
@@ -102,12 +103,19 @@ def environment(
         value = text(resource.get(key))
         if value:
             tags[key] = cap(value, SHORT_TEXT_MAX)
-    return {
-        "framework": cap(framework, SHORT_TEXT_MAX) if framework else None,
-        "framework_version": cap(version, SHORT_TEXT_MAX) if version else None,
-        "python_version": PYTHON_VERSION,
-        "sdk_version": f"infinium-otel {sdk_version}",
-        "runtime": "python",
-        "region": text(resource.get("cloud.region")),
-        "custom_tags": tags,
-    }
+    # Contract key order, without empty values.
+    found: dict[str, Any] = {}
+    if framework:
+        found["framework"] = plain_text(cap(framework, SHORT_TEXT_MAX))
+    if version:
+        version = plain_value(cap(version, SHORT_TEXT_MAX))
+        if version is not None:
+            found["framework_version"] = version
+    found["python_version"] = PYTHON_VERSION
+    found["sdk_version"] = f"infinium-otel {sdk_version}"
+    found["runtime"] = "python"
+    region = text(resource.get("cloud.region"))
+    if region is not None:
+        found["region"] = plain_text(region)
+    found["custom_tags"] = {key: plain_text(value) for key, value in tags.items()}
+    return found

@@ -19,6 +19,7 @@ from .contract import STACK_TRACE_MAX
 from .conventions.facts import SpanFacts
 from .conventions.values import text
 from .payload import TEXT_MAX, cap
+from .payload_order import plain_text
 
 __all__ = ["span_errors", "unique_errors"]
 
@@ -72,14 +73,15 @@ def _detail(
     else:
         shown = error_type
         trace = _frames_only(stack)
+    # Contract key order and plain values: the payload uses these as they are.
     detail: dict[str, Any] = {
-        "error_type": error_type,
-        "message": shown,
+        "error_type": plain_text(error_type),
+        "message": plain_text(shown),
         "recoverable": False,
         "retry_count": 0,
     }
     if trace:
-        detail["stack_trace"] = trace
+        detail["stack_trace"] = plain_text(trace)
     return detail
 
 

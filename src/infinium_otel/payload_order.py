@@ -15,7 +15,7 @@ from typing import Any
 
 from .conventions.infinium import SECTIONS
 
-__all__ = ["order_payload"]
+__all__ = ["clean_member", "order_payload", "plain_number", "plain_text", "plain_value"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,3 +188,38 @@ def _clean_object(value: Mapping[Any, Any], spec: _Spec, depth: int) -> dict[str
                 continue
         out[key if type(key) is str else str(key)] = child
     return out
+
+
+def clean_member(key: str, value: Any) -> Any:
+    """One top-level member cleaned as ``order_payload`` cleans it; None when it would be dropped.
+
+    For a payload built in contract order from the start, where only some members
+    (those from user attributes) can hold anything to clean.
+    """
+    if value is None:
+        return None
+    return _kept(_clean(value, _TOP.fields.get(key, _FREE), 1))
+
+
+def plain_value(value: Any) -> Any:
+    """A leaf value as ``order_payload`` would send it (None when it would be dropped)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
+    return _kept(_clean(value, _FREE, 1))
+
+
+def plain_text(value: str) -> str:
+    """Text as ``order_payload`` would send it: a ``str`` subclass becomes its ``str``."""
+    return value if type(value) is str else str(value)
+
+
+def plain_number(value: float | None) -> float | None:
+    """A number as ``order_payload`` would send it: None for NaN and infinities."""
+    if value is None or type(value) is int:
+        return value
+    return plain_value(value)  # type: ignore[no-any-return]
+
+
+def _kept(value: Any) -> Any:
+    return None if value is None or value == [] or value == {} else value

@@ -13,6 +13,7 @@ from typing import Any
 from .conventions.facts import SpanFacts
 from .conventions.kind import SpanKind
 from .payload import SHORT_TEXT_MAX, cap
+from .payload_order import plain_number, plain_text
 from .steps import StepNode
 
 __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
@@ -21,14 +22,23 @@ UNKNOWN_MODEL = "unknown"
 
 
 def llm_call(facts: SpanFacts) -> dict[str, Any]:
-    return {
-        "model": cap(facts.model, SHORT_TEXT_MAX) if facts.model else UNKNOWN_MODEL,
-        "provider": cap(facts.provider, SHORT_TEXT_MAX) if facts.provider else None,
-        "prompt_tokens": facts.input_tokens,
-        "completion_tokens": facts.output_tokens,
-        "latency_ms": facts.duration_ms,
-        "temperature": facts.temperature,
+    """One call in the contract's key order, without empty values."""
+    call: dict[str, Any] = {
+        "model": plain_text(cap(facts.model, SHORT_TEXT_MAX)) if facts.model else UNKNOWN_MODEL
     }
+    if facts.provider:
+        call["provider"] = plain_text(cap(facts.provider, SHORT_TEXT_MAX))
+    _put(call, "prompt_tokens", facts.input_tokens)
+    _put(call, "completion_tokens", facts.output_tokens)
+    _put(call, "latency_ms", facts.duration_ms)
+    _put(call, "temperature", facts.temperature)
+    return call
+
+
+def _put(target: dict[str, Any], key: str, value: float | None) -> None:
+    value = plain_number(value)
+    if value is not None:
+        target[key] = value
 
 
 def usage_nodes(steps: list[StepNode]) -> set[int]:
@@ -56,23 +66,28 @@ def usage_nodes(steps: list[StepNode]) -> set[int]:
 
 
 def llm_usage(calls: list[SpanFacts]) -> dict[str, Any] | None:
-    """The ``llm_usage`` object over the counted calls; None when there are none."""
+    """The ``llm_usage`` object over the counted calls (contract order, no empty values);
+    None when there are none."""
     if not calls:
         return None
     call_dicts = [llm_call(f) for f in calls]
     models = {c["model"] for c in call_dicts if c["model"] != UNKNOWN_MODEL}
-    providers = {c["provider"] for c in call_dicts if c["provider"]}
-    return {
-        "model": _single(models),
-        "provider": _single(providers),
-        "prompt_tokens": _sum(f.input_tokens for f in calls),
-        "completion_tokens": _sum(f.output_tokens for f in calls),
-        "total_tokens": _sum(_total(f) for f in calls),
-        "estimated_cost_usd": _sum_float(f.cost for f in calls),
-        "api_calls_count": len(calls),
-        "total_latency_ms": _sum(f.duration_ms for f in calls),
-        "calls": call_dicts,
-    }
+    providers = {c["provider"] for c in call_dicts if c.get("provider")}
+    usage: dict[str, Any] = {}
+    model = _single(models)
+    if model is not None:
+        usage["model"] = model
+    provider = _single(providers)
+    if provider is not None:
+        usage["provider"] = provider
+    _put(usage, "prompt_tokens", _sum(f.input_tokens for f in calls))
+    _put(usage, "completion_tokens", _sum(f.output_tokens for f in calls))
+    _put(usage, "total_tokens", _sum(_total(f) for f in calls))
+    _put(usage, "estimated_cost_usd", _sum_float(f.cost for f in calls))
+    usage["api_calls_count"] = len(calls)
+    _put(usage, "total_latency_ms", _sum(f.duration_ms for f in calls))
+    usage["calls"] = call_dicts
+    return usage
 
 
 def _single(values: set[str]) -> str | None:
