@@ -15,7 +15,6 @@ attempt per entry and interval, live payloads first.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -23,86 +22,25 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
 from ._logging import RateLimitedLogger
 from .client import InfiniumClient
+from .delivery_types import Delivery, DeliveryStats, RunMeta, Spool, meta_from_payload
 from .errors import AuthenticationError, InfiniumError, PayloadTooLargeError, ValidationError
 from .payload import encode_payload
 from .response import ApiResponse
 
-__all__ = ["Delivery", "DeliveryStats", "DeliveryWorker", "RunMeta", "Spool"]
+__all__ = [
+    "Delivery",
+    "DeliveryStats",
+    "DeliveryWorker",
+    "RunMeta",
+    "Spool",
+    "meta_from_payload",
+]
 
 _log = logging.getLogger("infinium_otel.delivery")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunMeta:
-    """What the interpretation processor needs to tie a result back to the run."""
-
-    otel_trace_id: int
-    otel_span_id: int
-    run_name: str
-    agent_name: str | None = None
-    service_name: str | None = None
-
-
-@dataclasses.dataclass
-class Delivery:
-    body: bytes
-    meta: RunMeta
-    spool_key: str | None = None
-    shrunk: bool = False
-    replayed: bool = False  # read back from the spool, not fresh from the exporter
-
-
-class Spool(Protocol):
-    """Durable storage for payloads until the server accepts them (see spool.py).
-
-    ``write`` stores and claims a payload for this sender; ``remove`` deletes it
-    once accepted; ``release`` hands it back for a later retry; ``renew``
-    refreshes the claim before a send (False: another sender took it);
-    ``reject`` sets aside a payload the server refused for good; ``claim_next``
-    claims the oldest payload any sender left behind.
-    """
-
-    def write(self, body: bytes) -> str | None: ...
-
-    def remove(self, key: str) -> None: ...
-
-    def release(self, key: str) -> bool: ...
-
-    def renew(self, key: str) -> bool: ...
-
-    def reject(self, key: str) -> None: ...
-
-    def claim_next(self) -> tuple[str, bytes] | None: ...
-
-    def entries(self) -> Sequence[object]: ...
-
-    def sweep_temp_files(self) -> int: ...
-
-
-@dataclasses.dataclass
-class DeliveryStats:
-    queued: int = 0
-    delivered: int = 0
-    failed: int = 0
-    failed_auth: int = 0
-    dropped_queue_full: int = 0
-    dropped_after_shutdown: int = 0
-    abandoned_at_shutdown: int = 0
-    shrunk_after_413: int = 0
-    spooled: int = 0  # payloads written to the spool before their first send
-    spool_write_failed: int = 0
-    spool_deferred: int = 0  # attempts that failed but left the payload on disk
-    retried: int = 0  # sends of payloads read back from the spool
-    replayed: int = 0  # of those, accepted
-    spool_dropped_full: int = 0
-    spool_corrupt: int = 0
-    spool_rejected: int = 0
-    spool_claim_lost: int = 0
 
 
 _SPOOL_COUNTERS = {
@@ -568,35 +506,6 @@ class DeliveryWorker:
         self._stats = DeliveryStats()
         self._client = self._client.clone()
         self._schedule_start_replay(start_thread=False)  # the thread starts on first use
-
-
-def meta_from_payload(body: bytes) -> RunMeta:
-    """Rebuild a spooled run's identity from its payload (name and OTel ids in custom tags)."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    environment = payload.get("environment")
-    tags = environment.get("custom_tags") if isinstance(environment, dict) else None
-    tags = tags if isinstance(tags, dict) else {}
-    name = str(payload.get("name", "spooled run"))
-    service = tags.get("service.name")
-    return RunMeta(
-        otel_trace_id=_hex_id(tags.get("otel.trace_id")),
-        otel_span_id=_hex_id(tags.get("otel.span_id")),
-        run_name=name,
-        agent_name=name,
-        service_name=str(service) if service is not None else None,
-    )
-
-
-def _hex_id(value: object) -> int:
-    try:
-        return int(str(value), 16) if value is not None else 0
-    except ValueError:
-        return 0
 
 
 def _after_fork(ref: weakref.ReferenceType[DeliveryWorker]) -> None:
