@@ -2,142 +2,73 @@
 
 Every payload is written (temp file, fsync, rename, directory fsync) before its
 first send and removed only once the server accepted it, so a crash, an outage
-or a shutdown never loses a run. One file per payload, holding exactly the
-payload JSON (never a credential), named so that sorting the names gives the
-order of writing::
-
-    <microseconds>-<size>-<pid>-<seq>-<random>.json                 ready to send
-    <entry>.json.claim.<host>.<pid>.<token>.<claimed ms>              being sent
-
-A sender claims an entry by renaming it to a claimed name; ``rename`` is atomic,
-so of several processes claiming the same file exactly one wins. A claim whose
-holder is gone (dead pid on this host, a spool object no longer alive in this
-process, or older than the lease) may be taken over, again by rename. Files
-that cannot be read back as a JSON object are moved into ``corrupt/``, payloads
-the server refused for good into ``rejected/``; neither blocks the rest.
+or a shutdown never loses a run. Files that cannot be read back as a JSON object
+are moved into ``corrupt/``, payloads the server refused for good into
+``rejected/``; neither blocks the rest. The file names and claim protocol live
+in ``spool_files``, the size bounds in ``spool_limits``; this module keeps the
+``Spool`` object that ties them together.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import hashlib
 import itertools
-import json
 import logging
 import os
-import re
 import secrets
-import socket
 import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
 
 from .errors import ConfigurationError
+from .spool_files import (
+    CORRUPT_DIR,
+    MAX_SET_ASIDE,
+    REJECTED_DIR,
+    STALE_TEMP_AGE,
+    TEMP_PREFIX,
+    Claim,
+    SpoolEntry,
+    aside_names,
+    claim_abandoned,
+    claim_suffix,
+    create_directory,
+    forget_live_token,
+    fsync_dir,
+    is_payload,
+    new_entry_id,
+    parse_entry,
+    register_live_token,
+    set_aside,
+    temp_abandoned,
+    write_durably,
+)
+from .spool_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, parse_size, resolve_bound
 
 __all__ = [
+    "CORRUPT_DIR",
     "DEFAULT_LEASE",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_FILES",
+    "MAX_SET_ASIDE",
+    "REJECTED_DIR",
+    "STALE_TEMP_AGE",
     "Claim",
     "Spool",
     "SpoolEntry",
     "SpoolStats",
     "SpoolSummary",
+    "parse_entry",
     "parse_size",
 ]
 
 _log = logging.getLogger("infinium_otel.spool")
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-DEFAULT_MAX_FILES = 10_000
 # A claim older than this is taken over even when its holder seems alive. It
 # must exceed the longest single send (the delivery retry window).
 DEFAULT_LEASE = 600.0
-# How many files ``corrupt/`` and ``rejected/`` keep (oldest go first).
-MAX_SET_ASIDE = 100
-# A temp file this old from a dead writer is a half-written payload.
-STALE_TEMP_AGE = 60.0
-
-CORRUPT_DIR = "corrupt"
-REJECTED_DIR = "rejected"
-_TEMP_PREFIX = ".tmp-"
-
-_NAME = re.compile(
-    r"^(?P<id>(?P<us>\d{16})-(?P<size>\d+)-(?P<pid>\d+)-(?P<seq>\d+)-(?P<rand>[0-9a-f]+))"
-    r"\.json"
-    r"(?:\.claim\.(?P<host>[0-9a-f]{8})\.(?P<cpid>\d+)\.(?P<token>[0-9a-f]+)\.(?P<cms>\d+))?$"
-)
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-# Tokens of the Spool objects alive in this process: a claim made by this pid
-# with a token not listed here was left by an earlier process with the same pid
-# (common in containers) and may be taken over.
-_LIVE_TOKENS: set[str] = set()
-_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
-
-
-def parse_size(value: str, key: str) -> int:
-    """Bytes from ``"1048576"``, ``"512k"``, ``"256MiB"`` or ``"1G"`` (binary units)."""
-    match = _SIZE.match(value)
-    if match is None:
-        raise ConfigurationError(
-            f"{key} must be a byte count such as 268435456, 512k or 256MiB; got {value!r}",
-            config_key=key,
-        )
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
-
-
-def _bound(
-    given: int | None, environ: Mapping[str, str], key: str, default: int, *, size: bool
-) -> int:
-    if given is not None:
-        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
-            raise ConfigurationError(f"{key} must be a positive integer", config_key=key)
-        return given
-    raw = environ.get(key, "").strip()
-    if not raw:
-        return default
-    if size:
-        value = parse_size(raw, key)
-    else:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"{key} must be a whole number of files; got {raw!r}", config_key=key
-            ) from None
-    if value < 1:
-        raise ConfigurationError(f"{key} must be at least 1; got {raw!r}", config_key=key)
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """Who is sending an entry: host (hashed), pid, spool token, and since when."""
-
-    host: str
-    pid: int
-    token: str
-    claimed_at: float  # epoch seconds
-
-
-@dataclasses.dataclass(frozen=True)
-class SpoolEntry:
-    """One payload file as seen in a directory listing."""
-
-    name: str
-    entry_id: str
-    size: int
-    created: float  # epoch seconds
-    claim: Claim | None
-
-    @property
-    def path_suffix(self) -> str:
-        return self.name[len(self.entry_id) :]
 
 
 @dataclasses.dataclass
@@ -164,54 +95,6 @@ class SpoolSummary:
     rejected: int
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name != "posix":
-        return True  # no cheap check: the lease decides
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except OSError:
-        return True
-    return True
-
-
-def _fsync_dir(path: str) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def parse_entry(name: str) -> SpoolEntry | None:
-    """The entry a file name stands for, or None when it is not a spool entry."""
-    match = _NAME.match(name)
-    if match is None:
-        return None
-    claim = None
-    if match.group("host") is not None:
-        claim = Claim(
-            host=match.group("host"),
-            pid=int(match.group("cpid")),
-            token=match.group("token"),
-            claimed_at=int(match.group("cms")) / 1000,
-        )
-    return SpoolEntry(
-        name=name,
-        entry_id=match.group("id"),
-        size=int(match.group("size")),
-        created=int(match.group("us")) / 1_000_000,
-        claim=claim,
-    )
-
-
 class Spool:
     """Durable payload storage for one directory (safe to share between processes).
 
@@ -234,10 +117,10 @@ class Spool:
         create: bool = True,
     ) -> None:
         env = os.environ if environ is None else environ
-        self.max_bytes = _bound(
+        self.max_bytes = resolve_bound(
             max_bytes, env, "INFINIUM_SPOOL_MAX_BYTES", DEFAULT_MAX_BYTES, size=True
         )
-        self.max_files = _bound(
+        self.max_files = resolve_bound(
             max_files, env, "INFINIUM_SPOOL_MAX_FILES", DEFAULT_MAX_FILES, size=False
         )
         if not lease > 0:
@@ -245,7 +128,7 @@ class Spool:
         self.lease = float(lease)
         self.directory = os.path.abspath(os.fspath(directory))
         if create:
-            self._create_directory()
+            create_directory(self.directory)
         self.stats = SpoolStats()
         self._lock = threading.Lock()
         self._seq = itertools.count()
@@ -260,30 +143,14 @@ class Spool:
         self._pid = os.getpid()
         self._token = secrets.token_hex(4)
         self._held: dict[str, str] = {}  # entry id -> claimed file name
-        _LIVE_TOKENS.add(self._token)
-        weakref.finalize(self, _LIVE_TOKENS.discard, self._token)
-
-    def _create_directory(self) -> None:
-        key = "INFINIUM_SPOOL_DIR"
-        path = self.directory
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise ConfigurationError(f"{key}: {path} exists and is not a directory", config_key=key)
-        try:
-            if not os.path.isdir(path):
-                os.makedirs(path, mode=0o700, exist_ok=True)
-                os.chmod(path, 0o700)
-        except OSError as error:
-            raise ConfigurationError(
-                f"{key}: cannot create {path} ({error.strerror})", config_key=key
-            ) from None
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"{key}: {path} is not writable", config_key=key)
+        register_live_token(self._token)
+        weakref.finalize(self, forget_live_token, self._token)
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, name)
 
     def _claim_suffix(self) -> str:
-        return f".json.claim.{_HOST}.{self._pid}.{self._token}.{int(time.time() * 1000)}"
+        return claim_suffix(self._pid, self._token)
 
     # -- writing and finishing ----------------------------------------------
 
@@ -299,28 +166,12 @@ class Spool:
             )
             return None
         self._make_room(size)
-        entry_id = (
-            f"{time.time_ns() // 1000:016d}-{size}-{os.getpid()}-"
-            f"{next(self._seq)}-{secrets.token_hex(3)}"
-        )
-        temp = self._path(f"{_TEMP_PREFIX}{entry_id}")
+        entry_id = new_entry_id(size, next(self._seq))
         final = entry_id + self._claim_suffix()
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                view = memoryview(body)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(temp, self._path(final))
-            _fsync_dir(self.directory)
+            write_durably(self.directory, f"{TEMP_PREFIX}{entry_id}", final, body)
         except OSError:
             self.stats.write_failed += 1
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             raise
         with self._lock:
             self._held[entry_id] = final
@@ -341,7 +192,7 @@ class Spool:
             return
         self.stats.removed += 1
         with contextlib.suppress(OSError):
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def release(self, key: str) -> bool:
         """Give a held entry back for a later retry (by anyone); False when it was lost."""
@@ -404,13 +255,7 @@ class Spool:
         if claim is None:
             return True
         now = time.time() if now is None else now
-        if now - claim.claimed_at > self.lease:
-            return True
-        if claim.host != _HOST:
-            return False  # another machine: only the lease can tell
-        if claim.pid == os.getpid():
-            return claim.token not in _LIVE_TOKENS
-        return not _pid_alive(claim.pid)
+        return claim_abandoned(claim, now, self.lease)
 
     def claimable(self) -> list[SpoolEntry]:
         now = time.time()
@@ -433,7 +278,7 @@ class Spool:
             self._set_aside(claimed, CORRUPT_DIR, f"{key}.json")
             self.stats.corrupt += 1
             return None
-        if not _is_payload(body, entry.size):
+        if not is_payload(body, entry.size):
             _log.warning(
                 "Infinium spool: %s is corrupt or half-written; moved to %s/",
                 entry.entry_id,
@@ -505,20 +350,16 @@ class Spool:
         """Move half-written temp files of dead writers into ``corrupt/``."""
         moved = 0
         try:
-            names = [n for n in os.listdir(self.directory) if n.startswith(_TEMP_PREFIX)]
+            names = [n for n in os.listdir(self.directory) if n.startswith(TEMP_PREFIX)]
         except FileNotFoundError:
             return 0
         now = time.time()
         for name in names:
-            entry = parse_entry(name[len(_TEMP_PREFIX) :] + ".json")
             try:
                 age = now - os.stat(self._path(name)).st_mtime
             except FileNotFoundError:
                 continue
-            pid = int(entry.entry_id.split("-")[2]) if entry is not None else None
-            abandoned = age > self.lease or (
-                age > STALE_TEMP_AGE and (pid is None or not _pid_alive(pid))
-            )
+            abandoned = temp_abandoned(name, age, self.lease)
             if abandoned and self._set_aside(name, CORRUPT_DIR, name.lstrip(".") + ".json"):
                 self.stats.corrupt += 1
                 moved += 1
@@ -558,32 +399,10 @@ class Spool:
             )
 
     def _set_aside(self, name: str, sub: str, target: str) -> bool:
-        folder = os.path.join(self.directory, sub)
-        try:
-            if not os.path.isdir(folder):
-                os.makedirs(folder, mode=0o700, exist_ok=True)
-            os.rename(self._path(name), os.path.join(folder, target))
-        except FileNotFoundError:
-            return False
-        except OSError as error:
-            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                _log.warning("Infinium spool: could not move %s aside: %s", name, error.strerror)
-            try:
-                os.unlink(self._path(name))
-            except OSError:
-                return False
-            return True
-        extra = sorted(self._aside_names(sub))[:-MAX_SET_ASIDE]
-        for old in extra:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, old))
-        return True
+        return set_aside(self.directory, name, sub, target)
 
     def _aside_names(self, sub: str) -> list[str]:
-        try:
-            return os.listdir(os.path.join(self.directory, sub))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        return aside_names(self.directory, sub)
 
     def _count_aside(self, sub: str) -> int:
         return len(self._aside_names(sub))
@@ -591,15 +410,6 @@ class Spool:
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._new_identity()
-
-
-def _is_payload(body: bytes, expected_size: int) -> bool:
-    if len(body) != expected_size:
-        return False
-    try:
-        return isinstance(json.loads(body), dict)
-    except ValueError:
-        return False
 
 
 def _after_fork(ref: weakref.ReferenceType[Spool]) -> None:
