@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from .config import Settings
@@ -48,7 +48,7 @@ class InfiniumHandle:
         settings: Settings,
         tracer_provider: TracerProvider | None,
         exporter: InfiniumSpanExporter | None,
-        processor: BatchSpanProcessor | None,
+        processor: SpanProcessor | None,
         instrumented: list[str],
     ) -> None:
         self.settings = settings
@@ -87,7 +87,7 @@ class InfiniumHandle:
         deadline = time.monotonic() + timeout
         pushed = self.span_processor.force_flush(int(timeout * 1000))
         delivered = self.exporter.shutdown_report(max(0.0, deadline - time.monotonic()))
-        self.span_processor.shutdown()  # type: ignore[no-untyped-call]
+        self.span_processor.shutdown()
         with _lock:
             if self.tracer_provider is not None:
                 _handles.pop(id(self.tracer_provider), None)
@@ -127,6 +127,20 @@ def configure(
             _log.debug("infinium_otel.configure: already configured for this provider")
             return existing
         attach_tracker(provider)
+        found = _installed_exporter(provider)
+        if found is not None:
+            # Zero-code setup (OTEL_TRACES_EXPORTER=infinium) got here first: use its
+            # exporter rather than adding a second one that would send every run twice.
+            _log.info("infinium_otel.configure: using the Infinium exporter already installed")
+            handle = InfiniumHandle(
+                settings=found[1].settings,
+                tracer_provider=provider,
+                exporter=found[1],
+                processor=found[0],
+                instrumented=_instrument(provider, None) if instrument else [],
+            )
+            _handles[id(provider)] = handle
+            return handle
         exporter = InfiniumSpanExporter(
             settings=resolved,
             interpretation=_interpretation_for(interpretation, resolved, provider),
@@ -156,6 +170,18 @@ def configure(
         )
         _handles[id(provider)] = handle
         return handle
+
+
+def _installed_exporter(
+    provider: TracerProvider,
+) -> tuple[SpanProcessor, InfiniumSpanExporter] | None:
+    """The processor and Infinium exporter already on ``provider``, if any."""
+    active = getattr(provider, "_active_span_processor", None)
+    for processor in getattr(active, "_span_processors", ()):
+        exporter = getattr(processor, "span_exporter", None)
+        if isinstance(exporter, InfiniumSpanExporter):
+            return processor, exporter
+    return None
 
 
 def _interpretation_for(

@@ -124,6 +124,29 @@ def test_configuring_twice_does_not_duplicate_exports(
     assert first.shutdown(5.0)
 
 
+def test_configure_uses_an_infinium_exporter_already_on_the_provider(
+    sandbox: Sandbox, provider: TracerProvider
+) -> None:
+    """As after zero-code setup: configure() must not add a second exporter."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from infinium_otel import InfiniumSpanExporter
+
+    credentials = settings_for(sandbox)
+    for key in ("interpretation", "instrument"):
+        credentials.pop(key)
+    installed = InfiniumSpanExporter(interpretation=False, **credentials)
+    provider.add_span_processor(BatchSpanProcessor(installed, schedule_delay_millis=100))
+    handle = configure(tracer_provider=provider, **settings_for(sandbox))
+    assert handle.exporter is installed
+    one_run(provider.get_tracer("t"), "zero-code")
+    assert handle.flush(10.0)
+    time.sleep(0.3)
+    assert [p["name"] for p in checked_payloads(sandbox)] == ["zero-code"]
+    assert trace_posts(sandbox) == 1
+    assert handle.shutdown(5.0)
+
+
 def test_disabled_is_a_no_op(
     sandbox: Sandbox, provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
