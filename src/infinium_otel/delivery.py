@@ -103,6 +103,7 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._ticking = False
+        self._tick_now = False
         self._cancel = threading.Event()
         self._hard_deadline: float | None = None
         # Spool retries: when the next one is due (None: nothing to retry), the
@@ -165,6 +166,16 @@ class DeliveryWorker:
             if self._stopping or self._ticking:
                 return
             self._ticking = True
+            self._ensure_thread()
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Call ``on_tick`` as soon as possible (work was just handed over), then keep ticking."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._ticking = True
+            self._tick_now = True
             self._ensure_thread()
             self._cond.notify_all()
 
@@ -239,7 +250,7 @@ class DeliveryWorker:
                     if self._stopping:
                         return
                     now = time.monotonic()
-                    if self._ticking and now >= next_tick:
+                    if self._ticking and (self._tick_now or now >= next_tick):
                         break
                     if self._spool_due(now):
                         replay = True
@@ -252,7 +263,8 @@ class DeliveryWorker:
                 if self._queue and not replay:
                     item = self._queue.popleft()
                     self._in_flight += 1
-            if self._ticking and time.monotonic() >= next_tick:
+            if self._ticking and (self._tick_now or time.monotonic() >= next_tick):
+                self._tick_now = False
                 next_tick = time.monotonic() + self._tick_interval
                 self._tick()
             if item is None and not replay:

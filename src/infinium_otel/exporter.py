@@ -43,9 +43,9 @@ _log = logging.getLogger("infinium_otel.exporter")
 
 PayloadHook = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
-# How often the delivery thread picks up finished runs (and ages out stale trees)
-# while there is work: the most a finished run waits before conversion starts.
-HANDOFF_INTERVAL = 0.1
+# Finished runs wake the delivery thread at once; while spans of open runs are
+# buffered it also looks this often for trees past their time-to-live.
+EXPIRY_INTERVAL = 1.0
 
 InterpretationOption = InterpretationProcessor | Iterable[str] | str | bool | None
 
@@ -111,7 +111,7 @@ class InfiniumSpanExporter(SpanExporter):
             retry_window=max(settings.timeout * (settings.max_retries + 1), 10.0),
             on_delivered=self._on_delivered,
             on_tick=self._tick,
-            tick_interval=HANDOFF_INTERVAL,
+            tick_interval=min(EXPIRY_INTERVAL, settings.run_ttl / 4),
             spool=Spool(settings.spool_dir) if settings.spool_dir else None,
         )
         attach_tracker(trace.get_tracer_provider())
@@ -151,7 +151,9 @@ class InfiniumSpanExporter(SpanExporter):
             overflow = self._hand_over(runs)
             if overflow:  # the delivery thread is far behind: convert here, never lose
                 self._ship_all(overflow)
-            if buffered or self._finished:
+            if runs:
+                self._delivery.wake()
+            elif buffered or self._finished:
                 self._delivery.request_ticks()
         except Exception:
             self._count("export_errors")
