@@ -9,6 +9,7 @@ of spans makes the batch processor's queue overflow.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -349,8 +350,6 @@ class InfiniumSpanExporter(SpanExporter):
 
 def _explicit(settings: Settings) -> dict[str, Any]:
     """A Settings object as keyword overrides (to layer more overrides on top)."""
-    import dataclasses
-
     return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
 
 
