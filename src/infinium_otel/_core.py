@@ -13,7 +13,7 @@ import os
 import random
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _http
 from ._retry import RetryPolicy
@@ -21,7 +21,14 @@ from .config import MIN_POLL_INTERVAL, Settings
 from .errors import ConfigurationError, InfiniumError, InfiniumTimeoutError, ValidationError
 from .response import ApiResponse
 
-__all__ = ["ClientCore", "deadline_passed", "earliest", "not_ready", "resolve_settings"]
+__all__ = [
+    "ClientCore",
+    "ClientFacade",
+    "deadline_passed",
+    "earliest",
+    "not_ready",
+    "resolve_settings",
+]
 
 logger = logging.getLogger("infinium_otel.client")
 
@@ -180,3 +187,75 @@ def deadline_passed(request: _http.Request) -> InfiniumTimeoutError:
 def not_ready(last: ApiResponse, reason: str) -> ApiResponse:
     """The last poll's answer, marked as the end of a wait without a result."""
     return dataclasses.replace(last, success=False, message=f"{reason}: {last.message}")
+
+
+_Client = TypeVar("_Client", bound="ClientFacade")
+
+
+class ClientFacade:
+    """Construction, cloning and description shared by the sync and async clients.
+
+    Arguments left as None come from ``settings`` when given, else from the
+    ``INFINIUM_*`` environment. ``backoff_base`` is the first retry delay in
+    seconds; ``ca_bundle`` a CA file for TLS verification.
+    """
+
+    def __init__(
+        self,
+        agent_id: str | None = None,
+        agent_secret: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        *,
+        allow_insecure_http: bool | None = None,
+        settings: Settings | None = None,
+        backoff_base: float = 1.0,
+        ca_bundle: str | os.PathLike[str] | None = None,
+    ) -> None:
+        resolved = resolve_settings(
+            settings,
+            {
+                "agent_id": agent_id,
+                "agent_secret": agent_secret,
+                "base_url": base_url,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "allow_insecure_http": allow_insecure_http,
+            },
+        )
+        self._core = ClientCore(resolved, backoff_base=backoff_base, ca_bundle=ca_bundle)
+
+    @classmethod
+    def from_settings(cls: type[_Client], settings: Settings, **kwargs: Any) -> _Client:
+        """A client for ``settings`` (keyword arguments as for the constructor)."""
+        return cls(settings=settings, **kwargs)
+
+    def clone(self: _Client) -> _Client:
+        """A new client with the same settings and its own session (e.g. after fork)."""
+        return type(self)(
+            settings=self._core.settings,
+            backoff_base=self._core.backoff_base,
+            ca_bundle=self._core.ca_bundle,
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def agent_id(self) -> str:
+        return self._core.agent_id
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def closed(self) -> bool:
+        return self._core.transport.closed
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    __str__ = __repr__

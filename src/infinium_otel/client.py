@@ -9,7 +9,6 @@ child (``clone()``).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -17,9 +16,9 @@ from types import TracebackType
 from typing import Any
 
 from . import _http
-from ._core import ClientCore, deadline_passed, earliest, not_ready, resolve_settings
+from ._core import ClientCore, ClientFacade, deadline_passed, earliest, not_ready
 from ._retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
-from .config import MIN_POLL_INTERVAL, Settings
+from .config import MIN_POLL_INTERVAL
 from .errors import InfiniumError, InfiniumTimeoutError
 from .response import ApiResponse
 
@@ -38,75 +37,13 @@ def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
     return cancel.wait(seconds)
 
 
-class InfiniumClient:
+class InfiniumClient(ClientFacade):
     """Send traces to Infinium and read Maestro's interpretations.
 
     Arguments left as None come from ``settings`` when given, else from the
     ``INFINIUM_*`` environment. ``backoff_base`` is the first retry delay in
     seconds; ``ca_bundle`` a CA file for TLS verification.
     """
-
-    def __init__(
-        self,
-        agent_id: str | None = None,
-        agent_secret: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        *,
-        allow_insecure_http: bool | None = None,
-        settings: Settings | None = None,
-        backoff_base: float = 1.0,
-        ca_bundle: str | os.PathLike[str] | None = None,
-    ) -> None:
-        resolved = resolve_settings(
-            settings,
-            {
-                "agent_id": agent_id,
-                "agent_secret": agent_secret,
-                "base_url": base_url,
-                "timeout": timeout,
-                "max_retries": max_retries,
-                "allow_insecure_http": allow_insecure_http,
-            },
-        )
-        self._core = ClientCore(resolved, backoff_base=backoff_base, ca_bundle=ca_bundle)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> InfiniumClient:
-        """A client for ``settings`` (keyword arguments as for the constructor)."""
-        return cls(settings=settings, **kwargs)
-
-    def clone(self) -> InfiniumClient:
-        """A new client with the same settings and its own session (e.g. after fork)."""
-        return type(self)(
-            settings=self._core.settings,
-            backoff_base=self._core.backoff_base,
-            ca_bundle=self._core.ca_bundle,
-        )
-
-    # Properties -------------------------------------------------------------------
-
-    @property
-    def settings(self) -> Settings:
-        return self._core.settings
-
-    @property
-    def agent_id(self) -> str:
-        return self._core.agent_id
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def closed(self) -> bool:
-        return self._core.transport.closed
-
-    def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__)
-
-    __str__ = __repr__
 
     # Lifecycle --------------------------------------------------------------------
 
