@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infinium_otel import configure
+from infinium_otel import InfiniumHandle, configure
 from infinium_otel.sandbox import Sandbox
 
 from .support import agent_attributes, chat_attributes, checked_payloads, trace_posts
@@ -49,15 +49,16 @@ def http_spans(memory: InMemorySpanExporter) -> list[str]:
     ]
 
 
-def test_our_http_calls_make_no_spans(
-    sandbox: Sandbox, provider: TracerProvider, instrumented_requests: None
-) -> None:
+def interpreted_run(
+    sandbox: Sandbox, provider: TracerProvider, *, sink: str, name: str
+) -> tuple[InMemorySpanExporter, InfiniumHandle]:
+    """One agent run through configure(), delivered and interpreted; spans kept in memory."""
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     handle = configure(
         tracer_provider=provider,
         instrument=False,
-        interpretation="log",
+        interpretation=sink,
         agent_id=sandbox.agent_id,
         agent_secret=sandbox.agent_secret,
         base_url=sandbox.url,
@@ -66,11 +67,18 @@ def test_our_http_calls_make_no_spans(
         max_retries=0,
     )
     tracer = provider.get_tracer("t")
-    with tracer.start_as_current_span("invoke_agent quiet", attributes=agent_attributes("quiet")):
+    with tracer.start_as_current_span(f"invoke_agent {name}", attributes=agent_attributes(name)):
         with tracer.start_as_current_span("chat", attributes=chat_attributes()):
             pass
     assert handle.flush(10.0)
     assert handle.wait_for_interpretations(15.0)
+    return memory, handle
+
+
+def test_our_http_calls_make_no_spans(
+    sandbox: Sandbox, provider: TracerProvider, instrumented_requests: None
+) -> None:
+    memory, handle = interpreted_run(sandbox, provider, sink="log", name="quiet")
     polls = [r for r in sandbox.requests if r.endpoint == "interpretation"]
     assert trace_posts(sandbox) == 1 and polls, sandbox.requests
     assert [p["name"] for p in checked_payloads(sandbox)] == ["quiet"]
@@ -84,25 +92,7 @@ def test_our_http_calls_make_no_spans(
 def test_interpretation_spans_are_never_sent_to_infinium(
     sandbox: Sandbox, provider: TracerProvider
 ) -> None:
-    memory = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    handle = configure(
-        tracer_provider=provider,
-        instrument=False,
-        interpretation="span_event",
-        agent_id=sandbox.agent_id,
-        agent_secret=sandbox.agent_secret,
-        base_url=sandbox.url,
-        poll_interval=1.0,
-        poll_timeout=10.0,
-        max_retries=0,
-    )
-    tracer = provider.get_tracer("t")
-    with tracer.start_as_current_span("invoke_agent graded", attributes=agent_attributes("graded")):
-        with tracer.start_as_current_span("chat", attributes=chat_attributes()):
-            pass
-    assert handle.flush(10.0)
-    assert handle.wait_for_interpretations(15.0)
+    memory, handle = interpreted_run(sandbox, provider, sink="span_event", name="graded")
     assert handle.flush(10.0)
     own = [
         span
