@@ -33,12 +33,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
-from infinium_otel.assembly import RunAssembler
-from infinium_otel.client import InfiniumClient
-from infinium_otel.convert import convert_run
-from infinium_otel.exporter import InfiniumSpanExporter
-from infinium_otel.nesting import attach_tracker
-from infinium_otel.payload import encode_payload
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.export.assembly import RunAssembler
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.export.nesting import attach_tracker
+from infinium_otel.payload.convert import convert_run
+from infinium_otel.payload.encode import encode_payload
 
 AGENT_ID = "00000000-0000-4000-8000-000000000001"
 AGENT_SECRET = "benchmark-secret-key"

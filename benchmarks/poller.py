@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 
-from infinium_otel.client import InfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.interpretation import (
     InterpretationOutcome,
     InterpretationProcessor,

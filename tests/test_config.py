@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infinium_otel.config import Settings
 from infinium_otel.errors import ConfigurationError
+from infinium_otel.settings import Settings
 
 AGENT_ID = "123e4567-e89b-12d3-a456-426614174000"
 SECRET = "s3cr3t-value-never-shown"

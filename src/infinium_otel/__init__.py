@@ -4,12 +4,11 @@
 interpretation processor, the client and the helpers are here for the rest.
 """
 
-from ._version import __version__
-from .async_client import AsyncInfiniumClient
-from .client import InfiniumClient
-from .config import Settings
-from .configuration import InfiniumHandle, configure
-from .errors import (
+from infinium_otel._version import __version__
+from infinium_otel.client.async_client import AsyncInfiniumClient
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.errors import (
     AuthenticationError,
     ConfigurationError,
     InfiniumError,
@@ -22,14 +21,15 @@ from .errors import (
     ServerError,
     ValidationError,
 )
-from .exporter import InfiniumSpanExporter
-from .instrumentation.helpers import agent, step, tool
-from .interpretation import (
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.instrumentation.helpers import agent, step, tool
+from infinium_otel.interpretation import (
     InterpretationOutcome,
     InterpretationProcessor,
     InterpretationRequest,
 )
-from .response import ApiResponse
+from infinium_otel.settings import Settings
+from infinium_otel.setup import InfiniumHandle, configure
 
 __all__ = [
     "ApiResponse",

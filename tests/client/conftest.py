@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from infinium_otel.async_client import AsyncInfiniumClient
-from infinium_otel.client import InfiniumClient
+from infinium_otel.client.async_client import AsyncInfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.errors import InfiniumError
 from infinium_otel.sandbox import SANDBOX_AGENT_SECRET, Sandbox
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from infinium_otel.async_client import AsyncInfiniumClient
+from infinium_otel.client.async_client import AsyncInfiniumClient
 from infinium_otel.errors import ServerError
 from infinium_otel.sandbox import Fault, Sandbox
 

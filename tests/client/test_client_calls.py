@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from infinium_otel import __version__
+from infinium_otel.client.response import ApiResponse
 from infinium_otel.errors import AuthenticationError, InfiniumTimeoutError, ValidationError
-from infinium_otel.response import ApiResponse
 from infinium_otel.sandbox import Fault, Sandbox
 
 from .conftest import VALID_PAYLOAD, ClientFactory, assert_secret_free, recorded
@@ -71,7 +71,7 @@ def test_non_finite_numbers_are_refused_locally(client: Any, sandbox: Sandbox) -
 
 
 def test_sync_client_reuses_one_connection(sandbox: Sandbox, caplog: Any) -> None:
-    from infinium_otel.client import InfiniumClient
+    from infinium_otel.client.sync_client import InfiniumClient
 
     with InfiniumClient(sandbox.agent_id, sandbox.agent_secret, sandbox.url) as client:
         for _ in range(3):

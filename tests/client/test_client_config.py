@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from infinium_otel.async_client import AsyncInfiniumClient
-from infinium_otel.client import InfiniumClient
-from infinium_otel.config import Settings
+from infinium_otel.client.async_client import AsyncInfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.errors import ConfigurationError, InfiniumError, NetworkError, ValidationError
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
+from infinium_otel.settings import Settings
 
 from .conftest import VALID_PAYLOAD, recorded
 

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from infinium_otel._http import (
+from infinium_otel.client.retry import (
+    DEFAULT_RETRY_AFTER,
+    RetryPolicy,
+    attempt_timeout,
+    backoff_delay,
+    decide,
+    parse_retry_after,
+)
+from infinium_otel.client.transport import (
     INTERPRETATION,
     MAX_PAYLOAD_BYTES,
     TRACE,
@@ -18,14 +26,6 @@ from infinium_otel._http import (
     check_payload_size,
     encode_payload,
     map_response,
-)
-from infinium_otel._retry import (
-    DEFAULT_RETRY_AFTER,
-    RetryPolicy,
-    attempt_timeout,
-    backoff_delay,
-    decide,
-    parse_retry_after,
 )
 from infinium_otel.errors import (
     InfiniumError,

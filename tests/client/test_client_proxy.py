@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infinium_otel.client import InfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.sandbox import Sandbox
 
 from .conftest import VALID_PAYLOAD

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infinium_otel.async_client import AsyncInfiniumClient
-from infinium_otel.client import InfiniumClient
+from infinium_otel.client.async_client import AsyncInfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.sandbox import Sandbox
 
 from .conftest import VALID_PAYLOAD

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from infinium_otel.run import Run
+from infinium_otel.payload.run import Run
 
 BASE_NS = 1_760_000_000 * 1_000_000_000  # 2025-10-09T08:53:20Z
 MS = 1_000_000

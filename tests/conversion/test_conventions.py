@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infinium_otel.convert import convert_run
+from infinium_otel.payload.convert import convert_run
 
 from .builder import Trace
 from .checks import check_payload

@@ -7,7 +7,7 @@ import json
 import pytest
 from opentelemetry.trace import SpanKind
 
-from infinium_otel.convert import convert_run
+from infinium_otel.payload.convert import convert_run
 
 from .builder import MS, Trace
 from .checks import check_payload
@@ -40,7 +40,7 @@ def test_exception_reported_once_and_recoverable_when_root_succeeds(propagate: b
     _raise_in_tool(t, propagate=propagate)
     spans = t.finished()
     root = next(s for s in spans if s.parent is None)
-    from infinium_otel.run import Run
+    from infinium_otel.payload.run import Run
 
     payload = check_payload(convert_run(Run(root, spans)))
     (error,) = payload["errors"]
@@ -202,7 +202,7 @@ def test_capture_off_keeps_only_frame_lines_of_stack_traces() -> None:
         except RuntimeError:
             pass
     spans = t.finished()
-    from infinium_otel.run import Run
+    from infinium_otel.payload.run import Run
 
     root = next(s for s in spans if s.parent is None)
     payload = check_payload(convert_run(Run(root, spans), capture_content=False))

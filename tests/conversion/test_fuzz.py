@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
-from infinium_otel.convert import convert_run
-from infinium_otel.payload import encode_payload
-from infinium_otel.run import Run
+from infinium_otel.payload.convert import convert_run
+from infinium_otel.payload.encode import encode_payload
+from infinium_otel.payload.run import Run
 
 from .builder import BASE_NS
 from .checks import check_payload

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infinium_otel.convert import convert_run
 from infinium_otel.errors import PayloadTooLargeError
-from infinium_otel.payload import (
+from infinium_otel.payload.convert import convert_run
+from infinium_otel.payload.encode import (
     MAX_PAYLOAD_BYTES,
     TARGET_PAYLOAD_BYTES,
     cap,

@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OpenAIv2
 from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInference
 from fakes.fake_openai import FakeOpenAI
-from infinium_otel.convert import convert_run
-from infinium_otel.payload import encode_payload
-from infinium_otel.run import Run
+from infinium_otel.payload.convert import convert_run
+from infinium_otel.payload.encode import encode_payload
+from infinium_otel.payload.run import Run
 
 exporter = InMemorySpanExporter()
 provider = TracerProvider()

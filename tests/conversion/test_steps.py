@@ -6,7 +6,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from infinium_otel.convert import convert_run
+from infinium_otel.payload.convert import convert_run
 
 from .builder import MS, Trace
 from .checks import check_payload

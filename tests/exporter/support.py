@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import Tracer
 
 from conversion.checks import check_payload
-from infinium_otel.exporter import InfiniumSpanExporter
-from infinium_otel.nesting import attach_tracker
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.export.nesting import attach_tracker
 from infinium_otel.sandbox import Sandbox
 
 AGENT = {"gen_ai.operation.name": "invoke_agent"}

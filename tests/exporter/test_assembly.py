@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from infinium_otel.assembly import RunAssembler
-from infinium_otel.nesting import NestingTracker
+from infinium_otel.export.assembly import RunAssembler
+from infinium_otel.export.nesting import NestingTracker
 
 AGENT = {"gen_ai.operation.name": "invoke_agent"}
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
@@ -257,7 +257,7 @@ def test_partial_run_without_a_tracker_gets_a_synthetic_root(spans: Spans) -> No
 def test_tracker_attaches_to_every_new_provider_even_when_ids_are_reused() -> None:
     import gc
 
-    from infinium_otel.nesting import TRACKER, attach_tracker
+    from infinium_otel.export.nesting import TRACKER, attach_tracker
 
     for _ in range(20):
         provider = TracerProvider()

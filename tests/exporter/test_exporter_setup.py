@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from infinium_otel.errors import ConfigurationError
-from infinium_otel.exporter import InfiniumSpanExporter
-from infinium_otel.nesting import attach_tracker
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.export.nesting import attach_tracker
 from infinium_otel.sandbox import Sandbox
 
 from .support import Pipeline, agent_attributes, chat_attributes, checked_payloads, trace_posts

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infinium_otel.client import InfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.interpretation import InterpretationProcessor, InterpretationRequest
 from infinium_otel.sandbox import Sandbox
 

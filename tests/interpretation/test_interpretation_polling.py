@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infinium_otel.client import InfiniumClient
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.errors import ConfigurationError
 from infinium_otel.interpretation import (
     InterpretationOutcome,

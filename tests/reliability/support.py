@@ -10,11 +10,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Tracer
 
-from infinium_otel.client import InfiniumClient
-from infinium_otel.config import Settings
-from infinium_otel.exporter import InfiniumSpanExporter
-from infinium_otel.nesting import attach_tracker
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.export.nesting import attach_tracker
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
+from infinium_otel.settings import Settings
 
 AGENT = {"gen_ai.operation.name": "invoke_agent"}
 BACKOFF = 0.05

@@ -11,9 +11,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from infinium_otel import configure
-from infinium_otel.configuration import InfiniumHandle
 from infinium_otel.instrumentation.helpers import agent, configure_helpers, tool
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
+from infinium_otel.setup import InfiniumHandle
 
 from .support import check_own_steps, names_received
 

@@ -13,9 +13,9 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from infinium_otel.assembly import RunAssembler
-from infinium_otel.convert import convert_run
-from infinium_otel.payload import encode_payload
+from infinium_otel.export.assembly import RunAssembler
+from infinium_otel.payload.convert import convert_run
+from infinium_otel.payload.encode import encode_payload
 from infinium_otel.sandbox import validate_trace_payload
 
 BASE_NS = 1_760_000_000_000_000_000

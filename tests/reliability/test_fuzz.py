@@ -25,9 +25,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from conversion.checks import check_payload
-from infinium_otel.assembly import RunAssembler
-from infinium_otel.convert import convert_run
-from infinium_otel.payload import MAX_PAYLOAD_BYTES, TARGET_PAYLOAD_BYTES, encode_payload
+from infinium_otel.export.assembly import RunAssembler
+from infinium_otel.payload.convert import convert_run
+from infinium_otel.payload.encode import MAX_PAYLOAD_BYTES, TARGET_PAYLOAD_BYTES, encode_payload
 from infinium_otel.sandbox import validate_trace_payload
 
 TRACE_IDS = (0x0AF7651916CD43DD8448EB211C80319C, 0x1)

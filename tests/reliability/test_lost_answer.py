@@ -21,11 +21,11 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from infinium_otel.client import InfiniumClient
-from infinium_otel.config import Settings
-from infinium_otel.exporter import InfiniumSpanExporter
-from infinium_otel.nesting import attach_tracker
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.export.nesting import attach_tracker
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET
+from infinium_otel.settings import Settings
 
 from .support import BACKOFF, emit_run
 

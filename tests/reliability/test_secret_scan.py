@@ -7,11 +7,11 @@ import logging
 import pytest
 
 from infinium_otel import configure
-from infinium_otel.client import InfiniumClient
-from infinium_otel.config import Settings
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.errors import AuthenticationError, InfiniumError
-from infinium_otel.exporter import InfiniumSpanExporter
+from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.sandbox import SANDBOX_AGENT_SECRET, Sandbox
+from infinium_otel.settings import Settings
 from secret_scan import COLLECTOR, Leak, find_leaks, known_secrets, register_secret
 
 from .support import settings_for

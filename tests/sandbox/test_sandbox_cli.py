@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from infinium_otel.cli.sandbox import main
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET
-from infinium_otel.sandbox.cli import main
 
 from .support import MINIMAL_PAYLOAD
 

@@ -8,10 +8,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from infinium_otel.client import InfiniumClient
-from infinium_otel.delivery import Delivery, DeliveryWorker, RunMeta
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.delivery.spool import Spool
+from infinium_otel.delivery.worker import Delivery, DeliveryWorker, RunMeta
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
-from infinium_otel.spool import Spool
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from infinium_otel.delivery.spool import Spool
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
-from infinium_otel.spool import Spool
 
 from .support import CLI, fill, stored_names, subprocess_env
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from infinium_otel.delivery.spool import Spool
 from infinium_otel.sandbox import Fault, Sandbox
-from infinium_otel.spool import Spool
 
 from .support import stored_names, subprocess_env
 
@@ -27,7 +27,7 @@ import sys, time
 from opentelemetry.sdk.trace import TracerProvider
 from infinium_otel import configure
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET
-from infinium_otel.spool import Spool
+from infinium_otel.delivery.spool import Spool
 
 url, spool_dir, count, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 provider = TracerProvider()

@@ -12,9 +12,9 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from infinium_otel import configure
+from infinium_otel.delivery.spool import REJECTED_DIR, Spool
 from infinium_otel.errors import InfiniumError
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Fault, Sandbox
-from infinium_otel.spool import REJECTED_DIR, Spool
 
 from .support import client_for, delivery, fill, stored_names, worker_for
 

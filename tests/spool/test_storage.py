@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from infinium_otel.delivery.spool import CORRUPT_DIR, REJECTED_DIR, Spool, parse_entry, parse_size
 from infinium_otel.errors import ConfigurationError
 from infinium_otel.sandbox import SANDBOX_AGENT_SECRET
-from infinium_otel.spool import CORRUPT_DIR, REJECTED_DIR, Spool, parse_entry, parse_size
 
 from .support import fill, payload
 
@@ -178,7 +178,7 @@ def test_a_claim_older_than_the_lease_is_taken_over_and_the_holder_notices(
 
 def test_a_claim_left_by_a_dead_process_is_taken_over(spool_dir: Path) -> None:
     script = (
-        "import sys; from infinium_otel.spool import Spool;"
+        "import sys; from infinium_otel.delivery.spool import Spool;"
         'print(Spool(sys.argv[1]).write(b\'{"name": "orphan"}\'))'
     )
     done = subprocess.run(

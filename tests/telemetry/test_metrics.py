@@ -7,7 +7,7 @@ import gc
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from infinium_otel.telemetry import register_metrics
+from infinium_otel.export.telemetry import register_metrics
 
 
 class Owner:

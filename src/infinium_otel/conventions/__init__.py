@@ -1,5 +1,5 @@
 """Readers for the conventions agent spans come in: OTel GenAI, OpenInference, OpenLLMetry."""
 
-from .kind import SpanKind, classify
+from infinium_otel.conventions.kind import SpanKind, classify
 
 __all__ = ["SpanKind", "classify"]

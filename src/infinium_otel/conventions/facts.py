@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import StatusCode
 
-from . import genai, infinium, openinference, openllmetry
-from .kind import SpanKind, classify
-from .messages import Message, render, render_new_input
-from .values import first, integer, number, text
+from infinium_otel.conventions import genai, infinium, openinference, openllmetry
+from infinium_otel.conventions.kind import SpanKind, classify
+from infinium_otel.conventions.messages import Message, render, render_new_input
+from infinium_otel.conventions.values import first, integer, number, text
 
 __all__ = ["SpanFacts", "read_facts", "run_name", "span_attributes"]
 

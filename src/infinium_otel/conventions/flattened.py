@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .messages import Message, message_from
+from infinium_otel.conventions.messages import Message, message_from
 
 __all__ = ["flattened_messages"]
 

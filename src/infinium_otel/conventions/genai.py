@@ -7,8 +7,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import Event
 
-from .messages import Message, message_from, messages_from
-from .values import json_value
+from infinium_otel.conventions.messages import Message, message_from, messages_from
+from infinium_otel.conventions.values import json_value
 
 OPERATION = "gen_ai.operation.name"
 AGENT_NAME = ("gen_ai.agent.name",)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..contract import SECTION_FIELDS, FieldType, is_iso_datetime
-from .values import integer, number, string_list, text
+from infinium_otel.conventions.values import integer, number, string_list, text
+from infinium_otel.payload.contract import SECTION_FIELDS, FieldType, is_iso_datetime
 
 DESCRIPTION = "infinium.description"
 INPUT_SUMMARY = "infinium.input_summary"

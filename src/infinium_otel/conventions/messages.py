@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .values import json_value, text, to_json
+from infinium_otel.conventions.values import json_value, text, to_json
 
 __all__ = ["Message", "message_from", "messages_from", "render", "render_new_input"]
 

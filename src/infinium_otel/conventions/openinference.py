@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .flattened import flattened_messages
-from .messages import Message, messages_from
-from .values import json_value
+from infinium_otel.conventions.flattened import flattened_messages
+from infinium_otel.conventions.messages import Message, messages_from
+from infinium_otel.conventions.values import json_value
 
 SPAN_KIND = "openinference.span.kind"
 AGENT_NAME = ("agent.name",)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .flattened import flattened_messages
-from .messages import Message
+from infinium_otel.conventions.flattened import flattened_messages
+from infinium_otel.conventions.messages import Message
 
 SPAN_KIND = "traceloop.span.kind"
 REQUEST_TYPE = "llm.request.type"

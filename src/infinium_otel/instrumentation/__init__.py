@@ -10,8 +10,8 @@ import importlib
 import logging
 from typing import Any
 
-from ._base import missing_dependency
-from .helpers import agent, configure_helpers, step, tool
+from infinium_otel.instrumentation._base import missing_dependency
+from infinium_otel.instrumentation.helpers import agent, configure_helpers, step, tool
 
 __all__ = [
     "AnthropicInstrumentor",

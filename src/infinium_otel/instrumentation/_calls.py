@@ -16,9 +16,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer
 
-from .._suppress import is_suppressed
-from ._common import inside_llm_span, log_failure, record_error, start_client_span
-from ._streams import AsyncStreamProxy, StreamProxy, StreamRecorder
+from infinium_otel._suppress import is_suppressed
+from infinium_otel.instrumentation._common import (
+    inside_llm_span,
+    log_failure,
+    record_error,
+    start_client_span,
+)
+from infinium_otel.instrumentation._streams import AsyncStreamProxy, StreamProxy, StreamRecorder
 
 __all__ = ["Operation", "Request", "async_wrapper", "sync_wrapper"]
 

@@ -18,7 +18,7 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from .._version import __version__
+from infinium_otel._version import __version__
 
 __all__ = [
     "MAX_MESSAGES_CHARS",

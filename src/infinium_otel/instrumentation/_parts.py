@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._common import arguments_text, cap_text, text_part, to_jsonable
+from infinium_otel.instrumentation._common import arguments_text, cap_text, text_part, to_jsonable
 
 __all__ = ["tool_call_part", "tool_response_part"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import wrapt
 from opentelemetry.trace import Span
 
-from ._common import log_failure, record_error
+from infinium_otel.instrumentation._common import log_failure, record_error
 
 __all__ = ["AsyncStreamProxy", "StreamProxy", "StreamRecorder"]
 

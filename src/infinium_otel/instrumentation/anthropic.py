@@ -13,9 +13,9 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from ._base import InstrumentorBase
-from ._calls import Request, async_wrapper, sync_wrapper
-from ._common import (
+from infinium_otel.instrumentation._base import InstrumentorBase
+from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wrapper
+from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
     cap_text,
@@ -26,7 +26,12 @@ from ._common import (
     set_if,
     to_jsonable,
 )
-from ._parts import generic_part, text_part, tool_call_part, tool_response_part
+from infinium_otel.instrumentation._parts import (
+    generic_part,
+    text_part,
+    tool_call_part,
+    tool_response_part,
+)
 
 __all__ = ["AnthropicInstrumentor"]
 

@@ -19,8 +19,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer
 
-from .._version import __version__
-from ._common import log_failure, record_error, resolve_capture_content, to_jsonable
+from infinium_otel._version import __version__
+from infinium_otel.instrumentation._common import (
+    log_failure,
+    record_error,
+    resolve_capture_content,
+    to_jsonable,
+)
 
 __all__ = ["agent", "configure_helpers", "step", "tool"]
 

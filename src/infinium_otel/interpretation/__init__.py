@@ -3,9 +3,13 @@
 See docs/interpretation.md.
 """
 
-from .outcome import InterpretationOutcome, InterpretationRequest, OutcomeStatus
-from .processor import InterpretationProcessor
-from .sinks import EVENT_NAME, LOGGER_NAME, SCOPE_NAME, SPAN_NAME
+from infinium_otel.interpretation.outcome import (
+    InterpretationOutcome,
+    InterpretationRequest,
+    OutcomeStatus,
+)
+from infinium_otel.interpretation.processor import InterpretationProcessor
+from infinium_otel.interpretation.sinks import EVENT_NAME, LOGGER_NAME, SCOPE_NAME, SPAN_NAME
 
 __all__ = [
     "EVENT_NAME",

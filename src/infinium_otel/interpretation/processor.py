@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..config import MIN_POLL_INTERVAL, Settings
-from ..errors import (
+from infinium_otel.errors import (
     AuthenticationError,
     ConfigurationError,
     InfiniumError,
@@ -32,15 +31,20 @@ from ..errors import (
     ServerError,
     ValidationError,
 )
-from .outcome import InterpretationOutcome, InterpretationRequest, OutcomeStatus
-from .schedule import backoff_delay, plan_next
-from .sinks import LogSink, Sink, build_sinks
+from infinium_otel.interpretation.outcome import (
+    InterpretationOutcome,
+    InterpretationRequest,
+    OutcomeStatus,
+)
+from infinium_otel.interpretation.schedule import backoff_delay, plan_next
+from infinium_otel.interpretation.sinks import LogSink, Sink, build_sinks
+from infinium_otel.settings import MIN_POLL_INTERVAL, Settings
 
 if TYPE_CHECKING:
     from opentelemetry._logs import LoggerProvider
     from opentelemetry.trace import TracerProvider
 
-    from ..client import InfiniumClient
+    from infinium_otel.client.sync_client import InfiniumClient
 
 __all__ = ["InterpretationProcessor"]
 
@@ -134,7 +138,7 @@ class InterpretationProcessor:
         self._max_pending = max_pending
         names = _check_sinks(sinks, settings)
         if client is None:
-            from ..client import InfiniumClient
+            from infinium_otel.client.sync_client import InfiniumClient
 
             client = InfiniumClient.from_settings(settings)
         self._client = client
@@ -513,7 +517,7 @@ def _check_number(value: object, key: str, *, minimum: float, maximum: float) ->
 
 
 def _check_sinks(sinks: Iterable[str] | None, settings: Settings) -> frozenset[str]:
-    from ..config import INTERPRETATION_SINKS
+    from infinium_otel.settings import INTERPRETATION_SINKS
 
     if sinks is None:
         return settings.interpretation or frozenset({"log"})

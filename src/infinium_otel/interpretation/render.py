@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .outcome import InterpretationOutcome
+from infinium_otel.interpretation.outcome import InterpretationOutcome
 
 __all__ = [
     "SPAN_TEXT_CAP",

@@ -17,9 +17,15 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger_provi
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TracerProvider
 
-from .._version import __version__
-from .outcome import InterpretationOutcome
-from .render import SPAN_TEXT_CAP, cap_text, result_text, summary_line, to_any_value
+from infinium_otel._version import __version__
+from infinium_otel.interpretation.outcome import InterpretationOutcome
+from infinium_otel.interpretation.render import (
+    SPAN_TEXT_CAP,
+    cap_text,
+    result_text,
+    summary_line,
+    to_any_value,
+)
 
 __all__ = [
     "EVENT_NAME",

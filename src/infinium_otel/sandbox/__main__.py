@@ -1,5 +1,5 @@
 """``python -m infinium_otel.sandbox``."""
 
-from infinium_otel.sandbox.cli import main
+from infinium_otel.cli.sandbox import main
 
 raise SystemExit(main())

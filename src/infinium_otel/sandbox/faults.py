@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from infinium_otel.config import is_loopback_host
+from infinium_otel.settings import is_loopback_host
 
 ENDPOINTS = ("trace", "interpretation")
 

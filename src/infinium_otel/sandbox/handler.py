@@ -14,18 +14,49 @@ import re
 import socket
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from infinium_otel.config import is_valid_uuid
 from infinium_otel.sandbox import pages
 from infinium_otel.sandbox.faults import Fault
 from infinium_otel.sandbox.interpretation import interpret
 from infinium_otel.sandbox.recording import RecordedRequest, redacted_headers
 from infinium_otel.sandbox.validation import validate_trace_payload
+from infinium_otel.settings import is_valid_uuid
 
 if TYPE_CHECKING:
-    from infinium_otel.sandbox.server import _Server
+    import threading
+
+    from infinium_otel.sandbox.faults import FaultQueue
+    from infinium_otel.sandbox.store import StoredTrace
+
+
+class SandboxState(Protocol):
+    """What a request handler reads and changes on the sandbox that serves it."""
+
+    agent_id: str
+    agent_secret: str
+    interpretation_delay: float
+    not_ready_status: int
+    max_payload_bytes: int
+    strict: bool
+    faults: FaultQueue
+
+    def traces(self) -> list[StoredTrace]: ...
+
+    def trace(self, trace_id: str) -> StoredTrace | None: ...
+
+    def _accept(self, payload: dict[str, Any], body_bytes: int) -> StoredTrace: ...
+
+    def _record(self, request: RecordedRequest) -> None: ...
+
+
+class HandlerServer(Protocol):
+    """The HTTP server a handler runs under: the sandbox and its stop signal."""
+
+    sandbox: SandboxState
+    stopping: threading.Event
+
 
 logger = logging.getLogger("infinium_otel.sandbox")
 
@@ -47,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; without TCP_NODELAY each
     # keep-alive answer waits ~40 ms on the client's delayed ACK.
     disable_nagle_algorithm = True
-    server: _Server
+    server: HandlerServer  # type: ignore[assignment]
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("sandbox %s " + format, self.client_address[0], *args)

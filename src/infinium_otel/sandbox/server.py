@@ -17,12 +17,12 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from infinium_otel.config import is_loopback_host, is_valid_uuid
-from infinium_otel.contract import MAX_PAYLOAD_BYTES
+from infinium_otel.payload.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.sandbox.faults import FaultQueue
 from infinium_otel.sandbox.handler import API_BASE_PATH, _Handler
 from infinium_otel.sandbox.recording import HeaderDict, RecordedRequest
 from infinium_otel.sandbox.store import StoredTrace, TraceStore
+from infinium_otel.settings import is_loopback_host, is_valid_uuid
 
 __all__ = [
     "API_BASE_PATH",

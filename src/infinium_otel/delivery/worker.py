@@ -24,12 +24,17 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 
-from ._logging import RateLimitedLogger
-from .client import InfiniumClient
-from .delivery_types import Delivery, DeliveryStats, RunMeta, Spool, meta_from_payload
-from .errors import AuthenticationError, InfiniumError, PayloadTooLargeError, ValidationError
-from .payload import encode_payload
-from .response import ApiResponse
+from infinium_otel._logging import RateLimitedLogger
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.delivery.items import Delivery, DeliveryStats, RunMeta, Spool, meta_from_payload
+from infinium_otel.errors import (
+    AuthenticationError,
+    InfiniumError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from infinium_otel.payload.encode import encode_payload
 
 __all__ = [
     "Delivery",

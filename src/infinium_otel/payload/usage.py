@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conventions.facts import SpanFacts
-from .conventions.kind import SpanKind
-from .payload import SHORT_TEXT_MAX, cap
-from .payload_order import plain_number, plain_text
-from .steps import StepNode
+from infinium_otel.conventions.facts import SpanFacts
+from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
+from infinium_otel.payload.order import plain_number, plain_text
+from infinium_otel.payload.steps import StepNode
 
 __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
 

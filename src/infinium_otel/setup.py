@@ -21,10 +21,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from .config import Settings
-from .exporter import InfiniumSpanExporter, InterpretationOption, PayloadHook
-from .interpretation import InterpretationProcessor
-from .nesting import attach_tracker
+from infinium_otel.export.exporter import InfiniumSpanExporter, InterpretationOption, PayloadHook
+from infinium_otel.export.nesting import attach_tracker
+from infinium_otel.interpretation import InterpretationProcessor
+from infinium_otel.settings import Settings
 
 __all__ = ["InfiniumHandle", "configure"]
 
@@ -213,7 +213,7 @@ def _current_or_new_provider(resource: Resource | None) -> TracerProvider:
 
 def _instrument(provider: TracerProvider, capture_content: bool | None) -> list[str]:
     try:
-        from .instrumentation import instrument_all
+        from infinium_otel.instrumentation import instrument_all
 
         return instrument_all(tracer_provider=provider, capture_content=capture_content)
     except Exception:

@@ -15,11 +15,16 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from . import _http
-from ._retry import RetryPolicy
-from .config import MIN_POLL_INTERVAL, Settings
-from .errors import ConfigurationError, InfiniumError, InfiniumTimeoutError, ValidationError
-from .response import ApiResponse
+from infinium_otel.client import transport
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.retry import RetryPolicy
+from infinium_otel.errors import (
+    ConfigurationError,
+    InfiniumError,
+    InfiniumTimeoutError,
+    ValidationError,
+)
+from infinium_otel.settings import MIN_POLL_INTERVAL, Settings
 
 __all__ = [
     "ClientCore",
@@ -80,7 +85,7 @@ class ClientCore:
                 f"ca_bundle {self.ca_bundle!r} is not a readable file", config_key="ca_bundle"
             )
         self.rng = rng or random.Random()
-        self.transport = _http.Transport(
+        self.transport = transport.Transport(
             base_url=self.base_url,
             agent_id=agent_id,
             secret=secret.reveal(),
@@ -102,26 +107,32 @@ class ClientCore:
 
     # Requests -------------------------------------------------------------------
 
-    def trace_request_from_payload(self, payload: Mapping[str, Any]) -> _http.Request:
-        return self.trace_request(_http.encode_payload(payload))
+    def trace_request_from_payload(self, payload: Mapping[str, Any]) -> transport.Request:
+        return self.trace_request(transport.encode_payload(payload))
 
-    def trace_request(self, body: bytes) -> _http.Request:
+    def trace_request(self, body: bytes) -> transport.Request:
         if not isinstance(body, (bytes, bytearray, memoryview)):
             raise ValidationError(f"body must be bytes, got {type(body).__name__}", field="body")
         data = bytes(body)
-        _http.check_payload_size(data)
-        return _http.Request("POST", f"/agents/{self.agent_id}/trace", data, _http.TRACE)
+        transport.check_payload_size(data)
+        return transport.Request("POST", f"/agents/{self.agent_id}/trace", data, transport.TRACE)
 
-    def interpretation_request(self, trace_id: str, field: str = "task_id") -> _http.Request:
-        safe = _http.validate_path_id(trace_id, field)
-        return _http.Request(
-            "GET", f"/agents/{self.agent_id}/interpreted-result/{safe}", None, _http.INTERPRETATION
+    def interpretation_request(self, trace_id: str, field: str = "task_id") -> transport.Request:
+        safe = transport.validate_path_id(trace_id, field)
+        return transport.Request(
+            "GET",
+            f"/agents/{self.agent_id}/interpreted-result/{safe}",
+            None,
+            transport.INTERPRETATION,
         )
 
-    def credentials_request(self) -> _http.Request:
+    def credentials_request(self) -> transport.Request:
         probe = str(uuid.uuid4())
-        return _http.Request(
-            "GET", f"/agents/{self.agent_id}/interpreted-result/{probe}", None, _http.CREDENTIALS
+        return transport.Request(
+            "GET",
+            f"/agents/{self.agent_id}/interpreted-result/{probe}",
+            None,
+            transport.CREDENTIALS,
         )
 
     # Waiting --------------------------------------------------------------------
@@ -174,7 +185,7 @@ def earliest(*moments: float | None) -> float | None:
     return min(given) if given else None
 
 
-def deadline_passed(request: _http.Request) -> InfiniumTimeoutError:
+def deadline_passed(request: transport.Request) -> InfiniumTimeoutError:
     """The error for a call whose deadline left no time for an attempt."""
     error = InfiniumTimeoutError(
         f"{request.method} {request.path}: the deadline passed before the request was made",

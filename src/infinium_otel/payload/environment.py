@@ -7,10 +7,10 @@ import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .conventions.facts import SpanFacts
-from .conventions.values import text
-from .payload import SHORT_TEXT_MAX, cap
-from .payload_order import plain_text, plain_value
+from infinium_otel.conventions.facts import SpanFacts
+from infinium_otel.conventions.values import text
+from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
+from infinium_otel.payload.order import plain_text, plain_value
 
 __all__ = ["environment", "framework_of"]
 

@@ -12,7 +12,7 @@ import random
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 
-from .errors import InfiniumError, NetworkError, RateLimitError, ServerError
+from infinium_otel.errors import InfiniumError, NetworkError, RateLimitError, ServerError
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .errors import ConfigurationError
+from infinium_otel.errors import ConfigurationError
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_FILES", "parse_size", "resolve_bound"]
 

@@ -18,9 +18,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from .conventions import SpanKind, classify
-from .conventions.facts import span_attributes
-from .run import Run
+from infinium_otel.conventions import SpanKind, classify
+from infinium_otel.conventions.facts import span_attributes
+from infinium_otel.payload.run import Run
 
 __all__ = ["AssemblyStats", "RunAssembler", "is_internal_span"]
 

@@ -22,8 +22,7 @@ import time
 import weakref
 from collections.abc import Iterator, Mapping
 
-from .errors import ConfigurationError
-from .spool_files import (
+from infinium_otel.delivery.spool_files import (
     CORRUPT_DIR,
     MAX_SET_ASIDE,
     REJECTED_DIR,
@@ -45,7 +44,13 @@ from .spool_files import (
     temp_abandoned,
     write_durably,
 )
-from .spool_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, parse_size, resolve_bound
+from infinium_otel.delivery.spool_limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_FILES,
+    parse_size,
+    resolve_bound,
+)
+from infinium_otel.errors import ConfigurationError
 
 __all__ = [
     "CORRUPT_DIR",

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from .conventions.facts import SpanFacts
-from .conventions.kind import SpanKind
+from infinium_otel.conventions.facts import SpanFacts
+from infinium_otel.conventions.kind import SpanKind
 
 __all__ = ["RunTree", "StepNode", "build_tree"]
 

@@ -1,14 +1,13 @@
-"""``AsyncInfiniumClient``: the same calls as coroutines, never blocking the event loop.
+"""``InfiniumClient``: the synchronous Infinium API client (see docs/client.md).
 
-Each single HTTP attempt runs in a worker thread (``asyncio.to_thread``) over
-the client's ``requests.Session``; every wait between attempts and polls is an
-``asyncio.sleep``. Cancelling the awaiting task stops further attempts; an
-attempt already in flight ends at its network timeout.
+One ``requests.Session`` per client; every call runs within one retry policy
+and one optional deadline, and can be cancelled between attempts. A client is
+safe to share between threads but not across ``fork``: build a new one in the
+child (``clone()``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -16,57 +15,56 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from . import _http
-from ._core import ClientCore, ClientFacade, deadline_passed, earliest, not_ready
-from ._retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
-from .config import MIN_POLL_INTERVAL
-from .errors import InfiniumError, InfiniumTimeoutError
-from .response import ApiResponse
+from infinium_otel.client import transport
+from infinium_otel.client.core import ClientCore, ClientFacade, deadline_passed, earliest, not_ready
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
+from infinium_otel.errors import InfiniumError, InfiniumTimeoutError
+from infinium_otel.settings import MIN_POLL_INTERVAL
 
-__all__ = ["AsyncInfiniumClient"]
+__all__ = ["InfiniumClient"]
 
 logger = logging.getLogger("infinium_otel.client")
 
-# How often a sleep looks at a cancel event (threading.Event cannot be awaited).
-_CANCEL_CHECK = 0.05
 
-
-async def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
-    """Sleep ``seconds`` on the loop; True when ``cancel`` was set (the sleep ends early)."""
+def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
+    """Sleep ``seconds``; True when ``cancel`` was set (the sleep ends at once)."""
+    if seconds <= 0:
+        return cancel is not None and cancel.is_set()
     if cancel is None:
-        if seconds > 0:
-            await asyncio.sleep(seconds)
+        time.sleep(seconds)
         return False
-    end = time.monotonic() + seconds
-    while not cancel.is_set():
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return False
-        await asyncio.sleep(min(remaining, _CANCEL_CHECK))
-    return True
+    return cancel.wait(seconds)
 
 
-class AsyncInfiniumClient(ClientFacade):
-    """Async twin of ``InfiniumClient``: same arguments, same results, same errors."""
+class InfiniumClient(ClientFacade):
+    """Send traces to Infinium and read Maestro's interpretations.
 
-    async def aclose(self) -> None:
+    Arguments left as None come from ``settings`` when given, else from the
+    ``INFINIUM_*`` environment. ``backoff_base`` is the first retry delay in
+    seconds; ``ca_bundle`` a CA file for TLS verification.
+    """
+
+    # Lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
         """Close the session; later calls raise ``InfiniumError``."""
         self._core.transport.close()
 
-    async def __aenter__(self) -> AsyncInfiniumClient:
+    def __enter__(self) -> InfiniumClient:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        self.close()
 
     # API calls --------------------------------------------------------------------
 
-    async def send_task_data(
+    def send_task_data(
         self,
         payload: Mapping[str, Any],
         *,
@@ -76,9 +74,9 @@ class AsyncInfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """POST one trace payload; ``response.trace_id`` is the id Infinium gave it."""
         request = self._core.trace_request_from_payload(payload)
-        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    async def send_trace_bytes(
+    def send_trace_bytes(
         self,
         body: bytes,
         *,
@@ -88,9 +86,9 @@ class AsyncInfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """POST an already serialised (UTF-8 JSON) trace payload."""
         request = self._core.trace_request(body)
-        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    async def get_interpreted_task_result(
+    def get_interpreted_task_result(
         self,
         task_id: str,
         *,
@@ -98,11 +96,14 @@ class AsyncInfiniumClient(ClientFacade):
         max_retries: int | None = None,
         cancel: threading.Event | None = None,
     ) -> ApiResponse:
-        """One poll: ``success`` with ``data["interpretedTraceResult"]`` when Maestro is done."""
-        request = self._core.interpretation_request(task_id)
-        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        """One poll: ``success`` with ``data["interpretedTraceResult"]`` when Maestro is done.
 
-    async def check_credentials(
+        Not ready (a 404, or an answer without a result) is ``success=False``, not an error.
+        """
+        request = self._core.interpretation_request(task_id)
+        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+
+    def check_credentials(
         self,
         *,
         deadline: float | None = None,
@@ -111,9 +112,9 @@ class AsyncInfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """Verify the agent id and secret without sending a trace (401/403 raise)."""
         request = self._core.credentials_request()
-        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    async def wait_for_interpretation(
+    def wait_for_interpretation(
         self,
         trace_id: str,
         timeout: float = 120.0,
@@ -125,7 +126,9 @@ class AsyncInfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """Poll every ``poll_interval`` s until Maestro is done or ``timeout`` s have passed.
 
-        Same contract as ``InfiniumClient.wait_for_interpretation``.
+        Returns the successful response at once; when time runs out (or ``cancel``
+        is set) returns the last response with ``success=False``. Raises
+        ``InfiniumTimeoutError`` only for a network-level timeout.
         """
         wait, interval = ClientCore.check_wait_args(timeout, poll_interval)
         request = self._core.interpretation_request(trace_id, "trace_id")
@@ -135,7 +138,7 @@ class AsyncInfiniumClient(ClientFacade):
         while True:
             polled_at = time.monotonic()
             try:
-                last = await self._call(
+                last = self._call(
                     request, deadline=hard, max_retries=max_retries, cancel=cancel, window_end=end
                 )
             except InfiniumTimeoutError:
@@ -151,7 +154,7 @@ class AsyncInfiniumClient(ClientFacade):
                 return not_ready(last, "interpretation wait cancelled")
             if remaining <= 0:
                 return not_ready(last, f"interpretation not ready after {wait:g} s")
-            if await _sleep(min(interval, remaining), cancel):
+            if _sleep(min(interval, remaining), cancel):
                 return not_ready(last, "interpretation wait cancelled")
             if hard is not None and hard - time.monotonic() < MIN_ATTEMPT_WINDOW:
                 return not_ready(last, "interpretation not ready before the deadline")
@@ -161,16 +164,16 @@ class AsyncInfiniumClient(ClientFacade):
 
     # The retry loop -----------------------------------------------------------------
 
-    async def _call(
+    def _call(
         self,
-        request: _http.Request,
+        request: transport.Request,
         *,
         deadline: float | None,
         max_retries: int | None,
         cancel: threading.Event | None,
         window_end: float | None = None,
     ) -> ApiResponse:
-        """Attempts, each in a worker thread, until success, a final error, deadline or cancel."""
+        """Attempts until success, a final error, the deadline, or cancellation."""
         policy = self._core.policy(max_retries)
         hard = ClientCore.check_deadline(deadline)
         retry_bound = earliest(hard, window_end)
@@ -180,7 +183,7 @@ class AsyncInfiniumClient(ClientFacade):
             if timeout is None:
                 raise deadline_passed(request)
             try:
-                return await asyncio.to_thread(self._core.transport.perform, request, timeout)
+                return self._core.transport.perform(request, timeout)
             except InfiniumError as error:
                 decision = decide(
                     error,
@@ -206,7 +209,7 @@ class AsyncInfiniumClient(ClientFacade):
                 last_error.message,
                 delay,
             )
-            if await _sleep(delay, cancel):
+            if _sleep(delay, cancel):
                 last_error.details["gave_up"] = "cancelled"
                 raise last_error
             attempt += 1

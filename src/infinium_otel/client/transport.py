@@ -22,11 +22,11 @@ import requests
 import urllib3.exceptions
 from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 
-from ._retry import parse_retry_after
-from ._suppress import instrumentation_suppressed
-from ._version import __version__
-from .config import is_valid_uuid
-from .errors import (
+from infinium_otel._suppress import instrumentation_suppressed
+from infinium_otel._version import __version__
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.retry import parse_retry_after
+from infinium_otel.errors import (
     AuthenticationError,
     InfiniumError,
     InfiniumTimeoutError,
@@ -38,7 +38,7 @@ from .errors import (
     ServerError,
     ValidationError,
 )
-from .response import ApiResponse
+from infinium_otel.settings import is_valid_uuid
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",

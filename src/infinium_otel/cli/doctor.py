@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from .client import InfiniumClient
-from .config import Settings
-from .errors import (
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.delivery.spool import Spool
+from infinium_otel.errors import (
     AuthenticationError,
     ConfigurationError,
     InfiniumError,
@@ -23,7 +23,7 @@ from .errors import (
     NetworkError,
     PermissionDeniedError,
 )
-from .spool import Spool
+from infinium_otel.settings import Settings
 
 __all__ = ["main", "run_checks"]
 

@@ -1,13 +1,14 @@
-"""``InfiniumClient``: the synchronous Infinium API client (see docs/client.md).
+"""``AsyncInfiniumClient``: the same calls as coroutines, never blocking the event loop.
 
-One ``requests.Session`` per client; every call runs within one retry policy
-and one optional deadline, and can be cancelled between attempts. A client is
-safe to share between threads but not across ``fork``: build a new one in the
-child (``clone()``).
+Each single HTTP attempt runs in a worker thread (``asyncio.to_thread``) over
+the client's ``requests.Session``; every wait between attempts and polls is an
+``asyncio.sleep``. Cancelling the awaiting task stops further attempts; an
+attempt already in flight ends at its network timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -15,56 +16,57 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from . import _http
-from ._core import ClientCore, ClientFacade, deadline_passed, earliest, not_ready
-from ._retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
-from .config import MIN_POLL_INTERVAL
-from .errors import InfiniumError, InfiniumTimeoutError
-from .response import ApiResponse
+from infinium_otel.client import transport
+from infinium_otel.client.core import ClientCore, ClientFacade, deadline_passed, earliest, not_ready
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
+from infinium_otel.errors import InfiniumError, InfiniumTimeoutError
+from infinium_otel.settings import MIN_POLL_INTERVAL
 
-__all__ = ["InfiniumClient"]
+__all__ = ["AsyncInfiniumClient"]
 
 logger = logging.getLogger("infinium_otel.client")
 
+# How often a sleep looks at a cancel event (threading.Event cannot be awaited).
+_CANCEL_CHECK = 0.05
 
-def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
-    """Sleep ``seconds``; True when ``cancel`` was set (the sleep ends at once)."""
-    if seconds <= 0:
-        return cancel is not None and cancel.is_set()
+
+async def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
+    """Sleep ``seconds`` on the loop; True when ``cancel`` was set (the sleep ends early)."""
     if cancel is None:
-        time.sleep(seconds)
+        if seconds > 0:
+            await asyncio.sleep(seconds)
         return False
-    return cancel.wait(seconds)
+    end = time.monotonic() + seconds
+    while not cancel.is_set():
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(remaining, _CANCEL_CHECK))
+    return True
 
 
-class InfiniumClient(ClientFacade):
-    """Send traces to Infinium and read Maestro's interpretations.
+class AsyncInfiniumClient(ClientFacade):
+    """Async twin of ``InfiniumClient``: same arguments, same results, same errors."""
 
-    Arguments left as None come from ``settings`` when given, else from the
-    ``INFINIUM_*`` environment. ``backoff_base`` is the first retry delay in
-    seconds; ``ca_bundle`` a CA file for TLS verification.
-    """
-
-    # Lifecycle --------------------------------------------------------------------
-
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the session; later calls raise ``InfiniumError``."""
         self._core.transport.close()
 
-    def __enter__(self) -> InfiniumClient:
+    async def __aenter__(self) -> AsyncInfiniumClient:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.aclose()
 
     # API calls --------------------------------------------------------------------
 
-    def send_task_data(
+    async def send_task_data(
         self,
         payload: Mapping[str, Any],
         *,
@@ -74,9 +76,9 @@ class InfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """POST one trace payload; ``response.trace_id`` is the id Infinium gave it."""
         request = self._core.trace_request_from_payload(payload)
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    def send_trace_bytes(
+    async def send_trace_bytes(
         self,
         body: bytes,
         *,
@@ -86,9 +88,9 @@ class InfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """POST an already serialised (UTF-8 JSON) trace payload."""
         request = self._core.trace_request(body)
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    def get_interpreted_task_result(
+    async def get_interpreted_task_result(
         self,
         task_id: str,
         *,
@@ -96,14 +98,11 @@ class InfiniumClient(ClientFacade):
         max_retries: int | None = None,
         cancel: threading.Event | None = None,
     ) -> ApiResponse:
-        """One poll: ``success`` with ``data["interpretedTraceResult"]`` when Maestro is done.
-
-        Not ready (a 404, or an answer without a result) is ``success=False``, not an error.
-        """
+        """One poll: ``success`` with ``data["interpretedTraceResult"]`` when Maestro is done."""
         request = self._core.interpretation_request(task_id)
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    def check_credentials(
+    async def check_credentials(
         self,
         *,
         deadline: float | None = None,
@@ -112,9 +111,9 @@ class InfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """Verify the agent id and secret without sending a trace (401/403 raise)."""
         request = self._core.credentials_request()
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        return await self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
 
-    def wait_for_interpretation(
+    async def wait_for_interpretation(
         self,
         trace_id: str,
         timeout: float = 120.0,
@@ -126,9 +125,7 @@ class InfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """Poll every ``poll_interval`` s until Maestro is done or ``timeout`` s have passed.
 
-        Returns the successful response at once; when time runs out (or ``cancel``
-        is set) returns the last response with ``success=False``. Raises
-        ``InfiniumTimeoutError`` only for a network-level timeout.
+        Same contract as ``InfiniumClient.wait_for_interpretation``.
         """
         wait, interval = ClientCore.check_wait_args(timeout, poll_interval)
         request = self._core.interpretation_request(trace_id, "trace_id")
@@ -138,7 +135,7 @@ class InfiniumClient(ClientFacade):
         while True:
             polled_at = time.monotonic()
             try:
-                last = self._call(
+                last = await self._call(
                     request, deadline=hard, max_retries=max_retries, cancel=cancel, window_end=end
                 )
             except InfiniumTimeoutError:
@@ -154,7 +151,7 @@ class InfiniumClient(ClientFacade):
                 return not_ready(last, "interpretation wait cancelled")
             if remaining <= 0:
                 return not_ready(last, f"interpretation not ready after {wait:g} s")
-            if _sleep(min(interval, remaining), cancel):
+            if await _sleep(min(interval, remaining), cancel):
                 return not_ready(last, "interpretation wait cancelled")
             if hard is not None and hard - time.monotonic() < MIN_ATTEMPT_WINDOW:
                 return not_ready(last, "interpretation not ready before the deadline")
@@ -164,16 +161,16 @@ class InfiniumClient(ClientFacade):
 
     # The retry loop -----------------------------------------------------------------
 
-    def _call(
+    async def _call(
         self,
-        request: _http.Request,
+        request: transport.Request,
         *,
         deadline: float | None,
         max_retries: int | None,
         cancel: threading.Event | None,
         window_end: float | None = None,
     ) -> ApiResponse:
-        """Attempts until success, a final error, the deadline, or cancellation."""
+        """Attempts, each in a worker thread, until success, a final error, deadline or cancel."""
         policy = self._core.policy(max_retries)
         hard = ClientCore.check_deadline(deadline)
         retry_bound = earliest(hard, window_end)
@@ -183,7 +180,7 @@ class InfiniumClient(ClientFacade):
             if timeout is None:
                 raise deadline_passed(request)
             try:
-                return self._core.transport.perform(request, timeout)
+                return await asyncio.to_thread(self._core.transport.perform, request, timeout)
             except InfiniumError as error:
                 decision = decide(
                     error,
@@ -209,7 +206,7 @@ class InfiniumClient(ClientFacade):
                 last_error.message,
                 delay,
             )
-            if _sleep(delay, cancel):
+            if await _sleep(delay, cancel):
                 last_error.details["gave_up"] = "cancelled"
                 raise last_error
             attempt += 1

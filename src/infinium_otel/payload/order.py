@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .conventions.infinium import SECTIONS
+from infinium_otel.conventions.infinium import SECTIONS
 
 __all__ = ["clean_member", "order_payload", "plain_number", "plain_text", "plain_value"]
 

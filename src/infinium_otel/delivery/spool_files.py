@@ -27,7 +27,7 @@ import secrets
 import socket
 import time
 
-from .errors import ConfigurationError
+from infinium_otel.errors import ConfigurationError
 
 __all__ = [
     "CORRUPT_DIR",

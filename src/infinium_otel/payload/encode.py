@@ -15,13 +15,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .contract import (
+from infinium_otel.errors import PayloadTooLargeError
+from infinium_otel.payload.contract import (
     DESCRIPTION_MAX,
     MAX_PAYLOAD_BYTES,
     TARGET_PAYLOAD_BYTES,
 )
-from .errors import PayloadTooLargeError
-from .payload_order import order_payload
+from infinium_otel.payload.order import order_payload
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",

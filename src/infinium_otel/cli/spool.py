@@ -14,17 +14,17 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from .client import InfiniumClient
-from .config import Settings
-from .errors import (
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.delivery.spool import Spool
+from infinium_otel.errors import (
     AuthenticationError,
     ConfigurationError,
     InfiniumError,
     PayloadTooLargeError,
     ValidationError,
 )
-from .payload import encode_payload
-from .spool import Spool
+from infinium_otel.payload.encode import encode_payload
+from infinium_otel.settings import Settings
 
 __all__ = ["main"]
 

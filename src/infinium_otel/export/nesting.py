@@ -17,7 +17,7 @@ from collections import OrderedDict
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
-from .conventions import classify
+from infinium_otel.conventions import classify
 
 __all__ = ["TRACKER", "NestingTracker", "attach_tracker"]
 

@@ -24,8 +24,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .configuration import configure
-from .instrumentation.helpers import agent, step, tool
+from infinium_otel.instrumentation.helpers import agent, step, tool
+from infinium_otel.setup import configure
 
 __all__ = ["main", "run_demo"]
 
@@ -142,7 +142,7 @@ def run_demo(*, timeout: float = 25.0, interpretation_delay: float = 2.0) -> int
     sandbox = None
     overrides: dict[str, Any] = {}
     if not use_remote:
-        from .sandbox import Sandbox
+        from infinium_otel.sandbox import Sandbox
 
         sandbox = Sandbox(interpretation_delay=interpretation_delay)
         sandbox.start()

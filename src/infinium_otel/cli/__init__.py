@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ._version import __version__
+from infinium_otel._version import __version__
 
 __all__ = ["main"]
 
@@ -30,19 +30,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command == "demo":
-        from .demo import main as demo_main
+        from infinium_otel.cli.demo import main as demo_main
 
         return demo_main(rest)
     if command == "sandbox":
-        from .sandbox.cli import main as sandbox_main
+        from infinium_otel.cli.sandbox import main as sandbox_main
 
         return sandbox_main(rest)
     if command == "doctor":
-        from .doctor import main as doctor_main
+        from infinium_otel.cli.doctor import main as doctor_main
 
         return doctor_main(rest)
     if command == "spool":
-        from .spool_cli import main as spool_main
+        from infinium_otel.cli.spool import main as spool_main
 
         return spool_main(rest)
     print(f"infinium-otel: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from infinium_otel.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -13,8 +13,12 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from ._version import __version__
-from .contract import (
+from infinium_otel._version import __version__
+from infinium_otel.conventions import infinium
+from infinium_otel.conventions.facts import SpanFacts, read_facts, run_name, span_attributes
+from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.conventions.values import text
+from infinium_otel.payload.contract import (
     DESCRIPTION_MAX,
     INPUT_SUMMARY_MAX,
     MAX_DURATION_SECONDS,
@@ -25,17 +29,13 @@ from .contract import (
     TOOL_INPUT_SUMMARY_MAX,
     TOOL_OUTPUT_SUMMARY_MAX,
 )
-from .conventions import infinium
-from .conventions.facts import SpanFacts, read_facts, run_name, span_attributes
-from .conventions.kind import SpanKind
-from .conventions.values import text
-from .environment import environment
-from .errors_extract import span_errors, unique_errors
-from .payload import SHORT_TEXT_MAX, cap
-from .payload_order import clean_member, plain_number, plain_text, plain_value
-from .run import Run
-from .steps import RunTree, StepNode, build_tree
-from .usage import llm_call, llm_usage, usage_nodes
+from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
+from infinium_otel.payload.environment import environment
+from infinium_otel.payload.order import clean_member, plain_number, plain_text, plain_value
+from infinium_otel.payload.run import Run
+from infinium_otel.payload.run_errors import span_errors, unique_errors
+from infinium_otel.payload.steps import RunTree, StepNode, build_tree
+from infinium_otel.payload.usage import llm_call, llm_usage, usage_nodes
 
 __all__ = ["convert_run"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from ._version import __version__
+from infinium_otel._version import __version__
 
 __all__ = ["COUNTERS", "GAUGES", "register_metrics"]
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from .contract import STACK_TRACE_MAX
-from .conventions.facts import SpanFacts
-from .conventions.values import text
-from .payload import TEXT_MAX, cap
-from .payload_order import plain_text
+from infinium_otel.conventions.facts import SpanFacts
+from infinium_otel.conventions.values import text
+from infinium_otel.payload.contract import STACK_TRACE_MAX
+from infinium_otel.payload.encode import TEXT_MAX, cap
+from infinium_otel.payload.order import plain_text
 
 __all__ = ["span_errors", "unique_errors"]
 
