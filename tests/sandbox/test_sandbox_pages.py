@@ -19,7 +19,9 @@ def test_index_lists_traces_and_escapes_names(api: Api, sandbox: Sandbox) -> Non
     assert HOSTILE not in page.text
     assert "&lt;script&gt;" in page.text
     assert f"/traces/{trace_id}" in page.text
-    assert "<td>2</td><td>150</td>" in page.text  # steps and total tokens
+    # duration, steps, LLM calls, total tokens, errors
+    cells = "<td class='num'>2.25 s</td><td class='num'>2</td><td class='num'>1</td>"
+    assert cells + "<td class='num'>150</td><td class='num'>1</td>" in page.text
     assert "processing" in page.text
 
 
@@ -53,15 +55,16 @@ def test_json_listing(api: Api, sandbox: Sandbox) -> None:
     second = api.post_trace(payload(name="second", steps=None)).json()["traceId"]
     sandbox.make_ready(first)
     listing = api.session.get(f"{sandbox.root_url}api/sandbox/traces").json()
-    assert listing["count"] == 2
+    assert listing["count"] == listing["total"] == 2
+    # Newest first.
     assert [(t["traceId"], t["name"]) for t in listing["traces"]] == [
-        (first, "first"),
         (second, "second"),
+        (first, "first"),
     ]
-    assert [t["steps"] for t in listing["traces"]] == [2, 0]
-    assert [t["interpretation"] for t in listing["traces"]] == ["ready", "processing"]
-    assert listing["traces"][0]["totalTokens"] == 150
-    assert listing["traces"][0]["receivedAt"].endswith("Z")
+    assert [t["steps"] for t in listing["traces"]] == [0, 2]
+    assert [t["interpretation"] for t in listing["traces"]] == ["processing", "ready"]
+    assert listing["traces"][1]["totalTokens"] == 150
+    assert listing["traces"][1]["receivedAt"].endswith("Z")
 
     item = api.session.get(f"{sandbox.root_url}api/sandbox/traces/{first}").json()
     assert item["payload"]["name"] == "first"

@@ -270,11 +270,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.command != "GET":
             self._error(404 if not path.startswith(API_BASE_PATH) else 405, "No such endpoint")
         elif path in ("/", "/traces", "/traces/"):
-            self._html(pages.index_page(sandbox.traces(), sandbox.interpretation_delay))
+            status, page = pages.index_page(
+                sandbox.traces(), sandbox.interpretation_delay, urlsplit(self.path).query
+            )
+            self._html(page, status)
         elif match := _DETAIL_PAGE.match(path):
             self._trace_page(match.group(1))
         elif path.rstrip("/") == "/api/sandbox/traces":
-            self._json(200, pages.listing(sandbox.traces(), sandbox.interpretation_delay))
+            status, answer = pages.listing_answer(
+                sandbox.traces(), sandbox.interpretation_delay, urlsplit(self.path).query
+            )
+            self._json(status, answer)
         elif match := _LISTING_ITEM.match(path):
             trace = sandbox.trace(match.group(1)) if is_valid_uuid(match.group(1)) else None
             if trace is None:
@@ -285,7 +291,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "No such endpoint")
 
     def _html(self, text: str, status: int = 200) -> None:
-        self._send(status, text.encode("utf-8"), "text/html; charset=utf-8")
+        self._send(
+            status,
+            text.encode("utf-8"),
+            "text/html; charset=utf-8",
+            {
+                "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store",
+            },
+        )
 
     def _trace_page(self, trace_id: str) -> None:
         sandbox = self.server.sandbox

@@ -1,33 +1,37 @@
-"""HTML pages and JSON listings of what the sandbox received (everything escaped)."""
+"""What the sandbox serves to a person or a script: HTML pages and JSON listings.
+
+The handler calls these with the stored traces and the raw query string; they
+answer with a status and a body, so a bad query parameter is a 400 that says why.
+Everything taken from a payload is escaped (see ``view``).
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
-from html import escape
 from typing import Any
 
-from infinium_otel.sandbox.interpretation import SOURCE, interpret, summarize_payload
+from infinium_otel.sandbox.interpretation import interpret, summarize_payload
 from infinium_otel.sandbox.store import StoredTrace
-
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-    "table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;"
-    "text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto}"
-    ".note{color:#666}"
+from infinium_otel.sandbox.view import (
+    CONTENT_SECURITY_POLICY,
+    QueryError,
+    list_page,
+    list_query,
+    listing_limit,
+    run_page,
 )
+from infinium_otel.sandbox.view.facts import run_status
+from infinium_otel.sandbox.view.html import attr, document, iso
 
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _document(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
-    )
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "bad_request_page",
+    "detail_page",
+    "index_page",
+    "listing",
+    "listing_answer",
+    "listing_item",
+    "not_found_page",
+]
 
 
 def listing_item(trace: StoredTrace, delay: float, full: bool = False) -> dict[str, Any]:
@@ -37,10 +41,14 @@ def listing_item(trace: StoredTrace, delay: float, full: bool = False) -> dict[s
     item: dict[str, Any] = {
         "traceId": trace.trace_id,
         "name": facts["name"],
-        "receivedAt": _iso(trace.received_at),
+        "receivedAt": iso(trace.received_at),
         "bodyBytes": trace.body_bytes,
+        "durationSeconds": facts["duration_seconds"],
         "steps": facts["steps"],
+        "llmCalls": facts["llm_calls"],
         "totalTokens": facts["total_tokens"],
+        "errors": facts["errors"],
+        "status": run_status(trace.payload),
         "interpretation": "ready" if ready else "processing",
     }
     if full:
@@ -49,57 +57,46 @@ def listing_item(trace: StoredTrace, delay: float, full: bool = False) -> dict[s
     return item
 
 
-def listing(traces: list[StoredTrace], delay: float) -> dict[str, Any]:
-    return {"traces": [listing_item(t, delay) for t in traces], "count": len(traces)}
+def listing(traces: list[StoredTrace], delay: float, limit: int | None = None) -> dict[str, Any]:
+    """The newest ``limit`` traces first (all when None); ``total`` counts every stored one."""
+    newest = list(reversed(traces))
+    if limit is not None:
+        newest = newest[:limit]
+    return {
+        "traces": [listing_item(t, delay) for t in newest],
+        "count": len(newest),
+        "total": len(traces),
+    }
 
 
-def index_page(traces: list[StoredTrace], delay: float) -> str:
-    rows = []
-    for trace in reversed(traces):
-        item = listing_item(trace, delay)
-        rows.append(
-            "<tr>"
-            f"<td><a href='/traces/{escape(trace.trace_id)}'>{escape(item['name'])}</a></td>"
-            f"<td>{escape(item['receivedAt'])}</td>"
-            f"<td>{item['steps']}</td><td>{item['totalTokens']}</td>"
-            f"<td>{escape(item['interpretation'])}</td>"
-            "</tr>"
-        )
-    table = (
-        "<table><tr><th>Run</th><th>Received (UTC)</th><th>Steps</th><th>Tokens</th>"
-        "<th>Interpretation</th></tr>" + "".join(rows) + "</table>"
-        if rows
-        else "<p>No traces received yet.</p>"
-    )
-    body = (
-        "<h1>infinium-otel sandbox</h1>"
-        f"<p class='note'>{len(traces)} trace(s) received. Interpretations come from "
-        f"{escape(SOURCE)}.</p>{table}"
-    )
-    return _document("infinium-otel sandbox", body)
+def listing_answer(traces: list[StoredTrace], delay: float, query: str) -> tuple[int, Any]:
+    """``GET /api/sandbox/traces?limit=N``: 200 with the listing, or 400 naming the problem."""
+    try:
+        limit = listing_limit(query)
+    except QueryError as exc:
+        return 400, {"message": str(exc), "error": str(exc)}
+    return 200, listing(traces, delay, limit)
+
+
+def index_page(traces: list[StoredTrace], delay: float, query: str = "") -> tuple[int, str]:
+    """``GET /?q=&page=``: the list page, or a 400 page for a page number that is not one."""
+    try:
+        parsed = list_query(query)
+    except QueryError as exc:
+        return 400, bad_request_page(str(exc))
+    return 200, list_page(traces, delay, parsed)
 
 
 def detail_page(trace: StoredTrace, delay: float) -> str:
-    name = str(trace.payload.get("name", ""))
-    if trace.is_ready(delay):
-        result = json.dumps(interpret(trace.payload), indent=2, ensure_ascii=False)
-        interpretation = f"<pre>{escape(result)}</pre>"
-    else:
-        interpretation = "<p>Processing (not ready yet).</p>"
-    payload = json.dumps(trace.payload, indent=2, ensure_ascii=False)
-    body = (
-        "<p><a href='/'>All traces</a></p>"
-        f"<h1>{escape(name)}</h1>"
-        f"<p class='note'>Trace {escape(trace.trace_id)}, received {_iso(trace.received_at)},"
-        f" {trace.body_bytes} bytes.</p>"
-        f"<h2>Interpretation</h2>{interpretation}"
-        f"<h2>Payload</h2><pre>{escape(payload)}</pre>"
-    )
-    return _document(f"{name} - infinium-otel sandbox", body)
+    return run_page(trace, delay)
+
+
+def bad_request_page(message: str) -> str:
+    return document("Bad request", f"<p><a href='/'>All runs</a></p><p>{attr(message)}</p>")
 
 
 def not_found_page(trace_id: str) -> str:
-    return _document(
+    return document(
         "Not found",
-        f"<p><a href='/'>All traces</a></p><p>No trace {escape(trace_id)} here.</p>",
+        f"<p><a href='/'>All runs</a></p><p>No trace {attr(trace_id)} here.</p>",
     )
