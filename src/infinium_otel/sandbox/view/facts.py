@@ -145,13 +145,55 @@ def _duration_ms(step: Mapping[str, Any]) -> float | None:
     return None
 
 
+def tree_order(steps: list[Mapping[str, Any]]) -> list[tuple[int, int | None]]:
+    """``(index, parent step number)`` for each step, every parent before its children.
+
+    Steps keep their payload order among siblings. A ``parent_step`` that names no step
+    (or the step itself, or a loop) is ignored and the step is drawn at the top level.
+    Iterative, so a 3,000-deep chain cannot exhaust the stack.
+    """
+    numbers = [whole(s.get("step_number")) or i + 1 for i, s in enumerate(steps)]
+    first_index: dict[int, int] = {}
+    for index, step_number in enumerate(numbers):
+        first_index.setdefault(step_number, index)
+    children: dict[int | None, list[int]] = {}
+    parents: list[int | None] = []
+    for index, step in enumerate(steps):
+        parent = whole(mapping(step.get("metadata")).get("parent_step"))
+        if parent not in first_index or first_index[parent] == index:
+            parent = None
+        parents.append(parent)
+        children.setdefault(parent, []).append(index)
+    ordered: list[tuple[int, int | None]] = []
+    seen: set[int] = set()
+
+    def walk(index: int, parent: int | None) -> None:
+        stack = [(index, parent)]
+        while stack:
+            current, current_parent = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            ordered.append((current, current_parent))
+            own = numbers[current]
+            if first_index.get(own) == current:
+                stack.extend((kid, own) for kid in reversed(children.get(own, [])))
+
+    for index in children.get(None, []):
+        walk(index, None)
+    for index in range(len(steps)):  # steps caught in a parent loop
+        if index not in seen:
+            walk(index, None)
+    return ordered
+
+
 def timeline(payload: Mapping[str, Any], limit: int = MAX_RENDERED_STEPS) -> Timeline:
-    """The first ``limit`` steps placed on a time axis.
+    """The first ``limit`` steps, in tree order, placed on a time axis.
 
     The contract gives each step a duration but no start time. A step whose
     ``metadata.start_offset_ms`` is a number starts there; any other step is placed
     after its previous sibling under the same parent step (children start with their
-    parent), which is exact for sequential work and says so when it is an estimate.
+    parent), which is exact for sequential work and is labelled an estimate.
     """
     raw_steps = [s for s in items(payload.get("steps")) if isinstance(s, Mapping)]
     run_ms = (number(payload.get("duration")) or 0.0) * 1000.0
@@ -159,12 +201,10 @@ def timeline(payload: Mapping[str, Any], limit: int = MAX_RENDERED_STEPS) -> Tim
     cursors: dict[int | None, float] = {None: 0.0}
     placed: list[StepView] = []
     estimated = False
-    for index, step in enumerate(raw_steps[: max(limit, 0)]):
+    for index, parent in tree_order(raw_steps)[: max(limit, 0)]:
+        step = raw_steps[index]
         metadata = mapping(step.get("metadata"))
         step_number = whole(step.get("step_number")) or index + 1
-        parent = whole(metadata.get("parent_step"))
-        if parent not in starts:
-            parent = None
         parent_start = starts.get(parent, 0.0) if parent is not None else 0.0
         duration = _duration_ms(step)
         explicit = number(metadata.get("start_offset_ms"))
@@ -175,8 +215,8 @@ def timeline(payload: Mapping[str, Any], limit: int = MAX_RENDERED_STEPS) -> Tim
             estimated = True
         end = start + (duration or 0.0)
         cursors[parent] = max(cursors.get(parent, parent_start), end)
-        starts[step_number] = start
-        cursors[step_number] = start
+        starts.setdefault(step_number, start)
+        cursors.setdefault(step_number, start)
         placed.append(_step_view(step, step_number, parent, start, duration, explicit))
     ends = [s.start_ms + (s.duration_ms or 0.0) for s in placed]
     span = max([run_ms, *ends, 1.0])

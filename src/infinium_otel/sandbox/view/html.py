@@ -31,6 +31,7 @@ th,td{padding:.35em .6em;border-bottom:1px solid #e4e8ec;text-align:left;vertica
 th{background:#f6f8fa;font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .note{color:#59636e}
+table.task th{width:9em}
 .facts{display:flex;flex-wrap:wrap;gap:.5em;margin:.6em 0;padding:0;list-style:none}
 .facts li{border:1px solid #d8dee4;border-radius:6px;padding:.3em .7em;background:#f6f8fa}
 .facts b{display:block;font-size:.75em;color:#59636e;font-weight:600;text-transform:uppercase}
@@ -56,6 +57,10 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 .tl .when{width:9%;text-align:right;font-variant-numeric:tabular-nums;color:#59636e;
  white-space:nowrap}
 .track{position:relative;height:1.05em;background:#f6f8fa;border-radius:3px}
+.axis{position:relative;height:1.2em;font-size:.75em;color:#59636e}
+.tick{position:absolute;top:0;transform:translateX(-50%);white-space:nowrap}
+.tick:first-child{transform:none}
+.tick:last-child{transform:translateX(-100%)}
 .bar{position:absolute;top:0;bottom:0;min-width:2px;border-radius:3px}
 .tag{display:inline-block;font-size:.72em;font-weight:600;border-radius:3px;padding:0 .35em;
  margin-right:.35em;color:#fff;vertical-align:1px}

@@ -52,10 +52,10 @@ def run_page(trace: StoredTrace, delay: float) -> str:
             "<p><a href='/'>\u2190 All runs</a></p>",
             _header(trace, name, ready),
             _verdict(payload, ready),
-            _task(payload),
             _timeline(plan),
             _steps(plan),
             _errors(run_errors(payload)),
+            _task(payload),
             _raw(trace),
         )
     )
@@ -142,7 +142,7 @@ def _task(payload: Mapping[str, Any]) -> str:
         for label, value in rows
         if value
     ]
-    return f"<h2>Task</h2><table>{''.join(shown)}</table>" if shown else ""
+    return f"<h2>Task</h2><table class='task'>{''.join(shown)}</table>" if shown else ""
 
 
 def _legend() -> str:
@@ -179,7 +179,8 @@ def _timeline(plan: Timeline) -> str:
         return "<h2>Timeline</h2><p class='note'>This run has no steps.</p>"
     how = (
         "Start offsets are estimated: the payload gives each step a duration and its parent, "
-        "not a start time, so siblings are drawn one after another."
+        "not a start time, so siblings are drawn one after another and children start "
+        "with their parent."
         if plan.estimated
         else "Start offsets come from the steps' metadata."
     )
@@ -200,8 +201,20 @@ def _timeline(plan: Timeline) -> str:
         )
     return (
         "<h2>Timeline</h2>"
-        f"{_legend()}<p class='note'>{how} Scale: {attr(duration(plan.span_ms))}.</p>"
-        f"{_cap_note(plan)}<table class='tl'>{''.join(rows)}</table>"
+        f"{_legend()}<p class='note'>{how}</p>"
+        f"{_cap_note(plan)}<table class='tl'>{_axis(plan.span_ms)}{''.join(rows)}</table>"
+    )
+
+
+def _axis(span_ms: float) -> str:
+    """A header row with the time at 0, 25, 50, 75 and 100 % of the scale."""
+    ticks = "".join(
+        f"<span class='tick' style='left:{share}%'>{attr(duration(span_ms * share / 100))}</span>"
+        for share in (0, 25, 50, 75, 100)
+    )
+    return (
+        "<tr class='axis-row'><td class='label note'>step</td><td class='when note'>duration</td>"
+        f"<td><div class='axis'>{ticks}</div></td></tr>"
     )
 
 
