@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from infinium_otel.sandbox import Sandbox
 from infinium_otel.sandbox.view.facts import MAX_RENDERED_STEPS, timeline, tree_order
 from infinium_otel.sandbox.view.query import LISTING_LIMIT_MAX, PAGE_SIZE
 
+from . import browser
 from .runs import NESTED_RUN_MS, NESTED_STEPS, record_nested_run, steps_payload
 from .support import AUTH, MINIMAL_PAYLOAD, Api, payload
 
@@ -266,3 +268,15 @@ def test_tree_order_survives_loops_and_deep_chains() -> None:
     deep = timeline({"steps": [{**s, "duration_ms": 1} for s in chain], "duration": 0.001})
     assert len(deep.steps) == MAX_RENDERED_STEPS
     assert all(step.start_ms == 0 for step in deep.steps)  # each child starts with its parent
+
+
+def test_browser_tests_skip_with_a_reason_without_chromium(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    assert browser.missing_browser() == (
+        f"no chromium: {tmp_path / 'no-chromium'} is absent "
+        "(apt-get install chromium chromium-driver)"
+    )
+    with pytest.raises(pytest.skip.Exception, match=r"^no chromium: "), browser.chromium():
+        pass
