@@ -190,13 +190,16 @@ def _timeline(plan: Timeline) -> str:
         width = (step.duration_ms or 0.0) / plan.span_ms * 100
         css = f"kind-{step.kind}" + (" is-error" if step.error is not None else "")
         title = f"#{step.number} {step.kind_label}: {step.description}"
+        bar_title = f"{title}, {duration(step.duration_ms)} from {duration(step.start_ms)}" + (
+            "" if step.start_known else " (start estimated)"
+        )
         rows.append(
             f"<tr class='tl-row{' error-row' if step.error is not None else ''}'>"
             f"<td class='label' style='{_indent(step)}' title='{attr(title)}'>"
             f"{_tags(step)}#{step.number} {attr(clipped(step.description, 200))}</td>"
             f"<td class='when'>{attr(duration(step.duration_ms))}</td>"
             f"<td><div class='track'><div class='bar {css}' data-step='{step.number}' "
-            f"data-duration-ms='{step.duration_ms or 0:g}' title='{attr(title)}' "
+            f"data-duration-ms='{step.duration_ms or 0:g}' title='{attr(bar_title)}' "
             f"style='left:{left:.4f}%;width:{width:.4f}%'></div></div></td></tr>"
         )
     return (
