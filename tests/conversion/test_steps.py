@@ -285,3 +285,24 @@ def test_negative_and_huge_durations_are_clamped() -> None:
     root2 = t2.start("invoke_agent agent", AGENT)
     root2.end(end_time=root2.start_time + 3 * 86_400 * 1_000_000_000)
     assert check_payload(convert_run(t2.run(root2)))["duration"] == 86_400.0
+
+
+def test_a_child_starting_with_its_parent_follows_it() -> None:
+    # A coarse clock gives a sub-agent and its first call the same start time.
+    t = Trace()
+    root = t.start("invoke_agent agent", AGENT)
+    sub = t.start(
+        "invoke_agent sub",
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "sub"},
+        parent=root,
+        at=10,
+    )
+    t.span("chat", _chat(), parent=sub, at=10, until=20)
+    _end(sub, 30)
+    _end(root, 40)
+    payload = check_payload(convert_run(t.run(root)))
+    rows = [
+        (s["step_number"], s["description"], s["metadata"].get("parent_step"))
+        for s in payload["steps"]
+    ]
+    assert rows == [(1, "agent sub", None), (2, "chat gpt-4o-mini", 1)]

@@ -6,7 +6,8 @@ Rules: every descendant of the run root is a step, except
 - an LLM (or embedding) span whose nearest step ancestor is an LLM (or
   embedding) span: two instrumentations wrapping the same client call. It is
   merged into that step (the outer span's facts win, the inner fills gaps).
-Steps are ordered by start time, then end time, then span id.
+Steps are ordered by start time, then depth (a parent before a child that starts in
+the same instant), then end time, then span id.
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
     for facts in ordered:
         if facts.span_id not in places:
             _place(facts, by_id, places, steps)
-    steps.sort(key=lambda node: _order_key(node.facts))
+    # A step that starts in the same instant as its parent (a coarse clock) still follows it.
+    steps.sort(
+        key=lambda node: (_order_key(node.facts)[0], node.depth, *_order_key(node.facts)[1:])
+    )
     for number, node in enumerate(steps, start=1):
         node.number = number
     members: list[tuple[SpanFacts, StepNode | None]] = [(root, None)]
