@@ -226,3 +226,37 @@ def test_a_private_directory_is_not_reported(
     with caplog.at_level(logging.WARNING, logger="infinium_otel.spool"):
         Spool(spool_dir)
     assert caplog.records == []
+
+
+def _running_as_root() -> bool:
+    return getattr(os, "geteuid", lambda: -1)() == 0
+
+
+OTHER_UID = 54321
+needs_root = pytest.mark.skipif(not _running_as_root(), reason="only root can give files away")
+
+
+@needs_root
+def test_a_directory_owned_by_another_user_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    foreign = tmp_path / "foreign-spool"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, OTHER_UID, -1)
+    with caplog.at_level(logging.WARNING, logger="infinium_otel.spool"):
+        Spool(foreign)
+        Spool(foreign)
+    warnings = [r.getMessage() for r in caplog.records if "another user" in r.getMessage()]
+    assert len(warnings) == 1
+    assert str(foreign) in warnings[0] and str(OTHER_UID) in warnings[0]
+
+
+@needs_root
+def test_a_set_aside_folder_owned_by_another_user_is_not_used(spool_dir: Path) -> None:
+    spool = Spool(spool_dir)
+    theirs = spool_dir / REJECTED_DIR
+    theirs.mkdir()
+    os.chown(theirs, OTHER_UID, -1)
+    [key] = reject_all(spool, 1)
+    assert list(theirs.iterdir()) == []  # nothing moved into someone else's folder
+    assert not (spool_dir / f"{key}.json").exists() and spool.entries() == []

@@ -198,23 +198,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_chunked(self, limit: int) -> tuple[bytes | None, bool]:
         """A chunked body, each chunk size checked against ``limit`` before it is read."""
-        parts: list[bytes] = []
-        total = 0
+        body = bytearray()  # one buffer: many tiny chunks cost no more than one big one
         while True:
             size = self._chunk_size()
             if size is None:
                 return self._malformed_body()
             if size == 0:
                 self._skip_trailers()
-                return b"".join(parts), False
-            if total + size > limit:
-                self._discard_chunks(total, size)
+                return bytes(body), False
+            if len(body) + size > limit:
+                self._discard_chunks(len(body), size)
                 return None, True
             chunk = self.rfile.read(size)
             if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 return self._malformed_body()
-            parts.append(chunk)
-            total += size
+            body += chunk
 
     def _chunk_size(self) -> int | None:
         """The next chunk's announced size; None when the size line is malformed."""
