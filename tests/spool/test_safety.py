@@ -170,6 +170,7 @@ def test_a_fifo_or_socket_named_like_an_entry_never_blocks_delivery(
         "next": "after the fifo",
         "entries": 1,  # the one it holds now
     }
+    assert done.stderr.count("is not a regular file") == 2  # each reported once
     # Neither was moved, renamed or deleted.
     assert (spool_dir / fifo).exists() and (spool_dir / sock_name).exists()
 

@@ -417,22 +417,22 @@ class Spool:
         """Names of the regular files in the spool directory (links are not followed)."""
         try:
             with os.scandir(self.directory) as listing:
-                return [item.name for item in listing if item.is_file(follow_symlinks=False)]
+                items = list(listing)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        names = []
+        for item in items:
+            if item.is_file(follow_symlinks=False):
+                names.append(item.name)
+            elif parse_entry(item.name) is not None or is_temp_name(item.name):
+                _warn_not_a_file(item.path)
+        return names
 
     def _put_back_unread(self, claimed: str, ready: str) -> None:
         """Undo a claim on something that turned out not to be a regular file."""
         with contextlib.suppress(OSError):
             os.rename(self._path(claimed), self._path(ready))
-        path = self._path(ready)
-        warn_once(
-            "not-a-file",
-            path,
-            "Infinium spool: %s is not a regular file (a link, FIFO, socket or device); "
-            "left alone and not sent",
-            path,
-        )
+        _warn_not_a_file(self._path(ready))
 
     def _set_aside(self, name: str, sub: str, target: str) -> bool:
         return set_aside(self.directory, name, sub, target)
@@ -446,6 +446,16 @@ class Spool:
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._new_identity()
+
+
+def _warn_not_a_file(path: str) -> None:
+    warn_once(
+        "not-a-file",
+        path,
+        "Infinium spool: %s is named like a spool file but is not a regular file (a link, "
+        "FIFO, socket or device); left alone and not sent",
+        path,
+    )
 
 
 def _after_fork(ref: weakref.ReferenceType[Spool]) -> None:
