@@ -231,8 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _discard_chunks(self, seen: int, size: int) -> None:
         """Drain the rest of an oversized chunked body in bounded pieces, if it is modest.
 
-        A body that announces more than ``_DISCARD_LIMIT`` in all is not read at all:
-        the connection is answered and closed at once.
+        Once the announced total passes ``_DISCARD_LIMIT`` nothing more is read: the
+        connection is answered and closed at once.
         """
         while size > 0:
             seen += size
