@@ -71,3 +71,27 @@ def test_json_listing(api: Api, sandbox: Sandbox) -> None:
     assert item["interpretedTraceResult"]["steps"] == 2
     missing = api.session.get(f"{sandbox.root_url}api/sandbox/traces/{uuid.uuid4()}")
     assert missing.status_code == 404
+
+
+def test_pages_escape_untrusted_values_of_any_type() -> None:
+    hostile = {
+        "name": {HOSTILE: HOSTILE},
+        "description": HOSTILE,
+        "steps": HOSTILE,
+        "llm_usage": {"total_tokens": HOSTILE, "calls": HOSTILE},
+        "duration": HOSTILE,
+        HOSTILE: [HOSTILE],
+    }
+    with Sandbox(strict=False, interpretation_delay=0.0) as loose:
+        client = Api(loose)
+        trace_id = client.post_trace(hostile).json()["traceId"]
+        pages = [
+            client.session.get(loose.root_url),
+            client.session.get(f"{loose.root_url}traces/{trace_id}"),
+        ]
+        client.session.close()
+    loose.close()
+    for page in pages:
+        assert page.status_code == 200
+        assert "<script>" not in page.text
+        assert "&lt;script&gt;" in page.text

@@ -37,6 +37,7 @@ from infinium_otel.delivery.spool_files import (
     forget_live_token,
     fsync_dir,
     is_payload,
+    is_temp_name,
     new_entry_id,
     parse_entry,
     register_live_token,
@@ -49,6 +50,11 @@ from infinium_otel.delivery.spool_limits import (
     DEFAULT_MAX_FILES,
     parse_size,
     resolve_bound,
+)
+from infinium_otel.delivery.spool_safety import (
+    read_regular_file,
+    warn_if_exposed,
+    warn_once,
 )
 from infinium_otel.errors import ConfigurationError
 
@@ -134,6 +140,7 @@ class Spool:
         self.directory = os.path.abspath(os.fspath(directory))
         if create:
             create_directory(self.directory)
+        warn_if_exposed(self.directory)
         self.stats = SpoolStats()
         self._lock = threading.Lock()
         self._seq = itertools.count()
@@ -245,12 +252,12 @@ class Spool:
     # -- reading and claiming --------------------------------------------------
 
     def entries(self) -> list[SpoolEntry]:
-        """Every payload entry, oldest first (temp files and set-aside files excluded)."""
-        try:
-            names = os.listdir(self.directory)
-        except FileNotFoundError:
-            return []
-        found = [entry for entry in map(parse_entry, names) if entry is not None]
+        """Every payload entry, oldest first (temp files and set-aside files excluded).
+
+        Only regular files count: a link, FIFO, socket or device named like an
+        entry is not the spool's and is left alone.
+        """
+        found = [entry for entry in map(parse_entry, self._regular_names()) if entry is not None]
         found.sort(key=lambda entry: entry.name)
         return found
 
@@ -277,11 +284,14 @@ class Spool:
         if entry.claim is not None:
             self.stats.taken_over += 1
         try:
-            with open(self._path(claimed), "rb") as handle:
-                body = handle.read()
+            # One byte more than the name promises is enough to tell a wrong size.
+            body = read_regular_file(self._path(claimed), entry.size + 1)
         except OSError:
-            self._set_aside(claimed, CORRUPT_DIR, f"{key}.json")
-            self.stats.corrupt += 1
+            if self._set_aside(claimed, CORRUPT_DIR, f"{key}.json"):
+                self.stats.corrupt += 1
+            return None
+        if body is None:
+            self._put_back_unread(claimed, f"{key}.json")
             return None
         if not is_payload(body, entry.size):
             _log.warning(
@@ -289,8 +299,8 @@ class Spool:
                 entry.entry_id,
                 CORRUPT_DIR,
             )
-            self._set_aside(claimed, CORRUPT_DIR, f"{key}.json")
-            self.stats.corrupt += 1
+            if self._set_aside(claimed, CORRUPT_DIR, f"{key}.json"):
+                self.stats.corrupt += 1
             return None
         with self._lock:
             self._held[key] = claimed
@@ -352,16 +362,16 @@ class Spool:
         return deleted, in_flight
 
     def sweep_temp_files(self) -> int:
-        """Move half-written temp files of dead writers into ``corrupt/``."""
+        """Move half-written temp files of dead writers into ``corrupt/``.
+
+        Only regular files named exactly as ``write_durably`` names its temp files.
+        """
         moved = 0
-        try:
-            names = [n for n in os.listdir(self.directory) if n.startswith(TEMP_PREFIX)]
-        except FileNotFoundError:
-            return 0
+        names = [name for name in self._regular_names() if is_temp_name(name)]
         now = time.time()
         for name in names:
             try:
-                age = now - os.stat(self._path(name)).st_mtime
+                age = now - os.lstat(self._path(name)).st_mtime
             except FileNotFoundError:
                 continue
             abandoned = temp_abandoned(name, age, self.lease)
@@ -403,6 +413,27 @@ class Spool:
                 dropped,
             )
 
+    def _regular_names(self) -> list[str]:
+        """Names of the regular files in the spool directory (links are not followed)."""
+        try:
+            with os.scandir(self.directory) as listing:
+                items = list(listing)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = []
+        for item in items:
+            if item.is_file(follow_symlinks=False):
+                names.append(item.name)
+            elif parse_entry(item.name) is not None or is_temp_name(item.name):
+                _warn_not_a_file(item.path)
+        return names
+
+    def _put_back_unread(self, claimed: str, ready: str) -> None:
+        """Undo a claim on something that turned out not to be a regular file."""
+        with contextlib.suppress(OSError):
+            os.rename(self._path(claimed), self._path(ready))
+        _warn_not_a_file(self._path(ready))
+
     def _set_aside(self, name: str, sub: str, target: str) -> bool:
         return set_aside(self.directory, name, sub, target)
 
@@ -415,6 +446,16 @@ class Spool:
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._new_identity()
+
+
+def _warn_not_a_file(path: str) -> None:
+    warn_once(
+        "not-a-file",
+        path,
+        "Infinium spool: %s is named like a spool file but is not a regular file (a link, "
+        "FIFO, socket or device); left alone and not sent",
+        path,
+    )
 
 
 def _after_fork(ref: weakref.ReferenceType[Spool]) -> None:

@@ -5,7 +5,11 @@ named so that sorting the names gives the order of writing::
 
     <microseconds>-<size>-<pid>-<seq>-<random>.json                 ready to send
     <entry>.json.claim.<host>.<pid>.<token>.<claimed ms>              being sent
+    .tmp-<entry>                                                     being written
+    corrupt/<entry>.json, corrupt/tmp-<entry>.json, rejected/<entry>.json  set aside
 
+The spool only ever sweeps, trims, counts or purges names of exactly these shapes,
+so other files in the directory or its sub-folders are never touched.
 A sender claims an entry by renaming it to a claimed name; ``rename`` is atomic,
 so of several processes claiming the same file exactly one wins. A claim whose
 holder is gone (dead pid on this host, a spool object no longer alive in this
@@ -27,6 +31,11 @@ import secrets
 import socket
 import time
 
+from infinium_otel.delivery.spool_safety import (
+    is_regular_file,
+    private_subfolder,
+    warn_once,
+)
 from infinium_otel.errors import ConfigurationError
 
 __all__ = [
@@ -44,6 +53,7 @@ __all__ = [
     "forget_live_token",
     "fsync_dir",
     "is_payload",
+    "is_temp_name",
     "new_entry_id",
     "parse_entry",
     "pid_alive",
@@ -65,10 +75,26 @@ CORRUPT_DIR = "corrupt"
 REJECTED_DIR = "rejected"
 TEMP_PREFIX = ".tmp-"
 
+_ID = r"(?P<us>\d{16})-(?P<size>\d+)-(?P<pid>\d+)-(?P<seq>\d+)-(?P<rand>[0-9a-f]+)"
 _NAME = re.compile(
-    r"^(?P<id>(?P<us>\d{16})-(?P<size>\d+)-(?P<pid>\d+)-(?P<seq>\d+)-(?P<rand>[0-9a-f]+))"
+    rf"^(?P<id>{_ID})"
     r"\.json"
     r"(?:\.claim\.(?P<host>[0-9a-f]{8})\.(?P<cpid>\d+)\.(?P<token>[0-9a-f]+)\.(?P<cms>\d+))?$"
+)
+# The only names the spool ever trims, counts or purges in corrupt/ and rejected/:
+# an entry set aside (``<id>.json``) or a swept temp file (``tmp-<id>.json``).
+_ASIDE_NAME = re.compile(rf"^(?:tmp-)?(?P<id>{_ID})\.json$")
+# A temp file as ``write_durably`` names it; nothing else is ever swept.
+_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?P<id>{_ID})$")
+
+# O_EXCL already refuses an existing link; O_NOFOLLOW says so twice.
+_WRITE_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
 )
 
 # Tokens of the Spool objects alive in this process: a claim made by this pid
@@ -205,7 +231,7 @@ def write_durably(directory: str, temp_name: str, final_name: str, body: bytes) 
     """
     temp = os.path.join(directory, temp_name)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(temp, _WRITE_FLAGS, 0o600)
         try:
             view = memoryview(body)
             while view:
@@ -222,11 +248,18 @@ def write_durably(directory: str, temp_name: str, final_name: str, body: bytes) 
         raise
 
 
+def is_temp_name(name: str) -> bool:
+    """True for a temp file name ``write_durably`` could have made (and nothing else)."""
+    return _TEMP_NAME.match(name) is not None
+
+
 def temp_abandoned(temp_name: str, age: float, lease: float) -> bool:
     """True for a temp file whose writer is gone: past the lease, or stale with a dead pid."""
-    entry = parse_entry(temp_name[len(TEMP_PREFIX) :] + ".json")
-    pid = int(entry.entry_id.split("-")[2]) if entry is not None else None
-    return age > lease or (age > STALE_TEMP_AGE and (pid is None or not pid_alive(pid)))
+    match = _TEMP_NAME.match(temp_name)
+    if match is None:
+        return False  # not a name the spool writes: never its to sweep
+    pid = int(match.group("pid"))
+    return age > lease or (age > STALE_TEMP_AGE and not pid_alive(pid))
 
 
 def is_payload(body: bytes, expected_size: int) -> bool:
@@ -240,31 +273,69 @@ def is_payload(body: bytes, expected_size: int) -> bool:
 
 
 def set_aside(directory: str, name: str, sub: str, target: str) -> bool:
-    """Move ``name`` into ``sub/`` as ``target`` (keeping the newest few); False when gone."""
-    folder = os.path.join(directory, sub)
+    """Move ``name`` into ``sub/`` as ``target`` (keeping the newest few); False when gone.
+
+    When ``sub/`` cannot be used (a symbolic link, not ours, not creatable) the file
+    is deleted instead, so it neither blocks the queue nor is sent again.
+    """
+    source = os.path.join(directory, name)
     try:
-        if not os.path.isdir(folder):
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-        os.rename(os.path.join(directory, name), os.path.join(folder, target))
+        folder = private_subfolder(directory, sub, create=True)
+    except OSError as error:
+        warn_once(
+            "mkdir",
+            os.path.join(directory, sub),
+            "Infinium spool: cannot create %s/ (%s); payloads it would keep are deleted",
+            os.path.join(directory, sub),
+            error.strerror,
+        )
+        folder = None
+    if folder is None:
+        try:
+            os.unlink(source)
+        except OSError:
+            return False
+        return True
+    try:
+        os.rename(source, os.path.join(folder, target))
     except FileNotFoundError:
         return False
     except OSError as error:
         if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
             _log.warning("Infinium spool: could not move %s aside: %s", name, error.strerror)
         try:
-            os.unlink(os.path.join(directory, name))
+            os.unlink(source)
         except OSError:
             return False
         return True
-    extra = sorted(aside_names(directory, sub))[:-MAX_SET_ASIDE]
-    for old in extra:
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, old))
+    _trim(folder)
     return True
 
 
-def aside_names(directory: str, sub: str) -> list[str]:
+def _trim(folder: str) -> None:
+    """Delete the oldest set-aside files beyond ``MAX_SET_ASIDE`` (only the spool's own)."""
+    extra = _own_aside_files(folder)[:-MAX_SET_ASIDE]
+    for old in extra:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, old))
+
+
+def _own_aside_files(folder: str) -> list[str]:
+    """The regular files in ``folder`` named as the spool names them, oldest first."""
     try:
-        return os.listdir(os.path.join(directory, sub))
-    except (FileNotFoundError, NotADirectoryError):
+        names = os.listdir(folder)
+    except OSError:
         return []
+    own = []
+    for name in names:
+        match = _ASIDE_NAME.match(name)
+        if match is not None and is_regular_file(os.path.join(folder, name)):
+            own.append((match.group("id"), name))
+    own.sort()
+    return [name for _, name in own]
+
+
+def aside_names(directory: str, sub: str) -> list[str]:
+    """The spool's own files in ``sub/``, oldest first (nothing when the folder is refused)."""
+    folder = private_subfolder(directory, sub, create=False)
+    return [] if folder is None else _own_aside_files(folder)

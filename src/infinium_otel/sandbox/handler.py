@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from infinium_otel.sandbox import pages
 from infinium_otel.sandbox.faults import Fault
+from infinium_otel.sandbox.host_check import host_allowed
 from infinium_otel.sandbox.interpretation import interpret
 from infinium_otel.sandbox.recording import RecordedRequest, redacted_headers
 from infinium_otel.sandbox.validation import validate_trace_payload
@@ -52,10 +53,12 @@ class SandboxState(Protocol):
 
 
 class HandlerServer(Protocol):
-    """The HTTP server a handler runs under: the sandbox and its stop signal."""
+    """The HTTP server a handler runs under: the sandbox, its stop signal, its own names."""
 
     sandbox: SandboxState
     stopping: threading.Event
+    allowed_hosts: frozenset[str]
+    api_host_checked: bool
 
 
 logger = logging.getLogger("infinium_otel.sandbox")
@@ -69,6 +72,16 @@ _LISTING_ITEM = re.compile(r"^/api/sandbox/traces/([^/]*)/?$")
 # Bodies up to this size are read and discarded after a 413 so the client sees the
 # answer instead of a reset; anything larger closes the connection.
 _DISCARD_LIMIT = 64 * 1024 * 1024
+_DISCARD_PIECE = 64 * 1024
+# A chunk-size line: hex digits, optional extensions (RFC 9112 7.1).
+_CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n$")
+# HTML pages show untrusted payloads: no scripts, no framing, no type sniffing.
+_HTML_HEADERS = {
+    "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -103,8 +116,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         self._recorded = False
         self._fault: Fault | None = None
+        self._body_bytes = 0
         path = urlsplit(self.path).path
         self._endpoint = _endpoint_of(path)
+        if not self._host_ok():
+            self._misdirected(path)
+            return
         body, too_large = self._read_body(self.server.sandbox.max_payload_bytes)
         self._body_bytes = len(body) if body is not None else 0
         try:
@@ -124,6 +141,22 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._recorded:
                 self.close_connection = True
                 self._error(500, "Sandbox internal error")
+        finally:
+            self._record(None)
+
+    def _host_ok(self) -> bool:
+        """False when ``Host`` names someone else (pages always, the API on loopback)."""
+        if self._endpoint != "other" and not self.server.api_host_checked:
+            return True
+        return host_allowed(self.headers.get("Host"), self.server.allowed_hosts)
+
+    def _misdirected(self, path: str) -> None:
+        """Refuse without reading the body: the request was not meant for this server."""
+        self.close_connection = True
+        try:
+            self._error(421, "Misdirected request: this sandbox answers only to its own address")
+        except OSError:
+            logger.debug("sandbox lost the client during %s %s", self.command, path)
         finally:
             self._record(None)
 
@@ -165,41 +198,71 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length), False
 
     def _read_chunked(self, limit: int) -> tuple[bytes | None, bool]:
-        parts: list[bytes] = []
-        total = 0
+        """A chunked body, each chunk size checked against ``limit`` before it is read."""
+        body = bytearray()  # one buffer: many tiny chunks cost no more than one big one
         while True:
-            size_line = self.rfile.readline(1024)
-            try:
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-            except ValueError:
-                self.close_connection = True
-                return b"", False
+            size = self._chunk_size()
+            if size is None:
+                return self._malformed_body()
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                break
-            chunk = self.rfile.read(size)
-            self.rfile.readline(1024)
-            total += len(chunk)
-            if total > _DISCARD_LIMIT:
-                self.close_connection = True
+                self._skip_trailers()
+                return bytes(body), False
+            if len(body) + size > limit:
+                self._discard_chunks(len(body), size)
                 return None, True
-            if total <= limit:
-                parts.append(chunk)
-        if total > limit:
-            return None, True
-        return b"".join(parts), False
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                return self._malformed_body()
+            body += chunk
 
-    def _discard(self, length: int) -> None:
-        if length > _DISCARD_LIMIT:
-            self.close_connection = True
-            return
+    def _chunk_size(self) -> int | None:
+        """The next chunk's announced size; None when the size line is malformed."""
+        match = _CHUNK_SIZE.match(self.rfile.readline(1024))
+        return int(match.group(1), 16) if match else None
+
+    def _skip_trailers(self) -> None:
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass
+
+    def _malformed_body(self) -> tuple[bytes, bool]:
+        """What a broken body reads as: empty (a 400 for a trace), and the connection ends."""
+        self.close_connection = True
+        return b"", False
+
+    def _discard_chunks(self, seen: int, size: int) -> None:
+        """Drain the rest of an oversized chunked body in bounded pieces, if it is modest.
+
+        Once the announced total passes ``_DISCARD_LIMIT`` nothing more is read: the
+        connection is answered and closed at once.
+        """
+        while size > 0:
+            seen += size
+            if seen > _DISCARD_LIMIT or not self._drain(size):
+                self.close_connection = True
+                return
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                self.close_connection = True
+                return
+            next_size = self._chunk_size()
+            if next_size is None:
+                self.close_connection = True
+                return
+            size = next_size
+        self._skip_trailers()
+
+    def _drain(self, length: int) -> bool:
+        """Read and drop ``length`` bytes, a piece at a time; False when the client stopped."""
         remaining = length
         while remaining > 0:
-            chunk = self.rfile.read(min(remaining, 65536))
-            if not chunk:
-                break
-            remaining -= len(chunk)
+            piece = self.rfile.read(min(remaining, _DISCARD_PIECE))
+            if not piece:
+                return False
+            remaining -= len(piece)
+        return True
+
+    def _discard(self, length: int) -> None:
+        if length > _DISCARD_LIMIT or not self._drain(length):
+            self.close_connection = True
 
     def _send(
         self,
@@ -212,6 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         extra = dict(headers or {})
         if "content-type" not in {k.lower() for k in extra}:
             self.send_header("Content-Type", content_type)
+        self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in extra.items():
             self.send_header(name, value)
         no_body = status in (204, 304) or 100 <= status < 200 or self.command == "HEAD"
@@ -291,17 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "No such endpoint")
 
     def _html(self, text: str, status: int = 200) -> None:
-        self._send(
-            status,
-            text.encode("utf-8"),
-            "text/html; charset=utf-8",
-            {
-                "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-                "Cache-Control": "no-store",
-            },
-        )
+        self._send(status, text.encode("utf-8"), "text/html; charset=utf-8", _HTML_HEADERS)
 
     def _trace_page(self, trace_id: str) -> None:
         sandbox = self.server.sandbox

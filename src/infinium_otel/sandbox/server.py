@@ -20,6 +20,7 @@ from typing import Any
 from infinium_otel.payload.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.sandbox.faults import FaultQueue
 from infinium_otel.sandbox.handler import API_BASE_PATH, _Handler
+from infinium_otel.sandbox.host_check import allowed_hosts
 from infinium_otel.sandbox.recording import HeaderDict, RecordedRequest
 from infinium_otel.sandbox.store import StoredTrace, TraceStore
 from infinium_otel.settings import is_loopback_host, is_valid_uuid
@@ -51,6 +52,11 @@ class _Server(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+        bound_port = int(self.server_address[1])
+        self.allowed_hosts = allowed_hosts(address[0], bound_port)
+        # Off loopback (--allow-remote) agents reach the API under names of their
+        # own; it is authenticated, so only the unauthenticated pages are checked.
+        self.api_host_checked = is_loopback_host(address[0])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
