@@ -359,9 +359,18 @@ class InterpretationProcessor:
     def _step(self, entry: _Pending) -> None:
         if not entry.poll:
             if self._auth_failure is not None and entry.last_message == self._auth_failure:
-                self._finish(entry, "failed", None, self._auth_failure, quiet=True)
+                self._finish(
+                    entry,
+                    "failed",
+                    None,
+                    self._auth_failure,
+                    quiet=True,
+                    error_type=AuthenticationError.__qualname__,
+                )
             else:
-                self._finish(entry, "timed_out", None, self._timeout_message(entry))
+                self._finish(
+                    entry, "timed_out", None, self._timeout_message(entry), error_type="timeout"
+                )
             return
         now = time.monotonic()
         call_deadline = now + min(CALL_BUDGET, max(entry.deadline - now, MIN_CALL_WINDOW))
@@ -390,7 +399,7 @@ class InterpretationProcessor:
             self._reschedule(entry, delay)
             return
         except ValidationError as error:
-            self._finish(entry, "failed", None, error.message)
+            self._finish(entry, "failed", None, error.message, error_type=type(error).__qualname__)
             return
         except InfiniumError as error:
             entry.failures += 1
@@ -400,7 +409,13 @@ class InterpretationProcessor:
             return
         except Exception as error:  # a bug or an unexpected library error: do not loop on it
             logger.warning("interpretation poll failed unexpectedly", exc_info=True)
-            self._finish(entry, "failed", None, f"unexpected error: {type(error).__name__}")
+            self._finish(
+                entry,
+                "failed",
+                None,
+                f"unexpected error: {type(error).__name__}",
+                error_type=type(error).__qualname__,
+            )
             return
         entry.failures = 0
         result = response.interpreted_result if response.success else None
@@ -441,9 +456,10 @@ class InterpretationProcessor:
                 other.last_message = message
             self._heap.clear()
         logger.error("%s (%d pending run(s) marked failed)", message, len(stopped) + 1)
-        self._finish(entry, "failed", None, message, quiet=True)
+        error_type = type(error).__qualname__
+        self._finish(entry, "failed", None, message, quiet=True, error_type=error_type)
         for other in stopped:
-            self._finish(other, "failed", None, message, quiet=True)
+            self._finish(other, "failed", None, message, quiet=True, error_type=error_type)
 
     # ---------------------------------------------------------------- delivery
 
@@ -455,6 +471,7 @@ class InterpretationProcessor:
         message: str,
         *,
         quiet: bool = False,
+        error_type: str | None = None,
     ) -> None:
         with self._lock:
             if entry.dropped or self._stop.is_set():
@@ -471,6 +488,7 @@ class InterpretationProcessor:
                 message=message,
                 attempts=entry.attempts,
                 elapsed=time.monotonic() - entry.submitted_at,
+                error_type=error_type,
             )
             self._deliver(outcome, quiet=quiet)
         finally:
