@@ -77,6 +77,28 @@ CONFIGURED = textwrap.dedent(
 )
 
 
+# configure() builds the processor itself, after the tracer provider: its exit
+# hook runs first, before the provider's hook delivers the run.
+CONFIGURED_DEFAULT = textwrap.dedent(
+    """
+    import logging, sys
+    import infinium_otel
+    from infinium_otel import agent, tool
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    infinium_otel.configure(interpretation=True, instrument=False, poll_interval=1.0)
+
+    @tool("lookup")
+    def lookup() -> str:
+        return "found"
+
+    with agent("default-bot"):
+        lookup()
+    print("script done", flush=True)
+    """
+)
+
+
 @pytest.fixture
 def slow_sandbox() -> Iterator[Sandbox]:
     with Sandbox(interpretation_delay=4.0) as sandbox:
@@ -183,3 +205,12 @@ def test_a_run_delivered_at_exit_is_waited_for(slow_sandbox: Sandbox) -> None:
     assert result.returncode == 0, result.stderr
     assert "Maestro interpretation for agent 'exit-bot'" in result.stderr
     assert pending_lines(result.stderr) == []
+
+
+@pytest.mark.timeout(90)
+def test_the_line_comes_whichever_exit_hook_runs_first(slow_sandbox: Sandbox) -> None:
+    result = run_script(CONFIGURED_DEFAULT, slow_sandbox, wait=0)
+    assert result.returncode == 0, result.stderr
+    assert slow_sandbox.wait_for_traces(1, timeout=5)[0].payload["name"] == "default-bot"
+    (line,) = pending_lines(result.stderr)
+    assert "1 run's interpretation has not arrived" in line

@@ -219,7 +219,7 @@ class RunHistory:
                     raise OSError(f"{self.path} is not a regular file")
                 if not _same_file(info, self.path):
                     continue  # trimmed and replaced while we waited for the lock
-                if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                if info.st_mode & 0o077 and info.st_uid == _uid():
                     os.fchmod(fd, 0o600)
                 os.write(fd, data)
                 if os.fstat(fd).st_size > self.max_bytes:
@@ -286,6 +286,11 @@ class RunHistory:
                 latest[record.trace_id] = record
         records = list(latest.values())
         return records if last is None else records[-last:] if last > 0 else []
+
+
+def _uid() -> int | None:
+    getuid = getattr(os, "getuid", None)
+    return getuid() if callable(getuid) else None
 
 
 def _same_file(info: os.stat_result, path: Path) -> bool:
