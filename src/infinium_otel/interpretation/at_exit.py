@@ -40,7 +40,7 @@ def _run_hook(ref: weakref.ReferenceType[_Settles]) -> None:
 def pending_line(count: int, *, waited: float, history: str | None) -> str:
     """One line: how many interpretations had not arrived, and how to see them later."""
     runs = "1 run's interpretation has" if count == 1 else f"{count} runs' interpretations have"
-    after = f" after waiting {waited:g} s" if waited > 0 else ""
+    after = f" after waiting {waited:.1f} s" if waited > 0 else ""
     if history is not None:
         later = "see the verdicts later with `infinium-otel results`"
     else:

@@ -384,15 +384,17 @@ class InterpretationProcessor:
                 if waiting and self._exit_deadline is None:
                     self._exit_deadline = time.monotonic() + self._wait_at_exit
                 deadline = self._exit_deadline
-            if waiting and deadline is not None and deadline > time.monotonic():
-                self.flush(deadline - time.monotonic())
+            waited = 0.0
+            if waiting and deadline is not None:
+                budget = deadline - time.monotonic()
+                if budget > 0 and not self.flush(budget):
+                    waited = budget  # the whole budget went by without every outcome
             with self._lock:
                 left = [e for e in self._pending.values() if not e.reported_at_exit]
                 for entry in left:
                     entry.reported_at_exit = True
                 count = len(left) + self._unreported_abandoned
                 self._unreported_abandoned = 0
-                waited = self._wait_at_exit if self._exit_deadline is not None else 0.0
             if count:
                 history = str(self._history.path) if self._history is not None else None
                 logging.getLogger(LOGGER_NAME).warning(
