@@ -192,3 +192,14 @@ def test_an_empty_history_says_so(tmp_path: Path) -> None:
     assert text.stdout.strip() == f"no runs recorded in {path} yet"
     as_json = results("--history", str(path), "--json")
     assert json.loads(as_json.stdout) == []
+
+
+def test_main_returns_the_exit_status_instead_of_raising(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infinium_otel.cli.results import main
+
+    assert main(["--last", "0"]) == 2
+    assert "--last" in capsys.readouterr().err
+    assert main(["-h"]) == 0
+    assert "--json" in capsys.readouterr().out

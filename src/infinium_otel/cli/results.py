@@ -116,7 +116,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
-    args = _parser().parse_args(list(argv) if argv is not None else None)
+    try:
+        args = _parser().parse_args(list(argv) if argv is not None else None)
+    except SystemExit as stop:  # argparse has printed the usage or the help
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     try:
         raw = args.history if args.history is not None else os.environ.get(HISTORY_ENV)
         path = parse_history_setting(raw, "--history" if args.history is not None else HISTORY_ENV)
