@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -31,6 +31,20 @@ MINIMAL_PAYLOAD = {
 class Logs:
     provider: LoggerProvider
     exporter: InMemoryLogRecordExporter
+
+    def named(self, event_name: str) -> list[ReadableLogRecord]:
+        """Finished records of one event, in emission order."""
+        return [
+            r for r in self.exporter.get_finished_logs() if r.log_record.event_name == event_name
+        ]
+
+    def interpretations(self) -> list[ReadableLogRecord]:
+        """The ``infinium.interpretation`` records (the evaluation records aside)."""
+        return self.named("infinium.interpretation")
+
+    def evaluations(self) -> list[ReadableLogRecord]:
+        """The ``gen_ai.evaluation.result`` records."""
+        return self.named("gen_ai.evaluation.result")
 
 
 @dataclass

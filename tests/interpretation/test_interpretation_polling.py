@@ -104,7 +104,7 @@ def test_deadline_gives_a_timed_out_outcome_with_the_last_message(
     warnings = [r for r in result_log.records if r.name == "infinium_otel.interpretation"]
     assert [r.levelno for r in warnings] == [logging.WARNING]
     assert warnings[0].interpretation_status == "timed_out"  # type: ignore[attr-defined]
-    (readable,) = logs.exporter.get_finished_logs()
+    (readable,) = logs.interpretations()
     assert readable.log_record.severity_text == "WARN"
     assert readable.log_record.trace_id == request.otel_trace_id
 

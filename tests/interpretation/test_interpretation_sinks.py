@@ -35,7 +35,7 @@ def test_ready_result_becomes_an_otel_log_record_correlated_to_the_run(
     assert processor.submit(request)
     assert processor.flush(timeout=10)
 
-    (readable,) = logs.exporter.get_finished_logs()
+    (readable,) = logs.interpretations()
     record = readable.log_record
     assert record.trace_id == request.otel_trace_id
     assert record.span_id == request.otel_span_id
@@ -59,7 +59,7 @@ def test_unknown_agent_and_service_are_left_out(
     processor = make_processor(sinks=["log"], logger_provider=logs.provider)
     processor.submit(request)
     assert processor.flush(timeout=10)
-    (readable,) = logs.exporter.get_finished_logs()
+    (readable,) = logs.interpretations()
     attributes = dict(readable.log_record.attributes or {})
     assert "gen_ai.agent.name" not in attributes
     assert "service.name" not in attributes
@@ -151,9 +151,7 @@ def test_all_sinks_together(
     assert processor.flush(timeout=10)
     wanted = {(r.otel_trace_id, r.otel_span_id) for r in requests}
     assert {(o.otel_trace_id, o.otel_span_id) for o in received} == wanted
-    assert {
-        (r.log_record.trace_id, r.log_record.span_id) for r in logs.exporter.get_finished_logs()
-    } == wanted
+    assert {(r.log_record.trace_id, r.log_record.span_id) for r in logs.interpretations()} == wanted
     assert {
         (s.context.trace_id, s.parent.span_id)  # type: ignore[union-attr]
         for s in spans.exporter.get_finished_spans()
@@ -177,7 +175,7 @@ def test_a_raising_sink_does_not_stop_the_others_or_the_thread(
     assert processor.flush(timeout=10)
 
     assert calls == [first.infinium_trace_id, second.infinium_trace_id]
-    assert len(logs.exporter.get_finished_logs()) == 2
+    assert len(logs.interpretations()) == 2
     assert processor.stats()["ready"] == 2
     complaints = [
         r
@@ -201,7 +199,7 @@ def test_a_failing_tracer_provider_does_not_block_the_log_sink(
     )
     processor.submit(deliver())
     assert processor.flush(timeout=10)
-    assert len(logs.exporter.get_finished_logs()) == 1
+    assert len(logs.interpretations()) == 1
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

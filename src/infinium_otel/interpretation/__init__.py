@@ -3,6 +3,7 @@
 See docs/interpretation.md.
 """
 
+from infinium_otel.interpretation.evaluation import EVALUATION_EVENT_NAME
 from infinium_otel.interpretation.outcome import (
     InterpretationOutcome,
     InterpretationRequest,
@@ -12,6 +13,7 @@ from infinium_otel.interpretation.processor import InterpretationProcessor
 from infinium_otel.interpretation.sinks import EVENT_NAME, LOGGER_NAME, SCOPE_NAME, SPAN_NAME
 
 __all__ = [
+    "EVALUATION_EVENT_NAME",
     "EVENT_NAME",
     "LOGGER_NAME",
     "SCOPE_NAME",

@@ -32,7 +32,9 @@ class InterpretationOutcome:
     ``result`` is ``interpretedTraceResult`` as Maestro returned it (text or
     structured) when ``status`` is ``"ready"``, else ``None``; ``message`` says
     what happened in words; ``attempts`` counts the polls made and ``elapsed``
-    the seconds since the request was submitted.
+    the seconds since the request was submitted. ``error_type`` names what went
+    wrong for a failed or timed-out run in a few stable words (``timeout``, an
+    exception class name), for ``error.type`` on the evaluation records.
     """
 
     status: OutcomeStatus
@@ -45,6 +47,7 @@ class InterpretationOutcome:
     message: str
     attempts: int
     elapsed: float
+    error_type: str | None = None
 
     @property
     def trace_id_hex(self) -> str:
@@ -66,6 +69,7 @@ class InterpretationOutcome:
         message: str,
         attempts: int,
         elapsed: float,
+        error_type: str | None = None,
     ) -> InterpretationOutcome:
         """An outcome that carries the request's identifiers."""
         return cls(
@@ -79,4 +83,5 @@ class InterpretationOutcome:
             message=message,
             attempts=attempts,
             elapsed=elapsed,
+            error_type=error_type,
         )

@@ -31,13 +31,19 @@ from infinium_otel.errors import (
     ServerError,
     ValidationError,
 )
+from infinium_otel.interpretation.at_exit import (
+    interpreter_exiting,
+    pending_line,
+    register_exit_hook,
+)
+from infinium_otel.interpretation.history import RunHistory, new_record, parse_history_setting
 from infinium_otel.interpretation.outcome import (
     InterpretationOutcome,
     InterpretationRequest,
     OutcomeStatus,
 )
 from infinium_otel.interpretation.schedule import backoff_delay, plan_next
-from infinium_otel.interpretation.sinks import LogSink, Sink, build_sinks
+from infinium_otel.interpretation.sinks import LOGGER_NAME, LogSink, Sink, build_sinks
 from infinium_otel.settings import MIN_POLL_INTERVAL, Settings
 
 if TYPE_CHECKING:
@@ -83,6 +89,7 @@ class _Pending:
     last_message: str = "no answer yet"
     rate_limited: bool = False
     dropped: bool = False
+    reported_at_exit: bool = False
     seq: int = 0
 
 
@@ -105,6 +112,13 @@ class InterpretationProcessor:
     ``interpretation`` value, or ``{"log"}``); ``on_result`` is called with every
     outcome. Polls happen every ``poll_interval`` seconds (at least 1.0) from
     ``poll_interval`` after submission until ``poll_timeout`` seconds have passed.
+
+    ``history`` keeps a local record of every submitted run for
+    ``infinium-otel results``: True for the default file, a path, or None to
+    follow ``settings.history`` when the settings have it (off otherwise).
+    ``wait_at_exit`` is how long, at interpreter exit, to wait for outcomes
+    still pending (None: ``settings.wait_at_exit`` when present, else 0); what
+    is still pending then is reported in one log line.
     """
 
     def __init__(
@@ -119,6 +133,8 @@ class InterpretationProcessor:
         tracer_provider: TracerProvider | None = None,
         on_result: Callable[[InterpretationOutcome], None] | None = None,
         max_pending: int = 10_000,
+        history: str | os.PathLike[str] | bool | None = None,
+        wait_at_exit: float | None = None,
     ) -> None:
         if settings is None and client is not None:
             settings = client.settings
@@ -136,6 +152,15 @@ class InterpretationProcessor:
                 config_key="max_pending",
             )
         self._max_pending = max_pending
+        if wait_at_exit is None:
+            wait_at_exit = getattr(settings, "wait_at_exit", 0.0)
+        self._wait_at_exit = _check_number(
+            wait_at_exit, "wait_at_exit", minimum=0.0, maximum=3600.0
+        )
+        if history is None:
+            history = getattr(settings, "history", None)
+        history_path = parse_history_setting(history, "history")
+        self._history = RunHistory(history_path) if history_path is not None else None
         names = _check_sinks(sinks, settings)
         if client is None:
             from infinium_otel.client.sync_client import InfiniumClient
@@ -153,6 +178,7 @@ class InterpretationProcessor:
         self._closed = False
         self._init_state()
         _live_processors.add(self)
+        register_exit_hook(self)
 
     # ------------------------------------------------------------------ state
 
@@ -170,6 +196,8 @@ class InterpretationProcessor:
         self._sink_errors: set[str] = set()
         self._stats = dict.fromkeys(_STAT_KEYS, 0)
         self._overflow_warned = False
+        self._exit_deadline: float | None = None
+        self._unreported_abandoned = 0
         if self._closed:
             self._stop.set()
 
@@ -198,6 +226,15 @@ class InterpretationProcessor:
     def poll_timeout(self) -> float:
         return self._poll_timeout
 
+    @property
+    def wait_at_exit(self) -> float:
+        return self._wait_at_exit
+
+    @property
+    def history(self) -> RunHistory | None:
+        """The local record of delivered runs, when one is kept."""
+        return self._history
+
     # ---------------------------------------------------------------- public API
 
     def submit(self, request: InterpretationRequest) -> bool:
@@ -206,12 +243,34 @@ class InterpretationProcessor:
         False when the processor is shut down or the request is not an
         ``InterpretationRequest``. When ``max_pending`` runs are already pending
         the oldest is dropped (counted in ``dropped_overflow``, no outcome).
+        Every delivered run is added to the history when one is kept.
         """
         try:
-            return self._submit(request)
+            queued = self._submit(request)
         except Exception:
             logger.exception("could not queue an interpretation request")
-            return False
+            queued = False
+        if self._history is not None and isinstance(cast(object, request), InterpretationRequest):
+            self._record_history(self._history, request)
+        return queued
+
+    def _record_history(self, history: RunHistory, request: InterpretationRequest) -> None:
+        try:
+            agent_id = getattr(self._client, "agent_id", None)
+            base_url = getattr(self._client, "base_url", None)
+            if not isinstance(agent_id, str) or not isinstance(base_url, str):
+                return
+            history.append(
+                new_record(
+                    name=request.agent_name,
+                    trace_id=request.infinium_trace_id,
+                    agent_id=agent_id,
+                    base_url=base_url,
+                    otel_trace_id=request.otel_trace_id,
+                )
+            )
+        except Exception:  # best effort: the history never costs a run its verdict
+            logger.debug("could not record a run in the history", exc_info=True)
 
     def _submit(self, request: InterpretationRequest) -> bool:
         if not isinstance(cast(object, request), InterpretationRequest):
@@ -281,13 +340,20 @@ class InterpretationProcessor:
             return True
 
     def shutdown(self, timeout: float = 1.0) -> bool:
-        """Stop the thread; pending runs are abandoned (counted). True when it stopped in time."""
+        """Stop the thread; pending runs are abandoned (counted). True when it stopped in time.
+
+        At interpreter exit, pending runs first get the ``wait_at_exit`` wait.
+        """
+        if not self._closed and interpreter_exiting():
+            self._settle_at_exit()
         with self._lock:
             self._closed = True
             self._stop.set()
             self._stats["abandoned"] += len(self._pending)
             for entry in self._pending.values():
                 entry.dropped = True
+                if not entry.reported_at_exit:
+                    self._unreported_abandoned += 1
             self._pending.clear()
             self._heap.clear()
             thread = self._thread
@@ -305,6 +371,37 @@ class InterpretationProcessor:
             result = dict(self._stats)
             result["pending"] = len(self._pending)
             return result
+
+    def _settle_at_exit(self) -> None:
+        """At exit: wait up to ``wait_at_exit`` for pending outcomes, then say what is left.
+
+        Called by the ``atexit`` hook and by a ``shutdown`` during exit, in either
+        order; one wait budget serves both, and no run is reported twice. Never raises.
+        """
+        try:
+            with self._lock:
+                waiting = any(not e.reported_at_exit for e in self._pending.values())
+                if waiting and self._exit_deadline is None:
+                    self._exit_deadline = time.monotonic() + self._wait_at_exit
+                deadline = self._exit_deadline
+            waited = 0.0
+            if waiting and deadline is not None:
+                budget = deadline - time.monotonic()
+                if budget > 0 and not self.flush(budget):
+                    waited = budget  # the whole budget went by without every outcome
+            with self._lock:
+                left = [e for e in self._pending.values() if not e.reported_at_exit]
+                for entry in left:
+                    entry.reported_at_exit = True
+                count = len(left) + self._unreported_abandoned
+                self._unreported_abandoned = 0
+            if count:
+                history = str(self._history.path) if self._history is not None else None
+                logging.getLogger(LOGGER_NAME).warning(
+                    "%s", pending_line(count, waited=waited, history=history)
+                )
+        except Exception:  # exit must go on whatever happens here
+            logger.debug("could not report pending interpretations at exit", exc_info=True)
 
     # ---------------------------------------------------------------- the thread
 
@@ -359,9 +456,18 @@ class InterpretationProcessor:
     def _step(self, entry: _Pending) -> None:
         if not entry.poll:
             if self._auth_failure is not None and entry.last_message == self._auth_failure:
-                self._finish(entry, "failed", None, self._auth_failure, quiet=True)
+                self._finish(
+                    entry,
+                    "failed",
+                    None,
+                    self._auth_failure,
+                    quiet=True,
+                    error_type=AuthenticationError.__qualname__,
+                )
             else:
-                self._finish(entry, "timed_out", None, self._timeout_message(entry))
+                self._finish(
+                    entry, "timed_out", None, self._timeout_message(entry), error_type="timeout"
+                )
             return
         now = time.monotonic()
         call_deadline = now + min(CALL_BUDGET, max(entry.deadline - now, MIN_CALL_WINDOW))
@@ -390,7 +496,7 @@ class InterpretationProcessor:
             self._reschedule(entry, delay)
             return
         except ValidationError as error:
-            self._finish(entry, "failed", None, error.message)
+            self._finish(entry, "failed", None, error.message, error_type=type(error).__qualname__)
             return
         except InfiniumError as error:
             entry.failures += 1
@@ -400,7 +506,13 @@ class InterpretationProcessor:
             return
         except Exception as error:  # a bug or an unexpected library error: do not loop on it
             logger.warning("interpretation poll failed unexpectedly", exc_info=True)
-            self._finish(entry, "failed", None, f"unexpected error: {type(error).__name__}")
+            self._finish(
+                entry,
+                "failed",
+                None,
+                f"unexpected error: {type(error).__name__}",
+                error_type=type(error).__qualname__,
+            )
             return
         entry.failures = 0
         result = response.interpreted_result if response.success else None
@@ -441,9 +553,10 @@ class InterpretationProcessor:
                 other.last_message = message
             self._heap.clear()
         logger.error("%s (%d pending run(s) marked failed)", message, len(stopped) + 1)
-        self._finish(entry, "failed", None, message, quiet=True)
+        error_type = type(error).__qualname__
+        self._finish(entry, "failed", None, message, quiet=True, error_type=error_type)
         for other in stopped:
-            self._finish(other, "failed", None, message, quiet=True)
+            self._finish(other, "failed", None, message, quiet=True, error_type=error_type)
 
     # ---------------------------------------------------------------- delivery
 
@@ -455,6 +568,7 @@ class InterpretationProcessor:
         message: str,
         *,
         quiet: bool = False,
+        error_type: str | None = None,
     ) -> None:
         with self._lock:
             if entry.dropped or self._stop.is_set():
@@ -471,6 +585,7 @@ class InterpretationProcessor:
                 message=message,
                 attempts=entry.attempts,
                 elapsed=time.monotonic() - entry.submitted_at,
+                error_type=error_type,
             )
             self._deliver(outcome, quiet=quiet)
         finally:

@@ -5,7 +5,7 @@ processor isolates them from each other.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +18,12 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TracerProvider
 
 from infinium_otel._version import __version__
+from infinium_otel.interpretation.evaluation import (
+    EVALUATION_EVENT_NAME,
+    evaluation_attributes,
+    evaluations_for,
+)
+from infinium_otel.interpretation.log_events import LogEvent, emit_event, emit_whole_record
 from infinium_otel.interpretation.outcome import InterpretationOutcome
 from infinium_otel.interpretation.render import (
     SPAN_TEXT_CAP,
@@ -28,6 +34,7 @@ from infinium_otel.interpretation.render import (
 )
 
 __all__ = [
+    "EVALUATION_EVENT_NAME",
     "EVENT_NAME",
     "LOGGER_NAME",
     "SCOPE_NAME",
@@ -111,21 +118,17 @@ def otel_handler_takes(logger: logging.Logger, level: int) -> bool:
     return False
 
 
-def _accepts_keywords(emit: Callable[..., Any]) -> bool:
-    try:
-        return "body" in inspect.signature(emit).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class LogSink:
-    """An OTel log record correlated to the run, and a readable Python log record.
+    """OTel log records correlated to the run, and a readable Python log record.
 
-    The Python record is logged while the run's context is current, so an
-    OpenTelemetry ``LoggingHandler`` that exports it ties it to the run as well.
-    When such a handler will take the record and no ``logger_provider`` was
-    given, the handler's copy is the OTel record and ours is not emitted a
-    second time.
+    The OTel records are the ``infinium.interpretation`` record (the result as
+    Maestro returned it) and ``gen_ai.evaluation.result`` records: one overall,
+    one per metric the result carries (see ``evaluation``). The Python record
+    is logged while the run's context is current, so an OpenTelemetry
+    ``LoggingHandler`` that exports it ties it to the run as well. When such a
+    handler will take the record and no ``logger_provider`` was given, the
+    handler's copy stands for the ``infinium.interpretation`` record and ours
+    is not emitted a second time; the evaluation records are always emitted.
     """
 
     name = "log"
@@ -141,33 +144,53 @@ class LogSink:
     def emit(self, outcome: InterpretationOutcome, *, python_level: int | None = None) -> None:
         ctx = run_context(outcome)
         level = _SEVERITY[outcome.status][2] if python_level is None else python_level
-        if self._logger_provider is not None or not otel_handler_takes(self._python_logger, level):
-            self.emit_otel(outcome, ctx)
-        self.emit_python(outcome, ctx, level=level)
+        try:
+            if self._logger_provider is not None or not otel_handler_takes(
+                self._python_logger, level
+            ):
+                self.emit_otel(outcome, ctx)
+            self.emit_evaluations(outcome, ctx)
+        finally:  # the readable line is written even when a log pipeline fails
+            self.emit_python(outcome, ctx, level=level)
+
+    def _otel_logger(self) -> Any:
+        provider = self._logger_provider or get_logger_provider()
+        return provider.get_logger(SCOPE_NAME, __version__)
 
     def emit_otel(self, outcome: InterpretationOutcome, ctx: Context) -> None:
-        provider = self._logger_provider or get_logger_provider()
-        logger = provider.get_logger(SCOPE_NAME, __version__)
+        """The ``infinium.interpretation`` record: the result as Maestro returned it."""
         severity_number, severity_text, _ = _SEVERITY[outcome.status]
         body = to_any_value(outcome.result) if outcome.status == "ready" else outcome.message
         attributes = _common_attributes(outcome)
         attributes["infinium.interpretation.attempts"] = outcome.attempts
         if outcome.status != "ready":
             attributes["infinium.interpretation.message"] = outcome.message
-        now = time.time_ns()
-        if _accepts_keywords(logger.emit):
-            logger.emit(
-                timestamp=now,
-                observed_timestamp=now,
-                context=ctx,
-                severity_number=severity_number,
-                severity_text=severity_text,
-                body=body,
-                attributes=attributes,
-                event_name=EVENT_NAME,
+        emit_event(
+            self._otel_logger(),
+            _event(outcome, ctx, EVENT_NAME, severity_number, severity_text, body, attributes),
+        )
+
+    def emit_evaluations(self, outcome: InterpretationOutcome, ctx: Context) -> None:
+        """``gen_ai.evaluation.result`` records: the overall verdict, then each metric."""
+        severity_number, severity_text, _ = _SEVERITY[outcome.status]
+        logger = self._otel_logger()
+        for evaluation in evaluations_for(outcome):
+            attributes = _common_attributes(outcome)
+            attributes.update(evaluation_attributes(evaluation))
+            if evaluation.overall:
+                attributes["infinium.evaluation.overall"] = True
+            emit_event(
+                logger,
+                _event(
+                    outcome,
+                    ctx,
+                    EVALUATION_EVENT_NAME,
+                    severity_number,
+                    severity_text,
+                    None,
+                    attributes,
+                ),
             )
-        else:  # opentelemetry-api before the keyword form of Logger.emit
-            _emit_legacy(logger, outcome, now, severity_number, severity_text, body, attributes)
 
     def emit_python(self, outcome: InterpretationOutcome, ctx: Context, *, level: int) -> None:
         chosen = level
@@ -190,6 +213,28 @@ class LogSink:
             otel_context.detach(token)
 
 
+def _event(
+    outcome: InterpretationOutcome,
+    ctx: Context,
+    event_name: str,
+    severity_number: SeverityNumber,
+    severity_text: str,
+    body: Any,
+    attributes: dict[str, Any],
+) -> LogEvent:
+    return LogEvent(
+        event_name=event_name,
+        trace_id=outcome.otel_trace_id,
+        span_id=outcome.otel_span_id,
+        context=ctx,
+        severity_number=severity_number,
+        severity_text=severity_text,
+        body=body,
+        attributes=attributes,
+        timestamp=time.time_ns(),
+    )
+
+
 def _emit_legacy(
     logger: Any,
     outcome: InterpretationOutcome,
@@ -198,36 +243,13 @@ def _emit_legacy(
     severity_text: str,
     body: Any,
     attributes: dict[str, Any],
+    event_name: str = EVENT_NAME,
 ) -> None:
-    """Older SDKs take a whole record (the SDK's own, carrying the resource)."""
-    fields: dict[str, Any] = {
-        "timestamp": now,
-        "observed_timestamp": now,
-        "trace_id": outcome.otel_trace_id,
-        "span_id": outcome.otel_span_id,
-        "trace_flags": TraceFlags(TraceFlags.SAMPLED),
-        "severity_text": severity_text,
-        "severity_number": severity_number,
-        "body": body,
-        "attributes": attributes,
-    }
-    import opentelemetry.sdk._logs as sdk_logs
-    from opentelemetry._logs import LogRecord as ApiLogRecord
-
-    resource = getattr(logger, "resource", None)
-    record_class: Any = getattr(sdk_logs, "LogRecord", None)
-    if resource is not None and record_class is not None:
-        fields["resource"] = resource  # older SDKs keep the resource on the record
-    else:
-        record_class = ApiLogRecord
-    try:
-        accepted = set(inspect.signature(record_class).parameters)
-    except (TypeError, ValueError):
-        accepted = set()
-    if "event_name" in accepted:
-        fields["event_name"] = EVENT_NAME
-    record = record_class(**fields)
-    logger.emit(record)
+    """The whole-record form of ``Logger.emit`` (opentelemetry-api before keywords)."""
+    event = _event(
+        outcome, run_context(outcome), event_name, severity_number, severity_text, body, attributes
+    )
+    emit_whole_record(logger, dataclasses.replace(event, timestamp=now))
 
 
 class SpanEventSink:
