@@ -112,6 +112,7 @@ def _write(
 class _Messages:
     def __init__(self, capture: bool) -> None:
         self.capture = capture
+        self.iterable_keys: tuple[str, ...] = ("messages",) if capture else ()
         self.stream_types: tuple[type, ...] = ()
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:

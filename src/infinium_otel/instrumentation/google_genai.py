@@ -7,7 +7,7 @@ otherwise. Output tokens include the model's thinking tokens when reported.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from opentelemetry.trace import Span
@@ -87,8 +87,8 @@ def _role(role: Any) -> str:
 
 def _contents(contents: Any) -> list[dict[str, Any]]:
     """``contents`` as messages: Content objects keep their role; loose parts form a user turn."""
-    if contents is None:
-        return []
+    if contents is None or isinstance(contents, Iterator):
+        return []  # reading a one-shot iterable would take it away from the SDK
     items = contents if isinstance(contents, list) else [contents]
     messages: list[dict[str, Any]] = []
     loose: list[dict[str, Any]] = []
@@ -153,6 +153,10 @@ def _write(
 
 
 class _GenerateContent:
+    # The SDK reads a one-shot ``contents`` differently from a list, so it is passed on
+    # untouched and not read (``_contents``).
+    iterable_keys: tuple[str, ...] = ()
+
     def __init__(self, capture: bool, streaming: bool) -> None:
         self.capture = capture
         self.streaming = streaming
@@ -176,7 +180,9 @@ class _GenerateContent:
             if isinstance(count, int) and count != 1:
                 attributes["gen_ai.request.choice.count"] = count
         if self.capture:
-            attributes["gen_ai.input.messages"] = messages_json(_contents(kwargs.get("contents")))
+            contents = _contents(kwargs.get("contents"))
+            if contents:
+                attributes["gen_ai.input.messages"] = messages_json(contents)
             system = _system_parts(_get(config, "system_instruction") if config else None)
             if system:
                 attributes["gen_ai.system_instructions"] = messages_json(system)

@@ -129,6 +129,7 @@ class _ChatCompletions:
     def __init__(self, endpoint: _Endpoint, capture: bool) -> None:
         self.endpoint = endpoint
         self.capture = capture
+        self.iterable_keys: tuple[str, ...] = ("messages",) if capture else ()
         self.stream_types: tuple[type, ...] = ()
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
@@ -316,6 +317,7 @@ class _Responses:
     def __init__(self, endpoint: _Endpoint, capture: bool) -> None:
         self.endpoint = endpoint
         self.capture = capture
+        self.iterable_keys: tuple[str, ...] = ("input",) if capture else ()
         self.stream_types: tuple[type, ...] = ()
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
@@ -396,6 +398,8 @@ class _ResponsesStreamRecorder:
 
 
 class _Embeddings:
+    iterable_keys: tuple[str, ...] = ()  # the input is never read
+
     def __init__(self, endpoint: _Endpoint) -> None:
         self.endpoint = endpoint
 
