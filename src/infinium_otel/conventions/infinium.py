@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from infinium_otel._text import cap
 from infinium_otel.conventions.values import integer, number, string_list, text
 from infinium_otel.payload.contract import SECTION_FIELDS, FieldType, is_iso_datetime
 
@@ -28,9 +29,7 @@ SECTION_TEXT_MAX = 2_000
 
 def _text(value: Any) -> str | None:
     result = text(value)
-    if result is not None and len(result) > SECTION_TEXT_MAX:
-        return result[: SECTION_TEXT_MAX - 3] + "..."
-    return result
+    return cap(result, SECTION_TEXT_MAX) if result is not None else None
 
 
 def _boolean(value: Any) -> bool | None:

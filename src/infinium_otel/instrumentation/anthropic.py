@@ -18,7 +18,6 @@ from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wr
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
-    cap_text,
     get_tracer,
     messages_json,
     resolve_capture_content,
@@ -218,7 +217,7 @@ class _MessageStreamRecorder:
         _usage(attributes, self.usage or None)
         parts: list[dict[str, Any]] = []
         for _, slot in sorted(self.blocks.items()):
-            text = cap_text("".join(slot["pieces"]))
+            text = "".join(slot["pieces"])
             if slot["type"] == "text":
                 parts.append(text_part(text))
             elif slot["type"] == "tool_use":

@@ -17,7 +17,6 @@ from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wr
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
-    cap_text,
     get_tracer,
     messages_json,
     resolve_capture_content,
@@ -255,7 +254,7 @@ class _StreamRecorder:
         for index in sorted(set(self.texts) | set(self.calls) | set(self.reasons)):
             parts: list[dict[str, Any]] = []
             if index in self.texts:
-                parts.append(text_part(cap_text("".join(self.texts[index]))))
+                parts.append(text_part("".join(self.texts[index])))
             parts.extend(self.calls.get(index, []))
             reason = self.reasons.get(index, "")
             outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason})

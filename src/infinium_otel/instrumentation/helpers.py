@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, cast
 
@@ -19,12 +18,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer
 
+from infinium_otel._text import cap
 from infinium_otel._version import __version__
+from infinium_otel.conventions.infinium import SECTION_TEXT_MAX
+from infinium_otel.instrumentation._bounded import bounded_json
 from infinium_otel.instrumentation._common import (
     log_failure,
     record_error,
     resolve_capture_content,
-    to_jsonable,
 )
 
 __all__ = ["agent", "configure_helpers", "step", "tool"]
@@ -59,15 +60,13 @@ def _capture() -> bool:
 
 
 def _summary(value: Any, limit: int) -> str:
-    """A JSON-ish rendering of ``value``, at most ``limit`` characters."""
+    """``value`` as text (a string as is, anything else as JSON), at most ``limit`` characters.
+
+    Written only as far as the limit: a huge argument costs what is kept.
+    """
     if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return cap(value, limit)
+    return bounded_json(value, limit)
 
 
 def _arguments(signature: inspect.Signature | None, args: Any, kwargs: Any) -> Any:
@@ -118,7 +117,7 @@ def _section_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     if isinstance(value, (Mapping, list, tuple)):
-        return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
+        return bounded_json(value, SECTION_TEXT_MAX)  # what the reader keeps of it
     return str(value)
 
 

@@ -18,7 +18,6 @@ from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wr
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
-    cap_text,
     get_tracer,
     messages_json,
     openai_compatible_provider,
@@ -269,7 +268,7 @@ class _ChatStreamRecorder:
         for index in indexes:
             parts: list[dict[str, Any]] = []
             if index in self.texts:
-                parts.append(text_part(cap_text("".join(self.texts[index]))))
+                parts.append(text_part("".join(self.texts[index])))
             for _, slot in sorted(self.calls.get(index, {}).items()):
                 tool_names.append(str(slot.get("name", "")))
                 arguments = "".join(slot["args"]) if self.capture else None
