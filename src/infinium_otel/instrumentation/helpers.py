@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from typing import Any, TypeVar, cast
+from contextvars import ContextVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -36,6 +38,7 @@ OUTPUT_LIMIT = 8000
 _OUTCOME_LISTS = ("required_deliverables", "constraints", "acceptance_criteria")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_LOG = logging.getLogger("infinium_otel.instrumentation")
 
 _settings: dict[str, Any] = {"tracer_provider": None, "capture_content": None}
 
@@ -153,7 +156,6 @@ class _SpanHelper:
     def __init__(self, span_name: str, attributes: dict[str, Any]) -> None:
         self.span_name = span_name
         self.attributes = attributes
-        self._active: list[tuple[Span, object]] = []
 
     # ------------------------------------------------------------ span life
 
@@ -176,18 +178,25 @@ class _SpanHelper:
 
     # ------------------------------------------------------------ context manager
 
+    # One helper object may be entered by several threads or tasks at once (a
+    # module-level ``RETRIEVE = step("retrieve")``), so what each entry opened is
+    # kept in the entering thread's or task's context, never on the object.
+
     def __enter__(self) -> Span:
         span = self._start()
         token = otel_context.attach(trace.set_span_in_context(span))
-        self._active.append((span, token))
+        _ENTERED.set((*_ENTERED.get(), _Entry(self, span, token)))
         return span
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        span, token = self._active.pop()
-        otel_context.detach(token)  # type: ignore[arg-type]
+        entry = _leave(self)
+        if entry is None:
+            _LOG.debug("%s left without being entered here; nothing to end", self.span_name)
+            return
+        _detach(entry.token)
         if exc is not None:
-            record_error(span, exc)
-        span.end()
+            record_error(entry.span, exc)
+        entry.span.end()
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -344,6 +353,33 @@ class _SpanHelper:
                 span.end()
 
         return wrapper
+
+
+class _Entry(NamedTuple):
+    helper: _SpanHelper
+    span: Span
+    token: object
+
+
+_ENTERED: ContextVar[tuple[_Entry, ...]] = ContextVar("infinium_otel_helpers_entered", default=())
+"""The helper spans the current thread or task entered with ``with`` and has not left."""
+
+
+def _leave(helper: _SpanHelper) -> _Entry | None:
+    """Take the innermost entry of ``helper`` made in this thread or task, if any."""
+    entered = _ENTERED.get()
+    for index in range(len(entered) - 1, -1, -1):
+        if entered[index].helper is helper:
+            _ENTERED.set(entered[:index] + entered[index + 1 :])
+            return entered[index]
+    return None
+
+
+def _detach(token: object) -> None:
+    try:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    except Exception as exc:
+        log_failure("detaching a helper span's context", exc)
 
 
 class _ItemLog:
