@@ -68,6 +68,7 @@ class _Started:
     request: Request
     span: Span
     token: object
+    parent: Span
 
 
 def _begin(
@@ -84,13 +85,14 @@ def _begin(
     if not complete:  # the caller's iterable failed: the SDK meets the same failure
         return None, kwargs
     try:
+        parent = trace.get_current_span()
         request = operation.request(instance, args, kwargs)
         span = start_client_span(tracer, request.span_name, request.attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
     except Exception as exc:
         log_failure("starting a span", exc)
         return None, kwargs
-    return _Started(request, span, token), kwargs
+    return _Started(request, span, token, parent), kwargs
 
 
 def _detach(token: object) -> None:
@@ -100,12 +102,17 @@ def _detach(token: object) -> None:
         log_failure("detaching the span context", exc)
 
 
-def _complete(operation: Operation, request: Request, span: Span, result: Any, *, aio: bool) -> Any:
-    """Hand back ``result`` unchanged (or a transparent stream proxy); end or hand off the span."""
+def _complete(operation: Operation, started: _Started, result: Any, *, aio: bool) -> Any:
+    """Hand back ``result`` unchanged (or a transparent stream proxy); end or hand off the span.
+
+    A stream's span also ends when the span the call was made under ends
+    (the caller stopped reading), so the run keeps the call.
+    """
+    request, span = started.request, started.span
     try:
         if request.stream and operation.is_stream(result):
             proxy_type = AsyncStreamProxy if aio else StreamProxy
-            return proxy_type(result, span, operation.recorder(request))
+            return proxy_type(result, span, operation.recorder(request), started.parent)
         operation.response(span, result)
     except Exception as exc:
         log_failure("reading a response", exc)
@@ -123,7 +130,7 @@ def sync_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
         started, kwargs = _begin(tracer, operation, instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
-        request, span, token = started.request, started.span, started.token
+        span, token = started.span, started.token
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -132,7 +139,7 @@ def sync_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
             raise
         finally:
             _detach(token)
-        return _complete(operation, request, span, result, aio=False)
+        return _complete(operation, started, result, aio=False)
 
     return wrapper
 
@@ -145,7 +152,7 @@ def async_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
             started, call_kwargs = _begin(tracer, operation, instance, args, kwargs)
             if started is None:
                 return await wrapped(*args, **call_kwargs)
-            request, span, token = started.request, started.span, started.token
+            span, token = started.span, started.token
             try:
                 result = await wrapped(*args, **call_kwargs)
             except BaseException as exc:
@@ -154,7 +161,7 @@ def async_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
                 raise
             finally:
                 _detach(token)
-            return _complete(operation, request, span, result, aio=True)
+            return _complete(operation, started, result, aio=True)
 
         return call()
 
