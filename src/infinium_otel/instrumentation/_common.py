@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from infinium_otel._text import TRUNCATION_MARKER, cap
 from infinium_otel._version import __version__
+from infinium_otel.conventions import names
 from infinium_otel.instrumentation._bounded import bounded_json, json_within
 
 __all__ = [
@@ -104,7 +105,14 @@ def log_failure(site: str, exc: BaseException | None = None) -> None:
 
 # ---------------------------------------------------------------- spans
 
-_LLM_OPERATIONS = frozenset({"chat", "text_completion", "embeddings", "generate_content"})
+_LLM_OPERATIONS = frozenset(
+    {
+        names.OPERATION_CHAT,
+        names.OPERATION_TEXT_COMPLETION,
+        names.OPERATION_EMBEDDINGS,
+        names.OPERATION_GENERATE_CONTENT,
+    }
+)
 _OPENINFERENCE_LLM = frozenset({"LLM", "EMBEDDING"})
 
 
@@ -114,9 +122,9 @@ def inside_llm_span() -> bool:
     attributes = getattr(span, "attributes", None)
     if not attributes:
         return False
-    if attributes.get("gen_ai.operation.name") in _LLM_OPERATIONS:
+    if attributes.get(names.GEN_AI_OPERATION_NAME) in _LLM_OPERATIONS:
         return True
-    kind = attributes.get("openinference.span.kind")
+    kind = attributes.get(names.OPENINFERENCE_SPAN_KIND)
     return isinstance(kind, str) and kind.upper() in _OPENINFERENCE_LLM
 
 
@@ -132,7 +140,7 @@ def record_error(span: Span, exc: BaseException) -> None:
     try:
         if not span.is_recording():
             return
-        span.set_attribute("error.type", type(exc).__qualname__)
+        span.set_attribute(names.ERROR_TYPE, type(exc).__qualname__)
         span.record_exception(exc)
         description = cap(str(exc), _MAX_STATUS_CHARS) or type(exc).__qualname__
         span.set_status(Status(StatusCode.ERROR, description))
@@ -259,9 +267,9 @@ def server_attributes(base_url: Any) -> tuple[str | None, dict[str, Any]]:
         return None, {}
     attributes: dict[str, Any] = {}
     if host:
-        attributes["server.address"] = host
+        attributes[names.SERVER_ADDRESS] = host
         if port:
-            attributes["server.port"] = port
+            attributes[names.SERVER_PORT] = port
     return host, attributes
 
 

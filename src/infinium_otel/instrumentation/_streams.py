@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import wrapt
 from opentelemetry.trace import Span
 
+from infinium_otel.conventions import names
 from infinium_otel.instrumentation._abandon import watch
 from infinium_otel.instrumentation._common import log_failure, record_error
 
-__all__ = ["STREAM_ABANDONED", "AsyncStreamProxy", "StreamProxy", "StreamRecorder"]
-
-STREAM_ABANDONED = "infinium.stream.abandoned"
-"""True on a stream span ended because the span it was opened under ended first."""
+__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamRecorder"]
 
 if TYPE_CHECKING:
     _Proxy = wrapt.ObjectProxy[Any]
@@ -79,7 +77,7 @@ class _SpanEnder:
                 if not self.broken:
                     self.recorder.finish(self.span)
                 if abandoned:
-                    self.span.set_attribute(STREAM_ABANDONED, True)
+                    self.span.set_attribute(names.INFINIUM_STREAM_ABANDONED, True)
             except Exception as exc:
                 log_failure("finishing a stream span", exc)
             if error is not None:

@@ -22,9 +22,11 @@ from opentelemetry.trace import Span, Tracer
 
 from infinium_otel._text import cap
 from infinium_otel._version import __version__
+from infinium_otel.conventions import names
 from infinium_otel.conventions.infinium import SECTION_TEXT_MAX
 from infinium_otel.instrumentation._bounded import bounded_json
 from infinium_otel.instrumentation._common import (
+    MAX_PART_CHARS,
     log_failure,
     record_error,
     resolve_capture_content,
@@ -93,9 +95,9 @@ def _string_list(value: Any, what: str) -> list[str]:
 def _outcome_attributes(outcome: Any) -> dict[str, Any]:
     if outcome is None:
         return {}
-    prefix = "infinium.expected_outcome."
+    prefix = names.INFINIUM_EXPECTED_OUTCOME_PREFIX
     if isinstance(outcome, str):
-        return {prefix + "task_objective": outcome}
+        return {names.INFINIUM_TASK_OBJECTIVE: outcome}
     if not isinstance(outcome, Mapping):
         raise TypeError("expected_outcome must be a string or a dict")
     attributes: dict[str, Any] = {}
@@ -135,7 +137,9 @@ def _section_attributes(sections: Any) -> dict[str, Any]:
             raise TypeError(f"sections[{section!r}] must be a dict of field -> value")
         for field, value in fields.items():
             if value is not None:
-                attributes[f"infinium.section.{section}.{field}"] = _section_value(value)
+                attributes[f"{names.INFINIUM_SECTION_PREFIX}{section}.{field}"] = _section_value(
+                    value
+                )
     return attributes
 
 
@@ -148,8 +152,8 @@ def _check_name(name: Any, what: str) -> str:
 class _SpanHelper:
     """One helper configuration; a decorator and a (sync or async) context manager."""
 
-    input_key = "infinium.input_summary"
-    output_key = "infinium.output_summary"
+    input_key = names.INFINIUM_INPUT_SUMMARY
+    output_key = names.INFINIUM_OUTPUT_SUMMARY
     input_limit = INPUT_LIMIT
     output_limit = OUTPUT_LIMIT
 
@@ -402,10 +406,10 @@ class _ItemLog:
 
 
 class _ToolHelper(_SpanHelper):
-    input_key = "gen_ai.tool.call.arguments"
-    output_key = "gen_ai.tool.call.result"
-    input_limit = 32 * 1024
-    output_limit = 32 * 1024
+    input_key = names.GEN_AI_TOOL_CALL_ARGUMENTS
+    output_key = names.GEN_AI_TOOL_CALL_RESULT
+    input_limit = MAX_PART_CHARS
+    output_limit = MAX_PART_CHARS
 
 
 def agent(
@@ -422,11 +426,11 @@ def agent(
     """
     _check_name(name, "agent")
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": name,
+        names.GEN_AI_OPERATION_NAME: names.OPERATION_INVOKE_AGENT,
+        names.GEN_AI_AGENT_NAME: name,
     }
     if description is not None:
-        attributes["infinium.description"] = str(description)
+        attributes[names.INFINIUM_DESCRIPTION] = str(description)
     attributes.update(_outcome_attributes(expected_outcome))
     attributes.update(_section_attributes(sections))
     return _SpanHelper(f"invoke_agent {name}", attributes)
@@ -435,11 +439,14 @@ def agent(
 def tool(name: str) -> _SpanHelper:
     """A tool execution: span ``execute_tool {name}``; arguments and result as tool content."""
     _check_name(name, "tool")
-    attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+    attributes = {
+        names.GEN_AI_OPERATION_NAME: names.OPERATION_EXECUTE_TOOL,
+        names.GEN_AI_TOOL_NAME: name,
+    }
     return _ToolHelper(f"execute_tool {name}", attributes)
 
 
 def step(name: str) -> _SpanHelper:
     """An ordinary operation step of a run: span ``{name}`` with ``infinium.step=true``."""
     _check_name(name, "step")
-    return _SpanHelper(name, {"infinium.step": True})
+    return _SpanHelper(name, {names.INFINIUM_STEP: True})
