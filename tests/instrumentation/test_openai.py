@@ -295,8 +295,7 @@ def test_long_content_is_capped(instrumented: Tracing, fake: FakeOpenAI) -> None
     huge = "x" * 100_000
     client(fake).chat.completions.create(model="m", messages=[{"role": "user", "content": huge}])
     content = messages(instrumented.only(), "gen_ai.input.messages")[0]["parts"][0]["content"]
-    assert len(content) == 32 * 1024
-    assert content.endswith("[truncated]")
+    assert content == "x" * (32 * 1024 - 3) + "..."  # the package's one truncation marker
 
 
 def test_suppressed_calls_make_no_span(instrumented: Tracing, fake: FakeOpenAI) -> None:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import StatusCode
 
-from infinium_otel.conventions import genai, infinium, openinference, openllmetry
+from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
 from infinium_otel.conventions.kind import SpanKind, classify
 from infinium_otel.conventions.messages import Message, render, render_new_input
 from infinium_otel.conventions.values import first, integer, number, text
@@ -39,16 +39,16 @@ _COST = genai.COST + openinference.COST
 _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
 _TEMPERATURE = genai.TEMPERATURE[0]
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
-_HTTP_STATUS = ("http.response.status_code", "http.status_code")
-_SERVER = ("server.address", "net.peer.name", "http.host")
+_HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
+_SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
 _TRANSPORT_MARKERS = (
-    "http.request.method",
-    "http.method",
-    "url.full",
-    "db.system",
-    "db.system.name",
-    "rpc.system",
-    "messaging.system",
+    names.HTTP_REQUEST_METHOD,
+    names.HTTP_METHOD,
+    names.URL_FULL,
+    names.DB_SYSTEM,
+    names.DB_SYSTEM_NAME,
+    names.RPC_SYSTEM,
+    names.MESSAGING_SYSTEM,
 )
 
 

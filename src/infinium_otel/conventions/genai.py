@@ -7,27 +7,28 @@ from typing import Any
 
 from opentelemetry.sdk.trace import Event
 
+from infinium_otel.conventions import names
 from infinium_otel.conventions.messages import Message, message_from, messages_from
 from infinium_otel.conventions.values import json_value
 
-OPERATION = "gen_ai.operation.name"
-AGENT_NAME = ("gen_ai.agent.name",)
-WORKFLOW_NAME = ("gen_ai.workflow.name",)
-MODEL = ("gen_ai.response.model", "gen_ai.request.model")
-PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
-INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-TOTAL_TOKENS = ("gen_ai.usage.total_tokens",)
-COST = ("operation.cost", "gen_ai.usage.cost")
-TEMPERATURE = ("gen_ai.request.temperature",)
-FINISH_REASONS = ("gen_ai.response.finish_reasons",)
-TOOL_NAME = ("gen_ai.tool.name",)
-TOOL_ARGUMENTS = ("gen_ai.tool.call.arguments",)
-TOOL_RESULT = ("gen_ai.tool.call.result",)
+OPERATION = names.GEN_AI_OPERATION_NAME
+AGENT_NAME = (names.GEN_AI_AGENT_NAME,)
+WORKFLOW_NAME = (names.GEN_AI_WORKFLOW_NAME,)
+MODEL = (names.GEN_AI_RESPONSE_MODEL, names.GEN_AI_REQUEST_MODEL)
+PROVIDER = (names.GEN_AI_PROVIDER_NAME, names.GEN_AI_SYSTEM)
+INPUT_TOKENS = (names.GEN_AI_USAGE_INPUT_TOKENS, names.GEN_AI_USAGE_PROMPT_TOKENS)
+OUTPUT_TOKENS = (names.GEN_AI_USAGE_OUTPUT_TOKENS, names.GEN_AI_USAGE_COMPLETION_TOKENS)
+TOTAL_TOKENS = (names.GEN_AI_USAGE_TOTAL_TOKENS,)
+COST = (names.OPERATION_COST, names.GEN_AI_USAGE_COST)
+TEMPERATURE = (names.GEN_AI_REQUEST_TEMPERATURE,)
+FINISH_REASONS = (names.GEN_AI_RESPONSE_FINISH_REASONS,)
+TOOL_NAME = (names.GEN_AI_TOOL_NAME,)
+TOOL_ARGUMENTS = (names.GEN_AI_TOOL_CALL_ARGUMENTS,)
+TOOL_RESULT = (names.GEN_AI_TOOL_CALL_RESULT,)
 
-INPUT_MESSAGES = "gen_ai.input.messages"
-OUTPUT_MESSAGES = "gen_ai.output.messages"
-SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+INPUT_MESSAGES = names.GEN_AI_INPUT_MESSAGES
+OUTPUT_MESSAGES = names.GEN_AI_OUTPUT_MESSAGES
+SYSTEM_INSTRUCTIONS = names.GEN_AI_SYSTEM_INSTRUCTIONS
 
 # Span events of the older conventions: event name -> role of its message.
 _INPUT_EVENTS = {

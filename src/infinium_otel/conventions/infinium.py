@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from infinium_otel._text import cap
+from infinium_otel.conventions import names
 from infinium_otel.conventions.values import integer, number, string_list, text
 from infinium_otel.payload.contract import SECTION_FIELDS, FieldType, is_iso_datetime
 
-DESCRIPTION = "infinium.description"
-INPUT_SUMMARY = "infinium.input_summary"
-OUTPUT_SUMMARY = "infinium.output_summary"
-TASK_OBJECTIVE = "infinium.expected_outcome.task_objective"
+DESCRIPTION = names.INFINIUM_DESCRIPTION
+INPUT_SUMMARY = names.INFINIUM_INPUT_SUMMARY
+OUTPUT_SUMMARY = names.INFINIUM_OUTPUT_SUMMARY
+TASK_OBJECTIVE = names.INFINIUM_TASK_OBJECTIVE
 _OUTCOME_LISTS = ("required_deliverables", "constraints", "acceptance_criteria")
-SECTION_PREFIX = "infinium.section."
+SECTION_PREFIX = names.INFINIUM_SECTION_PREFIX
 
 Reader = Callable[[Any], Any]
 
@@ -28,9 +30,7 @@ SECTION_TEXT_MAX = 2_000
 
 def _text(value: Any) -> str | None:
     result = text(value)
-    if result is not None and len(result) > SECTION_TEXT_MAX:
-        return result[: SECTION_TEXT_MAX - 3] + "..."
-    return result
+    return cap(result, SECTION_TEXT_MAX) if result is not None else None
 
 
 def _boolean(value: Any) -> bool | None:
@@ -78,7 +78,7 @@ def expected_outcome(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     outcome: dict[str, Any] = {"task_objective": objective}
     for field in _OUTCOME_LISTS:
-        items = _text_list(attributes.get(f"infinium.expected_outcome.{field}"))
+        items = _text_list(attributes.get(names.INFINIUM_EXPECTED_OUTCOME_PREFIX + field))
         if items:
             outcome[field] = items
     return outcome

@@ -10,6 +10,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from infinium_otel.conventions import names
+
 __all__ = ["SpanKind", "classify"]
 
 
@@ -46,15 +48,15 @@ class SpanKind(enum.Enum):
 
 
 _GENAI_OPERATIONS = {
-    "invoke_agent": SpanKind.AGENT,
-    "create_agent": SpanKind.OTHER,
-    "invoke_workflow": SpanKind.WORKFLOW,
-    "chat": SpanKind.LLM,
-    "text_completion": SpanKind.LLM,
-    "generate_content": SpanKind.LLM,
-    "embeddings": SpanKind.EMBEDDING,
-    "execute_tool": SpanKind.TOOL,
-    "retrieval": SpanKind.RETRIEVAL,
+    names.OPERATION_INVOKE_AGENT: SpanKind.AGENT,
+    names.OPERATION_CREATE_AGENT: SpanKind.OTHER,
+    names.OPERATION_INVOKE_WORKFLOW: SpanKind.WORKFLOW,
+    names.OPERATION_CHAT: SpanKind.LLM,
+    names.OPERATION_TEXT_COMPLETION: SpanKind.LLM,
+    names.OPERATION_GENERATE_CONTENT: SpanKind.LLM,
+    names.OPERATION_EMBEDDINGS: SpanKind.EMBEDDING,
+    names.OPERATION_EXECUTE_TOOL: SpanKind.TOOL,
+    names.OPERATION_RETRIEVAL: SpanKind.RETRIEVAL,
 }
 
 _OPENINFERENCE_KINDS = {
@@ -88,21 +90,21 @@ def classify(attributes: Mapping[str, Any] | None) -> SpanKind:
     """The span's kind from its attributes: GenAI, then OpenInference, then OpenLLMetry."""
     if not attributes:
         return SpanKind.OTHER
-    operation = attributes.get("gen_ai.operation.name")
+    operation = attributes.get(names.GEN_AI_OPERATION_NAME)
     if isinstance(operation, str) and operation in _GENAI_OPERATIONS:
         return _GENAI_OPERATIONS[operation]
-    oi_kind = attributes.get("openinference.span.kind")
+    oi_kind = attributes.get(names.OPENINFERENCE_SPAN_KIND)
     if isinstance(oi_kind, str) and oi_kind.upper() in _OPENINFERENCE_KINDS:
         return _OPENINFERENCE_KINDS[oi_kind.upper()]
-    tl_kind = attributes.get("traceloop.span.kind")
+    tl_kind = attributes.get(names.TRACELOOP_SPAN_KIND)
     if isinstance(tl_kind, str) and tl_kind.lower() in _TRACELOOP_KINDS:
         return _TRACELOOP_KINDS[tl_kind.lower()]
-    request_type = attributes.get("llm.request.type")
+    request_type = attributes.get(names.LLM_REQUEST_TYPE)
     if isinstance(request_type, str) and request_type.lower() in _TRACELOOP_REQUEST_TYPES:
         return _TRACELOOP_REQUEST_TYPES[request_type.lower()]
     if isinstance(operation, str) and operation:
         # An unknown GenAI operation is still GenAI work.
-        return SpanKind.LLM if attributes.get("gen_ai.request.model") else SpanKind.OTHER
-    if attributes.get("gen_ai.tool.name"):
+        return SpanKind.LLM if attributes.get(names.GEN_AI_REQUEST_MODEL) else SpanKind.OTHER
+    if attributes.get(names.GEN_AI_TOOL_NAME):
         return SpanKind.TOOL
     return SpanKind.OTHER

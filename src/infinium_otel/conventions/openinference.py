@@ -5,27 +5,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infinium_otel.conventions import names
 from infinium_otel.conventions.flattened import flattened_messages
 from infinium_otel.conventions.messages import Message, messages_from
 from infinium_otel.conventions.values import json_value
 
-SPAN_KIND = "openinference.span.kind"
-AGENT_NAME = ("agent.name",)
-MODEL = ("llm.model_name", "embedding.model_name")
-PROVIDER = ("llm.provider", "llm.system")
-INPUT_TOKENS = ("llm.token_count.prompt",)
-OUTPUT_TOKENS = ("llm.token_count.completion",)
-TOTAL_TOKENS = ("llm.token_count.total",)
-COST = ("llm.cost.total",)
-TOOL_NAME = ("tool.name",)
-INVOCATION_PARAMETERS = "llm.invocation_parameters"
-INPUT_VALUE = "input.value"
-OUTPUT_VALUE = "output.value"
-INPUT_MIME = "input.mime_type"
-OUTPUT_MIME = "output.mime_type"
+SPAN_KIND = names.OPENINFERENCE_SPAN_KIND
+AGENT_NAME = (names.AGENT_NAME,)
+MODEL = (names.LLM_MODEL_NAME, names.EMBEDDING_MODEL_NAME)
+PROVIDER = (names.LLM_PROVIDER, names.LLM_SYSTEM)
+INPUT_TOKENS = (names.LLM_TOKEN_COUNT_PROMPT,)
+OUTPUT_TOKENS = (names.LLM_TOKEN_COUNT_COMPLETION,)
+TOTAL_TOKENS = (names.LLM_TOKEN_COUNT_TOTAL,)
+COST = (names.LLM_COST_TOTAL,)
+TOOL_NAME = (names.TOOL_NAME,)
+INVOCATION_PARAMETERS = names.LLM_INVOCATION_PARAMETERS
+INPUT_VALUE = names.INPUT_VALUE
+OUTPUT_VALUE = names.OUTPUT_VALUE
+INPUT_MIME = names.INPUT_MIME_TYPE
+OUTPUT_MIME = names.OUTPUT_MIME_TYPE
 
-_INPUT_PREFIX = "llm.input_messages."
-_OUTPUT_PREFIX = "llm.output_messages."
+_INPUT_PREFIX = names.LLM_INPUT_MESSAGES_PREFIX
+_OUTPUT_PREFIX = names.LLM_OUTPUT_MESSAGES_PREFIX
 
 
 def invocation_parameters(attributes: Mapping[str, Any]) -> Mapping[str, Any]:

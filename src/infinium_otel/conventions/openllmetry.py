@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infinium_otel.conventions import names
 from infinium_otel.conventions.flattened import flattened_messages
 from infinium_otel.conventions.messages import Message
 
-SPAN_KIND = "traceloop.span.kind"
-REQUEST_TYPE = "llm.request.type"
-ENTITY_NAME = ("traceloop.entity.name",)
-WORKFLOW_NAME = ("traceloop.workflow.name",)
-TOTAL_TOKENS = ("llm.usage.total_tokens",)
-ENTITY_INPUT = "traceloop.entity.input"
-ENTITY_OUTPUT = "traceloop.entity.output"
+SPAN_KIND = names.TRACELOOP_SPAN_KIND
+REQUEST_TYPE = names.LLM_REQUEST_TYPE
+ENTITY_NAME = (names.TRACELOOP_ENTITY_NAME,)
+WORKFLOW_NAME = (names.TRACELOOP_WORKFLOW_NAME,)
+TOTAL_TOKENS = (names.LLM_USAGE_TOTAL_TOKENS,)
+ENTITY_INPUT = names.TRACELOOP_ENTITY_INPUT
+ENTITY_OUTPUT = names.TRACELOOP_ENTITY_OUTPUT
 
-_PROMPT_PREFIX = "gen_ai.prompt."
-_COMPLETION_PREFIX = "gen_ai.completion."
+_PROMPT_PREFIX = names.GEN_AI_PROMPT_PREFIX
+_COMPLETION_PREFIX = names.GEN_AI_COMPLETION_PREFIX
 
 
 def input_messages(attributes: Mapping[str, Any]) -> list[Message]:

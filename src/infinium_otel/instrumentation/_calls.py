@@ -23,6 +23,7 @@ from infinium_otel.instrumentation._common import (
     record_error,
     start_client_span,
 )
+from infinium_otel.instrumentation._inputs import materialised
 from infinium_otel.instrumentation._streams import AsyncStreamProxy, StreamProxy, StreamRecorder
 
 __all__ = ["Operation", "Request", "async_wrapper", "sync_wrapper"]
@@ -43,6 +44,9 @@ class Request:
 
 
 class Operation(Protocol):
+    iterable_keys: tuple[str, ...]
+    """Keyword arguments that may be one-shot iterables the request reads (``messages``)."""
+
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
         """Describe the call from its arguments (never sends anything)."""
 
@@ -59,19 +63,36 @@ class Operation(Protocol):
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
+@dataclass
+class _Started:
+    request: Request
+    span: Span
+    token: object
+    parent: Span
+
+
 def _begin(
-    tracer: Tracer, operation: Operation, instance: Any, args: Any, kwargs: Any
-) -> tuple[Request, Span, object] | None:
+    tracer: Tracer, operation: Operation, instance: Any, args: Any, kwargs: dict[str, Any]
+) -> tuple[_Started | None, dict[str, Any]]:
+    """Open the call's span; also the keyword arguments to call with.
+
+    One-shot iterables the request reads are turned into lists first, and those
+    lists are what the SDK receives, so reading them for the record takes nothing away.
+    """
     if is_suppressed() or inside_llm_span():
-        return None
+        return None, kwargs
+    kwargs, complete = materialised(kwargs, operation.iterable_keys)
+    if not complete:  # the caller's iterable failed: the SDK meets the same failure
+        return None, kwargs
     try:
+        parent = trace.get_current_span()
         request = operation.request(instance, args, kwargs)
         span = start_client_span(tracer, request.span_name, request.attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
     except Exception as exc:
         log_failure("starting a span", exc)
-        return None
-    return request, span, token
+        return None, kwargs
+    return _Started(request, span, token, parent), kwargs
 
 
 def _detach(token: object) -> None:
@@ -81,12 +102,17 @@ def _detach(token: object) -> None:
         log_failure("detaching the span context", exc)
 
 
-def _complete(operation: Operation, request: Request, span: Span, result: Any, *, aio: bool) -> Any:
-    """Hand back ``result`` unchanged (or a transparent stream proxy); end or hand off the span."""
+def _complete(operation: Operation, started: _Started, result: Any, *, aio: bool) -> Any:
+    """Hand back ``result`` unchanged (or a transparent stream proxy); end or hand off the span.
+
+    A stream's span also ends when the span the call was made under ends
+    (the caller stopped reading), so the run keeps the call.
+    """
+    request, span = started.request, started.span
     try:
         if request.stream and operation.is_stream(result):
             proxy_type = AsyncStreamProxy if aio else StreamProxy
-            return proxy_type(result, span, operation.recorder(request))
+            return proxy_type(result, span, operation.recorder(request), started.parent)
         operation.response(span, result)
     except Exception as exc:
         log_failure("reading a response", exc)
@@ -101,10 +127,10 @@ def sync_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        started = _begin(tracer, operation, instance, args, kwargs)
+        started, kwargs = _begin(tracer, operation, instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
-        request, span, token = started
+        span, token = started.span, started.token
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -113,7 +139,7 @@ def sync_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
             raise
         finally:
             _detach(token)
-        return _complete(operation, request, span, result, aio=False)
+        return _complete(operation, started, result, aio=False)
 
     return wrapper
 
@@ -123,19 +149,19 @@ def async_wrapper(tracer: Tracer, operation: Operation) -> Wrapper:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         async def call() -> Any:
-            started = _begin(tracer, operation, instance, args, kwargs)
+            started, call_kwargs = _begin(tracer, operation, instance, args, kwargs)
             if started is None:
-                return await wrapped(*args, **kwargs)
-            request, span, token = started
+                return await wrapped(*args, **call_kwargs)
+            span, token = started.span, started.token
             try:
-                result = await wrapped(*args, **kwargs)
+                result = await wrapped(*args, **call_kwargs)
             except BaseException as exc:
                 record_error(span, exc)
                 span.end()
                 raise
             finally:
                 _detach(token)
-            return _complete(operation, request, span, result, aio=True)
+            return _complete(operation, started, result, aio=True)
 
         return call()
 

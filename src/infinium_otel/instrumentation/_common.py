@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,13 +18,16 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from infinium_otel._text import TRUNCATION_MARKER, cap
 from infinium_otel._version import __version__
+from infinium_otel.conventions import names
+from infinium_otel.instrumentation._bounded import bounded_json, json_within
 
 __all__ = [
     "MAX_MESSAGES_CHARS",
     "MAX_PART_CHARS",
     "Patcher",
-    "cap_text",
+    "arguments_text",
     "get_tracer",
     "inside_llm_span",
     "log_failure",
@@ -43,7 +46,6 @@ MAX_PART_CHARS = 32 * 1024
 MAX_MESSAGES_CHARS = 256 * 1024
 """Longest JSON kept for one messages attribute; the oldest messages go first."""
 
-_TRUNCATED = "…[truncated]"
 _TRUE = {"1", "true", "yes", "on", "span_only", "span_and_event", "event_only"}
 _FALSE = {"0", "false", "no", "off", "no_content"}
 
@@ -103,7 +105,14 @@ def log_failure(site: str, exc: BaseException | None = None) -> None:
 
 # ---------------------------------------------------------------- spans
 
-_LLM_OPERATIONS = frozenset({"chat", "text_completion", "embeddings", "generate_content"})
+_LLM_OPERATIONS = frozenset(
+    {
+        names.OPERATION_CHAT,
+        names.OPERATION_TEXT_COMPLETION,
+        names.OPERATION_EMBEDDINGS,
+        names.OPERATION_GENERATE_CONTENT,
+    }
+)
 _OPENINFERENCE_LLM = frozenset({"LLM", "EMBEDDING"})
 
 
@@ -113,9 +122,9 @@ def inside_llm_span() -> bool:
     attributes = getattr(span, "attributes", None)
     if not attributes:
         return False
-    if attributes.get("gen_ai.operation.name") in _LLM_OPERATIONS:
+    if attributes.get(names.GEN_AI_OPERATION_NAME) in _LLM_OPERATIONS:
         return True
-    kind = attributes.get("openinference.span.kind")
+    kind = attributes.get(names.OPENINFERENCE_SPAN_KIND)
     return isinstance(kind, str) and kind.upper() in _OPENINFERENCE_LLM
 
 
@@ -123,14 +132,18 @@ def start_client_span(tracer: Tracer, name: str, attributes: dict[str, Any]) -> 
     return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
+_MAX_STATUS_CHARS = 1024
+
+
 def record_error(span: Span, exc: BaseException) -> None:
     """ERROR status, ``error.type`` and an exception event; never raises."""
     try:
         if not span.is_recording():
             return
-        span.set_attribute("error.type", type(exc).__qualname__)
+        span.set_attribute(names.ERROR_TYPE, type(exc).__qualname__)
         span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or type(exc).__qualname__))
+        description = cap(str(exc), _MAX_STATUS_CHARS) or type(exc).__qualname__
+        span.set_status(Status(StatusCode.ERROR, description))
     except Exception as inner:
         log_failure("recording an error", inner)
 
@@ -148,12 +161,6 @@ def set_if(attributes: dict[str, Any], key: str, value: Any) -> None:
 
 
 # ---------------------------------------------------------------- content
-
-
-def cap_text(text: str, limit: int = MAX_PART_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - len(_TRUNCATED)] + _TRUNCATED
 
 
 def to_jsonable(value: Any) -> Any:
@@ -178,29 +185,46 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def arguments_text(arguments: Any) -> str:
+def arguments_text(arguments: Any, limit: int = MAX_PART_CHARS) -> str:
     """Tool-call arguments as capped text (strings pass through, objects as JSON)."""
     if isinstance(arguments, str):
-        return cap_text(arguments)
-    try:
-        return cap_text(json.dumps(to_jsonable(arguments), ensure_ascii=False))
-    except (TypeError, ValueError):
-        return cap_text(str(arguments))
+        return cap(arguments, limit)
+    return bounded_json(arguments, limit)
 
 
-def messages_json(messages: list[dict[str, Any]], limit: int = MAX_MESSAGES_CHARS) -> str:
-    """The parts-model JSON, keeping the newest messages that fit in ``limit``."""
-    text = json.dumps(messages, ensure_ascii=False)
-    while len(text) > limit and len(messages) > 1:
-        messages = messages[1:]
-        text = json.dumps(messages, ensure_ascii=False)
-    if len(text) > limit:
-        text = json.dumps([{"role": "user", "parts": [{"type": "text", "content": _TRUNCATED}]}])
-    return text
+def messages_json(messages: Sequence[Any], limit: int = MAX_MESSAGES_CHARS) -> str:
+    """The parts-model JSON of ``messages``, keeping the newest ones that fit in ``limit``.
+
+    Each message is written once, newest first, and writing stops at the first
+    one that no longer fits: the cost follows what is kept, not the history's length.
+    The text equals ``json.dumps`` of the kept messages.
+    """
+    kept: list[str] = []
+    size = 2  # the brackets
+    for message in reversed(messages):
+        separator = 2 if kept else 0
+        room = limit - size - separator
+        if room <= 0:
+            break
+        text, complete = json_within(message, room)
+        if not complete:
+            break
+        kept.append(text)
+        size += separator + len(text)
+    if not kept and messages:
+        newest = messages[-1]
+        role = newest.get("role") if isinstance(newest, Mapping) else None
+        placeholder = {"type": "text", "content": TRUNCATION_MARKER}
+        return json.dumps([{"role": str(role or "user"), "parts": [placeholder]}])
+    kept.reverse()
+    return "[" + ", ".join(kept) + "]"
 
 
 def text_part(content: Any) -> dict[str, Any]:
-    return {"type": "text", "content": cap_text(content if isinstance(content, str) else "")}
+    return {
+        "type": "text",
+        "content": cap(content if isinstance(content, str) else "", MAX_PART_CHARS),
+    }
 
 
 # ---------------------------------------------------------------- endpoints
@@ -243,9 +267,9 @@ def server_attributes(base_url: Any) -> tuple[str | None, dict[str, Any]]:
         return None, {}
     attributes: dict[str, Any] = {}
     if host:
-        attributes["server.address"] = host
+        attributes[names.SERVER_ADDRESS] = host
         if port:
-            attributes["server.port"] = port
+            attributes[names.SERVER_PORT] = port
     return host, attributes
 
 

@@ -1,15 +1,22 @@
 """Provider messages -> the GenAI "parts" model, as plain dicts.
 
 Pure functions over dicts or SDK objects (read through ``to_jsonable``);
-every text is capped by ``cap_text``.
+every text is capped by ``cap`` (one marker, "...").
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from infinium_otel.instrumentation._common import arguments_text, cap_text, text_part, to_jsonable
+from infinium_otel._text import cap
+from infinium_otel.instrumentation._common import (
+    MAX_PART_CHARS,
+    arguments_text,
+    text_part,
+    to_jsonable,
+)
 
 __all__ = ["tool_call_part", "tool_response_part"]
 
@@ -17,18 +24,19 @@ __all__ = ["tool_call_part", "tool_response_part"]
 def _parsed_arguments(arguments: Any) -> Any:
     if isinstance(arguments, str):
         text = arguments.strip()
-        if text.startswith("{") and len(text) <= 32 * 1024:
+        if text.startswith("{") and len(text) <= MAX_PART_CHARS:
             try:
                 return json.loads(text)
             except ValueError:
                 pass
-        return cap_text(arguments)
+        return cap(arguments, MAX_PART_CHARS)
     if arguments is None:
         return None
+    written = arguments_text(arguments)
     try:
-        return json.loads(arguments_text(arguments))
-    except ValueError:
-        return arguments_text(arguments)
+        return json.loads(written)
+    except ValueError:  # cut to the limit: kept as text
+        return written
 
 
 def tool_call_part(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
@@ -44,15 +52,16 @@ def tool_response_part(call_id: Any, response: Any) -> dict[str, Any]:
     part: dict[str, Any] = {"type": "tool_call_response"}
     if call_id:
         part["id"] = str(call_id)
-    response = to_jsonable(response)
-    part["response"] = cap_text(response) if isinstance(response, str) else arguments_text(response)
+    if not isinstance(response, (Mapping, list, tuple)) and not hasattr(response, "model_dump"):
+        response = to_jsonable(response)  # a scalar, an enum, an unknown object: its text
+    part["response"] = arguments_text(response)
     return part
 
 
 def generic_part(item: Any) -> dict[str, Any]:
     """A non-text content item (image, file, audio ...) recorded by its type only."""
-    item = to_jsonable(item)
-    kind = item.get("type") if isinstance(item, dict) else None
+    kind = item.get("type") if isinstance(item, Mapping) else getattr(item, "type", None)
+    kind = getattr(kind, "value", kind)  # an enum
     return {"type": str(kind or "unknown")}
 
 

@@ -1,19 +1,24 @@
 """Transparent stream proxies that end the call's span when the stream ends.
 
 The span ends when the stream is exhausted, fails, is closed, leaves its
-``with`` block, or is garbage-collected, whichever comes first; the recorder
-then writes what the chunks reported (usage, finish reasons, output).
-Everything else (``.response``, ``.send`` ...) passes through to the stream.
+``with`` block, is garbage-collected, or when the span it was opened under
+ends (the caller stopped reading: ``infinium.stream.abandoned``), whichever
+comes first; the recorder then writes what the chunks reported so far (usage,
+finish reasons, output). Everything else (``.response``, ``.send`` ...) passes
+through to the stream.
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
 from opentelemetry.trace import Span
 
+from infinium_otel.conventions import names
+from infinium_otel.instrumentation._abandon import watch
 from infinium_otel.instrumentation._common import log_failure, record_error
 
 __all__ = ["AsyncStreamProxy", "StreamProxy", "StreamRecorder"]
@@ -33,48 +38,64 @@ class StreamRecorder(Protocol):
 
 
 class _SpanEnder:
-    """The end-once logic both proxies share."""
+    """The end-once logic both proxies share.
 
-    __slots__ = ("broken", "done", "recorder", "span")
+    The parent span may end in another thread while the caller reads the
+    stream, so reading a chunk and ending are serialised by a lock.
+    """
 
-    def __init__(self, span: Span, recorder: StreamRecorder) -> None:
+    __slots__ = ("broken", "done", "lock", "recorder", "span", "watch")
+
+    def __init__(self, span: Span, recorder: StreamRecorder, parent: Any) -> None:
         self.span = span
         self.recorder = recorder
         self.done = False
         self.broken = False
+        self.lock = threading.Lock()
+        self.watch = watch(parent, self)
 
     def chunk(self, chunk: Any) -> None:
-        if self.broken or self.done:
-            return
-        try:
-            self.recorder.on_chunk(chunk)
-        except Exception as exc:
-            self.broken = True
-            log_failure("reading a stream chunk", exc)
+        with self.lock:
+            if self.broken or self.done:
+                return
+            try:
+                self.recorder.on_chunk(chunk)
+            except Exception as exc:
+                self.broken = True
+                log_failure("reading a stream chunk", exc)
 
-    def end(self, error: BaseException | None = None) -> None:
-        if self.done:
-            return
-        self.done = True
-        try:
-            if not self.broken:
-                self.recorder.finish(self.span)
-        except Exception as exc:
-            log_failure("finishing a stream span", exc)
-        if error is not None:
-            record_error(self.span, error)
-        try:
-            self.span.end()
-        except Exception as exc:
-            log_failure("ending a stream span", exc)
+    def abandon(self) -> None:
+        """The parent ended before the stream did: end now, with what was seen so far."""
+        self.end(abandoned=True)
+
+    def end(self, error: BaseException | None = None, *, abandoned: bool = False) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            try:
+                if not self.broken:
+                    self.recorder.finish(self.span)
+                if abandoned:
+                    self.span.set_attribute(names.INFINIUM_STREAM_ABANDONED, True)
+            except Exception as exc:
+                log_failure("finishing a stream span", exc)
+            if error is not None:
+                record_error(self.span, error)
+            try:
+                self.span.end()
+            except Exception as exc:
+                log_failure("ending a stream span", exc)
+        if self.watch is not None and not abandoned:
+            self.watch.forget(self)
 
 
 class StreamProxy(_Proxy):
     """A sync stream (iterator, context manager) that looks exactly like the original."""
 
-    def __init__(self, wrapped: Any, span: Span, recorder: StreamRecorder) -> None:
+    def __init__(self, wrapped: Any, span: Span, recorder: StreamRecorder, parent: Any) -> None:
         super().__init__(wrapped)
-        self._self_ender = _SpanEnder(span, recorder)
+        self._self_ender = _SpanEnder(span, recorder, parent)
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -119,9 +140,9 @@ class StreamProxy(_Proxy):
 class AsyncStreamProxy(_Proxy):
     """An async stream (async iterator, async context manager), transparently."""
 
-    def __init__(self, wrapped: Any, span: Span, recorder: StreamRecorder) -> None:
+    def __init__(self, wrapped: Any, span: Span, recorder: StreamRecorder, parent: Any) -> None:
         super().__init__(wrapped)
-        self._self_ender = _SpanEnder(span, recorder)
+        self._self_ender = _SpanEnder(span, recorder, parent)
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self

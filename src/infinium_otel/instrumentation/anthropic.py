@@ -13,12 +13,12 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from infinium_otel.conventions import names
 from infinium_otel.instrumentation._base import InstrumentorBase
 from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wrapper
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
-    cap_text,
     get_tracer,
     messages_json,
     resolve_capture_content,
@@ -85,10 +85,10 @@ def _usage(attributes: dict[str, Any], usage: Any) -> None:
     if isinstance(base, int):
         total = base + (read if isinstance(read, int) else 0)
         total += created if isinstance(created, int) else 0
-        attributes["gen_ai.usage.input_tokens"] = total
-    set_if(attributes, "gen_ai.usage.output_tokens", _get(usage, "output_tokens"))
-    set_if(attributes, "gen_ai.usage.cache_read.input_tokens", read)
-    set_if(attributes, "gen_ai.usage.cache_creation.input_tokens", created)
+        attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = total
+    set_if(attributes, names.GEN_AI_USAGE_OUTPUT_TOKENS, _get(usage, "output_tokens"))
+    set_if(attributes, names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, read)
+    set_if(attributes, names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
 
 
 def _write(
@@ -100,34 +100,35 @@ def _write(
 ) -> None:
     tool_names = [str(p.get("name")) for p in parts if p.get("type") == "tool_call"]
     if reason:
-        attributes["gen_ai.response.finish_reasons"] = [reason]
+        attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
     if tool_names:
-        attributes["infinium.tool_calls"] = tool_names
+        attributes[names.INFINIUM_TOOL_CALLS] = tool_names
     if capture:
         message = {"role": "assistant", "parts": parts, "finish_reason": reason or ""}
-        attributes["gen_ai.output.messages"] = messages_json([message])
+        attributes[names.GEN_AI_OUTPUT_MESSAGES] = messages_json([message])
     span.set_attributes(attributes)
 
 
 class _Messages:
     def __init__(self, capture: bool) -> None:
         self.capture = capture
+        self.iterable_keys: tuple[str, ...] = ("messages",) if capture else ()
         self.stream_types: tuple[type, ...] = ()
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
         client = getattr(instance, "_client", None)
         model = kwargs.get("model")
         attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": _provider(client),
+            names.GEN_AI_OPERATION_NAME: names.OPERATION_CHAT,
+            names.GEN_AI_PROVIDER_NAME: _provider(client),
         }
-        set_if(attributes, "gen_ai.request.model", model)
+        set_if(attributes, names.GEN_AI_REQUEST_MODEL, model)
         attributes.update(server_attributes(getattr(client, "base_url", None))[1])
-        set_if(attributes, "gen_ai.request.max_tokens", kwargs.get("max_tokens"))
-        set_if(attributes, "gen_ai.request.temperature", kwargs.get("temperature"))
-        set_if(attributes, "gen_ai.request.top_p", kwargs.get("top_p"))
-        set_if(attributes, "gen_ai.request.top_k", kwargs.get("top_k"))
-        set_if(attributes, "gen_ai.request.stop_sequences", kwargs.get("stop_sequences"))
+        set_if(attributes, names.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_tokens"))
+        set_if(attributes, names.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+        set_if(attributes, names.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+        set_if(attributes, names.GEN_AI_REQUEST_TOP_K, kwargs.get("top_k"))
+        set_if(attributes, names.GEN_AI_REQUEST_STOP_SEQUENCES, kwargs.get("stop_sequences"))
         if self.capture:
             converted = []
             for message in kwargs.get("messages") or ():
@@ -135,20 +136,20 @@ class _Messages:
                 if isinstance(message, dict):
                     role = str(message.get("role") or "user")
                     converted.append({"role": role, "parts": _blocks(message.get("content"))})
-            attributes["gen_ai.input.messages"] = messages_json(converted)
+            attributes[names.GEN_AI_INPUT_MESSAGES] = messages_json(converted)
             system = kwargs.get("system")
             if isinstance(system, (str, list)):
-                attributes["gen_ai.system_instructions"] = messages_json(_blocks(system))
+                attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = messages_json(_blocks(system))
         name = model if isinstance(model, str) else None
-        return Request("chat", name, attributes, stream=kwargs.get("stream") is True)
+        return Request(names.OPERATION_CHAT, name, attributes, stream=kwargs.get("stream") is True)
 
     def response(self, span: Span, result: Any) -> None:
         content = _get(result, "content")
         if content is None:
             return
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", _get(result, "id"))
-        set_if(attributes, "gen_ai.response.model", _get(result, "model"))
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, _get(result, "id"))
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, _get(result, "model"))
         _usage(attributes, _get(result, "usage"))
         _write(span, attributes, _get(result, "stop_reason"), _blocks(content), self.capture)
 
@@ -212,12 +213,12 @@ class _MessageStreamRecorder:
 
     def finish(self, span: Span) -> None:
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", self.message_id)
-        set_if(attributes, "gen_ai.response.model", self.model)
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, self.message_id)
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, self.model)
         _usage(attributes, self.usage or None)
         parts: list[dict[str, Any]] = []
         for _, slot in sorted(self.blocks.items()):
-            text = cap_text("".join(slot["pieces"]))
+            text = "".join(slot["pieces"])
             if slot["type"] == "text":
                 parts.append(text_part(text))
             elif slot["type"] == "tool_use":

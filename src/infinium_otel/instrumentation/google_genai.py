@@ -7,17 +7,17 @@ otherwise. Output tokens include the model's thinking tokens when reported.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from opentelemetry.trace import Span
 
+from infinium_otel.conventions import names
 from infinium_otel.instrumentation._base import InstrumentorBase
 from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wrapper
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
-    cap_text,
     get_tracer,
     messages_json,
     resolve_capture_content,
@@ -35,14 +35,14 @@ __all__ = ["GoogleGenAIInstrumentor"]
 
 _INSTRUMENTS = ("google-genai >= 1.0",)
 _CONFIG_KEYS = {
-    "temperature": "gen_ai.request.temperature",
-    "top_p": "gen_ai.request.top_p",
-    "top_k": "gen_ai.request.top_k",
-    "max_output_tokens": "gen_ai.request.max_tokens",
-    "stop_sequences": "gen_ai.request.stop_sequences",
-    "seed": "gen_ai.request.seed",
-    "presence_penalty": "gen_ai.request.presence_penalty",
-    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "temperature": names.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": names.GEN_AI_REQUEST_TOP_P,
+    "top_k": names.GEN_AI_REQUEST_TOP_K,
+    "max_output_tokens": names.GEN_AI_REQUEST_MAX_TOKENS,
+    "stop_sequences": names.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "seed": names.GEN_AI_REQUEST_SEED,
+    "presence_penalty": names.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "frequency_penalty": names.GEN_AI_REQUEST_FREQUENCY_PENALTY,
 }
 
 
@@ -87,8 +87,8 @@ def _role(role: Any) -> str:
 
 def _contents(contents: Any) -> list[dict[str, Any]]:
     """``contents`` as messages: Content objects keep their role; loose parts form a user turn."""
-    if contents is None:
-        return []
+    if contents is None or isinstance(contents, Iterator):
+        return []  # reading a one-shot iterable would take it away from the SDK
     items = contents if isinstance(contents, list) else [contents]
     messages: list[dict[str, Any]] = []
     loose: list[dict[str, Any]] = []
@@ -118,17 +118,17 @@ def _system_parts(instruction: Any) -> list[dict[str, Any]]:
 def _usage(attributes: dict[str, Any], usage: Any) -> None:
     if usage is None:
         return
-    set_if(attributes, "gen_ai.usage.input_tokens", _get(usage, "prompt_token_count"))
+    set_if(attributes, names.GEN_AI_USAGE_INPUT_TOKENS, _get(usage, "prompt_token_count"))
     output = _get(usage, "candidates_token_count")
     thoughts = _get(usage, "thoughts_token_count")
     if isinstance(output, int) or isinstance(thoughts, int):
         total = (output if isinstance(output, int) else 0) + (
             thoughts if isinstance(thoughts, int) else 0
         )
-        attributes["gen_ai.usage.output_tokens"] = total
+        attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = total
     set_if(
         attributes,
-        "gen_ai.usage.cache_read.input_tokens",
+        names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
         _get(usage, "cached_content_token_count"),
     )
 
@@ -141,18 +141,22 @@ def _write(
 ) -> None:
     reasons = [m["finish_reason"] for m in outputs if m["finish_reason"]]
     if reasons:
-        attributes["gen_ai.response.finish_reasons"] = reasons
+        attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     tool_names = [
         str(p.get("name")) for m in outputs for p in m["parts"] if p.get("type") == "tool_call"
     ]
     if tool_names:
-        attributes["infinium.tool_calls"] = tool_names
+        attributes[names.INFINIUM_TOOL_CALLS] = tool_names
     if capture and outputs:
-        attributes["gen_ai.output.messages"] = messages_json(outputs)
+        attributes[names.GEN_AI_OUTPUT_MESSAGES] = messages_json(outputs)
     span.set_attributes(attributes)
 
 
 class _GenerateContent:
+    # The SDK reads a one-shot ``contents`` differently from a list, so it is passed on
+    # untouched and not read (``_contents``).
+    iterable_keys: tuple[str, ...] = ()
+
     def __init__(self, capture: bool, streaming: bool) -> None:
         self.capture = capture
         self.streaming = streaming
@@ -162,10 +166,10 @@ class _GenerateContent:
         model = kwargs.get("model")
         vertex = bool(getattr(api_client, "vertexai", False))
         attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "generate_content",
-            "gen_ai.provider.name": "gcp.vertex_ai" if vertex else "gcp.gemini",
+            names.GEN_AI_OPERATION_NAME: names.OPERATION_GENERATE_CONTENT,
+            names.GEN_AI_PROVIDER_NAME: "gcp.vertex_ai" if vertex else "gcp.gemini",
         }
-        set_if(attributes, "gen_ai.request.model", model)
+        set_if(attributes, names.GEN_AI_REQUEST_MODEL, model)
         http_options = getattr(api_client, "_http_options", None)
         attributes.update(server_attributes(getattr(http_options, "base_url", None))[1])
         config = kwargs.get("config")
@@ -174,22 +178,24 @@ class _GenerateContent:
                 set_if(attributes, attribute, _get(config, key))
             count = _get(config, "candidate_count")
             if isinstance(count, int) and count != 1:
-                attributes["gen_ai.request.choice.count"] = count
+                attributes[names.GEN_AI_REQUEST_CHOICE_COUNT] = count
         if self.capture:
-            attributes["gen_ai.input.messages"] = messages_json(_contents(kwargs.get("contents")))
+            contents = _contents(kwargs.get("contents"))
+            if contents:
+                attributes[names.GEN_AI_INPUT_MESSAGES] = messages_json(contents)
             system = _system_parts(_get(config, "system_instruction") if config else None)
             if system:
-                attributes["gen_ai.system_instructions"] = messages_json(system)
+                attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = messages_json(system)
         name = model if isinstance(model, str) else None
-        return Request("generate_content", name, attributes, stream=self.streaming)
+        return Request(names.OPERATION_GENERATE_CONTENT, name, attributes, stream=self.streaming)
 
     def response(self, span: Span, result: Any) -> None:
         candidates = _get(result, "candidates")
         if candidates is None and _get(result, "usage_metadata") is None:
             return
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", _get(result, "response_id"))
-        set_if(attributes, "gen_ai.response.model", _get(result, "model_version"))
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, _get(result, "response_id"))
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, _get(result, "model_version"))
         _usage(attributes, _get(result, "usage_metadata"))
         outputs = []
         for candidate in candidates or ():
@@ -242,14 +248,14 @@ class _StreamRecorder:
 
     def finish(self, span: Span) -> None:
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", self.response_id)
-        set_if(attributes, "gen_ai.response.model", self.model)
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, self.response_id)
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, self.model)
         _usage(attributes, self.usage)
         outputs = []
         for index in sorted(set(self.texts) | set(self.calls) | set(self.reasons)):
             parts: list[dict[str, Any]] = []
             if index in self.texts:
-                parts.append(text_part(cap_text("".join(self.texts[index]))))
+                parts.append(text_part("".join(self.texts[index])))
             parts.extend(self.calls.get(index, []))
             reason = self.reasons.get(index, "")
             outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason})

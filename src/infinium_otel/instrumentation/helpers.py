@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
+import logging
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from typing import Any, TypeVar, cast
+from contextvars import ContextVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer
 
+from infinium_otel._text import cap
 from infinium_otel._version import __version__
+from infinium_otel.conventions import names
+from infinium_otel.conventions.infinium import SECTION_TEXT_MAX
+from infinium_otel.instrumentation._bounded import bounded_json
 from infinium_otel.instrumentation._common import (
+    MAX_PART_CHARS,
     log_failure,
     record_error,
     resolve_capture_content,
-    to_jsonable,
 )
 
 __all__ = ["agent", "configure_helpers", "step", "tool"]
@@ -35,6 +40,7 @@ OUTPUT_LIMIT = 8000
 _OUTCOME_LISTS = ("required_deliverables", "constraints", "acceptance_criteria")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_LOG = logging.getLogger("infinium_otel.instrumentation")
 
 _settings: dict[str, Any] = {"tracer_provider": None, "capture_content": None}
 
@@ -59,15 +65,13 @@ def _capture() -> bool:
 
 
 def _summary(value: Any, limit: int) -> str:
-    """A JSON-ish rendering of ``value``, at most ``limit`` characters."""
+    """``value`` as text (a string as is, anything else as JSON), at most ``limit`` characters.
+
+    Written only as far as the limit: a huge argument costs what is kept.
+    """
     if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return cap(value, limit)
+    return bounded_json(value, limit)
 
 
 def _arguments(signature: inspect.Signature | None, args: Any, kwargs: Any) -> Any:
@@ -91,9 +95,9 @@ def _string_list(value: Any, what: str) -> list[str]:
 def _outcome_attributes(outcome: Any) -> dict[str, Any]:
     if outcome is None:
         return {}
-    prefix = "infinium.expected_outcome."
+    prefix = names.INFINIUM_EXPECTED_OUTCOME_PREFIX
     if isinstance(outcome, str):
-        return {prefix + "task_objective": outcome}
+        return {names.INFINIUM_TASK_OBJECTIVE: outcome}
     if not isinstance(outcome, Mapping):
         raise TypeError("expected_outcome must be a string or a dict")
     attributes: dict[str, Any] = {}
@@ -118,7 +122,7 @@ def _section_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     if isinstance(value, (Mapping, list, tuple)):
-        return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
+        return bounded_json(value, SECTION_TEXT_MAX)  # what the reader keeps of it
     return str(value)
 
 
@@ -133,7 +137,9 @@ def _section_attributes(sections: Any) -> dict[str, Any]:
             raise TypeError(f"sections[{section!r}] must be a dict of field -> value")
         for field, value in fields.items():
             if value is not None:
-                attributes[f"infinium.section.{section}.{field}"] = _section_value(value)
+                attributes[f"{names.INFINIUM_SECTION_PREFIX}{section}.{field}"] = _section_value(
+                    value
+                )
     return attributes
 
 
@@ -146,15 +152,14 @@ def _check_name(name: Any, what: str) -> str:
 class _SpanHelper:
     """One helper configuration; a decorator and a (sync or async) context manager."""
 
-    input_key = "infinium.input_summary"
-    output_key = "infinium.output_summary"
+    input_key = names.INFINIUM_INPUT_SUMMARY
+    output_key = names.INFINIUM_OUTPUT_SUMMARY
     input_limit = INPUT_LIMIT
     output_limit = OUTPUT_LIMIT
 
     def __init__(self, span_name: str, attributes: dict[str, Any]) -> None:
         self.span_name = span_name
         self.attributes = attributes
-        self._active: list[tuple[Span, object]] = []
 
     # ------------------------------------------------------------ span life
 
@@ -177,18 +182,25 @@ class _SpanHelper:
 
     # ------------------------------------------------------------ context manager
 
+    # One helper object may be entered by several threads or tasks at once (a
+    # module-level ``RETRIEVE = step("retrieve")``), so what each entry opened is
+    # kept in the entering thread's or task's context, never on the object.
+
     def __enter__(self) -> Span:
         span = self._start()
         token = otel_context.attach(trace.set_span_in_context(span))
-        self._active.append((span, token))
+        _ENTERED.set((*_ENTERED.get(), _Entry(self, span, token)))
         return span
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        span, token = self._active.pop()
-        otel_context.detach(token)  # type: ignore[arg-type]
+        entry = _leave(self)
+        if entry is None:
+            _LOG.debug("%s left without being entered here; nothing to end", self.span_name)
+            return
+        _detach(entry.token)
         if exc is not None:
-            record_error(span, exc)
-        span.end()
+            record_error(entry.span, exc)
+        entry.span.end()
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -347,6 +359,33 @@ class _SpanHelper:
         return wrapper
 
 
+class _Entry(NamedTuple):
+    helper: _SpanHelper
+    span: Span
+    token: object
+
+
+_ENTERED: ContextVar[tuple[_Entry, ...]] = ContextVar("infinium_otel_helpers_entered", default=())
+"""The helper spans the current thread or task entered with ``with`` and has not left."""
+
+
+def _leave(helper: _SpanHelper) -> _Entry | None:
+    """Take the innermost entry of ``helper`` made in this thread or task, if any."""
+    entered = _ENTERED.get()
+    for index in range(len(entered) - 1, -1, -1):
+        if entered[index].helper is helper:
+            _ENTERED.set(entered[:index] + entered[index + 1 :])
+            return entered[index]
+    return None
+
+
+def _detach(token: object) -> None:
+    try:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    except Exception as exc:
+        log_failure("detaching a helper span's context", exc)
+
+
 class _ItemLog:
     """The items a generator yielded, kept only up to a size budget."""
 
@@ -367,10 +406,10 @@ class _ItemLog:
 
 
 class _ToolHelper(_SpanHelper):
-    input_key = "gen_ai.tool.call.arguments"
-    output_key = "gen_ai.tool.call.result"
-    input_limit = 32 * 1024
-    output_limit = 32 * 1024
+    input_key = names.GEN_AI_TOOL_CALL_ARGUMENTS
+    output_key = names.GEN_AI_TOOL_CALL_RESULT
+    input_limit = MAX_PART_CHARS
+    output_limit = MAX_PART_CHARS
 
 
 def agent(
@@ -387,11 +426,11 @@ def agent(
     """
     _check_name(name, "agent")
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": name,
+        names.GEN_AI_OPERATION_NAME: names.OPERATION_INVOKE_AGENT,
+        names.GEN_AI_AGENT_NAME: name,
     }
     if description is not None:
-        attributes["infinium.description"] = str(description)
+        attributes[names.INFINIUM_DESCRIPTION] = str(description)
     attributes.update(_outcome_attributes(expected_outcome))
     attributes.update(_section_attributes(sections))
     return _SpanHelper(f"invoke_agent {name}", attributes)
@@ -400,11 +439,14 @@ def agent(
 def tool(name: str) -> _SpanHelper:
     """A tool execution: span ``execute_tool {name}``; arguments and result as tool content."""
     _check_name(name, "tool")
-    attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+    attributes = {
+        names.GEN_AI_OPERATION_NAME: names.OPERATION_EXECUTE_TOOL,
+        names.GEN_AI_TOOL_NAME: name,
+    }
     return _ToolHelper(f"execute_tool {name}", attributes)
 
 
 def step(name: str) -> _SpanHelper:
     """An ordinary operation step of a run: span ``{name}`` with ``infinium.step=true``."""
     _check_name(name, "step")
-    return _SpanHelper(name, {"infinium.step": True})
+    return _SpanHelper(name, {names.INFINIUM_STEP: True})

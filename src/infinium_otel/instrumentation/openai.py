@@ -13,12 +13,12 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from infinium_otel.conventions import names
 from infinium_otel.instrumentation._base import InstrumentorBase
 from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wrapper
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
-    cap_text,
     get_tracer,
     messages_json,
     openai_compatible_provider,
@@ -69,10 +69,10 @@ def _base_attributes(
 ) -> dict[str, Any]:
     provider, server = endpoint.describe(instance)
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": operation,
-        "gen_ai.provider.name": provider,
+        names.GEN_AI_OPERATION_NAME: operation,
+        names.GEN_AI_PROVIDER_NAME: provider,
     }
-    set_if(attributes, "gen_ai.request.model", model)
+    set_if(attributes, names.GEN_AI_REQUEST_MODEL, model)
     attributes.update(server)
     return attributes
 
@@ -84,13 +84,15 @@ def _stop_sequences(stop: Any) -> Any:
 def _usage(attributes: dict[str, Any], usage: Any, input_key: str, output_key: str) -> None:
     if usage is None:
         return
-    set_if(attributes, "gen_ai.usage.input_tokens", _get(usage, input_key))
-    set_if(attributes, "gen_ai.usage.output_tokens", _get(usage, output_key))
+    set_if(attributes, names.GEN_AI_USAGE_INPUT_TOKENS, _get(usage, input_key))
+    set_if(attributes, names.GEN_AI_USAGE_OUTPUT_TOKENS, _get(usage, output_key))
     for details_key in ("prompt_tokens_details", "input_tokens_details"):
         details = _get(usage, details_key)
         if details is not None:
             set_if(
-                attributes, "gen_ai.usage.cache_read.input_tokens", _get(details, "cached_tokens")
+                attributes,
+                names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+                _get(details, "cached_tokens"),
             )
 
 
@@ -129,32 +131,35 @@ class _ChatCompletions:
     def __init__(self, endpoint: _Endpoint, capture: bool) -> None:
         self.endpoint = endpoint
         self.capture = capture
+        self.iterable_keys: tuple[str, ...] = ("messages",) if capture else ()
         self.stream_types: tuple[type, ...] = ()
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
         model = kwargs.get("model")
-        attributes = _base_attributes(self.endpoint, instance, "chat", model)
-        set_if(attributes, "gen_ai.request.temperature", kwargs.get("temperature"))
-        set_if(attributes, "gen_ai.request.top_p", kwargs.get("top_p"))
+        attributes = _base_attributes(self.endpoint, instance, names.OPERATION_CHAT, model)
+        set_if(attributes, names.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+        set_if(attributes, names.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
         max_tokens = kwargs.get("max_completion_tokens")
         if not isinstance(max_tokens, int):
             max_tokens = kwargs.get("max_tokens")
-        set_if(attributes, "gen_ai.request.max_tokens", max_tokens)
-        set_if(attributes, "gen_ai.request.frequency_penalty", kwargs.get("frequency_penalty"))
-        set_if(attributes, "gen_ai.request.presence_penalty", kwargs.get("presence_penalty"))
-        set_if(attributes, "gen_ai.request.seed", kwargs.get("seed"))
-        set_if(attributes, "gen_ai.request.stop_sequences", _stop_sequences(kwargs.get("stop")))
+        set_if(attributes, names.GEN_AI_REQUEST_MAX_TOKENS, max_tokens)
+        set_if(attributes, names.GEN_AI_REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"))
+        set_if(attributes, names.GEN_AI_REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"))
+        set_if(attributes, names.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
+        set_if(attributes, names.GEN_AI_REQUEST_STOP_SEQUENCES, _stop_sequences(kwargs.get("stop")))
         choices = kwargs.get("n")
         if isinstance(choices, int) and choices != 1:
-            attributes["gen_ai.request.choice.count"] = choices
+            attributes[names.GEN_AI_REQUEST_CHOICE_COUNT] = choices
         response_format = kwargs.get("response_format")
         kind = _get(response_format, "type") if response_format is not None else None
         if isinstance(kind, str):
-            attributes["gen_ai.output.type"] = "text" if kind == "text" else "json"
+            attributes[names.GEN_AI_OUTPUT_TYPE] = "text" if kind == "text" else "json"
         if self.capture:
-            attributes["gen_ai.input.messages"] = messages_json(_chat_input(kwargs.get("messages")))
+            attributes[names.GEN_AI_INPUT_MESSAGES] = messages_json(
+                _chat_input(kwargs.get("messages"))
+            )
         return Request(
-            "chat",
+            names.OPERATION_CHAT,
             model if isinstance(model, str) else None,
             attributes,
             stream=kwargs.get("stream") is True,
@@ -165,8 +170,8 @@ class _ChatCompletions:
         if choices is None:
             return  # a raw or streaming-response wrapper: nothing parsed to read
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", _get(result, "id"))
-        set_if(attributes, "gen_ai.response.model", _get(result, "model"))
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, _get(result, "id"))
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, _get(result, "model"))
         _usage(attributes, _get(result, "usage"), "prompt_tokens", "completion_tokens")
         reasons: list[str] = []
         outputs: list[dict[str, Any]] = []
@@ -203,11 +208,11 @@ def _finish(
     capture: bool,
 ) -> None:
     if reasons:
-        attributes["gen_ai.response.finish_reasons"] = reasons
+        attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     if tool_names:
-        attributes["infinium.tool_calls"] = tool_names
+        attributes[names.INFINIUM_TOOL_CALLS] = tool_names
     if capture and outputs:
-        attributes["gen_ai.output.messages"] = messages_json(outputs)
+        attributes[names.GEN_AI_OUTPUT_MESSAGES] = messages_json(outputs)
     span.set_attributes(attributes)
 
 
@@ -259,8 +264,8 @@ class _ChatStreamRecorder:
 
     def finish(self, span: Span) -> None:
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", self.response_id)
-        set_if(attributes, "gen_ai.response.model", self.model)
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, self.response_id)
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, self.model)
         _usage(attributes, self.usage, "prompt_tokens", "completion_tokens")
         indexes = sorted(set(self.reasons) | set(self.texts) | set(self.calls))
         outputs: list[dict[str, Any]] = []
@@ -268,7 +273,7 @@ class _ChatStreamRecorder:
         for index in indexes:
             parts: list[dict[str, Any]] = []
             if index in self.texts:
-                parts.append(text_part(cap_text("".join(self.texts[index]))))
+                parts.append(text_part("".join(self.texts[index])))
             for _, slot in sorted(self.calls.get(index, {}).items()):
                 tool_names.append(str(slot.get("name", "")))
                 arguments = "".join(slot["args"]) if self.capture else None
@@ -316,23 +321,26 @@ class _Responses:
     def __init__(self, endpoint: _Endpoint, capture: bool) -> None:
         self.endpoint = endpoint
         self.capture = capture
+        self.iterable_keys: tuple[str, ...] = ("input",) if capture else ()
         self.stream_types: tuple[type, ...] = ()
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
         model = kwargs.get("model")
-        attributes = _base_attributes(self.endpoint, instance, "chat", model)
-        set_if(attributes, "gen_ai.request.temperature", kwargs.get("temperature"))
-        set_if(attributes, "gen_ai.request.top_p", kwargs.get("top_p"))
-        set_if(attributes, "gen_ai.request.max_tokens", kwargs.get("max_output_tokens"))
+        attributes = _base_attributes(self.endpoint, instance, names.OPERATION_CHAT, model)
+        set_if(attributes, names.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+        set_if(attributes, names.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+        set_if(attributes, names.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_output_tokens"))
         if self.capture:
-            attributes["gen_ai.input.messages"] = messages_json(
+            attributes[names.GEN_AI_INPUT_MESSAGES] = messages_json(
                 _responses_input(kwargs.get("input"))
             )
             instructions = kwargs.get("instructions")
             if isinstance(instructions, str):
-                attributes["gen_ai.system_instructions"] = messages_json([text_part(instructions)])
+                attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = messages_json(
+                    [text_part(instructions)]
+                )
         return Request(
-            "chat",
+            names.OPERATION_CHAT,
             model if isinstance(model, str) else None,
             attributes,
             stream=kwargs.get("stream") is True,
@@ -343,8 +351,8 @@ class _Responses:
         if output is None:
             return
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.id", _get(result, "id"))
-        set_if(attributes, "gen_ai.response.model", _get(result, "model"))
+        set_if(attributes, names.GEN_AI_RESPONSE_ID, _get(result, "id"))
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, _get(result, "model"))
         _usage(attributes, _get(result, "usage"), "input_tokens", "output_tokens")
         parts: list[dict[str, Any]] = []
         tool_names: list[str] = []
@@ -396,31 +404,35 @@ class _ResponsesStreamRecorder:
 
 
 class _Embeddings:
+    iterable_keys: tuple[str, ...] = ()  # the input is never read
+
     def __init__(self, endpoint: _Endpoint) -> None:
         self.endpoint = endpoint
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
         model = kwargs.get("model")
-        attributes = _base_attributes(self.endpoint, instance, "embeddings", model)
+        attributes = _base_attributes(self.endpoint, instance, names.OPERATION_EMBEDDINGS, model)
         encoding = kwargs.get("encoding_format")
         if isinstance(encoding, str):
-            attributes["gen_ai.request.encoding_formats"] = [encoding]
-        set_if(attributes, "gen_ai.embeddings.dimension.count", kwargs.get("dimensions"))
-        return Request("embeddings", model if isinstance(model, str) else None, attributes)
+            attributes[names.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
+        set_if(attributes, names.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, kwargs.get("dimensions"))
+        return Request(
+            names.OPERATION_EMBEDDINGS, model if isinstance(model, str) else None, attributes
+        )
 
     def response(self, span: Span, result: Any) -> None:
         data = _get(result, "data")
         if data is None:
             return
         attributes: dict[str, Any] = {}
-        set_if(attributes, "gen_ai.response.model", _get(result, "model"))
+        set_if(attributes, names.GEN_AI_RESPONSE_MODEL, _get(result, "model"))
         usage = _get(result, "usage")
         if usage is not None:
-            set_if(attributes, "gen_ai.usage.input_tokens", _get(usage, "prompt_tokens"))
+            set_if(attributes, names.GEN_AI_USAGE_INPUT_TOKENS, _get(usage, "prompt_tokens"))
         if data:
             vector = _get(data[0], "embedding")
             if isinstance(vector, list):
-                attributes["gen_ai.embeddings.dimension.count"] = len(vector)
+                attributes[names.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
         span.set_attributes(attributes)
 
     def recorder(self, request: Request) -> Any:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from infinium_otel._text import cap
 from infinium_otel.errors import PayloadTooLargeError
 from infinium_otel.payload.contract import (
     DESCRIPTION_MAX,
@@ -37,19 +38,11 @@ __all__ = [
 TEXT_MAX = 2_000
 SHORT_TEXT_MAX = 500
 
-_ELLIPSIS = "..."
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUNCATED_PREFIX = re.compile(r"^\[(\d{1,9}) earlier steps truncated\] ")
 _PREVIEW_SHRINK_STEPS = (200, 100)
 # Drop steps only down to this many before dropping previews entirely.
 _MIN_KEPT_STEPS = 10
-
-
-def cap(value: str, limit: int) -> str:
-    """``value`` cut to ``limit`` characters, ending with "..." when cut."""
-    if len(value) <= limit:
-        return value
-    return value[: max(0, limit - len(_ELLIPSIS))] + _ELLIPSIS
 
 
 @dataclasses.dataclass(frozen=True)
