@@ -7,9 +7,9 @@ import random
 
 import pytest
 
+from infinium_otel._text import cap
 from infinium_otel.interpretation import InterpretationOutcome
 from infinium_otel.interpretation.render import (
-    cap_text,
     result_text,
     summary_line,
     summary_text,
@@ -106,9 +106,9 @@ def test_result_text_is_compact_json_for_structures() -> None:
     assert result_text(None) == ""
 
 
-def test_cap_text() -> None:
-    assert cap_text("abcdef", 10) == "abcdef"
-    assert cap_text("abcdefghijkl", 6) == "abc..."
+def test_cap() -> None:
+    assert cap("abcdef", 10) == "abcdef"
+    assert cap("abcdefghijkl", 6) == "abc..."
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from infinium_otel._text import cap
 from infinium_otel.errors import AuthenticationError, ConfigurationError, InfiniumError
 from infinium_otel.interpretation.evaluation import evaluations_for
 from infinium_otel.interpretation.history import (
@@ -32,7 +33,7 @@ from infinium_otel.interpretation.history import (
     parse_history_setting,
 )
 from infinium_otel.interpretation.outcome import InterpretationOutcome
-from infinium_otel.interpretation.render import cap_text, summary_text
+from infinium_otel.interpretation.render import summary_text
 from infinium_otel.settings import Settings
 
 __all__ = ["main"]
@@ -231,7 +232,7 @@ def _line(verdict: Verdict) -> str:
         detail = verdict.message
     return (
         f"{record.delivered_at}  {name}  {record.trace_id}  {verdict.status}: "
-        f"{cap_text(detail, LINE_VERDICT_CAP)}"
+        f"{cap(detail, LINE_VERDICT_CAP)}"
     )
 
 

@@ -18,8 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from infinium_otel._text import cap
 from infinium_otel.interpretation.outcome import InterpretationOutcome
-from infinium_otel.interpretation.render import cap_text, summary_text
+from infinium_otel.interpretation.render import summary_text
 
 __all__ = [
     "EVALUATION_EVENT_NAME",
@@ -104,7 +105,7 @@ def evaluations_for(outcome: InterpretationOutcome) -> list[Evaluation]:
         return [
             Evaluation(
                 name=OVERALL_NAME,
-                explanation=cap_text(outcome.message, EXPLANATION_CAP),
+                explanation=cap(outcome.message, EXPLANATION_CAP),
                 error_type=error_type,
                 overall=True,
             )
@@ -211,10 +212,10 @@ def _first_label(mapping: Mapping[Any, Any]) -> str | None:
     return None
 
 
-def _first_text(mapping: Mapping[Any, Any], keys: Sequence[str], cap: int) -> str | None:
+def _first_text(mapping: Mapping[Any, Any], keys: Sequence[str], limit: int) -> str | None:
     for value in _lookup(mapping, keys):
         if isinstance(value, str) and value.strip():
-            return cap_text(value.strip(), cap)
+            return cap(value.strip(), limit)
     return None
 
 
@@ -251,7 +252,7 @@ def _item(mapping: Mapping[Any, Any], default_name: str) -> Evaluation | None:
     if score is None and label is None:
         return None  # not a grade: a nested object of some other kind
     return Evaluation(
-        name=cap_text(name, NAME_CAP),
+        name=cap(name, NAME_CAP),
         score=score,
         label=label,
         explanation=_first_text(mapping, _EXPLANATION_KEYS, EXPLANATION_CAP),
@@ -261,7 +262,7 @@ def _item(mapping: Mapping[Any, Any], default_name: str) -> Evaluation | None:
 
 def _entry(name: str, value: object) -> Evaluation | None:
     """One ``name: value`` pair of a metrics object."""
-    name = cap_text(name.strip() or "metric", NAME_CAP)
+    name = cap(name.strip() or "metric", NAME_CAP)
     if isinstance(value, Mapping):
         return _item(value, name)
     score = parse_score(value)
@@ -324,6 +325,6 @@ def _overall(result: Any, original: Any) -> Evaluation:
         name=OVERALL_NAME,
         score=score,
         label=label,
-        explanation=cap_text(explanation, EXPLANATION_CAP) or None,
+        explanation=cap(explanation, EXPLANATION_CAP) or None,
         overall=True,
     )

@@ -7,12 +7,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infinium_otel._text import cap
 from infinium_otel.interpretation.outcome import InterpretationOutcome
 
 __all__ = [
     "SPAN_TEXT_CAP",
     "SUMMARY_CAP",
-    "cap_text",
     "compact_json",
     "result_text",
     "summary_line",
@@ -27,13 +27,6 @@ SPAN_TEXT_CAP = 64 * 1024
 """Characters of the result put on a span event attribute."""
 
 _SUMMARY_KEYS = ("summary", "interpretation", "text", "verdict")
-
-
-def cap_text(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending with ``...`` when cut."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - 3, 0)] + "..."
 
 
 def compact_json(value: Any) -> str:
@@ -73,10 +66,10 @@ def summary_line(outcome: InterpretationOutcome, *, limit: int = SUMMARY_CAP) ->
     head = _describe_run(outcome)
     if outcome.status == "ready":
         text = " ".join(summary_text(outcome.result).split())
-        return f"{head}: {cap_text(text, limit)}"
+        return f"{head}: {cap(text, limit)}"
     if outcome.status == "timed_out":
-        return f"{head} not ready after {outcome.elapsed:.1f} s: {cap_text(outcome.message, limit)}"
-    return f"{head} failed: {cap_text(outcome.message, limit)}"
+        return f"{head} not ready after {outcome.elapsed:.1f} s: {cap(outcome.message, limit)}"
+    return f"{head} failed: {cap(outcome.message, limit)}"
 
 
 def to_any_value(value: Any, _depth: int = 0) -> Any:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from infinium_otel.client import retry
+from infinium_otel.client.retry import RetryPolicy
+
 __all__ = [
     "BACKOFF_CAP",
     "MIN_POLL_GAP",
@@ -61,6 +64,5 @@ def backoff_delay(
     Doubles from ``2 * interval`` up to ``cap``, with +-25 % jitter so that many
     traces failing together do not retry together; never under ``interval``.
     """
-    base = min(interval * (2.0 ** max(failures, 1)), max(cap, interval))
-    jitter = (rng or random).uniform(0.75, 1.25)
-    return max(interval, base * jitter)
+    policy = RetryPolicy(backoff_base=2.0 * interval, backoff_cap=max(cap, interval), jitter=0.25)
+    return max(interval, retry.backoff_delay(max(failures, 1) - 1, policy, rng))

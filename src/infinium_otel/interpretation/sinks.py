@@ -17,6 +17,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger_provi
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TracerProvider
 
+from infinium_otel._text import cap
 from infinium_otel._version import __version__
 from infinium_otel.interpretation.evaluation import (
     EVALUATION_EVENT_NAME,
@@ -27,7 +28,6 @@ from infinium_otel.interpretation.log_events import LogEvent, emit_event, emit_w
 from infinium_otel.interpretation.outcome import InterpretationOutcome
 from infinium_otel.interpretation.render import (
     SPAN_TEXT_CAP,
-    cap_text,
     result_text,
     summary_line,
     to_any_value,
@@ -272,7 +272,7 @@ class SpanEventSink:
         event_attributes: dict[str, Any] = {
             "infinium.trace_id": outcome.infinium_trace_id,
             "infinium.interpretation.status": outcome.status,
-            "infinium.interpretation": cap_text(
+            "infinium.interpretation": cap(
                 result_text(outcome.result) if outcome.status == "ready" else outcome.message,
                 SPAN_TEXT_CAP,
             ),
