@@ -152,3 +152,23 @@ def test_a_disabled_exporter_on_the_provider_is_not_adopted(
     assert handle.flush(10.0)
     assert [p["name"] for p in checked_payloads(sandbox)] == ["sent"]
     assert handle.shutdown(5.0)
+
+
+def test_spool_bounds_given_to_configure_reach_the_spool(
+    sandbox: Sandbox, provider: TracerProvider, tmp_path: Any
+) -> None:
+    """``spool_max_bytes`` is a setting like any other, not only a variable the spool reads."""
+    from infinium_otel.delivery.spool import Spool
+
+    spool_dir = tmp_path / "spool"
+    handle = configure(
+        tracer_provider=provider,
+        **settings_for(sandbox, spool_dir=str(spool_dir), spool_max_bytes="64"),
+    )
+    run_with_content(provider.get_tracer("t"), "too-big-to-spool")
+    assert handle.flush(10.0)
+    # Every payload is larger than 64 bytes: refused by the spool, sent from memory.
+    assert handle.stats()["delivery_spool_dropped_full"] == 1
+    assert [p["name"] for p in checked_payloads(sandbox)] == ["too-big-to-spool"]
+    assert Spool(spool_dir, create=False).entries() == []
+    assert handle.shutdown(5.0)
