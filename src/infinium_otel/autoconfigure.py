@@ -102,15 +102,17 @@ def plan(
     if not distro_ran or environ.get("OTEL_PYTHON_DISTRO", "distro") != "distro":
         return Plan(assign={k: v for k, v in _DEFAULTS.items() if k not in environ}, replace={})
     if chosen:
-        replace = {name: environ[name] for name in filled}
+        # Only the variables we have defaults for; the distro's OTLP protocol (gRPC,
+        # the SDK's own default too) stays for whoever still names ``otlp``.
+        replace = {name: environ[name] for name in filled if name in _DEFAULTS}
         assign = {k: v for k, v in _DEFAULTS.items() if k not in environ or k in replace}
         warning = None
         if replace:
             taken = ", ".join(f"{name}={value}" for name, value in replace.items())
+            ours = ", ".join(f"{name}={assign[name]}" for name in replace)
             warning = (
                 f"infinium-otel: OTEL_PYTHON_CONFIGURATOR=infinium replaces opentelemetry-distro's "
-                f"defaults ({taken}) with Infinium's "
-                f"({', '.join(f'{k}={assign[k]}' for k in replace if k in assign) or 'unset'}); "
+                f"defaults ({taken}) with Infinium's ({ours}); "
                 "set those variables yourself to keep OTLP"
             )
         return Plan(assign=assign, replace=replace, warning=warning)

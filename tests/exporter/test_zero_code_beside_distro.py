@@ -85,12 +85,19 @@ def test_a_trace_exporter_the_user_chose_is_never_touched() -> None:
 
 def test_chosen_by_name_it_takes_over_and_warns_naming_what() -> None:
     decided = plan(dict(DISTRO), {}, distro_ran=True, chosen=True)
-    assert decided.replace == DISTRO
+    assert decided.replace == {k: v for k, v in DISTRO.items() if k.endswith("_EXPORTER")}
     assert decided.assign["OTEL_TRACES_EXPORTER"] == "infinium"
     assert decided.assign["OTEL_METRICS_EXPORTER"] == "none"
     assert decided.warning is not None
     assert "OTEL_TRACES_EXPORTER=otlp" in decided.warning
     assert "\n" not in decided.warning
+
+
+def test_chosen_by_name_with_every_exporter_set_by_the_user_it_says_nothing() -> None:
+    mine = {k: "console" for k in DISTRO if k.endswith("_EXPORTER")}
+    env = dict(DISTRO, **mine)
+    decided = plan(env, mine, distro_ran=True, chosen=True)
+    assert (decided.replace, decided.warning) == ({}, None)
 
 
 def test_without_the_distro_only_unset_variables_get_our_defaults() -> None:
