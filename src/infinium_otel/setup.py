@@ -5,15 +5,18 @@ exporter behind a batch processor tuned for agent runs (a run reaches the wire
 within about a second of its root ending, not after the default 5 s batch
 delay), enables the interpretation processor when asked, and instruments the
 LLM clients it finds. Calling it again for the same provider returns the same
-handle rather than adding a second exporter.
+handle rather than adding a second exporter; when that later call asks for
+different settings they are not applied, and one warning names them (the first
+call's settings stay until ``handle.shutdown()``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry import trace
@@ -37,6 +40,34 @@ MAX_EXPORT_BATCH_SIZE = 512
 
 _lock = threading.Lock()
 _handles: dict[int, InfiniumHandle] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """What one ``configure()`` call asked for, to compare a later call against."""
+
+    settings: Settings
+    interpretation: object  # the sinks, or the caller's own processor
+    payload_hook: PayloadHook | None
+    instrument: bool
+
+    def differences(self, later: _Request) -> list[str]:
+        """Names of what ``later`` asks for differently (settings first, in table order)."""
+        names = self.settings.differences(later.settings)
+        if self.interpretation != later.interpretation and "interpretation" not in names:
+            names.append("interpretation")
+        if self.payload_hook is not later.payload_hook:
+            names.append("payload_hook")
+        if self.instrument != later.instrument:
+            names.append("instrument")
+        return names
+
+
+# The request behind each live handle (weak: a handle shut down and dropped goes too).
+_requests: weakref.WeakKeyDictionary[InfiniumHandle, _Request] = weakref.WeakKeyDictionary()
+# Exporters configure() made itself: once no registered handle holds one, it was shut
+# down, and a later configure() must not adopt it as if zero-code setup had made it.
+_made_here: weakref.WeakSet[InfiniumSpanExporter] = weakref.WeakSet()
 
 
 class InfiniumHandle:
@@ -120,26 +151,47 @@ def configure(
         return InfiniumHandle(
             settings=resolved, tracer_provider=None, exporter=None, processor=None, instrumented=[]
         )
+    request = _Request(
+        settings=resolved,
+        interpretation=_requested_interpretation(interpretation, resolved),
+        payload_hook=payload_hook,
+        instrument=instrument,
+    )
     with _lock:
         provider = tracer_provider or _current_or_new_provider(resource)
         existing = _handles.get(id(provider))
         if existing is not None:
-            _log.debug("infinium_otel.configure: already configured for this provider")
+            first = _requests.get(existing)
+            if first is not None:
+                _warn_not_applied(first.differences(request), "an earlier configure() call")
             return existing
         attach_tracker(provider)
+        # Content capture passes to the instrumentors only when chosen here or in
+        # INFINIUM_CAPTURE_CONTENT, so OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+        # still decides otherwise.
+        capture = resolved.content_capture_choice
         found = _installed_exporter(provider)
         if found is not None:
             # Zero-code setup (OTEL_TRACES_EXPORTER=infinium) got here first: use its
             # exporter rather than adding a second one that would send every run twice.
+            processor, installed = found
             _log.info("infinium_otel.configure: using the Infinium exporter already installed")
+            zero_code = _Request(
+                settings=installed.settings,
+                interpretation=_installed_interpretation(installed),
+                payload_hook=None,
+                instrument=instrument,
+            )
+            _warn_not_applied(zero_code.differences(request), "the zero-code setup")
             handle = InfiniumHandle(
-                settings=found[1].settings,
+                settings=installed.settings,
                 tracer_provider=provider,
-                exporter=found[1],
-                processor=found[0],
-                instrumented=_instrument(provider, None) if instrument else [],
+                exporter=installed,
+                processor=processor,
+                instrumented=_instrument(provider, capture) if instrument else [],
             )
             _handles[id(provider)] = handle
+            _requests[handle] = zero_code
             return handle
         exporter = InfiniumSpanExporter(
             settings=resolved,
@@ -153,13 +205,7 @@ def configure(
             max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
         )
         provider.add_span_processor(processor)
-        # Content capture passes to the instrumentors only when chosen here or in
-        # INFINIUM_CAPTURE_CONTENT, so OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
-        # still decides otherwise.
-        explicit_capture = settings.get("capture_content") is not None or bool(
-            os.environ.get("INFINIUM_CAPTURE_CONTENT")
-        )
-        capture = resolved.capture_content if explicit_capture else None
+        _made_here.add(exporter)
         instrumented = _instrument(provider, capture) if instrument else []
         handle = InfiniumHandle(
             settings=resolved,
@@ -169,7 +215,35 @@ def configure(
             instrumented=instrumented,
         )
         _handles[id(provider)] = handle
+        _requests[handle] = request
         return handle
+
+
+def _warn_not_applied(names: list[str], source: str) -> None:
+    """One warning naming the settings a later call asked for that will not be applied."""
+    if not names:
+        return
+    _log.warning(
+        "infinium_otel.configure: already configured for this tracer provider by %s; "
+        "these differ and are NOT applied: %s. The first settings stay in effect; "
+        "call handle.shutdown() before configure() to change them.",
+        source,
+        ", ".join(names),
+    )
+
+
+def _requested_interpretation(option: InterpretationOption, settings: Settings) -> object:
+    """The sinks ``option`` means (or the caller's processor itself), for comparison."""
+    if isinstance(option, InterpretationProcessor):
+        return option
+    return settings.interpretation_sinks(option)
+
+
+def _installed_interpretation(exporter: InfiniumSpanExporter) -> object:
+    """The sinks of an exporter built from the environment (as zero-code setup does)."""
+    if exporter.interpretation is None:
+        return frozenset()
+    return exporter.settings.interpretation_sinks(None)
 
 
 def _installed_exporter(
@@ -179,7 +253,14 @@ def _installed_exporter(
     active = getattr(provider, "_active_span_processor", None)
     for processor in getattr(active, "_span_processors", ()):
         exporter = getattr(processor, "span_exporter", None)
-        if isinstance(exporter, InfiniumSpanExporter):
+        # A disabled one (INFINIUM_DISABLED, or a bad value under zero-code setup)
+        # sends nothing, and one of ours was shut down with its handle: configure()
+        # installs a new exporter rather than adopt either.
+        if (
+            isinstance(exporter, InfiniumSpanExporter)
+            and not exporter.settings.disabled
+            and exporter not in _made_here
+        ):
             return processor, exporter
     return None
 
@@ -188,12 +269,9 @@ def _interpretation_for(
     option: InterpretationOption, settings: Settings, provider: TracerProvider
 ) -> InterpretationOption:
     """A processor whose result spans go to ``provider`` (which need not be global)."""
-    if option is None or option is True:
-        sinks = settings.interpretation or (frozenset({"log"}) if option else frozenset())
-    elif isinstance(option, (str, list, tuple, set, frozenset)):
-        sinks = Settings.load({}, interpretation=option).interpretation
-    else:
+    if isinstance(option, InterpretationProcessor):
         return option
+    sinks = settings.interpretation_sinks(option)
     if not sinks:
         return False
     return InterpretationProcessor(settings=settings, sinks=sinks, tracer_provider=provider)

@@ -110,7 +110,11 @@ def test_missing_credentials_fail_at_construction(clean_env: pytest.MonkeyPatch)
 def test_registered_as_the_infinium_traces_exporter() -> None:
     found = entry_points(group="opentelemetry_traces_exporter", name="infinium")
     assert len(found) == 1
-    assert next(iter(found)).load() is InfiniumSpanExporter
+    loaded = next(iter(found)).load()
+    # The entry point names the exporter that, built from the environment alone,
+    # switches itself off on a bad value instead of raising into the SDK's setup.
+    assert issubclass(loaded, InfiniumSpanExporter)
+    assert loaded.__name__ == "EnvironmentInfiniumSpanExporter"
 
 
 def test_registered_as_the_infinium_configurator() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,10 +21,31 @@ commands:
 """
 
 
+_COMMANDS = ("demo", "sandbox", "doctor", "spool")
+
+# Conventional exit status after Ctrl+C (128 + SIGINT).
+INTERRUPTED = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Run one command; a closed stdout or Ctrl+C ends it quietly, without a traceback."""
+    try:
+        status = _run(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (``infinium-otel doctor | head -3``): as the Python docs
+        # advise, point stdout at devnull so the final flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return INTERRUPTED
+
+
+def _run(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
-        print(_USAGE)
+        print(_USAGE, file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     if args[0] in ("-V", "--version"):
         print(f"infinium-otel {__version__}")
@@ -45,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from infinium_otel.cli.spool import main as spool_main
 
         return spool_main(rest)
-    print(f"infinium-otel: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
+    print(
+        f"infinium-otel: unknown command {command!r}; use one of {', '.join(_COMMANDS)} "
+        "(see infinium-otel --help)",
+        file=sys.stderr,
+    )
     return 2
 
 

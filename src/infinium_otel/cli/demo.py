@@ -10,7 +10,6 @@ of each run as a log line.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -24,6 +23,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from infinium_otel.cli.arguments import Parser, non_negative_seconds, positive_seconds
 from infinium_otel.instrumentation.helpers import agent, step, tool
 from infinium_otel.setup import configure
 
@@ -186,14 +186,19 @@ def run_demo(*, timeout: float = 25.0, interpretation_delay: float = 2.0) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="infinium-otel demo",
         description="Run an instrumented agent against a local Infinium sandbox and print "
         "Maestro's interpretation as log lines.",
     )
-    parser.add_argument("--timeout", type=float, default=25.0, help="seconds to wait (25)")
     parser.add_argument(
-        "--delay", type=float, default=2.0, help="sandbox seconds until interpretation (2)"
+        "--timeout", type=positive_seconds, default=25.0, help="seconds to wait (25)"
+    )
+    parser.add_argument(
+        "--delay",
+        type=non_negative_seconds,
+        default=2.0,
+        help="sandbox seconds until interpretation (2)",
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(

@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from types import FrameType
 
+from infinium_otel.cli.arguments import Parser, non_negative_seconds, port, stderr_line
 from infinium_otel.sandbox.server import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
+
+_PROG = "infinium-otel sandbox"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="infinium-otel sandbox",
+    parser = Parser(
+        prog=_PROG,
         description="Run a local Infinium-compatible server for demos and tests.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
-    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument("--port", type=port, default=8765, help="port (0 picks a free one)")
     parser.add_argument(
         "--db",
         default=":memory:",
@@ -26,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--delay",
-        type=float,
+        type=non_negative_seconds,
         default=3.0,
         help="seconds after acceptance until an interpretation is ready",
     )
@@ -71,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
             allow_remote=args.allow_remote,
         )
     except ValueError as exc:
-        print(f"infinium-otel sandbox: {exc}", file=sys.stderr)
+        stderr_line(_PROG, str(exc))
         return 2
+    except (sqlite3.Error, OSError) as exc:
+        stderr_line(_PROG, f"cannot use --db {args.db}: {exc} (it must be a SQLite file or new)")
+        return 1
     try:
         sandbox.start()
-    except OSError as exc:
-        print(
-            f"infinium-otel sandbox: cannot listen on {args.host}:{args.port}: {exc}",
-            file=sys.stderr,
-        )
+    except (OSError, OverflowError) as exc:
+        stderr_line(_PROG, f"cannot listen on {args.host}:{args.port}: {exc}")
         sandbox.close()
         return 1
 

@@ -113,7 +113,13 @@ class InfiniumSpanExporter(SpanExporter):
             on_delivered=self._on_delivered,
             on_tick=self._tick,
             tick_interval=min(EXPIRY_INTERVAL, settings.run_ttl / 4),
-            spool=Spool(settings.spool_dir) if settings.spool_dir else None,
+            spool=Spool(
+                settings.spool_dir,
+                max_bytes=settings.spool_max_bytes,
+                max_files=settings.spool_max_files,
+            )
+            if settings.spool_dir
+            else None,
         )
         attach_tracker(trace.get_tracer_provider())
         register_metrics(self.stats)
