@@ -289,6 +289,16 @@ class PathText:
         return str(os.fspath(raw))
 
 
+@dataclasses.dataclass(frozen=True)
+class HistoryFile:
+    """``true`` for the default file in the user's cache folder, ``false`` for none, or a path."""
+
+    def __call__(self, raw: object, key: str, parsed: Mapping[str, Any]) -> str | None:
+        from infinium_otel.interpretation.history import parse_history_setting
+
+        return parse_history_setting(raw, key)
+
+
 def parse_size(value: str, key: str) -> int:
     """Bytes from ``"1048576"``, ``"512k"``, ``"256MiB"`` or ``"1G"`` (binary units)."""
     match = _SIZE.match(value)
@@ -370,6 +380,10 @@ class Settings:
     disabled: bool = field(default=False, metadata=declare("INFINIUM_DISABLED", Flag()))
     allow_insecure_http: bool = field(
         default=False, metadata=declare("INFINIUM_ALLOW_INSECURE_HTTP", Flag())
+    )
+    history: str | None = field(default=None, metadata=declare("INFINIUM_HISTORY", HistoryFile()))
+    wait_at_exit: float = field(
+        default=0.0, metadata=declare("INFINIUM_WAIT_AT_EXIT", Number(0.0, 3600))
     )
     # Exporter bounds (keyword or environment; rarely changed).
     max_buffered_spans: int = field(

@@ -203,3 +203,48 @@ def test_main_returns_the_exit_status_instead_of_raising(
     assert "--last" in capsys.readouterr().err
     assert main(["-h"]) == 0
     assert "--json" in capsys.readouterr().out
+
+
+AGENT_SCRIPT = """
+import infinium_otel
+from infinium_otel import agent
+
+handle = infinium_otel.configure(interpretation=["log"], instrument=False)
+with agent("history-bot"):
+    pass
+assert handle.flush(20.0)
+handle.shutdown(5.0)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_run_delivered_with_history_on_is_listed_by_the_command(
+    graded: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "history.jsonl"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("INFINIUM_", "OTEL_"))}
+    environ.update(
+        PYTHONPATH=str(SRC),
+        INFINIUM_AGENT_ID=graded.agent_id,
+        INFINIUM_AGENT_SECRET=graded.agent_secret,
+        INFINIUM_BASE_URL=graded.url,
+        INFINIUM_HISTORY=str(path),
+    )
+    agent_run = subprocess.run(
+        [sys.executable, "-c", AGENT_SCRIPT], env=environ, capture_output=True, text=True,
+        timeout=90, check=False,
+    )  # fmt: skip
+    assert agent_run.returncode == 0, agent_run.stderr
+    (stored,) = graded.traces()
+    graded.make_ready(stored.trace_id)
+    listed = subprocess.run(
+        [sys.executable, "-c", "from infinium_otel.cli import main; raise SystemExit(main())",
+         "results", "--json"],
+        env=environ, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    (run,) = json.loads(listed.stdout)
+    assert run["name"] == "history-bot"
+    assert run["trace_id"] == stored.trace_id
+    assert run["status"] == "ready"
+    assert graded.agent_secret not in listed.stdout + listed.stderr + path.read_text()

@@ -1,7 +1,8 @@
-"""The ``infinium-otel`` command: demo, sandbox, doctor and spool tools."""
+"""The ``infinium-otel`` command: demo, sandbox, doctor, spool and results."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,10 +19,11 @@ commands:
   sandbox   serve a local Infinium-compatible API (see `infinium-otel sandbox -h`)
   doctor    check settings, reach the endpoint, verify the credentials
   spool     list, replay or purge undelivered runs (`infinium-otel spool -h`)
+  results   verdicts of recently delivered runs (`infinium-otel results -h`)
 """
 
 
-_COMMANDS = ("demo", "sandbox", "doctor", "spool")
+_COMMANDS = ("demo", "sandbox", "doctor", "spool", "results")
 
 # Conventional exit status after Ctrl+C (128 + SIGINT).
 INTERRUPTED = 130
@@ -51,22 +53,11 @@ def _run(args: list[str]) -> int:
         print(f"infinium-otel {__version__}")
         return 0
     command, rest = args[0], args[1:]
-    if command == "demo":
-        from infinium_otel.cli.demo import main as demo_main
-
-        return demo_main(rest)
-    if command == "sandbox":
-        from infinium_otel.cli.sandbox import main as sandbox_main
-
-        return sandbox_main(rest)
-    if command == "doctor":
-        from infinium_otel.cli.doctor import main as doctor_main
-
-        return doctor_main(rest)
-    if command == "spool":
-        from infinium_otel.cli.spool import main as spool_main
-
-        return spool_main(rest)
+    if command in _COMMANDS:
+        # Each command's module loads only when it runs: `sandbox` needs no client, say.
+        module = importlib.import_module(f"infinium_otel.cli.{command}")
+        status: int = module.main(rest)
+        return status
     print(
         f"infinium-otel: unknown command {command!r}; use one of {', '.join(_COMMANDS)} "
         "(see infinium-otel --help)",
