@@ -21,7 +21,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+from infinium_otel.export.nesting import attach_tracker
 
 __all__ = ["InfiniumConfigurator"]
 
@@ -78,3 +81,5 @@ class InfiniumConfigurator(_OTelSDKConfigurator):
         for name, value in _DEFAULTS.items():
             os.environ.setdefault(name, value)
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+        # The Infinium exporters the SDK just installed watch span starts too (faster runs).
+        attach_tracker(trace.get_tracer_provider())

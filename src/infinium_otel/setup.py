@@ -126,12 +126,12 @@ def configure(
         if existing is not None:
             _log.debug("infinium_otel.configure: already configured for this provider")
             return existing
-        attach_tracker(provider)
         found = _installed_exporter(provider)
         if found is not None:
             # Zero-code setup (OTEL_TRACES_EXPORTER=infinium) got here first: use its
             # exporter rather than adding a second one that would send every run twice.
             _log.info("infinium_otel.configure: using the Infinium exporter already installed")
+            attach_tracker(provider, found[1])
             handle = InfiniumHandle(
                 settings=found[1].settings,
                 tracer_provider=provider,
@@ -153,6 +153,7 @@ def configure(
             max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
         )
         provider.add_span_processor(processor)
+        attach_tracker(provider, exporter)
         # Content capture passes to the instrumentors only when chosen here or in
         # INFINIUM_CAPTURE_CONTENT, so OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
         # still decides otherwise.
