@@ -187,9 +187,11 @@ trace.set_tracer_provider(provider)
 tracer = trace.get_tracer("late")
 AGENT = {"gen_ai.operation.name": "invoke_agent"}
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-late"}
+OUTER = {**AGENT, "gen_ai.agent.name": "outer"}
+INNER = {**AGENT, "gen_ai.agent.name": "inner"}
 with tracer.start_as_current_span("GET /plan"):
-    with tracer.start_as_current_span("outer", attributes={**AGENT, "gen_ai.agent.name": "outer"}):
-        with tracer.start_as_current_span("inner", attributes={**AGENT, "gen_ai.agent.name": "inner"}):
+    with tracer.start_as_current_span("outer", attributes=OUTER):
+        with tracer.start_as_current_span("inner", attributes=INNER):
             with tracer.start_as_current_span("chat", attributes=CHAT):
                 pass
 processor.force_flush()
