@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +227,77 @@ def test_an_exporter_built_before_the_global_provider_keeps_the_first_run_whole(
     [payload] = checked_payloads(sandbox)
     assert payload["name"] == "outer"
     assert step_names(payload) == ["agent inner", "chat gpt-late"]
+
+
+TRACKER_SCRIPT = """
+from opentelemetry import trace
+
+provider = trace.get_tracer_provider()
+exporters = [
+    processor.span_exporter
+    for processor in provider._active_span_processor._span_processors
+    if hasattr(getattr(processor, "span_exporter", None), "nesting_tracker")
+]
+print([exporter.nesting_tracker.attached for exporter in exporters])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_our_configurator_attaches_the_exporters_tracker(tmp_path: Path, sandbox: Sandbox) -> None:
+    from .test_zero_code import instrument_command
+
+    script = tmp_path / "probe.py"
+    script.write_text(TRACKER_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "INFINIUM_"))}
+    env.update(
+        INFINIUM_AGENT_ID=sandbox.agent_id,
+        INFINIUM_AGENT_SECRET=sandbox.agent_secret,
+        INFINIUM_BASE_URL=sandbox.url,
+        INFINIUM_INTERPRETATION="off",
+        OTEL_PYTHON_CONFIGURATOR="infinium",
+    )
+    result = subprocess.run(
+        [*instrument_command(), str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[True]"
+
+
+@pytest.mark.timeout(60)
+def test_configure_attaches_the_tracker_so_a_run_under_a_live_span_goes_out_at_once(
+    sandbox: Sandbox,
+) -> None:
+    from infinium_otel import configure
+
+    provider = TracerProvider()  # not global
+    handle = configure(
+        tracer_provider=provider,
+        agent_id=sandbox.agent_id,
+        agent_secret=sandbox.agent_secret,
+        base_url=sandbox.url,
+        max_retries=0,
+        interpretation=False,
+        instrument=False,
+    )
+    assert handle.exporter is not None and handle.exporter.nesting_tracker.attached
+    tracer = provider.get_tracer("tests")
+    worker = tracer.start_span("worker loop")  # stays open while the run is sent
+    with trace.use_span(worker, end_on_exit=False):
+        with tracer.start_as_current_span(
+            "invoke_agent planner", attributes=agent_attributes("planner")
+        ):
+            with tracer.start_as_current_span("chat gpt-test", attributes=chat_attributes()):
+                pass
+    assert handle.flush(10.0)
+    [payload] = checked_payloads(sandbox)
+    assert payload["name"] == "planner"
+    assert handle.exporter.stats()["spans_buffered"] == 0
+    worker.end()
+    assert handle.shutdown(10.0)
+    provider.shutdown()

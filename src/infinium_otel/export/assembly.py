@@ -63,7 +63,7 @@ MAX_REMEMBERED_SPANS = 200_000
 
 # Rough CPython sizes: a finished SDK span with its context, resource reference and
 # attribute mapping; an event; a string, list or number held in an attribute.
-_SPAN_BYTES = 2_000
+_SPAN_BYTES = 2_300
 _EVENT_BYTES = 400
 _VALUE_BYTES = 60
 
