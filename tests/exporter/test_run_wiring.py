@@ -301,3 +301,27 @@ def test_configure_attaches_the_tracker_so_a_run_under_a_live_span_goes_out_at_o
     worker.end()
     assert handle.shutdown(10.0)
     provider.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_a_run_under_a_span_that_never_ends_goes_out_after_the_grace(sandbox: Sandbox) -> None:
+    """No tracker, no further spans: the delivery thread's ticks release the held run."""
+    exporter = exporter_for(sandbox)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests")
+    worker = tracer.start_span("worker loop")
+    with trace.use_span(worker, end_on_exit=False):
+        with tracer.start_as_current_span("invoke_agent solo", attributes=agent_attributes("solo")):
+            with tracer.start_as_current_span("chat gpt-test", attributes=chat_attributes()):
+                pass
+    assert sandbox.traces() == []  # held: it might still be a sub-agent
+    sandbox.wait_for_traces(1, timeout=30.0)
+    [payload] = checked_payloads(sandbox)
+    assert payload["name"] == "solo"
+    assert step_names(payload) == ["chat gpt-test"]
+    assert "partial" not in payload["environment"]["custom_tags"]
+    worker.end()
+    assert exporter.force_flush(10_000)
+    assert len(checked_payloads(sandbox)) == 1
+    provider.shutdown()

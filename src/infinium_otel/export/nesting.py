@@ -229,7 +229,11 @@ class NestingTracker(SpanProcessor):
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            for span_id, record in list(self._live.items()):
+            try:
+                records = list(self._live.items())
+            except RuntimeError:  # changed by another thread while copied: try later
+                return False
+            for span_id, record in records:
                 if record.ref() is None:
                     self._live.pop(span_id, None)
             room = len(self._live) < self._max_live
