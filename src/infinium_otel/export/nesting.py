@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 
 from infinium_otel.conventions import classify
 
-__all__ = ["Nesting", "NestingTracker", "attach_tracker"]
+__all__ = ["Nesting", "NestingTracker", "attach_tracker", "feeds"]
 
 MAX_LIVE = 200_000
 MAX_ANSWERS = 100_000
