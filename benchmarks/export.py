@@ -261,8 +261,9 @@ def burst(sink: Sink, kind: str, total_spans: int, spans_per_run: int) -> tuple[
     before = sink.stats()
     exporter: SpanExporter
     if kind == "infinium":
-        attach_tracker(provider)
-        exporter = ours(sink)
+        infinium = ours(sink)
+        attach_tracker(provider, infinium)
+        exporter = infinium
     else:
         exporter = otlp(sink)
     provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -31,7 +31,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+from infinium_otel.export.nesting import attach_tracker
 
 __all__ = ["InfiniumConfigurator", "Plan", "distro_filled", "plan"]
 
@@ -158,3 +161,5 @@ class InfiniumConfigurator(_OTelSDKConfigurator):
         elif decided.note:
             _log.info("%s", decided.note)
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+        # The Infinium exporters the SDK just installed watch span starts too (faster runs).
+        attach_tracker(trace.get_tracer_provider())

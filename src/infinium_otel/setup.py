@@ -165,7 +165,6 @@ def configure(
             if first is not None:
                 _warn_not_applied(first.differences(request), "an earlier configure() call")
             return existing
-        attach_tracker(provider)
         # Content capture passes to the instrumentors only when chosen here or in
         # INFINIUM_CAPTURE_CONTENT, so OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
         # still decides otherwise.
@@ -176,6 +175,7 @@ def configure(
             # exporter rather than adding a second one that would send every run twice.
             processor, installed = found
             _log.info("infinium_otel.configure: using the Infinium exporter already installed")
+            attach_tracker(provider, installed)
             zero_code = _Request(
                 settings=installed.settings,
                 interpretation=_installed_interpretation(installed),
@@ -206,6 +206,7 @@ def configure(
         )
         provider.add_span_processor(processor)
         _made_here.add(exporter)
+        attach_tracker(provider, exporter)
         instrumented = _instrument(provider, capture) if instrument else []
         handle = InfiniumHandle(
             settings=resolved,

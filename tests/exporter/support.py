@@ -72,7 +72,7 @@ class Pipeline:
         self.sandbox = sandbox
         self.exporter = exporter_for(sandbox, **exporter_overrides)
         self.provider = TracerProvider()
-        attach_tracker(self.provider)
+        attach_tracker(self.provider, self.exporter)
         self.processor: SpanProcessor
         if batch:
             options = {"schedule_delay_millis": 50, **(processor_options or {})}

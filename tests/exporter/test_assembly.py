@@ -37,7 +37,7 @@ class Spans:
 
     def assembler(self, **kwargs: object) -> RunAssembler:
         return RunAssembler(
-            nested=self.tracker.pop_nested,
+            nested=self.tracker.verdict,
             live=self.tracker.live_snapshot,
             **kwargs,  # type: ignore[arg-type]
         )
@@ -257,12 +257,13 @@ def test_partial_run_without_a_tracker_gets_a_synthetic_root(spans: Spans) -> No
 def test_tracker_attaches_to_every_new_provider_even_when_ids_are_reused() -> None:
     import gc
 
-    from infinium_otel.export.nesting import TRACKER, attach_tracker
+    from infinium_otel.export.nesting import Nesting
 
+    tracker = NestingTracker()
     for _ in range(20):
         provider = TracerProvider()
-        assert attach_tracker(provider)
-        attach_tracker(provider)  # idempotent
+        tracker.attach(provider)
+        tracker.attach(provider)  # idempotent
         spans_exporter = InMemorySpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(spans_exporter))
         tracer = provider.get_tracer("t")
@@ -271,7 +272,8 @@ def test_tracker_attaches_to_every_new_provider_even_when_ids_are_reused() -> No
                 pass
         # Only an attached tracker knows the inner agent ended inside the outer one.
         context = inner.get_span_context()
-        assert TRACKER.pop_nested(context.trace_id, context.span_id)
+        assert tracker.verdict(context.trace_id, context.span_id) is Nesting.NESTED
+        assert len(spans_exporter.get_finished_spans()) == 2
         provider.shutdown()
         del provider, tracer, spans_exporter
         gc.collect()

@@ -44,7 +44,7 @@ class Pipeline:
             settings=self.settings, client=self.client, interpretation=False
         )
         self.provider = TracerProvider()
-        attach_tracker(self.provider)
+        attach_tracker(self.provider, self.exporter)
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.tracer = self.provider.get_tracer("reliability-tests")
 

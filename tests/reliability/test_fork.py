@@ -90,13 +90,13 @@ def test_forked_workers_send_their_own_runs_and_the_parent_its_own(sandbox: Sand
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_while_another_thread_holds_the_nesting_lock(sandbox: Sandbox) -> None:
     """A fork can land while another thread is inside the nesting tracker (a span ending)."""
-    from infinium_otel.export.nesting import TRACKER
-
     pipeline = Pipeline(sandbox)
+    tracker = pipeline.exporter.nesting_tracker
+    assert tracker.attached
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with TRACKER._lock:  # what on_end does while a nested agent span ends
+        with tracker._lock:  # what on_end does while a nested agent span ends
             held.set()
             release.wait(10)
 

@@ -89,7 +89,7 @@ def test_a_lost_answer_after_acceptance_means_a_second_copy(late_server: _LateSe
     client = InfiniumClient(settings=settings, backoff_base=BACKOFF)
     exporter = InfiniumSpanExporter(settings=settings, client=client, interpretation=False)
     provider = TracerProvider()
-    attach_tracker(provider)
+    attach_tracker(provider, exporter)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     emit_run(provider.get_tracer("lost-answer"), "accepted-twice")
     assert exporter.force_flush(10_000)

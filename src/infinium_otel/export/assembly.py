@@ -2,17 +2,39 @@
 
 Spans arrive after they end, children before parents, one run often spread
 over several export batches. Assembly buffers them by trace id and hands out a
-``Run`` as soon as its root has ended. Everything it holds is bounded: a cap on
-spans held, a cap per trace, and a time-to-live after which an incomplete tree
-goes out as a partial run rather than being lost. No I/O, no threads, no clock
-of its own: callers pass ``now`` (monotonic seconds) and hold the lock.
+``Run`` as soon as its root has ended. No I/O, no threads, no clock of its
+own: callers pass ``now`` (monotonic seconds) and hold the lock.
+
+Which span is a run's root: the outermost agent-like span of its
+process-local tree; with none, the local root (no parent, or a remote one)
+when its tree holds GenAI work. An agent span arrives before the spans above
+it, so whether it is the outermost is decided like this:
+
+1. No local parent: it is a run root, at once.
+2. The nesting tracker, when attached, answers ``NESTED`` (it stays a step of
+   the enclosing run) or ``TOP`` (a run root, at once).
+3. Otherwise it is held, and the finished tree decides as its ancestors
+   arrive: an agent-like ancestor makes it a sub-agent; reaching an ended
+   local root with no agent-like span on the way makes it a run root (so an
+   agent under a plain request span goes out when the request span ends).
+4. Its ancestors may never end (a long-lived worker span). A held agent span
+   goes out as a run root once its trace has been quiet for ``hold_grace``
+   seconds, and at the latest ``hold_limit`` seconds after it arrived. An
+   enclosing agent whose kind appears only at its end and that ends later
+   than that finds its sub-agent already sent as a run of its own.
+
+Everything held is bounded: a cap on spans and on (estimated) bytes held,
+with the oldest trace sent as a partial run when over; a cap per trace; a
+time-to-live after which an incomplete tree goes out as a partial run rather
+than being lost. Span ids already sent are remembered (bounded) so late
+spans are counted and duplicates dropped, never sent as a second run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -20,18 +42,30 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 from infinium_otel.conventions import SpanKind, classify
 from infinium_otel.conventions.facts import span_attributes
+from infinium_otel.export.nesting import Nesting
 from infinium_otel.payload.run import Run
 
-__all__ = ["AssemblyStats", "RunAssembler", "is_internal_span"]
+__all__ = ["AssemblyStats", "RunAssembler", "estimate_span_bytes", "is_internal_span"]
 
 INTERNAL_SCOPE = "infinium_otel.interpretation"
 
-# An agent span is a run root unless this says it ended inside another live agent.
-NestedCheck = Callable[[int, int], bool]
+# What the nesting tracker knows about an ended agent span (trace id, span id).
+NestedCheck = Callable[[int, int], Nesting]
 # A still-open span by span id (a partial run's missing root), when known.
 LiveLookup = Callable[[int], "ReadableSpan | None"]
 
 PARTIAL_ROOT_NAME = "partial run"
+
+HOLD_GRACE = 5.0
+HOLD_LIMIT = 30.0
+MAX_BUFFERED_BYTES = 256 * 1024 * 1024
+MAX_REMEMBERED_SPANS = 200_000
+
+# Rough CPython sizes: a finished SDK span with its context, resource reference and
+# attribute mapping; an event; a string, list or number held in an attribute.
+_SPAN_BYTES = 2_300
+_EVENT_BYTES = 400
+_VALUE_BYTES = 60
 
 
 def is_internal_span(span: ReadableSpan) -> bool:
@@ -46,6 +80,33 @@ def _is_internal(span: ReadableSpan, attributes: Mapping[str, Any]) -> bool:
     return attributes.get("infinium.internal") is True
 
 
+def estimate_span_bytes(span: ReadableSpan, attributes: Mapping[str, Any] | None = None) -> int:
+    """A cheap estimate of the memory a finished span holds: its attributes and events."""
+    size = _SPAN_BYTES + _mapping_bytes(attributes if attributes is not None else span.attributes)
+    events = getattr(span, "_events", None)  # the SDK's own list: no copy
+    if events is None:
+        events = span.events
+    if len(events):
+        for event in events:
+            size += _EVENT_BYTES + _mapping_bytes(event.attributes)
+    return size
+
+
+def _mapping_bytes(attributes: Mapping[str, Any] | None) -> int:
+    """Attribute keys are shared between spans; the values are what each span adds."""
+    if not attributes:
+        return 0
+    size = _VALUE_BYTES * len(attributes)
+    for value in attributes.values():
+        kind = type(value)
+        if kind is str or kind is bytes:
+            size += len(value)
+        elif kind is tuple or kind is list:
+            for item in value:
+                size += _VALUE_BYTES + (len(item) if type(item) is str else 0)
+    return size
+
+
 @dataclasses.dataclass
 class AssemblyStats:
     """Counters; the exporter publishes them."""
@@ -58,31 +119,39 @@ class AssemblyStats:
     spans_dropped_cap: int = 0
     spans_dropped_no_genai: int = 0
     traces_evicted: int = 0
+    spans_duplicate: int = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Entry:
     span: ReadableSpan
     kind: SpanKind
+    size: int
 
 
 @dataclasses.dataclass
 class _Sent:
-    """What already left for one trace: to recognise spans that arrive too late."""
+    """What already left for one trace: to recognise spans that arrive again or too late."""
 
     span_ids: set[int] = dataclasses.field(default_factory=set)
     # Parents of partial runs' spans that were not in the run (their root never came).
     partial_parents: set[int] = dataclasses.field(default_factory=set)
 
+    def __len__(self) -> int:
+        return len(self.span_ids) + len(self.partial_parents)
+
 
 class _TraceBuffer:
     """The not-yet-sent spans of one trace, indexed by span id and by parent."""
 
-    __slots__ = ("children", "dropped", "entries", "last_activity")
+    __slots__ = ("children", "dropped", "entries", "held", "last_activity")
 
     def __init__(self, now: float) -> None:
         self.entries: dict[int, _Entry] = {}
         self.children: dict[int, list[int]] = {}
+        # Agent spans whose place (run root or sub-agent) waits for their ancestors:
+        # span id -> when it arrived.
+        self.held: dict[int, float] = {}
         self.last_activity = now
         self.dropped = 0
 
@@ -100,8 +169,27 @@ class _TraceBuffer:
             entry = self.entries.pop(span_id, None)
             if entry is not None:
                 taken.append(entry)
+                self.held.pop(span_id, None)
             stack.extend(self.children.pop(span_id, ()))
         return taken
+
+    def place_of(self, span_id: int) -> Nesting | None:
+        """Where the finished tree puts a held agent span: under an agent (``NESTED``),
+        at the top of an ended local tree (``TOP``), or not known yet (None)."""
+        entry = self.entries.get(span_id)
+        current = _parent_id(entry.span) if entry is not None else None
+        for _ in range(len(self.entries)):  # a bound that also ends parent-link cycles
+            if current is None:
+                return None
+            above = self.entries.get(current)
+            if above is None:
+                return None  # an ancestor has not ended yet
+            if above.kind.is_agent_like:
+                return Nesting.NESTED
+            if _is_local_root(above.span):
+                return Nesting.TOP
+            current = _parent_id(above.span)
+        return None
 
     def top_level_groups(self) -> list[list[int]]:
         """The roots of what is left: each parentless span alone, and siblings whose
@@ -123,6 +211,9 @@ def _parent_id(span: ReadableSpan) -> int | None:
     parent = span.parent
     if parent is None or not parent.is_valid:
         return None
+    context = span.context
+    if context is not None and parent.span_id == context.span_id:
+        return None  # a span claiming itself as parent: treat it as a root
     return parent.span_id
 
 
@@ -148,43 +239,74 @@ class RunAssembler:
         nested: NestedCheck | None = None,
         live: LiveLookup | None = None,
         max_remembered_traces: int = 4_096,
+        max_remembered_spans: int = MAX_REMEMBERED_SPANS,
+        max_buffered_bytes: int = MAX_BUFFERED_BYTES,
+        hold_grace: float = HOLD_GRACE,
+        hold_limit: float = HOLD_LIMIT,
     ) -> None:
         self._max_buffered = max_buffered_spans
+        self._max_bytes = max_buffered_bytes
         self._max_per_trace = max_spans_per_run
         self._ttl = run_ttl
+        # A held span goes out before its trace's time-to-live would send it as partial.
+        self._hold_grace = min(hold_grace, run_ttl)
+        self._hold_limit = min(hold_limit, run_ttl)
         self._nested = nested
         self._live = live
         self._traces: OrderedDict[int, _TraceBuffer] = OrderedDict()
         self._buffered = 0
-        # trace id -> span ids already sent in a run, to recognise late spans.
+        self._buffered_bytes = 0
+        # Trace ids with held agent spans.
+        self._holding: dict[int, None] = {}
+        # trace id -> span ids already sent in a run, to recognise late and repeated spans.
         self._sent: OrderedDict[int, _Sent] = OrderedDict()
+        self._remembered = 0
         self._max_remembered = max_remembered_traces
+        self._max_remembered_spans = max_remembered_spans
         self.stats = AssemblyStats()
 
     @property
     def buffered_spans(self) -> int:
         return self._buffered
 
+    @property
+    def buffered_bytes(self) -> int:
+        """The estimated memory of the buffered spans."""
+        return self._buffered_bytes
+
+    @property
+    def held_spans(self) -> int:
+        """Agent spans waiting for their ancestors to tell whether they are sub-agents."""
+        return sum(len(self._traces[t].held) for t in self._holding if t in self._traces)
+
     def add(self, spans: Sequence[ReadableSpan], now: float) -> list[Run]:
         """Buffer a batch of finished spans; return the runs it completes."""
-        candidates: list[tuple[int, _Entry]] = []
+        ready: list[tuple[int, _Entry]] = []
+        touched: dict[int, None] = {}
         for span in spans:
             entry = self._buffer(span, now)
-            if entry is not None and self._may_complete(entry):
-                candidates.append((span.context.trace_id, entry))
-        runs: list[Run] = []
-        # Inner runs end first: completing in end order keeps nested trees apart.
-        candidates.sort(key=lambda item: _end_key(item[1]))
-        for trace_id, entry in candidates:
-            run = self._complete(trace_id, entry)
-            if run is not None:
-                runs.append(run)
-        runs.extend(self._enforce_global_cap())
-        return runs
+            if entry is None:
+                continue
+            trace_id, span_id = span.context.trace_id, span.context.span_id
+            touched[trace_id] = None
+            if _is_local_root(span):
+                ready.append((trace_id, entry))
+            elif entry.kind.is_agent_like:
+                answer = self._nested(trace_id, span_id) if self._nested else Nesting.UNKNOWN
+                if answer is Nesting.TOP:
+                    ready.append((trace_id, entry))
+                elif answer is Nesting.UNKNOWN:
+                    self._traces[trace_id].held[span_id] = now
+                    self._holding[trace_id] = None
+        for trace_id in touched:
+            if trace_id in self._holding:
+                ready.extend((trace_id, entry) for entry in self._settle(trace_id))
+        return self._complete_all(ready) + self._enforce_global_cap()
 
     def expire(self, now: float) -> list[Run]:
-        """Send as partial every trace idle for longer than the time-to-live."""
-        runs: list[Run] = []
+        """Send held agent spans whose wait is over as runs, and as partial every trace
+        idle for longer than the time-to-live."""
+        runs = self._complete_all(self._overdue(now))
         while self._traces:
             trace_id, buffer = next(iter(self._traces.items()))
             if now - buffer.last_activity < self._ttl:
@@ -193,8 +315,9 @@ class RunAssembler:
         return runs
 
     def drain(self, reason: str = "exporter flushed before the root span ended") -> list[Run]:
-        """Everything still buffered, as partial runs (flush and shutdown)."""
-        runs: list[Run] = []
+        """Everything still buffered: held agent spans as runs, the rest as partial runs
+        (flush and shutdown)."""
+        runs = self._complete_all(self._overdue(None))
         for trace_id in list(self._traces):
             runs.extend(self._evict(trace_id, reason))
         return runs
@@ -202,8 +325,11 @@ class RunAssembler:
     def clear(self) -> None:
         """Forget everything without sending (a forked child must not resend its parent's)."""
         self._traces.clear()
+        self._holding.clear()
         self._sent.clear()
+        self._remembered = 0
         self._buffered = 0
+        self._buffered_bytes = 0
 
     # -- internals ---------------------------------------------------------
 
@@ -220,24 +346,26 @@ class RunAssembler:
         trace_id, span_id = context.trace_id, context.span_id
         parent_id = _parent_id(span)
         sent = self._sent.get(trace_id)
-        if (
-            sent is not None
-            and parent_id != span_id
-            and (
-                (parent_id is not None and parent_id in sent.span_ids)
-                or span_id in sent.partial_parents
-            )
-        ):
-            # A child of a sent span, or the missing root of a partial run: too late.
-            self._drop_late(trace_id, span_id, sent)
-            return None
+        if sent is not None:
+            if span_id in sent.span_ids:  # the same span exported again after its run left
+                self.stats.spans_duplicate += 1
+                return None
+            if (parent_id is not None and parent_id in sent.span_ids) or (
+                span_id in sent.partial_parents
+            ):
+                # A child of a sent span, or the missing root of a partial run: too late.
+                self._drop_late(trace_id, span_id, sent)
+                return None
         buffer = self._traces.get(trace_id)
         if buffer is None:
             buffer = self._traces[trace_id] = _TraceBuffer(now)
         else:
             self._traces.move_to_end(trace_id)
             buffer.last_activity = now
-        entry = _Entry(span, classify(attributes))
+        if span_id in buffer.entries:  # a duplicate delivery of a span still buffered
+            self.stats.spans_duplicate += 1
+            return None
+        entry = _Entry(span, classify(attributes), estimate_span_bytes(span, attributes))
         if (
             len(buffer.entries) >= self._max_per_trace
             and not _is_local_root(span)
@@ -246,51 +374,92 @@ class RunAssembler:
             buffer.dropped += 1
             self.stats.spans_dropped_cap += 1
             return None
-        if span_id in buffer.entries:  # a duplicate delivery of the same span
-            return None
-        buffer.add(span_id, parent_id if parent_id != span_id else None, entry)
+        buffer.add(span_id, parent_id, entry)
         self._buffered += 1
+        self._buffered_bytes += entry.size
         return entry
 
     def _drop_late(self, trace_id: int, span_id: int, sent: _Sent) -> None:
         """A span whose run already left: count it and its buffered subtree."""
-        sent.span_ids.add(span_id)
         self.stats.late_spans += 1
+        ids = [span_id]
         buffer = self._traces.get(trace_id)
         if buffer is not None:
-            for entry in buffer.take_subtree(span_id):
-                self.stats.late_spans += 1
-                self._buffered -= 1
-                if entry.span.context is not None:
-                    sent.span_ids.add(entry.span.context.span_id)
-            self._discard_if_empty(trace_id, buffer)
+            taken = self._take(trace_id, buffer, span_id)
+            self.stats.late_spans += len(taken)
+            ids.extend(e.span.context.span_id for e in taken)
+        self._remember(trace_id, sent, ids)
 
-    def _may_complete(self, entry: _Entry) -> bool:
-        return entry.kind.is_agent_like or _is_local_root(entry.span)
+    def _take(self, trace_id: int, buffer: _TraceBuffer, span_id: int) -> list[_Entry]:
+        """Remove a subtree from the buffer, keeping the totals right."""
+        taken = buffer.take_subtree(span_id)
+        self._buffered -= len(taken)
+        self._buffered_bytes -= sum(e.size for e in taken)
+        if not buffer.held:
+            self._holding.pop(trace_id, None)
+        if not buffer.entries:
+            self._traces.pop(trace_id, None)
+            self._holding.pop(trace_id, None)
+        return taken
+
+    def _settle(self, trace_id: int) -> list[_Entry]:
+        """The held agent spans of a trace that its finished tree now shows to be run roots;
+        the ones it shows to be sub-agents are simply no longer held."""
+        buffer = self._traces.get(trace_id)
+        if buffer is None:
+            self._holding.pop(trace_id, None)
+            return []
+        roots: list[_Entry] = []
+        for span_id in list(buffer.held):
+            place = buffer.place_of(span_id)
+            if place is None:
+                continue
+            del buffer.held[span_id]
+            if place is Nesting.TOP:
+                roots.append(buffer.entries[span_id])
+        if not buffer.held:
+            self._holding.pop(trace_id, None)
+        return roots
+
+    def _overdue(self, now: float | None) -> list[tuple[int, _Entry]]:
+        """Held agent spans that waited long enough (all of them when ``now`` is None)."""
+        due: list[tuple[int, _Entry]] = []
+        for trace_id in list(self._holding):
+            buffer = self._traces.get(trace_id)
+            if buffer is None:
+                self._holding.pop(trace_id, None)
+                continue
+            quiet = now is None or now - buffer.last_activity >= self._hold_grace
+            for span_id, since in list(buffer.held.items()):
+                if quiet or now is None or now - since >= self._hold_limit:
+                    del buffer.held[span_id]
+                    due.append((trace_id, buffer.entries[span_id]))
+            if not buffer.held:
+                self._holding.pop(trace_id, None)
+        return due
+
+    def _complete_all(self, ready: list[tuple[int, _Entry]]) -> list[Run]:
+        # Inner runs end first: completing in end order keeps nested trees apart.
+        ready.sort(key=lambda item: _end_key(item[1]))
+        runs: list[Run] = []
+        for trace_id, entry in ready:
+            run = self._complete(trace_id, entry)
+            if run is not None:
+                runs.append(run)
+        return runs
 
     def _complete(self, trace_id: int, entry: _Entry) -> Run | None:
         buffer = self._traces.get(trace_id)
         span = entry.span
         span_id = span.context.span_id
-        if buffer is None or span_id not in buffer.entries:
-            return None
-        if entry.kind.is_agent_like and not _is_local_root(span):
-            if self._nested is not None and self._nested(trace_id, span_id):
-                return None  # a sub-agent: it belongs to the enclosing run
-        elif not entry.kind.is_agent_like:
+        if buffer is None or buffer.entries.get(span_id) is not entry:
+            return None  # already sent inside another run
+        taken = self._take(trace_id, buffer, span_id)
+        dropped, buffer.dropped = buffer.dropped, 0
+        if not entry.kind.is_agent_like and not any(e.kind.is_genai for e in taken):
             # A plain local root: its leftover tree is a run only if it holds GenAI work.
-            taken = buffer.take_subtree(span_id)
-            self._buffered -= len(taken)
-            self._discard_if_empty(trace_id, buffer)
-            if not any(e.kind.is_genai for e in taken):
-                self.stats.spans_dropped_no_genai += len(taken)
-                return None
-            return self._make_run(trace_id, taken, span, dropped=buffer.dropped)
-        taken = buffer.take_subtree(span_id)
-        self._buffered -= len(taken)
-        dropped = buffer.dropped
-        buffer.dropped = 0
-        self._discard_if_empty(trace_id, buffer)
+            self.stats.spans_dropped_no_genai += len(taken)
+            return None
         return self._make_run(trace_id, taken, span, dropped=dropped)
 
     def _make_run(
@@ -305,15 +474,16 @@ class RunAssembler:
         sent = self._sent.get(trace_id)
         if sent is None:
             sent = self._sent[trace_id] = _Sent()
-            while len(self._sent) > self._max_remembered:
-                self._sent.popitem(last=False)
         else:
             self._sent.move_to_end(trace_id)
-        sent.span_ids.update(e.span.context.span_id for e in taken if e.span.context is not None)
-        if partial_reason is not None:
-            sent.partial_parents.update(
-                pid for e in taken if (pid := _parent_id(e.span)) is not None
-            )
+        parents = (
+            [pid for e in taken if (pid := _parent_id(e.span)) is not None]
+            if partial_reason is not None
+            else []
+        )
+        self._remember(
+            trace_id, sent, (e.span.context.span_id for e in taken if e.span.context), parents
+        )
         if partial_reason is None:
             self.stats.runs_completed += 1
         else:
@@ -328,14 +498,38 @@ class RunAssembler:
             partial_reason=partial_reason,
         )
 
+    def _remember(
+        self,
+        trace_id: int,
+        sent: _Sent,
+        span_ids: Iterable[int],
+        partial_parents: Iterable[int] = (),
+    ) -> None:
+        """Note span ids as sent, forgetting the oldest traces over the bounds."""
+        before = len(sent)
+        sent.span_ids.update(span_ids)
+        sent.partial_parents.update(partial_parents)
+        self._remembered += len(sent) - before
+        while len(self._sent) > 1 and (
+            len(self._sent) > self._max_remembered or self._remembered > self._max_remembered_spans
+        ):
+            oldest, sent = next(iter(self._sent.items()))
+            if oldest == trace_id:
+                self._sent.move_to_end(oldest)
+                continue
+            del self._sent[oldest]
+            self._remembered -= len(sent)
+
     def _evict(self, trace_id: int, reason: str) -> list[Run]:
         buffer = self._traces.pop(trace_id, None)
+        self._holding.pop(trace_id, None)
         if buffer is None:
             return []
         runs: list[Run] = []
         for group in buffer.top_level_groups():
             taken = [entry for top_id in group for entry in buffer.take_subtree(top_id)]
             self._buffered -= len(taken)
+            self._buffered_bytes -= sum(e.size for e in taken)
             if not taken:
                 continue
             if not any(e.kind.is_genai for e in taken):
@@ -347,10 +541,11 @@ class RunAssembler:
             )
             buffer.dropped = 0
         # Anything unreachable (cycles in parent links) is counted, never kept.
-        leftover = len(buffer.entries)
+        leftover = list(buffer.entries.values())
         if leftover:
-            self._buffered -= leftover
-            self.stats.spans_dropped_cap += leftover
+            self._buffered -= len(leftover)
+            self._buffered_bytes -= sum(e.size for e in leftover)
+            self.stats.spans_dropped_cap += len(leftover)
         return runs
 
     def _stand_in_root(self, trace_id: int, taken: list[_Entry]) -> ReadableSpan:
@@ -387,12 +582,10 @@ class RunAssembler:
 
     def _enforce_global_cap(self) -> list[Run]:
         runs: list[Run] = []
-        while self._buffered > self._max_buffered and self._traces:
+        while (
+            self._buffered > self._max_buffered or self._buffered_bytes > self._max_bytes
+        ) and self._traces:
             oldest = next(iter(self._traces))
             self.stats.traces_evicted += 1
             runs.extend(self._evict(oldest, "buffer full: sent before the root span ended"))
         return runs
-
-    def _discard_if_empty(self, trace_id: int, buffer: _TraceBuffer) -> None:
-        if not buffer.entries:
-            self._traces.pop(trace_id, None)

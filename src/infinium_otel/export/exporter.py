@@ -30,7 +30,7 @@ from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.delivery.spool import Spool
 from infinium_otel.delivery.worker import Delivery, DeliveryWorker, RunMeta
 from infinium_otel.export.assembly import RunAssembler
-from infinium_otel.export.nesting import TRACKER, attach_tracker
+from infinium_otel.export.nesting import NestingTracker, attach_tracker, feeds
 from infinium_otel.export.telemetry import register_metrics
 from infinium_otel.interpretation import InterpretationProcessor, InterpretationRequest
 from infinium_otel.payload.convert import convert_run
@@ -92,12 +92,13 @@ class InfiniumSpanExporter(SpanExporter):
             "runs_failed_conversion": 0,
             "export_errors": 0,
         }
+        self._tracker = NestingTracker()
         self._assembler = RunAssembler(
             max_buffered_spans=settings.max_buffered_spans,
             max_spans_per_run=settings.max_spans_per_run,
             run_ttl=settings.run_ttl,
-            nested=TRACKER.pop_nested,
-            live=TRACKER.live_snapshot,
+            nested=self._tracker.verdict,
+            live=self._tracker.live_snapshot,
         )
         self._interpretation: InterpretationProcessor | None = None
         self._delivery: DeliveryWorker | None = None
@@ -121,7 +122,6 @@ class InfiniumSpanExporter(SpanExporter):
             if settings.spool_dir
             else None,
         )
-        attach_tracker(trace.get_tracer_provider())
         register_metrics(self.stats)
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
@@ -140,6 +140,11 @@ class InfiniumSpanExporter(SpanExporter):
     def interpretation(self) -> InterpretationProcessor | None:
         return self._interpretation
 
+    @property
+    def nesting_tracker(self) -> NestingTracker:
+        """This exporter's span processor that tells sub-agents apart early (optional)."""
+        return self._tracker
+
     # -- SpanExporter ------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -148,8 +153,10 @@ class InfiniumSpanExporter(SpanExporter):
         if self._delivery is None:  # disabled
             return SpanExportResult.SUCCESS
         try:
-            if not TRACKER.attached:  # the global provider was set after we were built
-                attach_tracker(trace.get_tracer_provider())
+            if not self._tracker.attached:  # the fast path, when the global provider feeds us
+                provider = trace.get_tracer_provider()
+                if feeds(provider, self):
+                    attach_tracker(provider, self)
             now = time.monotonic()
             with self._lock:
                 runs = self._assembler.add(spans, now)
@@ -351,7 +358,7 @@ class InfiniumSpanExporter(SpanExporter):
         self._ship_lock = threading.Lock()
         self._finished.clear()
         self._assembler.clear()
-        TRACKER.forget_all()
+        self._tracker.forget_all()
 
 
 def _explicit(settings: Settings) -> dict[str, Any]:

@@ -1,39 +1,95 @@
-"""Which ended agent spans were nested inside another live agent span.
+"""Whether an agent span started inside another agent: a fast path for run assembly.
 
-A span exporter only sees spans after they end, and a parent ends after its
-children, so when an agent span arrives the exporter cannot tell from it alone
-whether it is the outermost agent (a run root) or a sub-agent. This span
-processor watches span starts on the application thread, where the parent is
-still live, and records the answer for the exporter. It costs one dict lookup
-per span start and end, and holds only bounded state.
+A span exporter only sees spans after they end, children before parents, so
+when an agent span arrives the exporter cannot tell from it alone whether it
+is the outermost agent (a run root) or a sub-agent. Each exporter owns one
+``NestingTracker``: a span processor that watches span starts on the
+application thread, where the parent chain is still live, and answers for an
+ended agent span:
+
+- ``NESTED``: a span above it was agent-like when its child started; it is a
+  sub-agent, whatever happens later.
+- ``TOP``: the tracker saw every span of its local parent chain start, none of
+  them agent-like, and the span itself was agent-like from its start.
+- ``UNKNOWN``: anything else (attached late, a start missed, over its bound,
+  or a kind set only at the span's end, as OpenInference's LangChain tracer
+  does). Assembly then decides from the finished tree.
+
+So the tracker is never needed for correctness, only for speed: with it a
+top-level agent under a long-lived span goes out as soon as it ends. ``TOP``
+trusts that the kinds of the spans above were known at their start; an agent
+span set up at its start under one whose kind appears only at its end (two
+different instrumentations mixed) is judged by that trust.
+
+Memory: one small record per live span holding a weak reference to the span,
+never the span itself, so a span that never ends (and that the application
+dropped) is freed as usual, and its record is swept when the table is full.
+The table holds at most ``max_live`` records (a fixed size each, so this bounds
+bytes too), and at most ``max_answers`` answers wait for the exporter. Over the
+bound new spans go untracked: their answers are ``UNKNOWN``, never wrong.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import weakref
 from collections import OrderedDict
+from typing import Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from infinium_otel.conventions import classify
 
-__all__ = ["TRACKER", "NestingTracker", "attach_tracker"]
+__all__ = ["Nesting", "NestingTracker", "attach_tracker", "feeds"]
 
-_MAX_LIVE = 200_000
-_MAX_NESTED = 200_000
+MAX_LIVE = 200_000
+MAX_ANSWERS = 100_000
+
+
+class Nesting(enum.Enum):
+    """What the tracker knows about an ended agent span."""
+
+    NESTED = "nested"
+    TOP = "top"
+    UNKNOWN = "unknown"
+
+
+class _Live:
+    """A live span as the tracker saw it start (small: no attributes, a weak reference)."""
+
+    __slots__ = ("above", "agent", "known", "ref")
+
+    def __init__(self, ref: weakref.ReferenceType[Span], agent: bool, above: bool, known: bool):
+        self.ref = ref
+        self.agent = agent  # agent-like at its start (or when a child started)
+        self.above = above  # an agent-like span above it, as seen at its start
+        self.known = known  # the tracker saw its whole local parent chain start
+
+
+class HasTracker(Protocol):
+    """An exporter that owns a nesting tracker."""
+
+    @property
+    def nesting_tracker(self) -> NestingTracker: ...
 
 
 class NestingTracker(SpanProcessor):
-    """Remembers live spans inside an agent, and which agent spans ended nested."""
+    """Records, at span start, which agent spans sit inside another agent span."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_live: int = MAX_LIVE, max_answers: int = MAX_ANSWERS) -> None:
         self._lock = threading.Lock()
-        # span id -> the live span, for spans that are agent-like or inside one.
-        self._live_in_agent: dict[int, ReadableSpan] = {}
-        # (trace id, span id) of agent-like spans that ended inside a live agent.
-        self._nested: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._max_live = max_live
+        self._max_answers = max_answers
+        # span id -> the live span's record (every span started while attached, bounded).
+        self._live: dict[int, _Live] = {}
+        # (trace id, span id) -> the answer for an agent span that ended, until asked.
+        self._answers: OrderedDict[tuple[int, int], Nesting] = OrderedDict()
+        # New spans to refuse before the full table is swept again.
+        self._sweep_countdown = 0
+        # Spans not tracked because the table was full (their answers are UNKNOWN).
+        self.untracked = 0
         # Weak: a provider's id can be reused once it is gone, so ids alone would lie.
         self._providers: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
 
@@ -41,6 +97,11 @@ class NestingTracker(SpanProcessor):
     def attached(self) -> bool:
         """True once the tracker watches at least one tracer provider."""
         return bool(self._providers)
+
+    @property
+    def live_spans(self) -> int:
+        """How many live spans the tracker holds a record for."""
+        return len(self._live)
 
     def attach(self, provider: TracerProvider) -> None:
         """Add the tracker to ``provider`` once (idempotent)."""
@@ -50,59 +111,78 @@ class NestingTracker(SpanProcessor):
             self._providers.add(provider)
         provider.add_span_processor(self)
 
+    # -- SpanProcessor (application threads) -------------------------------
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         context = span.context
         if context is None:
             return
         parent = span.parent
-        inside = (
-            parent is not None and not parent.is_remote and parent.span_id in self._live_in_agent
-        )
-        if (inside or classify(span.attributes).is_agent_like) and len(
-            self._live_in_agent
-        ) < _MAX_LIVE:
-            self._live_in_agent[context.span_id] = span
+        if parent is None or not parent.is_valid or parent.is_remote:
+            above, known = False, True
+        else:
+            record = self._live.get(parent.span_id)
+            if record is None:
+                above, known = False, False
+            else:
+                if not record.agent:
+                    # A kind set just after the parent started still counts.
+                    parent_span = record.ref()
+                    if parent_span is not None and classify(parent_span.attributes).is_agent_like:
+                        record.agent = True
+                above, known = record.above or record.agent, record.known
+        if len(self._live) >= self._max_live and not self._make_room():
+            self.untracked += 1
+            return
+        agent = classify(span.attributes).is_agent_like
+        self._live[context.span_id] = _Live(weakref.ref(span), agent, above, known)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
-        if context is None or context.span_id not in self._live_in_agent:
+        if context is None:
             return
-        self._live_in_agent.pop(context.span_id, None)
-        parent = span.parent
-        if (
-            parent is not None
-            and not parent.is_remote
-            and parent.span_id in self._live_in_agent
-            and classify(span.attributes).is_agent_like
-        ):
+        record = self._live.get(context.span_id)
+        if record is None:
+            return
+        answer = _answer(record)
+        if answer is not Nesting.UNKNOWN and classify(span.attributes).is_agent_like:
+            # Recorded before the live record goes, so an exporter asking from
+            # another thread in between finds one or the other.
             with self._lock:
-                self._nested[(context.trace_id, context.span_id)] = None
-                while len(self._nested) > _MAX_NESTED:
-                    self._nested.popitem(last=False)
+                self._answers[(context.trace_id, context.span_id)] = answer
+                while len(self._answers) > self._max_answers:
+                    self._answers.popitem(last=False)
+        self._live.pop(context.span_id, None)
 
-    def pop_nested(self, trace_id: int, span_id: int) -> bool:
-        """True (once) when this agent span ended inside another live agent span.
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    # -- the exporter's questions --------------------------------------------
+
+    def verdict(self, trace_id: int, span_id: int) -> Nesting:
+        """What the tracker knows about this ended agent span (answered once).
 
         An exporter behind a synchronous processor that runs before this one sees
-        the span while it is still marked live here: then its parent decides.
+        the span while it is still live here: then its record answers.
         """
         with self._lock:
-            if (trace_id, span_id) in self._nested:
-                del self._nested[(trace_id, span_id)]
-                return True
-        live = self._live_in_agent.pop(span_id, None)
-        if live is None:
-            return False
-        parent = live.parent
-        return parent is not None and not parent.is_remote and parent.span_id in self._live_in_agent
+            answer = self._answers.pop((trace_id, span_id), None)
+        if answer is not None:
+            return answer
+        record = self._live.get(span_id)
+        return Nesting.UNKNOWN if record is None else _answer(record)
 
     def live_snapshot(self, span_id: int) -> ReadableSpan | None:
-        """A still-open span as it is now (no end time), when it is agent-like or inside one.
+        """A still-open span as it is now (no end time), when the tracker saw it start.
 
         A partial run whose root has not ended yet uses it as its root, so the
         payload keeps the run's real name, attributes and span id.
         """
-        live = self._live_in_agent.get(span_id)
+        record = self._live.get(span_id)
+        live = record.ref() if record is not None else None
         if live is None:
             return None
         try:
@@ -130,22 +210,76 @@ class NestingTracker(SpanProcessor):
         gets a new lock rather than waiting forever on the copy.
         """
         self._lock = threading.Lock()
-        self._live_in_agent = {}
-        self._nested = OrderedDict()
+        self._live = {}
+        self._answers = OrderedDict()
+        self._sweep_countdown = 0
 
-    def shutdown(self) -> None:
-        return None
+    # -- internals ---------------------------------------------------------
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+    def _make_room(self) -> bool:
+        """Forget records of spans that were garbage collected without ending.
+
+        A sweep costs one pass over the table, so after one that found no room
+        the next waits for a quarter of the bound's worth of new spans; those
+        go untracked (their answers are ``UNKNOWN``).
+        """
+        if self._sweep_countdown > 0:
+            self._sweep_countdown -= 1
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            try:
+                records = list(self._live.items())
+            except RuntimeError:  # changed by another thread while copied: try later
+                return False
+            for span_id, record in records:
+                if record.ref() is None:
+                    self._live.pop(span_id, None)
+            room = len(self._live) < self._max_live
+            if not room:
+                self._sweep_countdown = max(1, self._max_live // 4)
+            return room
+        finally:
+            self._lock.release()
 
 
-TRACKER = NestingTracker()
+def _answer(record: _Live) -> Nesting:
+    if record.above:
+        return Nesting.NESTED
+    if record.known and record.agent:
+        return Nesting.TOP
+    return Nesting.UNKNOWN
 
 
-def attach_tracker(provider: object) -> bool:
-    """Attach the shared tracker to an SDK tracer provider; False for any other kind."""
-    if isinstance(provider, TracerProvider):
-        TRACKER.attach(provider)
-        return True
-    return False
+def attach_tracker(provider: object, exporter: HasTracker | None = None) -> bool:
+    """Attach an exporter's nesting tracker to the SDK tracer provider that feeds it.
+
+    Without ``exporter``, the trackers of the Infinium exporters already added
+    to ``provider`` are attached. True when a tracker now watches ``provider``;
+    False for any other kind of provider or when there was nothing to attach.
+    Optional: without it runs are still assembled right, only later at times.
+    """
+    if not isinstance(provider, TracerProvider):
+        return False
+    exporters = [exporter] if exporter is not None else _exporters_on(provider)
+    for found in exporters:
+        found.nesting_tracker.attach(provider)
+    return bool(exporters)
+
+
+def feeds(provider: object, exporter: object) -> bool:
+    """True when ``exporter`` sits behind a span processor of the SDK ``provider``."""
+    if not isinstance(provider, TracerProvider):
+        return False
+    return any(found is exporter for found in _exporters_on(provider))
+
+
+def _exporters_on(provider: TracerProvider) -> list[HasTracker]:
+    active = getattr(provider, "_active_span_processor", None)
+    found: list[HasTracker] = []
+    for processor in getattr(active, "_span_processors", ()):
+        exporter: Any = getattr(processor, "span_exporter", None)
+        if isinstance(getattr(exporter, "nesting_tracker", None), NestingTracker):
+            found.append(exporter)
+    return found

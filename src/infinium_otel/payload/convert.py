@@ -276,7 +276,7 @@ def _description(
     given = text(attributes.get(infinium.DESCRIPTION))
     if given:
         return cap(given, DESCRIPTION_MAX)
-    label = {SpanKind.AGENT: "Agent", SpanKind.WORKFLOW: "Workflow"}.get(root.kind, "Run")
+    label = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}.get(root.kind, "Run")
     llm = sum(1 for n in tree.steps if n.facts.kind is SpanKind.LLM)
     tools = sum(1 for n in tree.steps if n.facts.kind is SpanKind.TOOL)
     parts = [
@@ -286,7 +286,7 @@ def _description(
     ]
     if errors:
         parts.append(_count(len(errors), "error"))
-    described = f"{label} run '{cap(name, NAME_MAX)}': {', '.join(parts)}"
+    described = f"{label} '{cap(name, NAME_MAX)}': {', '.join(parts)}"
     if root.failed:
         described += "; the run failed"
     if run.partial:

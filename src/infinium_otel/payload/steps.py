@@ -1,6 +1,7 @@
 """A run's span tree as Infinium steps: which spans are steps, their order, depth and parent.
 
-Rules: every descendant of the run root is a step, except
+Rules: every descendant of the run root is a step (and the root itself when it
+is a call: a run made of one LLM or tool call with no agent around it), except
 - a transport span (HTTP, database, RPC client) nested inside an LLM, tool,
   embedding or retrieval step, and anything nested inside such a span;
 - an LLM (or embedding) span whose nearest step ancestor is an LLM (or
@@ -41,7 +42,7 @@ class RunTree:
     root: SpanFacts
     steps: list[StepNode]
     # Every span of the run (root first, then by start time) with the step that stands for it
-    # (None for the root and for spans outside any step).
+    # (None for spans outside any step, and for the root unless it is a call).
     members: list[tuple[SpanFacts, StepNode | None]]
     parents: dict[int, int | None]
 
@@ -66,6 +67,11 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
             by_id.setdefault(facts.span_id, facts)
     places: dict[int, _Place] = {root.span_id: _Place(None, False)}
     steps: list[StepNode] = []
+    if root.kind in _CALL_KINDS:
+        # The call is the run's work: without a step of its own the run would show none.
+        root_step = StepNode(root, None, 1)
+        steps.append(root_step)
+        places[root.span_id] = _Place(root_step, False)
     ordered = sorted(by_id.values(), key=_order_key)
     for facts in ordered:
         if facts.span_id not in places:
@@ -76,7 +82,7 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
     )
     for number, node in enumerate(steps, start=1):
         node.number = number
-    members: list[tuple[SpanFacts, StepNode | None]] = [(root, None)]
+    members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id].owner)]
     members.extend((facts, places[facts.span_id].owner) for facts in ordered)
     parents = {f.span_id: f.parent_id for f in ordered}
     parents[root.span_id] = None
