@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,11 +137,15 @@ def free_port() -> int:
 class RawServer:
     """Accepts connections and writes ``head`` at once, then ``trickle`` one byte per ``every`` s.
 
-    It stops writing when closed; each connection is handled in its own thread.
+    It stops writing when closed; each connection is handled in its own thread,
+    over TLS when ``tls`` (a server context) is given.
     """
 
-    def __init__(self, head: bytes, trickle: bytes, every: float = 0.5) -> None:
+    def __init__(
+        self, head: bytes, trickle: bytes, every: float = 0.5, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.head = head
+        self.tls = tls
         self.trickle = trickle
         self.every = every
         self.connections = 0
@@ -149,7 +154,8 @@ class RawServer:
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(8)
         self._listener.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -166,6 +172,8 @@ class RawServer:
         with conn:
             conn.settimeout(5.0)
             try:
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 _read_request(conn)
                 conn.sendall(self.head)
                 for byte in self.trickle:

@@ -7,8 +7,12 @@ hang fails the test instead of blocking it.
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +131,29 @@ def test_the_client_still_works_after_an_attempt_was_cut(
     for _ in range(5):  # connections reused after the cut are whole
         assert client.send_task_data(VALID_PAYLOAD).success
     assert len(sandbox.traces()) == 5
+
+
+@pytest.mark.timeout(60)
+def test_a_trickling_answer_over_tls_ends_at_the_timeout(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    head, drip = BODY_TRICKLE
+    with RawServer(head, drip, every=0.5, tls=context) as server:
+        client = _client(client_factory, server, timeout=1.5, max_retries=0, ca_bundle=str(cert))
+        _, error, took = run_watched(lambda: client.send_task_data(VALID_PAYLOAD), limit=15.0)
+    assert isinstance(error, InfiniumTimeoutError), error
+    assert took < 1.5 + 1.0
