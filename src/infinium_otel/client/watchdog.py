@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import os
 import socket
 import threading
@@ -30,6 +31,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, pool_classes_by_scheme
 
 __all__ = ["AttemptWatch", "WatchedAdapter", "watching"]
+
+logger = logging.getLogger("infinium_otel.client")
 
 
 class AttemptWatch:
@@ -131,7 +134,10 @@ class _Watchdog:
                     cond.wait(remaining)
                     continue
                 heapq.heappop(self._heap)
-                watch.fire()
+                try:
+                    watch.fire()
+                except Exception:  # never let one odd socket stop the watchdog for all
+                    logger.debug("could not cut an overdue attempt", exc_info=True)
 
 
 _WATCHDOG = _Watchdog()
