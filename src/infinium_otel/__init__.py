@@ -19,6 +19,7 @@ from infinium_otel.errors import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    UnexpectedResponseError,
     ValidationError,
 )
 from infinium_otel.export.exporter import InfiniumSpanExporter
@@ -51,6 +52,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "Settings",
+    "UnexpectedResponseError",
     "ValidationError",
     "__version__",
     "agent",

@@ -20,6 +20,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "UnexpectedResponseError",
     "ValidationError",
 ]
 
@@ -105,6 +106,14 @@ class RateLimitError(InfiniumError):
 
 class ServerError(InfiniumError):
     """5xx: the server failed; retried with backoff."""
+
+
+class UnexpectedResponseError(InfiniumError):
+    """An answer the Infinium API does not give: a 2xx without the expected JSON (no
+    ``traceId`` for a trace), a web page, or a 404 from another path. Whatever
+    answered is not the API (a wrong base URL, a proxy's page), so it is never
+    retried and never counts as a delivery; the message says what came back.
+    """
 
 
 class NetworkError(InfiniumError):

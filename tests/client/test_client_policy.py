@@ -19,12 +19,9 @@ from infinium_otel.client.retry import (
 )
 from infinium_otel.client.transport import (
     INTERPRETATION,
-    MAX_PAYLOAD_BYTES,
     TRACE,
     RawResponse,
     Request,
-    check_payload_size,
-    encode_payload,
     map_response,
 )
 from infinium_otel.errors import (
@@ -33,8 +30,12 @@ from infinium_otel.errors import (
     PayloadTooLargeError,
     RateLimitError,
     ServerError,
+    UnexpectedResponseError,
     ValidationError,
 )
+from infinium_otel.payload.contract import MAX_PAYLOAD_BYTES
+from infinium_otel.payload.encode import check_payload_size
+from infinium_otel.payload.encode import encode_json as encode_payload
 
 NOW = 1_700_000_000.0
 
@@ -137,8 +138,14 @@ def _map(status: int, body: object, purpose: str = TRACE, headers: Any = None) -
 def test_trace_id_falls_back_to_id() -> None:
     assert _map(200, {"traceId": "a", "id": "b"}).trace_id == "a"
     assert _map(200, {"id": "b"}).trace_id == "b"
-    assert _map(200, None).trace_id is None
-    assert _map(200, None).success is True
+
+
+@pytest.mark.parametrize("body", [None, {"message": "ok"}, {"traceId": ""}])
+def test_a_2xx_without_a_trace_id_is_not_a_delivery(body: object) -> None:
+    with pytest.raises(UnexpectedResponseError) as info:
+        _map(200, body)
+    assert info.value.status_code == 200
+    assert "200" in info.value.message
 
 
 @pytest.mark.parametrize("result", [None, "", {}, False])

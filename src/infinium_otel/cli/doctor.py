@@ -2,6 +2,9 @@
 
 It checks the settings, reaches the endpoint, verifies the credentials without
 sending a trace, and reports the spool; each problem comes with what to do.
+"ok" is printed only for what really passed: the endpoint check passes only
+when the Infinium API itself answered (see ``InfiniumClient.check_credentials``),
+never for a web page, a file server or a wrong path.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from infinium_otel.errors import (
     InfiniumTimeoutError,
     NetworkError,
     PermissionDeniedError,
+    UnexpectedResponseError,
 )
 from infinium_otel.settings import Settings
 
@@ -56,7 +60,7 @@ def _check_endpoint(settings: Settings, report: Report, timeout: float) -> bool:
     try:
         with InfiniumClient.from_settings(settings) as client:
             started = time.monotonic()
-            client.check_credentials(max_retries=0, deadline=time.monotonic() + timeout)
+            response = client.check_credentials(max_retries=0, deadline=time.monotonic() + timeout)
             elapsed_ms = (time.monotonic() - started) * 1000
     except PermissionDeniedError:
         report(
@@ -80,16 +84,34 @@ def _check_endpoint(settings: Settings, report: Report, timeout: float) -> bool:
         )
         return False
     except NetworkError as error:
+        refused = error.details.get("refused")
+        if refused:
+            report(
+                False,
+                f"endpoint: connection refused: nothing is listening at {refused} "
+                f"({settings.base_url}); is the server running and INFINIUM_BASE_URL right?",
+            )
+            return False
         report(
             False,
             f"endpoint: cannot connect to {settings.base_url} ({error}); "
             "check INFINIUM_BASE_URL and the network",
         )
         return False
+    except UnexpectedResponseError as error:
+        report(False, f"endpoint: {settings.base_url}: {error}")
+        return False
     except InfiniumError as error:
         report(False, f"endpoint: unexpected answer ({error})")
         return False
-    report(True, f"endpoint reached and credentials accepted ({elapsed_ms:.0f} ms)")
+    if not response.success:  # check_credentials raises for every failure; never trust less
+        report(False, f"endpoint: unexpected answer ({response.message})")
+        return False
+    report(
+        True,
+        "endpoint reached and credentials accepted "
+        f"(the API answered {response.status_code} to a probe; {elapsed_ms:.0f} ms)",
+    )
     return True
 
 

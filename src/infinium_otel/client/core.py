@@ -1,41 +1,31 @@
-"""What the sync and async clients share: settings, validation, requests to make.
+"""What the sync and async clients share: settings, validation, the calls' loops.
 
-Everything here is free of waiting; the two clients differ only in how they
-run one attempt and how they sleep between attempts.
+Everything here is free of waiting: each call becomes a ``loop`` generator of
+steps, and the two clients differ only in how they perform an attempt and how
+they sleep between attempts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
 import random
+import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from infinium_otel.client import transport
-from infinium_otel.client.response import ApiResponse
+from infinium_otel.client import loop
 from infinium_otel.client.retry import RetryPolicy
-from infinium_otel.errors import (
-    ConfigurationError,
-    InfiniumError,
-    InfiniumTimeoutError,
-    ValidationError,
-)
+from infinium_otel.client.transport import Transport
+from infinium_otel.client.wire import CREDENTIALS, INTERPRETATION, TRACE, Request, validate_path_id
+from infinium_otel.errors import ConfigurationError, InfiniumError, ValidationError
+from infinium_otel.payload.encode import check_payload_size, encode_json
 from infinium_otel.settings import MIN_POLL_INTERVAL, Settings
 
-__all__ = [
-    "ClientCore",
-    "ClientFacade",
-    "deadline_passed",
-    "earliest",
-    "not_ready",
-    "resolve_settings",
-]
-
-logger = logging.getLogger("infinium_otel.client")
+__all__ = ["ClientCore", "ClientFacade", "resolve_settings"]
 
 
 def resolve_settings(settings: Settings | None, overrides: Mapping[str, Any]) -> Settings:
@@ -73,22 +63,21 @@ class ClientCore:
         ca_bundle: str | os.PathLike[str] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        agent_id, secret = settings.require_credentials()
-        self.settings = settings
-        self.agent_id = agent_id
-        self.base_url = settings.base_url
-        self.timeout = settings.timeout
         self.backoff_base = _check_non_negative(backoff_base, "backoff_base")
         self.ca_bundle = os.fspath(ca_bundle) if ca_bundle is not None else None
         if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
             raise ConfigurationError(
                 f"ca_bundle {self.ca_bundle!r} is not a readable file", config_key="ca_bundle"
             )
+        self.settings = settings
+        self.agent_id = settings.require_credentials()[0]
+        self.base_url = settings.base_url
+        self.timeout = settings.timeout
         self.rng = rng or random.Random()
-        self.transport = transport.Transport(
+        self.transport = Transport(
             base_url=self.base_url,
-            agent_id=agent_id,
-            secret=secret.reveal(),
+            agent_id=self.agent_id,
+            secret=settings.require_credentials()[1].reveal(),
             verify=self.ca_bundle if self.ca_bundle is not None else True,
         )
 
@@ -107,97 +96,120 @@ class ClientCore:
 
     # Requests -------------------------------------------------------------------
 
-    def trace_request_from_payload(self, payload: Mapping[str, Any]) -> transport.Request:
-        return self.trace_request(transport.encode_payload(payload))
+    def trace_request_from_payload(self, payload: Mapping[str, Any]) -> Request:
+        return self.trace_request(encode_json(payload))
 
-    def trace_request(self, body: bytes) -> transport.Request:
+    def trace_request(self, body: bytes) -> Request:
         if not isinstance(body, (bytes, bytearray, memoryview)):
             raise ValidationError(f"body must be bytes, got {type(body).__name__}", field="body")
         data = bytes(body)
-        transport.check_payload_size(data)
-        return transport.Request("POST", f"/agents/{self.agent_id}/trace", data, transport.TRACE)
+        check_payload_size(data)
+        return Request("POST", f"/agents/{self.agent_id}/trace", data, TRACE)
 
-    def interpretation_request(self, trace_id: str, field: str = "task_id") -> transport.Request:
-        safe = transport.validate_path_id(trace_id, field)
-        return transport.Request(
-            "GET",
-            f"/agents/{self.agent_id}/interpreted-result/{safe}",
-            None,
-            transport.INTERPRETATION,
+    def interpretation_request(self, trace_id: str, field: str = "task_id") -> Request:
+        safe = validate_path_id(trace_id, field)
+        return Request(
+            "GET", f"/agents/{self.agent_id}/interpreted-result/{safe}", None, INTERPRETATION
         )
 
-    def credentials_request(self) -> transport.Request:
+    def credentials_request(self) -> Request:
         probe = str(uuid.uuid4())
-        return transport.Request(
-            "GET",
-            f"/agents/{self.agent_id}/interpreted-result/{probe}",
-            None,
-            transport.CREDENTIALS,
+        return Request(
+            "GET", f"/agents/{self.agent_id}/interpreted-result/{probe}", None, CREDENTIALS
         )
 
-    # Waiting --------------------------------------------------------------------
+    # Calls as steps ---------------------------------------------------------------
 
-    @staticmethod
-    def check_wait_args(timeout: object, poll_interval: object) -> tuple[float, float]:
-        wait = _check_non_negative(timeout, "timeout")
-        interval = _check_non_negative(poll_interval, "poll_interval")
-        if interval < MIN_POLL_INTERVAL:
-            raise ValidationError(
-                f"poll_interval must be at least {MIN_POLL_INTERVAL:g} s (API courtesy), "
-                f"got {poll_interval!r}",
-                field="poll_interval",
+    def call_steps(
+        self,
+        request: Request,
+        *,
+        deadline: object,
+        max_retries: int | None,
+        cancel: threading.Event | None,
+        window_end: float | None = None,
+    ) -> loop.Steps:
+        """The retry loop of one call; arguments are checked before anything is sent."""
+        return loop.call(
+            request,
+            policy=self.policy(max_retries),
+            timeout=self.timeout,
+            deadline=_check_deadline(deadline),
+            clock=time.monotonic,
+            rng=self.rng,
+            cancelled=_cancelled(cancel),
+            window_end=window_end,
+        )
+
+    def wait_steps(
+        self,
+        trace_id: str,
+        timeout: object,
+        poll_interval: object,
+        *,
+        deadline: object,
+        max_retries: int | None,
+        cancel: threading.Event | None,
+    ) -> loop.Steps:
+        """The poll loop of ``wait_for_interpretation`` (see ``loop.wait``)."""
+        wait_seconds, interval = _check_wait_args(timeout, poll_interval)
+        request = self.interpretation_request(trace_id, "trace_id")
+        hard = _check_deadline(deadline)
+        policy = self.policy(max_retries)
+
+        def poll(end: float) -> loop.Steps:
+            return loop.call(
+                request,
+                policy=policy,
+                timeout=self.timeout,
+                deadline=hard,
+                clock=time.monotonic,
+                rng=self.rng,
+                cancelled=_cancelled(cancel),
+                window_end=end,
             )
-        return wait, interval
 
-    @staticmethod
-    def check_deadline(deadline: object) -> float | None:
-        if deadline is None:
-            return None
-        if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
-            raise ValidationError(
-                f"deadline must be a time.monotonic() value, got {deadline!r}", field="deadline"
-            )
-        if math.isnan(deadline):
-            raise ValidationError("deadline must not be NaN", field="deadline")
-        return float(deadline)
-
-    @staticmethod
-    def gave_up_on_window(error: InfiniumError) -> bool:
-        """True when a poll's retries stopped because the wait's time ran out or was cancelled."""
-        return error.details.get("gave_up") in ("deadline", "cancelled")
-
-    @staticmethod
-    def failed_poll_response(error: InfiniumError, waited: float) -> ApiResponse:
-        return ApiResponse(
-            False,
-            error.status_code,
-            f"interpretation not ready after {waited:g} s; the last poll failed: {error.message}",
-            None,
+        return loop.wait(
+            poll,
+            wait_seconds=wait_seconds,
+            interval=interval,
+            deadline=hard,
+            clock=time.monotonic,
+            cancelled=_cancelled(cancel),
         )
 
     def describe(self, cls_name: str) -> str:
         return f"{cls_name}(agent_id={self.agent_id!r}, base_url={self.base_url!r})"
 
 
-def earliest(*moments: float | None) -> float | None:
-    """The earliest of the given monotonic moments (None when none is given)."""
-    given = [moment for moment in moments if moment is not None]
-    return min(given) if given else None
+def _cancelled(cancel: threading.Event | None) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    return cancel.is_set
 
 
-def deadline_passed(request: transport.Request) -> InfiniumTimeoutError:
-    """The error for a call whose deadline left no time for an attempt."""
-    error = InfiniumTimeoutError(
-        f"{request.method} {request.path}: the deadline passed before the request was made",
-        timeout_duration=0.0,
-    )
-    error.details["gave_up"] = "deadline"
-    return error
+def _check_wait_args(timeout: object, poll_interval: object) -> tuple[float, float]:
+    wait = _check_non_negative(timeout, "timeout")
+    interval = _check_non_negative(poll_interval, "poll_interval")
+    if interval < MIN_POLL_INTERVAL:
+        raise ValidationError(
+            f"poll_interval must be at least {MIN_POLL_INTERVAL:g} s (API courtesy), "
+            f"got {poll_interval!r}",
+            field="poll_interval",
+        )
+    return wait, interval
 
 
-def not_ready(last: ApiResponse, reason: str) -> ApiResponse:
-    """The last poll's answer, marked as the end of a wait without a result."""
-    return dataclasses.replace(last, success=False, message=f"{reason}: {last.message}")
+def _check_deadline(deadline: object) -> float | None:
+    if deadline is None:
+        return None
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
+        raise ValidationError(
+            f"deadline must be a time.monotonic() value, got {deadline!r}", field="deadline"
+        )
+    if math.isnan(deadline):
+        raise ValidationError("deadline must not be NaN", field="deadline")
+    return float(deadline)
 
 
 _Client = TypeVar("_Client", bound="ClientFacade")
@@ -224,18 +236,22 @@ class ClientFacade:
         backoff_base: float = 1.0,
         ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
-        resolved = resolve_settings(
-            settings,
-            {
-                "agent_id": agent_id,
-                "agent_secret": agent_secret,
-                "base_url": base_url,
-                "timeout": timeout,
-                "max_retries": max_retries,
-                "allow_insecure_http": allow_insecure_http,
-            },
-        )
-        self._core = ClientCore(resolved, backoff_base=backoff_base, ca_bundle=ca_bundle)
+        overrides = {
+            "agent_id": agent_id,
+            "agent_secret": agent_secret,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "allow_insecure_http": allow_insecure_http,
+        }
+        del agent_secret  # never a local of a frame that raises
+        try:
+            resolved = resolve_settings(settings, overrides)
+            self._core = ClientCore(resolved, backoff_base=backoff_base, ca_bundle=ca_bundle)
+        except InfiniumError as error:
+            # Raised afresh from this frame: the frames below held the secret as a local.
+            del overrides
+            raise error.with_traceback(None) from error.__cause__
 
     @classmethod
     def from_settings(cls: type[_Client], settings: Settings, **kwargs: Any) -> _Client:
@@ -267,6 +283,9 @@ class ClientFacade:
         return self._core.transport.closed
 
     def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__)
+        core: ClientCore | None = getattr(self, "_core", None)  # None while construction fails
+        if core is None:
+            return f"{type(self).__name__}(not configured)"
+        return core.describe(type(self).__name__)
 
     __str__ = __repr__

@@ -1,30 +1,27 @@
 """``InfiniumClient``: the synchronous Infinium API client (see docs/client.md).
 
 One ``requests.Session`` per client; every call runs within one retry policy
-and one optional deadline, and can be cancelled between attempts. A client is
-safe to share between threads but not across ``fork``: build a new one in the
-child (``clone()``).
+and one optional deadline, and can be cancelled between attempts. The retry
+and poll loops are ``loop``'s, shared with the async client; this client
+performs each attempt on the calling thread and sleeps with ``time.sleep`` (or
+on the cancel event). A client is safe to share between threads but not across
+``fork``: build a new one in the child (``clone()``).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from infinium_otel.client import transport
-from infinium_otel.client.core import ClientCore, ClientFacade, deadline_passed, earliest, not_ready
+from infinium_otel.client.core import ClientFacade
+from infinium_otel.client.loop import Attempt, Outcome, Steps
 from infinium_otel.client.response import ApiResponse
-from infinium_otel.client.retry import MIN_ATTEMPT_WINDOW, attempt_timeout, decide, is_retryable
-from infinium_otel.errors import InfiniumError, InfiniumTimeoutError
-from infinium_otel.settings import MIN_POLL_INTERVAL
+from infinium_otel.errors import InfiniumError
 
 __all__ = ["InfiniumClient"]
-
-logger = logging.getLogger("infinium_otel.client")
 
 
 def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
@@ -74,7 +71,10 @@ class InfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """POST one trace payload; ``response.trace_id`` is the id Infinium gave it."""
         request = self._core.trace_request_from_payload(payload)
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        steps = self._core.call_steps(
+            request, deadline=deadline, max_retries=max_retries, cancel=cancel
+        )
+        return self._run(steps, cancel)
 
     def send_trace_bytes(
         self,
@@ -86,7 +86,10 @@ class InfiniumClient(ClientFacade):
     ) -> ApiResponse:
         """POST an already serialised (UTF-8 JSON) trace payload."""
         request = self._core.trace_request(body)
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        steps = self._core.call_steps(
+            request, deadline=deadline, max_retries=max_retries, cancel=cancel
+        )
+        return self._run(steps, cancel)
 
     def get_interpreted_task_result(
         self,
@@ -101,7 +104,10 @@ class InfiniumClient(ClientFacade):
         Not ready (a 404, or an answer without a result) is ``success=False``, not an error.
         """
         request = self._core.interpretation_request(task_id)
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        steps = self._core.call_steps(
+            request, deadline=deadline, max_retries=max_retries, cancel=cancel
+        )
+        return self._run(steps, cancel)
 
     def check_credentials(
         self,
@@ -110,9 +116,17 @@ class InfiniumClient(ClientFacade):
         max_retries: int | None = None,
         cancel: threading.Event | None = None,
     ) -> ApiResponse:
-        """Verify the agent id and secret without sending a trace (401/403 raise)."""
+        """Verify the agent id and secret without sending a trace.
+
+        ``success`` only when the Infinium API itself answered (its interpreted-result
+        JSON, or its "trace not found"); 401/403 raise, and so does any other answer
+        (``UnexpectedResponseError`` for a web page or a wrong path).
+        """
         request = self._core.credentials_request()
-        return self._call(request, deadline=deadline, max_retries=max_retries, cancel=cancel)
+        steps = self._core.call_steps(
+            request, deadline=deadline, max_retries=max_retries, cancel=cancel
+        )
+        return self._run(steps, cancel)
 
     def wait_for_interpretation(
         self,
@@ -130,86 +144,31 @@ class InfiniumClient(ClientFacade):
         is set) returns the last response with ``success=False``. Raises
         ``InfiniumTimeoutError`` only for a network-level timeout.
         """
-        wait, interval = ClientCore.check_wait_args(timeout, poll_interval)
-        request = self._core.interpretation_request(trace_id, "trace_id")
-        hard = ClientCore.check_deadline(deadline)
-        end = earliest(time.monotonic() + wait, hard)
-        assert end is not None
-        while True:
-            polled_at = time.monotonic()
-            try:
-                last = self._call(
-                    request, deadline=hard, max_retries=max_retries, cancel=cancel, window_end=end
-                )
-            except InfiniumTimeoutError:
-                raise
-            except InfiniumError as error:
-                if is_retryable(error) and ClientCore.gave_up_on_window(error):
-                    return ClientCore.failed_poll_response(error, wait)
-                raise
-            if last.success:
-                return last
-            remaining = end - time.monotonic()
-            if cancel is not None and cancel.is_set():
-                return not_ready(last, "interpretation wait cancelled")
-            if remaining <= 0:
-                return not_ready(last, f"interpretation not ready after {wait:g} s")
-            if _sleep(min(interval, remaining), cancel):
-                return not_ready(last, "interpretation wait cancelled")
-            if hard is not None and hard - time.monotonic() < MIN_ATTEMPT_WINDOW:
-                return not_ready(last, "interpretation not ready before the deadline")
-            if time.monotonic() - polled_at < MIN_POLL_INTERVAL:
-                # The timeout ended this last, shorter sleep: no extra, hastier poll.
-                return not_ready(last, f"interpretation not ready after {wait:g} s")
+        steps = self._core.wait_steps(
+            trace_id,
+            timeout,
+            poll_interval,
+            deadline=deadline,
+            max_retries=max_retries,
+            cancel=cancel,
+        )
+        return self._run(steps, cancel)
 
-    # The retry loop -----------------------------------------------------------------
+    # Driving the loop -----------------------------------------------------------------
 
-    def _call(
-        self,
-        request: transport.Request,
-        *,
-        deadline: float | None,
-        max_retries: int | None,
-        cancel: threading.Event | None,
-        window_end: float | None = None,
-    ) -> ApiResponse:
-        """Attempts until success, a final error, the deadline, or cancellation."""
-        policy = self._core.policy(max_retries)
-        hard = ClientCore.check_deadline(deadline)
-        retry_bound = earliest(hard, window_end)
-        attempt = 0
+    def _run(self, steps: Steps, cancel: threading.Event | None) -> ApiResponse:
+        """Perform each step of a call's loop on this thread; its result or its error."""
+        outcome: Outcome = None
         while True:
-            timeout = attempt_timeout(self._core.timeout, hard, time.monotonic())
-            if timeout is None:
-                raise deadline_passed(request)
             try:
-                return self._core.transport.perform(request, timeout)
-            except InfiniumError as error:
-                decision = decide(
-                    error,
-                    attempt=attempt,
-                    policy=policy,
-                    now=time.monotonic(),
-                    deadline=retry_bound,
-                    rng=self._core.rng,
-                )
-                if decision.delay is None:
-                    error.details["gave_up"] = decision.reason
-                    raise
-                if cancel is not None and cancel.is_set():
-                    error.details["gave_up"] = "cancelled"
-                    raise
-                last_error = error
-                delay = decision.delay
-            logger.debug(
-                "%s %s attempt %d failed (%s); retrying in %.2f s",
-                request.method,
-                request.path,
-                attempt + 1,
-                last_error.message,
-                delay,
-            )
-            if _sleep(delay, cancel):
-                last_error.details["gave_up"] = "cancelled"
-                raise last_error
-            attempt += 1
+                step = steps.send(outcome)
+            except StopIteration as done:
+                result: ApiResponse = done.value
+                return result
+            if isinstance(step, Attempt):
+                try:
+                    outcome = self._core.transport.perform(step.request, step.timeout)
+                except InfiniumError as error:
+                    outcome = error
+            else:
+                outcome = _sleep(step.seconds, cancel)

@@ -1,267 +1,66 @@
-"""One HTTP attempt against the Infinium API, and its mapping to the error family.
+"""One HTTP attempt against the Infinium API, and what its failure was.
 
 ``Transport`` owns the ``requests.Session`` (connection reuse) and makes exactly
-one request per call: no redirects, TLS verified, our own instrumentation
-suppressed. ``map_response`` turns a status and body into an ``ApiResponse`` or
-an ``InfiniumError``; it is pure. Neither ever puts a request header (and so
-never the agent secret) into a message, a log line or ``details``.
+one request per call: no redirects, TLS verified, proxies from the environment,
+our own instrumentation suppressed, and one overall deadline per attempt (see
+``watchdog``) however slowly the answer arrives. ``answers.map_response`` reads
+the answer. A failure to get an answer is a ``NetworkError`` that says what
+happened: a refused connection is never called a timeout, and only a real
+timeout is an ``InfiniumTimeoutError``. No request header (so never the agent
+secret) reaches a message, a log line, ``details`` or the frames of a raised
+error: chained library errors lose their tracebacks and their request.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import errno
 import logging
 import os
-import sys
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 
 from infinium_otel._suppress import instrumentation_suppressed
-from infinium_otel._version import __version__
+from infinium_otel.client.answers import MAX_MESSAGE_CHARS, map_response
+from infinium_otel.client.redact import Redactor
 from infinium_otel.client.response import ApiResponse
-from infinium_otel.client.retry import parse_retry_after
-from infinium_otel.errors import (
-    AuthenticationError,
-    InfiniumError,
-    InfiniumTimeoutError,
-    NetworkError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    ValidationError,
+from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, watching
+from infinium_otel.client.wire import (
+    CREDENTIALS,
+    INTERPRETATION,
+    TRACE,
+    USER_AGENT,
+    RawResponse,
+    Request,
+    validate_path_id,
 )
-from infinium_otel.settings import is_valid_uuid
+from infinium_otel.errors import InfiniumError, InfiniumTimeoutError, NetworkError
 
 __all__ = [
-    "MAX_PAYLOAD_BYTES",
+    "CREDENTIALS",
+    "INTERPRETATION",
     "MAX_RESPONSE_BYTES",
+    "TRACE",
     "USER_AGENT",
     "RawResponse",
     "Request",
     "Transport",
-    "check_payload_size",
-    "encode_payload",
     "map_response",
     "validate_path_id",
 ]
 
 logger = logging.getLogger("infinium_otel.client")
 
-MAX_PAYLOAD_BYTES = 1_048_576
 MAX_RESPONSE_BYTES = 8 * 1_048_576
 # How old the environment's proxy, CA bundle and netrc settings may be on the trace path.
 ENVIRONMENT_REFRESH_SECONDS = 1.0
-_MAX_MESSAGE_CHARS = 500
-USER_AGENT = f"infinium-otel/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
-
-# What a call expects, which decides how 2xx and 404 answers read.
-TRACE = "trace"
-INTERPRETATION = "interpretation"
-CREDENTIALS = "credentials"
-
-
-@dataclasses.dataclass(frozen=True)
-class Request:
-    """One API call: method, path below the base URL, body and what it is for."""
-
-    method: str
-    path: str
-    body: bytes | None
-    purpose: str  # TRACE, INTERPRETATION or CREDENTIALS
-
-
-@dataclasses.dataclass(frozen=True)
-class RawResponse:
-    """Status, headers and (capped) body of one HTTP answer."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-def validate_path_id(value: object, field: str) -> str:
-    """An id that goes into a URL path: a UUID, so no ``/``, ``\\`` or ``..`` can hide in it."""
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string UUID", field=field)
-    text = value.strip()
-    if not text or "/" in text or "\\" in text or ".." in text or not is_valid_uuid(text):
-        raise ValidationError(
-            f"{field} must be a UUID (8-4-4-4-12 hex), got {value!r}", field=field
-        )
-    return text
-
-
-def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; lone surrogates become U+FFFD instead of failing the send."""
-    if not isinstance(payload, Mapping):
-        raise ValidationError(
-            f"payload must be a mapping, got {type(payload).__name__}", field="payload"
-        )
-    try:
-        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"payload is not valid JSON: {exc}", field="payload") from None
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        # Pair up split surrogates, replace the lone ones.
-        repaired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-        return repaired.encode("utf-8", "replace")
-
-
-def check_payload_size(body: bytes) -> None:
-    """Refuse, before sending, a body the API would refuse anyway."""
-    if len(body) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLargeError(
-            f"payload is {len(body)} bytes; the API accepts at most {MAX_PAYLOAD_BYTES}",
-            field="payload",
-            details={"size": len(body), "limit": MAX_PAYLOAD_BYTES},
-        )
-
-
-def _redact(value: Any, secret: str) -> Any:
-    """A copy of a decoded JSON value with the secret replaced wherever it occurs."""
-    if isinstance(value, str):
-        return value.replace(secret, "********") if secret and secret in value else value
-    if isinstance(value, dict):
-        return {_redact(k, secret): _redact(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(item, secret) for item in value]
-    return value
-
-
-def _decode_body(body: bytes) -> tuple[dict[str, Any] | None, str]:
-    """The JSON object of a body (or None) and its text, shortened, for messages."""
-    text = body.decode("utf-8", "replace").strip()
-    data: dict[str, Any] | None = None
-    if text:
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            data = parsed
-    return data, text[:_MAX_MESSAGE_CHARS]
-
-
-def _server_message(data: dict[str, Any] | None, text: str) -> str:
-    if data:
-        for key in ("error", "message", "detail", "errors"):
-            value = data.get(key)
-            if value:
-                shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                return shown[:_MAX_MESSAGE_CHARS]
-    return text
-
-
-def map_response(
-    request: Request, raw: RawResponse, *, secret: str, now: float | None = None
-) -> ApiResponse:
-    """An ``ApiResponse`` for a success or an expected "not ready"; else the matching error.
-
-    ``now`` is the wall-clock time used for HTTP-date ``Retry-After`` values.
-    """
-    status = raw.status
-    data, text = _decode_body(raw.body)
-    data = _redact(data, secret) if data is not None else None
-    text = _redact(text, secret)
-    where = f"{request.method} {request.path}"
-    details: dict[str, Any] = {"status_code": status, "request": where}
-    if data is not None:
-        details["response_data"] = data
-
-    if 200 <= status < 300:
-        return _map_success(request, status, data)
-    if request.purpose == CREDENTIALS and status == 404:
-        return ApiResponse(True, status, "credentials accepted", data)
-    if request.purpose == INTERPRETATION and status == 404:
-        return ApiResponse(False, status, "interpretation not ready yet (404)", data)
-
-    server = _server_message(data, text)
-    suffix = f": {server}" if server else ""
-    if 300 <= status < 400:
-        raise InfiniumError(
-            f"{where} answered with a redirect ({status}); redirects are never followed",
-            status_code=status,
-            details=details,
-        )
-    if status == 401:
-        raise AuthenticationError(
-            f"authentication failed (401): check the agent id and secret{suffix}",
-            status_code=status,
-            details=details,
-        )
-    if status == 403:
-        raise PermissionDeniedError(
-            f"permission denied (403) for {where}{suffix}", status_code=status, details=details
-        )
-    if status == 404:
-        raise NotFoundError(
-            f"not found (404): {where}{suffix}", status_code=status, details=details
-        )
-    if status == 413:
-        raise PayloadTooLargeError(
-            f"payload too large (413){suffix}", field="payload", status_code=status, details=details
-        )
-    if status in (400, 422):
-        raise ValidationError(
-            f"request rejected ({status}){suffix}", status_code=status, details=details
-        )
-    if status == 429:
-        retry_after = parse_retry_after(
-            raw.headers.get("Retry-After"), now=time.time() if now is None else now
-        )
-        details["retry_after"] = retry_after
-        raise RateLimitError(
-            f"rate limited (429); retry after {retry_after:g} s",
-            retry_after=retry_after,
-            details=details,
-        )
-    if 500 <= status < 600:
-        raise ServerError(f"server error ({status}){suffix}", status_code=status, details=details)
-    raise InfiniumError(
-        f"unexpected status {status} for {where}{suffix}", status_code=status, details=details
-    )
-
-
-def _map_success(request: Request, status: int, data: dict[str, Any] | None) -> ApiResponse:
-    if request.purpose == INTERPRETATION:
-        if data and data.get("interpretedTraceResult"):
-            return ApiResponse(True, status, "interpretation ready", data)
-        return ApiResponse(False, status, "interpretation not ready yet", data)
-    if request.purpose == CREDENTIALS:
-        return ApiResponse(True, status, "credentials accepted", data)
-    message = data.get("message") if data else None
-    return ApiResponse(True, status, message if isinstance(message, str) else "accepted", data)
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """True when a requests error was caused by a connect or read timeout."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
-            return True
-        stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        if isinstance(current, urllib3.exceptions.MaxRetryError) and current.reason is not None:
-            stack.append(current.reason)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                stack.append(linked)
-    return False
-
+_CHUNK_BYTES = 65_536
 
 # What ``Session.send`` does with every answer: keep the cookies it sets.
 _extract_cookies: Callable[[Any, Any, Any], None] = _untyped_extract_cookies
@@ -298,7 +97,7 @@ class Transport:
         verify: bool | str = True,
     ) -> None:
         self._base_url = base_url
-        self._secret = secret
+        self._redactor = Redactor(secret)
         self._verify = verify
         self._headers = {
             "x-agent-id": agent_id,
@@ -307,17 +106,26 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
+        del secret
         self._session: requests.Session | None = None
         self._route: _TraceRoute | None = None
         self._pid = os.getpid()
         self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r})"
 
     def _get_session(self) -> requests.Session:
         if self._closed:
             raise InfiniumError("the client is closed")
         if self._session is None or self._pid != os.getpid():
             # A session inherited across fork shares sockets with the parent: start afresh.
-            self._session = requests.Session()
+            session = requests.Session()
+            adapter = WatchedAdapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+            self._route = None
             self._pid = os.getpid()
         return self._session
 
@@ -333,36 +141,60 @@ class Transport:
         return self._closed
 
     def perform(self, request: Request, timeout: float) -> ApiResponse:
-        """Make one attempt and map its answer (raises the matching ``InfiniumError``)."""
+        """Make one attempt and map its answer (raises the matching ``InfiniumError``).
+
+        The error is raised afresh from here once the raw answer is dropped: a
+        server may echo our headers, and error reporters show frames' locals.
+        """
         raw = self.send(request, timeout)
-        return map_response(request, raw, secret=self._secret)
+        try:
+            return map_response(request, raw, secret=self._redactor, base_url=self._base_url)
+        except InfiniumError as error:
+            del raw
+            raise error.with_traceback(None) from error.__cause__
 
     def send(self, request: Request, timeout: float) -> RawResponse:
-        """One HTTP request, its body read up to ``MAX_RESPONSE_BYTES``."""
+        """One HTTP request, its body read up to ``MAX_RESPONSE_BYTES``, all within ``timeout``.
+
+        Errors are raised from this frame, whose locals hold no request headers.
+        """
         session = self._get_session()
+        failure: InfiniumError | None = None
+        cause: BaseException | None = None
+        with watching(time.monotonic() + timeout) as watch:
+            try:
+                raw = self._exchange(session, request, timeout, watch)
+            except InfiniumError as error:
+                failure = error
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
+                failure = self._network_error(exc, request, timeout, watch)
+                cause = _scrubbed(exc)
+        if failure is not None:
+            raise failure.with_traceback(None) from cause
+        return raw
+
+    def _exchange(
+        self, session: requests.Session, request: Request, timeout: float, watch: AttemptWatch
+    ) -> RawResponse:
         url = self._base_url + request.path
-        where = f"{request.method} {request.path}"
-        try:
-            with instrumentation_suppressed():
-                if request.purpose == TRACE and not len(session.cookies):
-                    response = self._send_trace(session, request, url, timeout)
-                else:
-                    response = session.request(
-                        request.method,
-                        url,
-                        data=request.body,
-                        headers=self._headers,
-                        timeout=(timeout, timeout),
-                        allow_redirects=False,
-                        verify=self._verify,
-                        stream=True,
-                    )
-                try:
-                    body = self._read_body(response, where)
-                finally:
-                    response.close()
-        except requests.RequestException as exc:
-            raise self._network_error(exc, where, timeout) from _scrubbed(exc)
+        with instrumentation_suppressed():
+            if request.purpose == TRACE and not len(session.cookies):
+                response = self._send_trace(session, request, url, timeout)
+            else:
+                response = session.request(
+                    request.method,
+                    url,
+                    data=request.body,
+                    headers=self._headers,
+                    timeout=(timeout, timeout),
+                    allow_redirects=False,
+                    verify=self._verify,
+                    stream=True,
+                )
+            try:
+                body = _read_body(response, request, timeout, watch)
+            finally:
+                response.close()
         return RawResponse(response.status_code, response.headers, body)
 
     def _send_trace(
@@ -411,29 +243,27 @@ class Transport:
             _extract_cookies(session.cookies, prepared, response.raw)
         return response
 
-    @staticmethod
-    def _read_body(response: requests.Response, where: str) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(chunk_size=65_536):
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise InfiniumError(
-                    f"{where}: the answer is larger than {MAX_RESPONSE_BYTES} bytes",
-                    status_code=response.status_code,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    @staticmethod
-    def _network_error(exc: requests.RequestException, where: str, timeout: float) -> NetworkError:
-        reason = str(exc)[:_MAX_MESSAGE_CHARS]
+    def _network_error(
+        self, exc: BaseException, request: Request, timeout: float, watch: AttemptWatch
+    ) -> NetworkError:
+        where = f"{request.method} {request.path}"
+        if watch.fired:
+            return _trickled(request, timeout)
+        refused = _refused_at(exc)
+        if refused is not None:
+            target = refused or _host_port(self._base_url)
+            return NetworkError(
+                f"{where}: connection refused: nothing is listening at {target}",
+                original_error=exc,
+                details={"request": where, "refused": target},
+            )
         if _is_timeout(exc):
             return InfiniumTimeoutError(
                 f"{where} timed out after {timeout:g} s ({type(exc).__name__})",
                 timeout_duration=timeout,
                 original_error=exc,
             )
+        reason = self._redactor.shorten(str(exc), MAX_MESSAGE_CHARS)
         if isinstance(exc, requests.exceptions.SSLError):
             message = f"{where}: TLS verification failed: {reason}"
         else:
@@ -441,8 +271,98 @@ class Transport:
         return NetworkError(message, original_error=exc, details={"request": where})
 
 
-def _scrubbed(exc: requests.RequestException) -> requests.RequestException:
-    """Drop the prepared request (it holds our headers) from an exception we chain."""
-    exc.request = None
-    exc.response = None
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _read_body(
+    response: requests.Response, request: Request, timeout: float, watch: AttemptWatch
+) -> bytes:
+    """The body, in chunks, refused past ``MAX_RESPONSE_BYTES`` or past the attempt's deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise InfiniumError(
+                f"{request.method} {request.path}: the answer is larger than "
+                f"{MAX_RESPONSE_BYTES} bytes",
+                status_code=response.status_code,
+            )
+        chunks.append(chunk)
+        if watch.overdue():
+            raise _trickled(request, timeout)
+    return b"".join(chunks)
+
+
+def _trickled(request: Request, timeout: float) -> InfiniumTimeoutError:
+    return InfiniumTimeoutError(
+        f"{request.method} {request.path} timed out after {timeout:g} s: "
+        "the answer was still arriving when the attempt's time ran out",
+        timeout_duration=timeout,
+    )
+
+
+def _linked(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every error it wraps (args, ``reason``, cause, context), each once."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                stack.append(linked)
+
+
+def _refused_at(exc: BaseException) -> str | None:
+    """``host:port`` when the connection was refused (nothing listening), else None.
+
+    urllib3 reports a refused connection as ``NewConnectionError``, which
+    subclasses ``ConnectTimeoutError``: only its cause tells the truth.
+    """
+    refused = False
+    where: str | None = None
+    for current in _linked(exc):
+        if isinstance(current, ConnectionRefusedError) or (
+            isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
+        ):
+            refused = True
+        if isinstance(current, urllib3.exceptions.NewConnectionError) and where is None:
+            conn = getattr(current, "conn", None)
+            host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+            if host and port:
+                where = f"{host}:{port}"
+    return (where or "") if refused else None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True when a connect or read really timed out (a refused connection is not a timeout)."""
+    new_connection = False
+    for current in _linked(exc):
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            new_connection = True
+            continue
+        if isinstance(current, (urllib3.exceptions.TimeoutError, TimeoutError)):
+            return True
+    return isinstance(exc, requests.Timeout) and not new_connection
+
+
+def _scrubbed(exc: BaseException) -> BaseException:
+    """Drop what a chained library error holds of our request: its prepared request (our
+    headers) and its tracebacks (their frames' locals hold the headers too)."""
+    for current in _linked(exc):
+        current.__traceback__ = None
+        if isinstance(current, requests.RequestException):
+            current.request = None
+            current.response = None
     return exc

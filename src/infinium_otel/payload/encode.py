@@ -5,6 +5,10 @@ drops null, empty-list and empty-object values (and non-finite numbers).
 ``encode_payload`` turns it into compact UTF-8 JSON in one ``json.dumps`` when
 it fits, and otherwise shrinks it in the contract's order so the run is still
 delivered, marked ``environment.custom_tags.truncated = "true"``.
+
+This is the package's one JSON encoder for payloads and its one size check:
+``encode_json`` (strict: what JSON cannot say is a ``ValidationError``) and
+``check_payload_size`` serve the client, which sends a caller's payload as given.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infinium_otel._text import cap
-from infinium_otel.errors import PayloadTooLargeError
+from infinium_otel.errors import PayloadTooLargeError, ValidationError
 from infinium_otel.payload.contract import (
     DESCRIPTION_MAX,
     MAX_PAYLOAD_BYTES,
@@ -29,6 +33,8 @@ __all__ = [
     "TARGET_PAYLOAD_BYTES",
     "EncodedPayload",
     "cap",
+    "check_payload_size",
+    "encode_json",
     "encode_payload",
     "order_payload",
 ]
@@ -38,7 +44,6 @@ __all__ = [
 TEXT_MAX = 2_000
 SHORT_TEXT_MAX = 500
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUNCATED_PREFIX = re.compile(r"^\[(\d{1,9}) earlier steps truncated\] ")
 _PREVIEW_SHRINK_STEPS = (200, 100)
 # Drop steps only down to this many before dropping previews entirely.
@@ -55,12 +60,41 @@ class EncodedPayload:
 # ------------------------------------------------------------------ encoding
 
 
-def _dumps(payload: Mapping[str, Any]) -> bytes:
+def _dumps(payload: Any) -> bytes:
+    """Compact UTF-8 JSON in the mapping's key order; split surrogates are paired, lone ones
+    become U+FFFD (never a failed send). Raises ``ValueError``/``TypeError`` for non-JSON."""
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+        repaired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return repaired.encode("utf-8")
+
+
+def encode_json(payload: Mapping[str, Any]) -> bytes:
+    """A caller's payload as compact UTF-8 JSON, unchanged; what JSON cannot say is refused.
+
+    NaN, infinities and objects JSON has no form for are a ``ValidationError``
+    (``field="payload"``) rather than silently altered: the caller chose them.
+    """
+    if not isinstance(payload, Mapping):
+        raise ValidationError(
+            f"payload must be a mapping, got {type(payload).__name__}", field="payload"
+        )
+    try:
+        return _dumps(payload)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"payload is not valid JSON: {exc}", field="payload") from None
+
+
+def check_payload_size(body: bytes, limit: int = MAX_PAYLOAD_BYTES) -> None:
+    """Refuse, before sending, a body the API would refuse anyway (``limit`` is inclusive)."""
+    if len(body) > limit:
+        raise PayloadTooLargeError(
+            f"payload is {len(body)} bytes; the API accepts at most {limit}",
+            field="payload",
+            details={"size": len(body), "limit": limit},
+        )
 
 
 def encode_payload(

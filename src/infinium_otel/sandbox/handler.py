@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -310,6 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = fault.body
         if body is None:
             body = {"message": f"Injected fault: HTTP {fault.status}"}
+            if 200 <= fault.status < 300 and self._endpoint == "trace":
+                # An injected success reads as the API's own: a trace id (nothing is stored).
+                body["traceId"] = str(uuid.uuid4())
         if isinstance(body, bytes):
             self._send(fault.status, body, "application/octet-stream", headers)
         elif isinstance(body, str):

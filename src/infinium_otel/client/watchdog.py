@@ -1,0 +1,243 @@
+"""One overall deadline per HTTP attempt, however slowly the answer trickles in.
+
+``requests`` and ``urllib3`` time out each socket operation, not the attempt:
+a server that sends one byte every half second (in its headers or its body)
+keeps an attempt alive for ever. Here every attempt registers an
+``AttemptWatch`` with a shared watchdog thread, and the connection classes of
+``WatchedAdapter`` attach their socket to the current attempt's watch. When
+the attempt's deadline passes, the watchdog shuts the socket down, so the
+blocked read ends at once and the attempt fails as a timeout.
+
+A connection is detached from its watch before it goes back to the pool, so a
+late watchdog can never cut a socket that another attempt has taken since.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager, pool_classes_by_scheme
+
+__all__ = ["AttemptWatch", "WatchedAdapter", "watching"]
+
+logger = logging.getLogger("infinium_otel.client")
+
+
+class AttemptWatch:
+    """The socket of one attempt and its deadline (a ``time.monotonic()`` value)."""
+
+    __slots__ = ("_lock", "_sock", "deadline", "finished", "fired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self.finished = False
+        self._sock: Any = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock: Any) -> None:
+        """Watch ``sock`` from now on (cut at once when the deadline has already passed)."""
+        if sock is None:
+            return
+        with self._lock:
+            if self.finished:
+                return
+            self._sock = sock
+            if self.fired:
+                _shut(sock)
+
+    def detach(self, sock: Any) -> None:
+        """Stop watching ``sock`` (its connection goes back to the pool or is closed)."""
+        with self._lock:
+            if self._sock is sock:
+                self._sock = None
+
+    def fire(self) -> None:
+        """The deadline passed: cut the attempt's socket, if the attempt is still running."""
+        with self._lock:
+            if self.finished:
+                return
+            self.fired = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+    def finish(self) -> None:
+        """The attempt is over: nothing is cut after this."""
+        with self._lock:
+            self.finished = True
+            self._sock = None
+
+    def overdue(self) -> bool:
+        return self.fired or time.monotonic() >= self.deadline
+
+
+def _shut(sock: Any) -> None:
+    """Shut a socket down (not close it: its owner does that) so a blocked read returns."""
+    raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
+    if isinstance(raw, socket.socket):
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown, also for TLS: it leaves the SSL object to its thread.
+            socket.socket.shutdown(raw, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that fires each registered watch when its deadline passes."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, AttemptWatch]] = []
+        self._order = itertools.count()
+        self._started = False
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: the thread did not survive and its lock may be held."""
+        self._cond = threading.Condition(threading.Lock())
+        self._heap = []
+        self._started = False
+
+    def add(self, watch: AttemptWatch) -> None:
+        with self._cond:
+            if not self._started:
+                self._started = True
+                thread = threading.Thread(
+                    target=self._run, args=(self._cond,), name="infinium-otel-watchdog", daemon=True
+                )
+                thread.start()
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._heap[0][2] is watch:
+                self._cond.notify()
+
+    def _run(self, cond: threading.Condition) -> None:
+        with cond:
+            while True:
+                if not self._heap:
+                    cond.wait()
+                    continue
+                deadline, _, watch = self._heap[0]
+                if watch.finished:
+                    heapq.heappop(self._heap)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    cond.wait(remaining)
+                    continue
+                heapq.heappop(self._heap)
+                try:
+                    watch.fire()
+                except Exception:  # never let one odd socket stop the watchdog for all
+                    logger.debug("could not cut an overdue attempt", exc_info=True)
+
+
+_WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.reset_after_fork)
+_current = threading.local()
+
+
+@contextlib.contextmanager
+def watching(deadline: float) -> Iterator[AttemptWatch]:
+    """Run one attempt under ``deadline``: its socket is cut if the attempt outlives it."""
+    watch = AttemptWatch(deadline)
+    _WATCHDOG.add(watch)
+    previous = getattr(_current, "watch", None)
+    _current.watch = watch
+    try:
+        yield watch
+    finally:
+        _current.watch = previous
+        watch.finish()
+
+
+def _attach(conn: HTTPConnection) -> None:
+    watch: AttemptWatch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        conn._infinium_watch = watch  # type: ignore[attr-defined]
+        watch.attach(conn.sock)
+
+
+def _detach(conn: Any) -> None:
+    watch: AttemptWatch | None = getattr(conn, "_infinium_watch", None)
+    if watch is not None:
+        conn._infinium_watch = None
+        watch.detach(getattr(conn, "sock", None))
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attach(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)  # a reused connection is already open
+        super().request(*args, **kwargs)
+
+    def close(self) -> None:
+        _detach(self)
+        super().close()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attach(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+    def close(self) -> None:
+        _detach(self)
+        super().close()
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _detach(conn)
+        super()._put_conn(conn)
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _detach(conn)
+        super()._put_conn(conn)
+
+
+_WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPConnectionPool,
+    "https": _WatchedHTTPSConnectionPool,
+}
+
+
+def _watch_pools(manager: PoolManager) -> None:
+    # Only managers on urllib3's default pools (a SOCKS proxy brings its own).
+    if manager.pool_classes_by_scheme is pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+
+
+class WatchedAdapter(HTTPAdapter):
+    """``HTTPAdapter`` whose connections (direct or through a proxy) are watched."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, PoolManager):
+            _watch_pools(manager)
+        return manager
