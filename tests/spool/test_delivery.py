@@ -87,7 +87,7 @@ def test_a_payload_refused_for_good_is_set_aside_not_retried(
     spool = Spool(spool_dir)
     worker = worker_for(sandbox, spool)
     worker.submit(delivery("invalid"))
-    assert worker.flush(10)
+    assert worker.flush(10) is False  # refused: not delivered
     time.sleep(0.5)
     assert len(trace_requests(sandbox)) == 1
     assert spool.entries() == []
