@@ -439,7 +439,8 @@ class DeliveryWorker:
                 while len(self._incoming) + len(self._ready) >= self._max_queue:
                     dropped.append(self._drop_oldest())
                 self._ready.append(entry)
-            self._cond.notify_all()
+            if self._flushes:
+                self._cond.notify_all()
         for gone in dropped:
             self._keep_unsent(gone.work)
 
@@ -462,7 +463,8 @@ class DeliveryWorker:
             if self._busy is entry:
                 self._busy = None
             self._settle(entry.seq, ok=ok)
-            self._cond.notify_all()
+            if self._flushes:  # only a waiting flush cares; this thread is awake
+                self._cond.notify_all()
 
     def _attempt(self, item: Delivery, *, replay: bool) -> tuple[Outcome | None, bool]:
         """One send with its consequences: the outcome (None when another sender took
