@@ -192,7 +192,9 @@ def test_a_full_queue_never_converts_on_the_exporting_thread(
     release.set()
     assert exporter.force_flush(10_000) is False  # runs were dropped: flush says so
     assert set(threads) == {DELIVERY_THREAD}
-    assert exporter.stats()["delivery_delivered"] + stats["delivery_dropped_queue_full"] == 10
+    final = exporter.stats()
+    assert final["delivery_delivered"] + final["delivery_dropped_queue_full"] == 10
+    assert final["delivery_delivered"] >= 2
     provider.shutdown()
 
 

@@ -428,21 +428,18 @@ class DeliveryWorker:
         if self._spool is not None and prepared.spool_key is None:
             prepared.spool_key = self._spool_write(prepared.body)
         entry.work = prepared
-        dropped: list[_Entry] = []
         with self._cond:
             self._busy = None
-            if self._closed:  # shutdown gave up on it meanwhile
+            abandoned = self._closed  # shutdown gave up on it meanwhile
+            if abandoned:
                 self._stats.abandoned_at_shutdown += 1
                 self._settle(entry.seq, ok=False)
-                dropped.append(entry)
-            else:
-                while len(self._incoming) + len(self._ready) >= self._max_queue:
-                    dropped.append(self._drop_oldest())
+            else:  # it was counted as in flight: coming back, it displaces nothing
                 self._ready.append(entry)
             if self._flushes:
                 self._cond.notify_all()
-        for gone in dropped:
-            self._keep_unsent(gone.work)
+        if abandoned:
+            self._keep_unsent(prepared)
 
     def _send_entry(self, entry: _Entry) -> None:
         item = entry.work
