@@ -4,7 +4,10 @@
 finished runs (unconverted) to ``submit_all``. Everything after that happens
 on this worker's thread and nowhere else: preparing a run (conversion, the
 payload hook, encoding: the ``prepare`` callable), writing it to the spool,
-sending it, and telling listeners (interpretation) about accepted runs.
+sending it, and telling listeners (interpretation) about accepted runs. The
+worker decides what to do next and when; ``PayloadSender`` (``sender.py``)
+makes each send and carries out its outcome, and ``ReplaySchedule``
+(``schedule.py``) times the spool's retries.
 
 The queue holds at most ``max_queue`` entries in two stretches: runs waiting to
 be prepared, and payloads ready to send. The worker prepares everything queued
@@ -49,9 +52,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from infinium_otel._logging import RateLimitedLogger
-from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.sync_client import InfiniumClient
-from infinium_otel.delivery.attempt import Outcome, send_payload
+from infinium_otel.delivery.attempt import Outcome
 from infinium_otel.delivery.items import (
     Delivery,
     DeliveryStats,
@@ -61,6 +63,7 @@ from infinium_otel.delivery.items import (
     meta_from_payload,
 )
 from infinium_otel.delivery.schedule import ReplaySchedule
+from infinium_otel.delivery.sender import DeliveryListener, PayloadSender
 from infinium_otel.payload.run import Run
 
 __all__ = [
@@ -90,7 +93,6 @@ UNTIL_THE_WINDOW = 1_000_000
 MAX_TRACKED_KEPT = 10_000
 
 Prepare = Callable[[Run], "Delivery | NotSent"]
-DeliveryListener = Callable[[RunMeta, ApiResponse], None]
 
 
 class RunSource(Protocol):
@@ -137,7 +139,6 @@ class DeliveryWorker:
         spool_retry_max: float = 300.0,
         spool_start_delay: float = 1.0,
     ) -> None:
-        self._client = client
         self._max_queue = max(1, max_queue)
         self._retry_window = retry_window
         self._prepare = prepare
@@ -145,9 +146,9 @@ class DeliveryWorker:
         self._expiry_interval = max(0.01, expiry_interval)
         self._spool = spool
         self._schedule_options = (spool_retry_initial, spool_retry_max, spool_start_delay)
-        self._listeners: list[DeliveryListener] = []
         self._stats = DeliveryStats()
         self._warn = RateLimitedLogger(_log)
+        self._sender = PayloadSender(client, spool=spool, stats=self._stats, warn=self._warn)
         self._reset_state()
         self._schedule_start_replay()
 
@@ -162,6 +163,7 @@ class DeliveryWorker:
         self._unreported_failures = 0
         # spool key -> sequence number: kept on disk after a failed send, replay pending.
         self._kept: dict[str, int] = {}
+        self._replaying = False
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._closed = False
@@ -171,7 +173,6 @@ class DeliveryWorker:
         self._hard_deadline: float | None = None
         initial, cap, start = self._schedule_options
         self._schedule = ReplaySchedule(initial=initial, cap=cap, start_delay=start)
-        self._swept = False
 
     # -- owner's side ------------------------------------------------------
 
@@ -200,7 +201,7 @@ class DeliveryWorker:
 
     def add_listener(self, listener: DeliveryListener) -> None:
         """Call ``listener(meta, response)`` on this thread for every accepted run."""
-        self._listeners.append(listener)
+        self._sender.listeners.append(listener)
 
     def submit(self, work: Run | Delivery) -> bool:
         """Queue one run (or an encoded payload); False when refused (shutting down)."""
@@ -296,7 +297,8 @@ class DeliveryWorker:
             self._stopping = True
             self._watching = False
             self._hard_deadline = deadline
-            self._settle_kept()  # no replays while stopping: they wait for the next process
+            if not self._replaying:  # else once it ends: its payload may be one of ours
+                self._settle_kept()  # no replays while stopping: they wait for the next process
             self._cond.notify_all()
         delivered = self.flush(max(0.0, deadline - time.monotonic()))
         with self._cond:
@@ -316,7 +318,7 @@ class DeliveryWorker:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._client.close()
+        self._sender.client.close()
         return delivered
 
     def reset_after_fork(self) -> None:
@@ -324,7 +326,11 @@ class DeliveryWorker:
         self._reset_state()
         self._warn = RateLimitedLogger(_log)  # its lock may have been held at the fork
         self._stats = DeliveryStats()
-        self._client = self._client.clone()
+        listeners = self._sender.listeners
+        self._sender = PayloadSender(
+            self._sender.client.clone(), spool=self._spool, stats=self._stats, warn=self._warn
+        )
+        self._sender.listeners.extend(listeners)
         self._schedule_start_replay(start_thread=False)  # the thread starts on first use
 
     # -- bookkeeping (callers hold the lock) -------------------------------
@@ -426,7 +432,7 @@ class DeliveryWorker:
             self._finish(entry, ok=not prepared.is_failure)
             return
         if self._spool is not None and prepared.spool_key is None:
-            prepared.spool_key = self._spool_write(prepared.body)
+            prepared.spool_key = self._sender.write(prepared.body)
         entry.work = prepared
         with self._cond:
             self._busy = None
@@ -445,7 +451,7 @@ class DeliveryWorker:
         item = entry.work
         assert isinstance(item, Delivery)
         key = item.spool_key
-        outcome, kept = self._attempt(item, replay=False)
+        outcome, kept = self._send(item, replay=False)
         if kept and key is not None and outcome is Outcome.FAILED:
             with self._cond:  # on disk, retried by the spool schedule: not settled yet
                 if not self._stopping and len(self._kept) < MAX_TRACKED_KEPT:
@@ -463,14 +469,9 @@ class DeliveryWorker:
             if self._flushes:  # only a waiting flush cares; this thread is awake
                 self._cond.notify_all()
 
-    def _attempt(self, item: Delivery, *, replay: bool) -> tuple[Outcome | None, bool]:
-        """One send with its consequences: the outcome (None when another sender took
-        the payload over) and whether the payload was kept on disk for a later retry."""
-        spooled = item.spool_key is not None and self._spool is not None
-        if spooled and not self._spool_call("renew", item.spool_key or ""):
-            return None, False  # its claim went stale and another sender has it now
-        now = time.monotonic()
-        deadline = now + self._retry_window
+    def _send(self, item: Delivery, *, replay: bool) -> tuple[Outcome | None, bool]:
+        """One send within the retry window (and shutdown's deadline); see the module doc."""
+        deadline = time.monotonic() + self._retry_window
         if self._hard_deadline is not None:
             deadline = min(deadline, self._hard_deadline)
         if replay:
@@ -479,75 +480,15 @@ class DeliveryWorker:
             retries = None  # the client's setting; then the spool takes over
         else:
             retries = UNTIL_THE_WINDOW
-        attempt = send_payload(
-            self._client, item.body, deadline=deadline, max_retries=retries, cancel=self._cancel
+        outcome, kept = self._sender.send(
+            item, deadline=deadline, max_retries=retries, cancel=self._cancel
         )
-        if attempt.shrunk:
-            self._stats.shrunk_after_413 += 1
-        outcome = attempt.outcome
-        kept = False
-        if outcome is Outcome.DELIVERED:
-            self._delivered(item, attempt.response)
-        elif outcome is Outcome.REFUSED:
-            self._refused(item, attempt.reason)
-        else:
-            if outcome is Outcome.AUTH_REFUSED:
-                self._stats.failed_auth += 1
-            kept = self._failed(item, outcome, attempt.reason)
-        if not replay:
+        if kept:
+            self._payload_kept()
+        if not replay and outcome is not None:
             with self._cond:
                 self._after_outcome(self._schedule.after_live, outcome)
         return outcome, kept
-
-    def _delivered(self, item: Delivery, response: ApiResponse | None) -> None:
-        self._stats.delivered += 1
-        if item.replayed:
-            self._stats.replayed += 1
-        if item.spool_key is not None and self._spool is not None:
-            self._spool_call("remove", item.spool_key)
-        if response is None:
-            return
-        for listener in list(self._listeners):
-            try:
-                listener(item.meta, response)
-            except Exception:
-                _log.exception("Infinium delivery: a delivery listener failed")
-
-    def _failed(self, item: Delivery, outcome: Outcome, reason: str) -> bool:
-        """Not accepted (yet): keep a spooled payload for later (True), else count it lost."""
-        kept = self._keep_for_later(item)
-        if kept:
-            self._stats.spool_deferred += 1
-        else:
-            self._stats.failed += 1
-        if item.replayed and kept:
-            _log.debug("Infinium: spooled run %r not delivered yet: %s", item.meta.run_name, reason)
-            return kept
-        self._warn.log(
-            logging.WARNING,
-            outcome.value,
-            "Infinium: run %r was not delivered: %s%s",
-            item.meta.run_name,
-            reason,
-            " (kept in the spool for a later retry)" if kept else "",
-        )
-        return kept
-
-    def _refused(self, item: Delivery, reason: str) -> None:
-        """The server will never take this payload: set it aside, never resend it."""
-        self._stats.failed += 1
-        aside = ""
-        if item.spool_key is not None and self._spool is not None:
-            self._spool_call("reject", item.spool_key)
-            aside = " (moved to the spool's rejected/ folder)"
-        self._warn.log(
-            logging.WARNING,
-            "refused",
-            "Infinium: run %r was not delivered: %s%s",
-            item.meta.run_name,
-            reason,
-            aside,
-        )
 
     def _after_outcome(self, update: Callable[[Outcome, float], None], outcome: Outcome) -> None:
         """Apply an outcome to the replay schedule (lock held); say so when replays stop."""
@@ -566,62 +507,21 @@ class DeliveryWorker:
 
     # -- the spool ---------------------------------------------------------
 
-    def _spool_write(self, body: bytes) -> str | None:
-        assert self._spool is not None
-        try:
-            key = self._spool.write(body)
-        except Exception as error:
-            self._stats.spool_write_failed += 1
-            self._warn.log(
-                logging.WARNING,
-                "spool-write",
-                "Infinium spool: could not write a payload (%s); it is sent from memory only",
-                type(error).__name__,
-            )
-            return None
-        if key is not None:
-            self._stats.spooled += 1
-        return key
-
-    def _spool_call(self, name: str, key: str) -> bool:
-        """``spool.<name>(key)``, never raising; False when it failed or said so."""
-        try:
-            result = getattr(self._spool, name)(key)
-        except Exception:
-            _log.warning("Infinium spool: %s failed", name, exc_info=True)
-            return False
-        return result is not False
-
     def _keep_unsent(self, work: Run | Delivery) -> bool:
         """A payload leaving memory unsent stays on disk when there is a spool; True if so."""
-        if self._spool is None or not isinstance(work, Delivery):
-            return False  # a run not prepared yet has no payload to keep
-        if work.spool_key is None:
-            work.spool_key = self._spool_write(work.body)
-        return self._keep_for_later(work)
-
-    def _keep_for_later(self, item: Delivery) -> bool:
-        """Hand a spooled payload back to the spool and schedule a retry; True when kept."""
-        if item.spool_key is None or self._spool is None:
-            return False
-        kept = self._spool_call("release", item.spool_key)
-        item.spool_key = None
+        kept = self._sender.keep_unsent(work)
         if kept:
-            with self._cond:
-                self._schedule.payload_kept(time.monotonic())
-                self._cond.notify_all()
+            self._payload_kept()
         return kept
+
+    def _payload_kept(self) -> None:
+        with self._cond:
+            self._schedule.payload_kept(time.monotonic())
+            self._cond.notify_all()
 
     def _schedule_start_replay(self, *, start_thread: bool = True) -> None:
         """Entries left by earlier processes: pick them up shortly after start."""
-        if self._spool is None:
-            return
-        try:
-            waiting = bool(self._spool.entries())
-        except Exception:
-            _log.warning("Infinium spool: cannot list the spool", exc_info=True)
-            return
-        if not waiting:
+        if not self._sender.entries_waiting():
             return
         with self._cond:
             self._schedule.entries_at_start(time.monotonic())
@@ -631,32 +531,28 @@ class DeliveryWorker:
 
     def _replay(self) -> None:
         """Retry the oldest spooled payload nobody is sending; reschedule by the outcome."""
-        assert self._spool is not None
-        if not self._swept:
-            self._swept = True
-            try:
-                self._spool.sweep_temp_files()
-            except Exception:
-                _log.warning("Infinium spool: sweep_temp_files failed", exc_info=True)
+        with self._cond:
+            self._replaying = True
         try:
-            claimed = self._spool.claim_next()
-        except Exception:
-            _log.warning("Infinium spool: cannot read the spool", exc_info=True)
-            claimed = None
-        if claimed is None:
-            try:
-                others = bool(self._spool.entries())
-            except Exception:
-                others = False
+            self._replay_one()
+        finally:
+            with self._cond:
+                self._replaying = False
+                if self._stopping:
+                    self._settle_kept()
+                self._cond.notify_all()
+
+    def _replay_one(self) -> None:
+        item = self._sender.claim_next()
+        if item is None:
+            others = self._sender.entries_waiting()
             with self._cond:
                 self._schedule.after_empty_pass(others, time.monotonic())
             return
-        key, body = claimed
-        item = Delivery(body=body, meta=meta_from_payload(body), spool_key=key, replayed=True)
-        self._stats.retried += 1
-        outcome, kept = self._attempt(item, replay=True)
+        key = item.spool_key
+        outcome, kept = self._send(item, replay=True)
         with self._cond:
-            seq = None if kept else self._kept.pop(key, None)
+            seq = None if kept or key is None else self._kept.pop(key, None)
             if seq is not None:  # a payload of ours a flush may be waiting for
                 self._settle(seq, ok=outcome is Outcome.DELIVERED)
                 self._cond.notify_all()
