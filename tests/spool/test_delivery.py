@@ -87,7 +87,7 @@ def test_a_payload_refused_for_good_is_set_aside_not_retried(
     spool = Spool(spool_dir)
     worker = worker_for(sandbox, spool)
     worker.submit(delivery("invalid"))
-    assert worker.flush(10)
+    assert worker.flush(10) is False  # refused: not delivered
     time.sleep(0.5)
     assert len(trace_requests(sandbox)) == 1
     assert spool.entries() == []
@@ -176,3 +176,27 @@ def test_runs_made_while_the_server_is_down_arrive_after_it_restarts(
     assert stats["delivery_spooled"] == 3
     assert stats["delivery_replayed"] == 3
     assert handle.shutdown(5)
+
+
+def test_flush_waits_for_the_replay_of_a_payload_kept_on_disk(
+    sandbox: Sandbox, spool_dir: Path
+) -> None:
+    sandbox.faults.push("trace", Fault(status=503))
+    worker = worker_for(sandbox, Spool(spool_dir))
+    assert worker.submit(delivery("kept-then-sent"))
+    assert worker.flush(15) is True  # the live send failed; the spool's retry was accepted
+    assert stored_names(sandbox) == {"kept-then-sent": 1}
+    assert (worker.stats.spool_deferred, worker.stats.replayed) == (1, 1)
+    assert worker.shutdown(5)
+
+
+def test_flush_is_false_at_once_when_the_credentials_are_refused(
+    sandbox: Sandbox, spool_dir: Path
+) -> None:
+    worker = worker_for(sandbox, Spool(spool_dir), secret="wrong-secret-456")
+    assert worker.submit(delivery("refused"))
+    started = time.monotonic()
+    assert worker.flush(15) is False  # replays stop: nothing will settle it later
+    assert time.monotonic() - started < 10
+    assert len(Spool(spool_dir).entries()) == 1  # kept for `spool replay`
+    worker.shutdown(2)

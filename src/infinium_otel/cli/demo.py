@@ -167,10 +167,12 @@ def run_demo(*, timeout: float = 25.0, interpretation_delay: float = 2.0) -> int
         print(support_agent("Where is my order A-1001?"))
         delivered = handle.flush(timeout=10.0)
         stats = handle.stats()
-        _log.info(
-            "runs exported: %d, delivered: %d",
+        _log.log(
+            logging.INFO if delivered else logging.WARNING,
+            "runs exported: %d, delivered: %d%s",
             stats.get("runs_exported", 0),
             stats.get("delivery_delivered", 0),
+            "" if delivered else " (not every run was accepted; see the warnings above)",
         )
         interpreted = handle.wait_for_interpretations(timeout=timeout + 5)
         processor = handle.interpretation

@@ -7,7 +7,6 @@ while agents are running on the same spool without sending anything twice.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -15,15 +14,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.delivery.attempt import Outcome, send_payload
 from infinium_otel.delivery.spool import Spool
-from infinium_otel.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    InfiniumError,
-    PayloadTooLargeError,
-    ValidationError,
-)
-from infinium_otel.payload.encode import encode_payload
+from infinium_otel.errors import ConfigurationError
 from infinium_otel.settings import Settings
 
 __all__ = ["main"]
@@ -184,28 +177,32 @@ def _replay(spool: Spool, timeout: float, show_progress: bool, out: TextIO) -> i
                 progress.update(done)
                 continue
             key, body = claimed
-            try:
-                _send(client, body, timeout)
-            except AuthenticationError as error:
+            attempt = send_payload(client, body, deadline=time.monotonic() + timeout)
+            if attempt.outcome is Outcome.DELIVERED:
+                spool.remove(key)
+                sent += 1
+            elif attempt.outcome is Outcome.REFUSED:
+                spool.reject(key)
+                rejected += 1
+                print(
+                    f"  {key}: refused by the server ({attempt.reason}); moved to rejected/",
+                    file=out,
+                )
+            elif attempt.outcome is Outcome.AUTH_REFUSED:
                 spool.release(key)
                 code = EXIT_AUTH
                 problem = (
-                    f"credentials refused ({error.status_code}): replay stopped, the files are "
-                    "kept; check INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET"
+                    f"{attempt.reason}: replay stopped, the files are kept; "
+                    "check INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET"
                 )
                 break
-            except ValidationError as error:
-                spool.reject(key)
-                rejected += 1
-                print(f"  {key}: refused by the server ({error}); moved to rejected/", file=out)
-            except InfiniumError as error:
+            else:
                 spool.release(key)
                 code = EXIT_UNDELIVERED
-                problem = f"could not deliver ({error}): replay stopped, the files are kept"
+                problem = (
+                    f"could not deliver ({attempt.reason}): replay stopped, the files are kept"
+                )
                 break
-            else:
-                spool.remove(key)
-                sent += 1
             progress.update(done)
     progress.close()
     left = spool.summary().count
@@ -216,13 +213,3 @@ def _replay(spool: Spool, timeout: float, show_progress: bool, out: TextIO) -> i
     if problem:
         print(f"infinium-otel spool replay: {problem}", file=sys.stderr)
     return code
-
-
-def _send(client: InfiniumClient, body: bytes, timeout: float) -> None:
-    """Send once (with the client's retries); a 413 gets one smaller re-encoding."""
-    deadline = time.monotonic() + timeout
-    try:
-        client.send_trace_bytes(body, deadline=deadline)
-    except PayloadTooLargeError:
-        smaller = encode_payload(json.loads(body), max_bytes=max(1024, len(body) // 2)).body
-        client.send_trace_bytes(smaller, deadline=deadline)

@@ -1,16 +1,17 @@
-"""What flows through delivery: a run's identity, a queued payload, the spool's
-interface and the counters. Kept apart from the worker so the spool and the
-exporter can use them without the thread machinery.
+"""What flows through delivery: a run's identity, a queued payload, why a run
+never became one, the spool's interface and the counters. Kept apart from the
+worker so the spool and the exporter can use them without the thread machinery.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["Delivery", "DeliveryStats", "RunMeta", "Spool", "meta_from_payload"]
+__all__ = ["Delivery", "DeliveryStats", "NotSent", "RunMeta", "Spool", "meta_from_payload"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,19 @@ class Delivery:
     spool_key: str | None = None
     shrunk: bool = False
     replayed: bool = False  # read back from the spool, not fresh from the exporter
+
+
+class NotSent(enum.Enum):
+    """Why a run handed to delivery never became a payload."""
+
+    DROPPED_BY_HOOK = "dropped_by_hook"  # the payload hook returned None: the user's choice
+    HOOK_FAILED = "hook_failed"  # the hook raised, or returned something other than a dict
+    CONVERSION_FAILED = "conversion_failed"  # conversion or encoding failed
+
+    @property
+    def is_failure(self) -> bool:
+        """Dropping by the hook's choice is no failure; the others lose a run."""
+        return self is not NotSent.DROPPED_BY_HOOK
 
 
 class Spool(Protocol):

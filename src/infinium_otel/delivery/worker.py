@@ -1,52 +1,84 @@
-"""The background sender: a bounded queue of encoded payloads and one thread.
+"""The delivery worker: one bounded queue, one thread, truthful flush and shutdown.
 
-``export()`` must never wait on the network, so every HTTP call happens here.
-The thread starts on first use, sleeps when idle, retries through the client
-(one overall deadline per payload), shrinks a payload the server calls too
-large, and reports each accepted run to ``on_delivered``. After ``os.fork()``
-the child gets a fresh, empty worker with its own session and thread.
+``export()`` must never wait on the network or on user code, so it only hands
+finished runs (unconverted) to ``submit_all``. Everything after that happens
+on this worker's thread and nowhere else: preparing a run (conversion, the
+payload hook, encoding: the ``prepare`` callable), writing it to the spool,
+sending it, and telling listeners (interpretation) about accepted runs. The
+worker decides what to do next and when; ``PayloadSender`` (``sender.py``)
+makes each send and carries out its outcome, and ``ReplaySchedule``
+(``schedule.py``) times the spool's retries.
 
-With a spool, each payload is on disk before its first send and leaves the
-disk only once accepted. What could not be delivered (the server was down, the
-process was stopping) stays there and this thread retries it with backoff
-(first shortly after start, for entries left by earlier processes), one
-attempt per entry and interval, live payloads first.
+The queue holds at most ``max_queue`` entries in two stretches: runs waiting to
+be prepared, and payloads ready to send. The worker prepares everything queued
+before it sends the next payload, so the queue mostly holds compact payloads
+and spans are released early. When it is full the oldest entry is dropped,
+counted and logged (rate-limited). With a spool, every prepared payload is on
+disk before its first send, so what leaves memory this way stays on disk.
+
+Retries: without a spool a payload lives only in memory, so transient failures
+(429, 5xx, network) are retried until ``retry_window`` seconds have passed,
+with the client's backoff and ``Retry-After``. With a spool the live send makes
+the client's configured retries and then leaves the payload on disk, where
+``ReplaySchedule`` (``schedule.py``) times further attempts. Non-retryable
+answers end at once either way.
+
+``flush`` and ``shutdown`` tell the truth: every submission gets a sequence
+number, and a flush is True only when every submission made before it started
+has settled as accepted (or dropped by the payload hook's choice), and no
+failure since the last flush went unreported. A payload kept on disk after a
+failed send is settled by its replay (or as not accepted when replays stop).
+Both wait only up to their deadline; the thread is a daemon, so a hook that
+never returns cannot hold up the application or the interpreter's exit.
+
+Periodic expiry of buffered trees needs no callback into the exporter: the
+worker is given a ``RunSource`` (the exporter's run buffer) and, while
+``watch()`` says spans are buffered, asks it every ``expiry_interval`` seconds
+for trees past their time-to-live, which it queues like any finished run.
+
+After ``os.fork()`` the owner calls ``reset_after_fork()`` in the child, which
+then starts with an empty queue, a new client session and its own thread.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import functools
 import logging
-import os
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from infinium_otel._logging import RateLimitedLogger
-from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.sync_client import InfiniumClient
-from infinium_otel.delivery.items import Delivery, DeliveryStats, RunMeta, Spool, meta_from_payload
-from infinium_otel.errors import (
-    AuthenticationError,
-    InfiniumError,
-    PayloadTooLargeError,
-    ValidationError,
+from infinium_otel.delivery.attempt import Outcome
+from infinium_otel.delivery.items import (
+    Delivery,
+    DeliveryStats,
+    NotSent,
+    RunMeta,
+    Spool,
+    meta_from_payload,
 )
-from infinium_otel.payload.encode import encode_payload
+from infinium_otel.delivery.schedule import ReplaySchedule
+from infinium_otel.delivery.sender import DeliveryListener, PayloadSender
+from infinium_otel.payload.run import Run
 
 __all__ = [
     "Delivery",
+    "DeliveryListener",
     "DeliveryStats",
     "DeliveryWorker",
+    "Prepare",
     "RunMeta",
+    "RunSource",
     "Spool",
     "meta_from_payload",
 ]
 
 _log = logging.getLogger("infinium_otel.delivery")
-
 
 _SPOOL_COUNTERS = {
     "spool_dropped_full": "dropped_full",
@@ -55,15 +87,38 @@ _SPOOL_COUNTERS = {
     "spool_claim_lost": "claim_lost",
 }
 
-# What one attempt came to.
-DELIVERED = "delivered"
-KEPT = "kept"  # failed, still on disk for a later retry
-AUTH = "auth"  # credentials refused: on disk, but replays stop
-GONE = "gone"  # dropped (not spooled, refused for good, or taken by another sender)
+# Retries of a live send without a spool: as many as fit in the retry window.
+UNTIL_THE_WINDOW = 1_000_000
+# Payloads of this process kept on disk after a failed send whose replay a flush waits for.
+MAX_TRACKED_KEPT = 10_000
+
+Prepare = Callable[[Run], "Delivery | NotSent"]
+
+
+class RunSource(Protocol):
+    """Where runs that finish by timing out come from (the exporter's run buffer)."""
+
+    def take_expired(self, now: float) -> tuple[list[Run], bool]:
+        """Runs past their time-to-live, and whether spans are still buffered."""
+        ...
+
+
+@dataclasses.dataclass(eq=False)
+class _Entry:
+    seq: int
+    work: Run | Delivery
+
+
+@dataclasses.dataclass(eq=False)
+class _Flush:
+    """One waiting flush: every submission numbered below ``target`` counts."""
+
+    target: int
+    failed: bool
 
 
 class DeliveryWorker:
-    """Sends payloads on its own thread; ``submit`` never blocks on the network.
+    """Prepares and sends runs on its own thread; ``submit_all`` never blocks.
 
     ``spool_retry_initial`` / ``spool_retry_max`` bound the backoff between
     retries of spooled payloads (doubling); ``spool_start_delay`` is how soon
@@ -76,47 +131,50 @@ class DeliveryWorker:
         *,
         max_queue: int = 1_000,
         retry_window: float = 60.0,
-        on_delivered: Callable[[Delivery, ApiResponse], None] | None = None,
-        on_tick: Callable[[], bool] | None = None,
-        tick_interval: float = 1.0,
+        prepare: Prepare | None = None,
+        source: RunSource | None = None,
+        expiry_interval: float = 1.0,
         spool: Spool | None = None,
         spool_retry_initial: float = 5.0,
         spool_retry_max: float = 300.0,
         spool_start_delay: float = 1.0,
     ) -> None:
-        self._client = client
-        self._max_queue = max_queue
+        self._max_queue = max(1, max_queue)
         self._retry_window = retry_window
-        self._on_delivered = on_delivered
-        self._on_tick = on_tick
-        self._tick_interval = tick_interval
+        self._prepare = prepare
+        self._source = source
+        self._expiry_interval = max(0.01, expiry_interval)
         self._spool = spool
-        self._spool_retry_initial = max(0.001, spool_retry_initial)
-        self._spool_retry_max = max(self._spool_retry_initial, spool_retry_max)
-        self._spool_start_delay = max(0.0, spool_start_delay)
+        self._schedule_options = (spool_retry_initial, spool_retry_max, spool_start_delay)
         self._stats = DeliveryStats()
         self._warn = RateLimitedLogger(_log)
+        self._sender = PayloadSender(client, spool=spool, stats=self._stats, warn=self._warn)
         self._reset_state()
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
         self._schedule_start_replay()
 
     def _reset_state(self) -> None:
         self._cond = threading.Condition()
-        self._queue: deque[Delivery] = deque()
-        self._in_flight = 0
+        self._incoming: deque[_Entry] = deque()  # runs (or payloads) not prepared yet
+        self._ready: deque[_Entry] = deque()  # prepared payloads, oldest first
+        self._busy: _Entry | None = None
+        self._next_seq = 0
+        self._unsettled: set[int] = set()
+        self._flushes: list[_Flush] = []
+        self._unreported_failures = 0
+        # spool key -> sequence number: kept on disk after a failed send, replay pending.
+        self._kept: dict[str, int] = {}
+        self._replaying = False
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._ticking = False
-        self._tick_now = False
+        self._closed = False
+        self._watching = False
+        self._next_expiry = 0.0
         self._cancel = threading.Event()
         self._hard_deadline: float | None = None
-        # Spool retries: when the next one is due (None: nothing to retry), the
-        # current backoff, and whether refused credentials stopped them.
-        self._spool_next: float | None = None
-        self._spool_delay = self._spool_retry_initial
-        self._spool_blocked = False
-        self._swept = False
+        initial, cap, start = self._schedule_options
+        self._schedule = ReplaySchedule(initial=initial, cap=cap, start_delay=start)
+
+    # -- owner's side ------------------------------------------------------
 
     @property
     def stats(self) -> DeliveryStats:
@@ -127,116 +185,181 @@ class DeliveryWorker:
                 setattr(self._stats, ours, int(getattr(spool_stats, theirs, 0)))
         return self._stats
 
-    # -- producer side -----------------------------------------------------
-
-    def submit(self, delivery: Delivery) -> bool:
-        """Queue a payload; the oldest is dropped (and counted) when the queue is full.
-
-        With a spool the payload is on disk first; a payload dropped from the
-        queue (or submitted during shutdown) stays there for a later retry.
-        """
-        if self._spool is not None and delivery.spool_key is None:
-            delivery.spool_key = self._spool_write(delivery.body)  # disk, outside the lock
-        dropped: Delivery | None = None
-        with self._cond:
-            if self._stopping:
-                self._stats.dropped_after_shutdown += 1
-                late: Delivery | None = delivery
-            else:
-                late = None
-                if len(self._queue) >= self._max_queue:
-                    dropped = self._queue.popleft()
-                    self._stats.dropped_queue_full += 1
-                self._queue.append(delivery)
-                self._stats.queued += 1
-                self._ensure_thread()
-                self._cond.notify_all()
-        if late is not None:
-            self._keep_for_later(late)
-            return False
-        if dropped is not None:
-            kept = self._keep_for_later(dropped)
-            self._warn.log(
-                logging.WARNING,
-                "queue-full",
-                "Infinium delivery queue is full (%d payloads); dropped the oldest run%s",
-                self._max_queue,
-                " from memory (it stays in the spool)" if kept else "",
-            )
-        return True
-
-    def request_ticks(self) -> None:
-        """Ask for periodic ``on_tick`` calls until it returns False (buffered spans age out)."""
-        with self._cond:
-            if self._stopping or self._ticking:
-                return
-            self._ticking = True
-            self._ensure_thread()
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Call ``on_tick`` as soon as possible (work was just handed over), then keep ticking."""
-        with self._cond:
-            if self._stopping:
-                return
-            self._ticking = True
-            self._tick_now = True
-            self._ensure_thread()
-            self._cond.notify_all()
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued payload has been attempted; True when nothing is left."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._queue or self._in_flight:
-                if self._thread is None or not self._thread.is_alive():
-                    return False
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
-
-    def shutdown(self, timeout: float = 30.0) -> bool:
-        """Deliver what is queued within ``timeout``, then stop; True when all went out.
-
-        Spooled payloads not delivered by then stay on disk for the next process.
-        """
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            self._stopping = True
-            self._hard_deadline = deadline
-            self._cond.notify_all()
-        delivered_all = self.flush(max(0.0, deadline - time.monotonic()))
-        with self._cond:
-            abandoned = list(self._queue)
-            self._queue.clear()
-            self._stats.abandoned_at_shutdown += len(abandoned)
-            if self._in_flight:
-                delivered_all = False
-            self._cond.notify_all()
-        for item in abandoned:
-            delivered_all = False
-            self._keep_for_later(item)
-        self._cancel.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._client.close()
-        return delivered_all
-
     @property
     def pending(self) -> int:
+        """Entries queued or being worked on."""
         with self._cond:
-            return len(self._queue) + self._in_flight
+            return len(self._incoming) + len(self._ready) + (self._busy is not None)
 
     @property
     def spool_retry_due(self) -> float | None:
         """Monotonic time of the next spool retry, None when none is scheduled."""
         with self._cond:
-            return None if self._spool_blocked else self._spool_next
+            if self._spool is None or self._schedule.blocked:
+                return None
+            return self._schedule.next_at
 
-    # -- the thread --------------------------------------------------------
+    def add_listener(self, listener: DeliveryListener) -> None:
+        """Call ``listener(meta, response)`` on this thread for every accepted run."""
+        self._sender.listeners.append(listener)
+
+    def submit(self, work: Run | Delivery) -> bool:
+        """Queue one run (or an encoded payload); False when refused (shutting down)."""
+        return self.submit_all([work]) == 1
+
+    def submit_all(self, works: Iterable[Run | Delivery]) -> int:
+        """Queue runs (or encoded payloads); how many were accepted. Never blocks.
+
+        A full queue drops its oldest entry (counted and logged); after
+        shutdown has begun nothing is accepted (counted).
+        """
+        accepted = 0
+        dropped: list[_Entry] = []
+        late: list[Run | Delivery] = []
+        with self._cond:
+            for work in works:
+                if self._stopping:
+                    self._stats.dropped_after_shutdown += 1
+                    self._unreported_failures += 1
+                    late.append(work)
+                    continue
+                while len(self._incoming) + len(self._ready) >= self._max_queue:
+                    dropped.append(self._drop_oldest())
+                entry = _Entry(self._next_seq, work)
+                self._next_seq += 1
+                self._unsettled.add(entry.seq)
+                self._incoming.append(entry)
+                self._stats.queued += 1
+                accepted += 1
+            if accepted:
+                self._ensure_thread()
+                self._cond.notify_all()
+        for work in late:
+            self._keep_unsent(work)
+        for entry in dropped:
+            kept = self._keep_unsent(entry.work)
+            self._warn.log(
+                logging.WARNING,
+                "queue-full",
+                "Infinium delivery queue is full (%d runs); dropped the oldest%s",
+                self._max_queue,
+                " from memory (it stays in the spool)" if kept else "",
+            )
+        return accepted
+
+    def watch(self) -> None:
+        """Spans are buffered: ask the source for expired runs periodically until none are."""
+        with self._cond:
+            if self._stopping or self._watching or self._source is None:
+                return
+            self._watching = True
+            self._next_expiry = time.monotonic() + self._expiry_interval
+            self._ensure_thread()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for every submission made before this call; True when all were accepted.
+
+        A run the payload hook chose to drop counts as done; any other run not
+        accepted by the endpoint (refused, failed, dropped, or still pending at
+        the deadline) makes it False, as does a failure since the last flush.
+        An interrupt (Ctrl+C) while waiting leaves every run queued.
+        """
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            waiter = _Flush(self._next_seq, failed=self._unreported_failures > 0)
+            self._unreported_failures = 0
+            self._flushes.append(waiter)
+            try:
+                while self._unsettled_below(waiter.target):
+                    if self._thread is threading.current_thread():
+                        return False  # called from a hook or listener: it would wait on itself
+                    if not self._closed:
+                        self._ensure_thread()
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                return not waiter.failed
+            finally:
+                self._flushes.remove(waiter)
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Deliver what is queued within ``timeout``, then stop; True when all was accepted.
+
+        Returns by the deadline whatever the hook or the endpoint does. What is
+        left is counted as abandoned; spooled payloads stay on disk for later.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            if self._closed:
+                return not self._unsettled and self._unreported_failures == 0
+            self._stopping = True
+            self._watching = False
+            self._hard_deadline = deadline
+            if not self._replaying:  # else once it ends: its payload may be one of ours
+                self._settle_kept()  # no replays while stopping: they wait for the next process
+            self._cond.notify_all()
+        delivered = self.flush(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            abandoned = [*self._ready, *self._incoming]
+            self._ready.clear()
+            self._incoming.clear()
+            for entry in abandoned:
+                self._stats.abandoned_at_shutdown += 1
+                self._settle(entry.seq, ok=False)
+            if abandoned or self._busy is not None:
+                delivered = False
+            self._closed = True
+            self._cond.notify_all()
+        for entry in abandoned:
+            self._keep_unsent(entry.work)
+        self._cancel.set()  # ends the client's backoff sleeps at once
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._sender.client.close()
+        return delivered
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: an empty worker with its own session, thread and locks."""
+        self._reset_state()
+        self._warn = RateLimitedLogger(_log)  # its lock may have been held at the fork
+        self._stats = DeliveryStats()
+        listeners = self._sender.listeners
+        self._sender = PayloadSender(
+            self._sender.client.clone(), spool=self._spool, stats=self._stats, warn=self._warn
+        )
+        self._sender.listeners.extend(listeners)
+        self._schedule_start_replay(start_thread=False)  # the thread starts on first use
+
+    # -- bookkeeping (callers hold the lock) -------------------------------
+
+    def _unsettled_below(self, target: int) -> bool:
+        return any(seq < target for seq in self._unsettled)
+
+    def _settle(self, seq: int, *, ok: bool) -> None:
+        """Record a submission's end; a failure goes to the flushes waiting for it."""
+        self._unsettled.discard(seq)
+        if ok:
+            return
+        waiting = [flush for flush in self._flushes if seq < flush.target]
+        for flush in waiting:
+            flush.failed = True
+        if not waiting:
+            self._unreported_failures += 1
+
+    def _settle_kept(self) -> None:
+        """Payloads on disk will not be retried by this process: they count as not accepted."""
+        for seq in self._kept.values():
+            self._settle(seq, ok=False)
+        self._kept.clear()
+
+    def _drop_oldest(self) -> _Entry:
+        entry = self._ready.popleft() if self._ready else self._incoming.popleft()
+        self._stats.dropped_queue_full += 1
+        self._settle(entry.seq, ok=False)
+        return entry
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -245,287 +368,195 @@ class DeliveryWorker:
             )
             self._thread.start()
 
+    # -- the thread --------------------------------------------------------
+
     def _run(self) -> None:
-        next_tick = time.monotonic() + self._tick_interval
         while True:
-            item: Delivery | None = None
-            replay = False
             with self._cond:
-                while not self._queue:
-                    if self._stopping:
-                        return
-                    now = time.monotonic()
-                    if self._ticking and (self._tick_now or now >= next_tick):
-                        break
-                    if self._spool_due(now):
-                        replay = True
-                        self._in_flight += 1
-                        break
-                    waits = [next_tick - now] if self._ticking else []
-                    if self._spool_next is not None and not self._spool_blocked:
-                        waits.append(self._spool_next - now)
-                    self._cond.wait(max(0.0, min(waits)) if waits else None)
-                if self._queue and not replay:
-                    item = self._queue.popleft()
-                    self._in_flight += 1
-            if self._ticking and (self._tick_now or time.monotonic() >= next_tick):
-                self._tick_now = False
-                next_tick = time.monotonic() + self._tick_interval
-                self._tick()
-            if item is None and not replay:
-                continue
+                task = self._next_task()
+            if task is None:
+                return
             try:
-                if replay:
-                    self._replay_one()
-                elif item is not None:
-                    self._after_live_attempt(self._deliver(item))
+                task()
             except Exception:  # never let the thread die
                 _log.exception("Infinium delivery: unexpected failure")
-            finally:
-                with self._cond:
-                    self._in_flight -= 1
-                    self._cond.notify_all()
 
-    def _tick(self) -> None:
+    def _next_task(self) -> Callable[[], None] | None:
+        """Wait for the next job (lock held): expiry, prepare, send, replay; None to stop."""
+        while True:
+            if self._closed:
+                return None
+            now = time.monotonic()
+            if self._watching and now >= self._next_expiry:
+                self._next_expiry = now + self._expiry_interval
+                return self._expire
+            if self._incoming:
+                self._busy = self._incoming.popleft()
+                return functools.partial(self._prepare_entry, self._busy)
+            if self._ready:
+                self._busy = self._ready.popleft()
+                return functools.partial(self._send_entry, self._busy)
+            if self._stopping:
+                return None
+            if self._spool is not None and self._schedule.due(now):
+                return self._replay
+            waits = [self._next_expiry - now] if self._watching else []
+            replay_wait = self._schedule.wait(now) if self._spool is not None else None
+            if replay_wait is not None:
+                waits.append(replay_wait)
+            self._cond.wait(max(0.0, min(waits)) if waits else None)
+
+    def _expire(self) -> None:
+        assert self._source is not None
         try:
-            keep = self._on_tick() if self._on_tick is not None else False
+            runs, buffered = self._source.take_expired(time.monotonic())
         except Exception:
             _log.exception("Infinium exporter: periodic expiry failed")
-            keep = True
+            runs, buffered = [], True
+        if runs:
+            self.submit_all(runs)
         with self._cond:
-            self._ticking = keep and not self._stopping
+            self._watching = self._watching and buffered and not self._stopping
 
-    def _deliver(self, item: Delivery, *, max_retries: int | None = None) -> str:
-        """One send (with the client's retries); what it came to (DELIVERED, KEPT, ...)."""
-        spooled = item.spool_key is not None and self._spool is not None
-        if spooled and not self._spool_call("renew", item.spool_key or ""):
-            return GONE  # another sender took it over: it is theirs to send
+    def _prepare_entry(self, entry: _Entry) -> None:
+        """Turn a run into a payload (on this thread only), spool it, queue it to send."""
+        work = entry.work
+        if isinstance(work, Delivery):
+            prepared: Delivery | NotSent = work
+        elif self._prepare is not None:
+            prepared = self._prepare(work)
+        else:
+            _log.error("Infinium delivery: a run was submitted to a worker that cannot convert")
+            prepared = NotSent.CONVERSION_FAILED
+        if isinstance(prepared, NotSent):
+            self._finish(entry, ok=not prepared.is_failure)
+            return
+        if self._spool is not None and prepared.spool_key is None:
+            prepared.spool_key = self._sender.write(prepared.body)
+        entry.work = prepared
+        with self._cond:
+            self._busy = None
+            abandoned = self._closed  # shutdown gave up on it meanwhile
+            if abandoned:
+                self._stats.abandoned_at_shutdown += 1
+                self._settle(entry.seq, ok=False)
+            else:  # it was counted as in flight: coming back, it displaces nothing
+                self._ready.append(entry)
+            if self._flushes:
+                self._cond.notify_all()
+        if abandoned:
+            self._keep_unsent(prepared)
+
+    def _send_entry(self, entry: _Entry) -> None:
+        item = entry.work
+        assert isinstance(item, Delivery)
+        key = item.spool_key
+        outcome, kept = self._send(item, replay=False)
+        if kept and key is not None and outcome is Outcome.FAILED:
+            with self._cond:  # on disk, retried by the spool schedule: not settled yet
+                if not self._stopping and len(self._kept) < MAX_TRACKED_KEPT:
+                    self._kept[key] = entry.seq
+                    self._busy = None
+                    self._cond.notify_all()
+                    return
+        self._finish(entry, ok=outcome is Outcome.DELIVERED)
+
+    def _finish(self, entry: _Entry, *, ok: bool) -> None:
+        with self._cond:
+            if self._busy is entry:
+                self._busy = None
+            self._settle(entry.seq, ok=ok)
+            if self._flushes:  # only a waiting flush cares; this thread is awake
+                self._cond.notify_all()
+
+    def _send(self, item: Delivery, *, replay: bool) -> tuple[Outcome | None, bool]:
+        """One send within the retry window (and shutdown's deadline); see the module doc."""
         deadline = time.monotonic() + self._retry_window
         if self._hard_deadline is not None:
             deadline = min(deadline, self._hard_deadline)
-        try:
-            response = self._client.send_trace_bytes(
-                item.body, deadline=deadline, max_retries=max_retries, cancel=self._cancel
-            )
-        except PayloadTooLargeError:
-            if item.shrunk or not self._shrink(item):
-                return self._refused(
-                    item, "too-large", "the server refused the payload as too large"
-                )
-            self._stats.shrunk_after_413 += 1
-            return self._deliver(item, max_retries=max_retries)
-        except AuthenticationError as error:
-            self._stats.failed_auth += 1
-            reason = f"credentials refused ({error.status_code})"
-            return AUTH if self._fail(item, "auth", reason) else GONE
-        except ValidationError as error:
-            return self._refused(item, "invalid", str(error))
-        except InfiniumError as error:
-            return KEPT if self._fail(item, type(error).__name__, str(error)) else GONE
-        except Exception as error:  # never let the thread die
-            return KEPT if self._fail(item, "unexpected", f"{type(error).__name__}") else GONE
-        self._stats.delivered += 1
-        if item.replayed:
-            self._stats.replayed += 1
-        if item.spool_key is not None and self._spool is not None:
-            self._spool_call("remove", item.spool_key)
-        if self._on_delivered is not None:
-            try:
-                self._on_delivered(item, response)
-            except Exception:
-                _log.exception("Infinium exporter: delivery callback failed")
-        return DELIVERED
-
-    def _shrink(self, item: Delivery) -> bool:
-        """Re-encode at half the size after a 413; False when that is impossible."""
-        try:
-            payload = json.loads(item.body)
-            encoded = encode_payload(payload, max_bytes=max(1024, len(item.body) // 2))
-        except Exception:
-            return False
-        item.body = encoded.body
-        item.shrunk = True
-        return True
-
-    def _fail(self, item: Delivery, key: str, reason: str) -> bool:
-        """A failed attempt: keep a spooled payload for later; True when it was kept."""
-        kept = self._keep_for_later(item)
-        if kept:
-            self._stats.spool_deferred += 1
+        if replay:
+            retries: int | None = 0  # one attempt per entry and interval
+        elif self._spool is not None:
+            retries = None  # the client's setting; then the spool takes over
         else:
-            self._stats.failed += 1
-        if item.replayed and kept:
-            _log.debug("Infinium: spooled run %r not delivered yet: %s", item.meta.run_name, reason)
-            return True
-        self._warn.log(
-            logging.WARNING,
-            key,
-            "Infinium: run %r was not delivered: %s%s",
-            item.meta.run_name,
-            reason,
-            " (kept in the spool for a later retry)" if kept else "",
+            retries = UNTIL_THE_WINDOW
+        outcome, kept = self._sender.send(
+            item, deadline=deadline, max_retries=retries, cancel=self._cancel
         )
-        return kept
+        if kept:
+            self._payload_kept()
+        if not replay and outcome is not None:
+            with self._cond:
+                self._after_outcome(self._schedule.after_live, outcome)
+        return outcome, kept
 
-    def _refused(self, item: Delivery, key: str, reason: str) -> str:
-        """The server will never take this payload: set it aside, never resend it."""
-        self._stats.failed += 1
-        aside = ""
-        if item.spool_key is not None and self._spool is not None:
-            self._spool_call("reject", item.spool_key)
-            aside = " (moved to the spool's rejected/ folder)"
-        self._warn.log(
-            logging.WARNING,
-            key,
-            "Infinium: run %r was not delivered: %s%s",
-            item.meta.run_name,
-            reason,
-            aside,
-        )
-        return GONE
+    def _after_outcome(self, update: Callable[[Outcome, float], None], outcome: Outcome) -> None:
+        """Apply an outcome to the replay schedule (lock held); say so when replays stop."""
+        if self._spool is None:
+            return
+        blocked = self._schedule.blocked
+        update(outcome, time.monotonic())
+        if self._schedule.blocked and not blocked:
+            self._settle_kept()
+            _log.error(
+                "Infinium: the credentials were refused (401/403); spooled runs are kept on "
+                "disk and no longer retried by this process. Fix INFINIUM_AGENT_ID / "
+                "INFINIUM_AGENT_SECRET, then run `infinium-otel spool replay`."
+            )
+        self._cond.notify_all()
 
     # -- the spool ---------------------------------------------------------
 
-    def _spool_write(self, body: bytes) -> str | None:
-        assert self._spool is not None
-        try:
-            key = self._spool.write(body)
-        except Exception as error:
-            self._stats.spool_write_failed += 1
-            self._warn.log(
-                logging.WARNING,
-                "spool-write",
-                "Infinium spool: could not write a payload (%s); it is sent from memory only",
-                type(error).__name__,
-            )
-            return None
-        if key is not None:
-            self._stats.spooled += 1
-        return key
-
-    def _spool_call(self, name: str, key: str) -> bool:
-        """``spool.<name>(key)``, never raising; False when it failed or said so."""
-        try:
-            result = getattr(self._spool, name)(key)
-        except Exception:
-            _log.warning("Infinium spool: %s failed", name, exc_info=True)
-            return False
-        return result is not False
-
-    def _keep_for_later(self, item: Delivery) -> bool:
-        """Hand a spooled payload back to the spool and schedule a retry; True when kept."""
-        if item.spool_key is None or self._spool is None:
-            return False
-        kept = self._spool_call("release", item.spool_key)
-        item.spool_key = None
+    def _keep_unsent(self, work: Run | Delivery) -> bool:
+        """A payload leaving memory unsent stays on disk when there is a spool; True if so."""
+        kept = self._sender.keep_unsent(work)
         if kept:
-            with self._cond:
-                if self._spool_next is None:
-                    self._spool_next = time.monotonic() + self._spool_delay
-                self._cond.notify_all()
+            self._payload_kept()
         return kept
+
+    def _payload_kept(self) -> None:
+        with self._cond:
+            self._schedule.payload_kept(time.monotonic())
+            self._cond.notify_all()
 
     def _schedule_start_replay(self, *, start_thread: bool = True) -> None:
         """Entries left by earlier processes: pick them up shortly after start."""
-        if self._spool is None:
-            return
-        try:
-            waiting = bool(self._spool.entries())
-        except Exception:
-            _log.warning("Infinium spool: cannot list the spool", exc_info=True)
-            return
-        if not waiting:
+        if not self._sender.entries_waiting():
             return
         with self._cond:
-            self._spool_next = time.monotonic() + self._spool_start_delay
+            self._schedule.entries_at_start(time.monotonic())
             if start_thread:
                 self._ensure_thread()
             self._cond.notify_all()
 
-    def _spool_due(self, now: float) -> bool:
-        return (
-            self._spool is not None
-            and not self._spool_blocked
-            and self._spool_next is not None
-            and now >= self._spool_next
-        )
+    def _replay(self) -> None:
+        """Retry the oldest spooled payload nobody is sending; reschedule by the outcome."""
+        with self._cond:
+            self._replaying = True
+        try:
+            self._replay_one()
+        finally:
+            with self._cond:
+                self._replaying = False
+                if self._stopping:
+                    self._settle_kept()
+                self._cond.notify_all()
 
     def _replay_one(self) -> None:
-        """Retry the oldest spooled payload nobody is sending; reschedule by the outcome."""
-        assert self._spool is not None
-        if not self._swept:
-            self._swept = True
-            self._spool_call_noarg("sweep_temp_files")
-        try:
-            claimed = self._spool.claim_next()
-        except Exception:
-            _log.warning("Infinium spool: cannot read the spool", exc_info=True)
-            claimed = None
-        if claimed is None:
-            self._after_empty_pass()
+        item = self._sender.claim_next()
+        if item is None:
+            others = self._sender.entries_waiting()
+            with self._cond:
+                self._schedule.after_empty_pass(others, time.monotonic())
             return
-        key, body = claimed
-        item = Delivery(body=body, meta=meta_from_payload(body), spool_key=key, replayed=True)
-        self._stats.retried += 1
-        outcome = self._deliver(item, max_retries=0)
-        now = time.monotonic()
+        key = item.spool_key
+        outcome, kept = self._send(item, replay=True)
         with self._cond:
-            if outcome in (DELIVERED, GONE):
-                self._spool_delay = self._spool_retry_initial
-                self._spool_next = now  # the server answers: go on with the next one
-            elif outcome == AUTH:
-                self._block_replays()
+            seq = None if kept or key is None else self._kept.pop(key, None)
+            if seq is not None:  # a payload of ours a flush may be waiting for
+                self._settle(seq, ok=outcome is Outcome.DELIVERED)
+                self._cond.notify_all()
+            if outcome is None:
+                self._schedule.claim_lost(time.monotonic())
             else:
-                self._spool_delay = min(self._spool_delay * 2, self._spool_retry_max)
-                self._spool_next = now + self._spool_delay
-
-    def _after_empty_pass(self) -> None:
-        """Nothing claimable: idle, or look again later if others hold entries."""
-        try:
-            others = bool(self._spool.entries()) if self._spool is not None else False
-        except Exception:
-            others = False
-        with self._cond:
-            self._spool_next = time.monotonic() + self._spool_retry_max if others else None
-
-    def _after_live_attempt(self, outcome: str) -> None:
-        with self._cond:
-            if outcome == DELIVERED:
-                if self._spool_blocked:
-                    self._spool_blocked = False  # credentials work again
-                if self._spool_next is not None:
-                    # The server is back: retry the spool now, from a short backoff.
-                    self._spool_delay = self._spool_retry_initial
-                    self._spool_next = time.monotonic()
-            elif outcome == AUTH:
-                self._block_replays()
-
-    def _block_replays(self) -> None:
-        """Refused credentials: stop retrying the spool, keep its files (caller holds the lock)."""
-        if self._spool_blocked:
-            return
-        self._spool_blocked = True
-        _log.error(
-            "Infinium: the credentials were refused (401/403); spooled runs are kept on disk "
-            "and no longer retried by this process. Fix INFINIUM_AGENT_ID / "
-            "INFINIUM_AGENT_SECRET, then run `infinium-otel spool replay`."
-        )
-
-    def _spool_call_noarg(self, name: str) -> None:
-        try:
-            getattr(self._spool, name)()
-        except Exception:
-            _log.warning("Infinium spool: %s failed", name, exc_info=True)
-
-    def _after_fork_in_child(self) -> None:
-        self._reset_state()
-        self._warn = RateLimitedLogger(_log)  # its lock may have been held at the fork
-        self._stats = DeliveryStats()
-        self._client = self._client.clone()
-        self._schedule_start_replay(start_thread=False)  # the thread starts on first use
-
-
-def _after_fork(ref: weakref.ReferenceType[DeliveryWorker]) -> None:
-    worker = ref()
-    if worker is not None:
-        worker._after_fork_in_child()
+                self._after_outcome(self._schedule.after_replay, outcome)

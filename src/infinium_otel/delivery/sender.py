@@ -1,0 +1,203 @@
+"""One payload sent, and what its outcome means for it.
+
+``PayloadSender`` makes one send (``attempt.send_payload``) and carries out the
+consequences: the counters, the payload's spool file (removed once accepted,
+released for a later retry, or set aside when refused for good), the
+listeners told about an accepted run, and a rate-limited log line for a run
+not delivered. It has no queue and no thread: the delivery worker calls it
+from its own thread and decides when to send and how long to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from infinium_otel._logging import RateLimitedLogger
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.delivery.attempt import Outcome, send_payload
+from infinium_otel.delivery.items import Delivery, DeliveryStats, RunMeta, Spool, meta_from_payload
+from infinium_otel.payload.run import Run
+
+__all__ = ["DeliveryListener", "PayloadSender"]
+
+_log = logging.getLogger("infinium_otel.delivery")
+
+DeliveryListener = Callable[[RunMeta, ApiResponse], None]
+
+
+class PayloadSender:
+    """Sends payloads through ``client`` and keeps ``stats``; never raises."""
+
+    def __init__(
+        self,
+        client: InfiniumClient,
+        *,
+        spool: Spool | None,
+        stats: DeliveryStats,
+        warn: RateLimitedLogger,
+    ) -> None:
+        self.client = client
+        self.spool = spool
+        self.stats = stats
+        self.warn = warn
+        self.listeners: list[DeliveryListener] = []
+        self._swept = False
+
+    def send(
+        self,
+        item: Delivery,
+        *,
+        deadline: float,
+        max_retries: int | None,
+        cancel: threading.Event | None,
+    ) -> tuple[Outcome | None, bool]:
+        """Send ``item``; its outcome (None when another sender took the payload over)
+        and whether the payload was kept on disk for a later retry."""
+        spooled = item.spool_key is not None and self.spool is not None
+        if spooled and not self._call("renew", item.spool_key or ""):
+            return None, False  # its claim went stale and another sender has it now
+        attempt = send_payload(
+            self.client, item.body, deadline=deadline, max_retries=max_retries, cancel=cancel
+        )
+        if attempt.shrunk:
+            self.stats.shrunk_after_413 += 1
+        outcome = attempt.outcome
+        if outcome is Outcome.DELIVERED:
+            self._delivered(item, attempt.response)
+            return outcome, False
+        if outcome is Outcome.REFUSED:
+            self._refused(item, attempt.reason)
+            return outcome, False
+        if outcome is Outcome.AUTH_REFUSED:
+            self.stats.failed_auth += 1
+        return outcome, self._failed(item, outcome, attempt.reason)
+
+    def write(self, body: bytes) -> str | None:
+        """Store a payload in the spool before its first send; its key, None if not stored."""
+        if self.spool is None:
+            return None
+        try:
+            key = self.spool.write(body)
+        except Exception as error:
+            self.stats.spool_write_failed += 1
+            self.warn.log(
+                logging.WARNING,
+                "spool-write",
+                "Infinium spool: could not write a payload (%s); it is sent from memory only",
+                type(error).__name__,
+            )
+            return None
+        if key is not None:
+            self.stats.spooled += 1
+        return key
+
+    def keep_unsent(self, work: Run | Delivery) -> bool:
+        """A payload leaving memory unsent stays on disk when there is a spool; True if so."""
+        if self.spool is None or not isinstance(work, Delivery):
+            return False  # a run not prepared yet has no payload to keep
+        if work.spool_key is None:
+            work.spool_key = self.write(work.body)
+        return self._release(work)
+
+    def entries_waiting(self) -> bool:
+        """True when the spool holds entries (this process's or others')."""
+        if self.spool is None:
+            return False
+        try:
+            return bool(self.spool.entries())
+        except Exception:
+            _log.warning("Infinium spool: cannot list the spool", exc_info=True)
+            return False
+
+    def claim_next(self) -> Delivery | None:
+        """The oldest spooled payload nobody is sending, claimed for a retry."""
+        if self.spool is None:
+            return None
+        if not self._swept:
+            self._swept = True
+            try:
+                self.spool.sweep_temp_files()
+            except Exception:
+                _log.warning("Infinium spool: sweep_temp_files failed", exc_info=True)
+        try:
+            claimed = self.spool.claim_next()
+        except Exception:
+            _log.warning("Infinium spool: cannot read the spool", exc_info=True)
+            return None
+        if claimed is None:
+            return None
+        key, body = claimed
+        self.stats.retried += 1
+        return Delivery(body=body, meta=meta_from_payload(body), spool_key=key, replayed=True)
+
+    # -- consequences ------------------------------------------------------
+
+    def _delivered(self, item: Delivery, response: ApiResponse | None) -> None:
+        self.stats.delivered += 1
+        if item.replayed:
+            self.stats.replayed += 1
+        if item.spool_key is not None:
+            self._call("remove", item.spool_key)
+        if response is None:
+            return
+        for listener in list(self.listeners):
+            try:
+                listener(item.meta, response)
+            except Exception:
+                _log.exception("Infinium delivery: a delivery listener failed")
+
+    def _failed(self, item: Delivery, outcome: Outcome, reason: str) -> bool:
+        """Not accepted (yet): keep a spooled payload for later (True), else count it lost."""
+        kept = self._release(item)
+        if kept:
+            self.stats.spool_deferred += 1
+        else:
+            self.stats.failed += 1
+        if item.replayed and kept:
+            _log.debug("Infinium: spooled run %r not delivered yet: %s", item.meta.run_name, reason)
+            return kept
+        self.warn.log(
+            logging.WARNING,
+            outcome.value,
+            "Infinium: run %r was not delivered: %s%s",
+            item.meta.run_name,
+            reason,
+            " (kept in the spool for a later retry)" if kept else "",
+        )
+        return kept
+
+    def _refused(self, item: Delivery, reason: str) -> None:
+        """The server will never take this payload: set it aside, never resend it."""
+        self.stats.failed += 1
+        aside = ""
+        if item.spool_key is not None and self.spool is not None:
+            self._call("reject", item.spool_key)
+            aside = " (moved to the spool's rejected/ folder)"
+        self.warn.log(
+            logging.WARNING,
+            "refused",
+            "Infinium: run %r was not delivered: %s%s",
+            item.meta.run_name,
+            reason,
+            aside,
+        )
+
+    def _release(self, item: Delivery) -> bool:
+        """Hand a spooled payload back to the spool for a later retry; True when kept."""
+        if item.spool_key is None or self.spool is None:
+            return False
+        kept = self._call("release", item.spool_key)
+        item.spool_key = None
+        return kept
+
+    def _call(self, name: str, key: str) -> bool:
+        """``spool.<name>(key)``, never raising; False when it failed or said so."""
+        try:
+            result = getattr(self.spool, name)(key)
+        except Exception:
+            _log.warning("Infinium spool: %s failed", name, exc_info=True)
+            return False
+        return result is not False
