@@ -18,7 +18,13 @@ from opentelemetry.trace import StatusCode
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
 from infinium_otel.conventions.kind import SpanKind, classify
-from infinium_otel.conventions.messages import Message, render, render_new_input
+from infinium_otel.conventions.messages import (
+    Message,
+    final_answer,
+    question,
+    render,
+    render_new_input,
+)
 from infinium_otel.conventions.values import first, integer, number, text
 
 __all__ = ["SpanFacts", "read_facts", "run_name", "span_attributes"]
@@ -38,6 +44,9 @@ _TOTAL_TOKENS = genai.TOTAL_TOKENS + openinference.TOTAL_TOKENS + openllmetry.TO
 _COST = genai.COST + openinference.COST
 _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
 _TEMPERATURE = genai.TEMPERATURE[0]
+_CONVERSATION_ID = genai.CONVERSATION_ID
+_SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
+_USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
 _SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
@@ -85,6 +94,9 @@ class SpanFacts:
     http_status: int | None = None
     server_address: str | None = None
     transport: bool = False
+    conversation_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
 
     @property
     def duration_ms(self) -> int | None:
@@ -201,6 +213,9 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     if kind is SpanKind.TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
     facts.http_status = _http_status(attributes)
+    facts.conversation_id = _first_text(get, _CONVERSATION_ID)
+    facts.session_id = _first_text(get, _SESSION_ID)
+    facts.user_id = _first_text(get, _USER_ID)
     if capture_content:
         _read_content(facts, span, attributes)
     return facts
@@ -253,13 +268,18 @@ def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, A
 def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
     # Each text is looked for in priority order and only as far as needed; messages are
     # parsed only when no explicit summary is given, span events only when a message
-    # attribute is missing.
+    # attribute is missing. An agent's input is the user's question and its output the
+    # final answer, not the last turn of its conversation.
     get = attributes.get
     events: Any = None
+    agent = facts.kind.is_agent_like or facts.kind is SpanKind.CHAIN
     input_text = _text(get(infinium.INPUT_SUMMARY))
     if input_text is None:
         if get(genai.INPUT_MESSAGES) is None:
             events = span.events or ()
+        if agent:
+            input_text = _agent_input(attributes, events or ())
+    if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:
             inputs = openinference.input_messages(attributes) or openllmetry.input_messages(
@@ -274,6 +294,9 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
     if output_text is None:
         if events is None and get(genai.OUTPUT_MESSAGES) is None:
             events = span.events or ()
+        if agent:
+            output_text = _agent_output(attributes, events or ())
+    if output_text is None:
         outputs: list[Message] = genai.output_messages(attributes, events or ())
         if not outputs:
             outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
@@ -289,3 +312,40 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
     if facts.kind is SpanKind.TOOL:
         facts.tool_arguments = _first_text(get, genai.TOOL_ARGUMENTS) or input_text
         facts.tool_result = _first_text(get, genai.TOOL_RESULT) or output_text
+
+
+def _agent_input(attributes: Mapping[str, Any], events: Any) -> str | None:
+    """An agent's question: from its whole conversation (pydantic-ai), its input messages
+    (system instructions are not the question), or its call arguments (OpenInference)."""
+    conversation = attributes.get(names.PYDANTIC_AI_ALL_MESSAGES)
+    if conversation is not None:
+        found = question(conversation)
+        if found:
+            return found
+    current = genai.message_source(attributes, events, genai.INPUT_MESSAGES)
+    if current is not None:
+        found = question(current)
+        if found:
+            return found
+    return openinference.agent_input(attributes)
+
+
+def _agent_output(attributes: Mapping[str, Any], events: Any) -> str | None:
+    """An agent's final answer: pydantic-ai's ``final_result``, else the last assistant text of
+    its conversation or output messages (not a serialised state object)."""
+    result = attributes.get(names.PYDANTIC_AI_FINAL_RESULT)
+    if result is not None and attributes.get(names.PYDANTIC_AI_ALL_MESSAGES) is not None:
+        said = _text(result)
+        if said:
+            return said
+    conversation = attributes.get(names.PYDANTIC_AI_ALL_MESSAGES)
+    if conversation is not None:
+        found = final_answer(conversation)
+        if found:
+            return found
+    current = genai.message_source(attributes, events, genai.OUTPUT_MESSAGES)
+    if current is not None:
+        found = final_answer(current)
+        if found:
+            return found
+    return openinference.agent_output(attributes)

@@ -7,7 +7,7 @@ from typing import Any
 
 from infinium_otel.conventions import names
 from infinium_otel.conventions.flattened import flattened_messages
-from infinium_otel.conventions.messages import Message, messages_from
+from infinium_otel.conventions.messages import Message, final_answer, messages_from, question
 from infinium_otel.conventions.values import json_value
 
 SPAN_KIND = names.OPENINFERENCE_SPAN_KIND
@@ -51,6 +51,35 @@ def output_messages(attributes: Mapping[str, Any]) -> list[Message]:
     ):
         return []
     return flattened_messages(attributes, _OUTPUT_PREFIX, "message.", "assistant")
+
+
+# Keys under which an agent's JSON-encoded call arguments hold the task (smolagents' ``run(task)``,
+# LangChain's ``{"input": ...}``); the first present string wins.
+_TASK_KEYS = ("task", "input", "question", "query", "prompt", "user_input")
+
+
+def agent_input(attributes: Mapping[str, Any]) -> str | None:
+    """An agent's question from ``input.value``: the task inside JSON-encoded call arguments,
+    or the user's last message when the value is a conversation; None otherwise."""
+    parsed = json_value(attributes.get(INPUT_VALUE))
+    if not isinstance(parsed, Mapping):
+        return None
+    for key in _TASK_KEYS:
+        value = parsed.get(key)
+        if isinstance(value, str) and value:
+            return value
+    for holder in (parsed, parsed.get("kwargs")):
+        if isinstance(holder, Mapping) and isinstance(holder.get("messages"), list):
+            return question(holder["messages"])
+    return None
+
+
+def agent_output(attributes: Mapping[str, Any]) -> str | None:
+    """An agent's answer from ``output.value`` when it is a conversation (LangGraph's state)."""
+    parsed = json_value(attributes.get(OUTPUT_VALUE))
+    if isinstance(parsed, Mapping) and isinstance(parsed.get("messages"), list):
+        return final_answer(parsed["messages"])
+    return None
 
 
 def value_text(attributes: Mapping[str, Any], key: str) -> list[Message]:
