@@ -9,7 +9,7 @@ capture is on, so with it off no text can leak further down by mistake.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -157,10 +157,31 @@ def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
     return dict(attributes) if attributes else _EMPTY
 
 
-def run_name(span: ReadableSpan) -> str:
-    """The run's name from its root: agent, then workflow, then entity names, then the span name."""
+def run_name(span: ReadableSpan, steps: Iterable[SpanFacts] = ()) -> str:
+    """The run's name from its root: agent, then workflow, then entity names; then the name of
+    the agent it runs, when the root names none and its outermost agents share one name (the
+    OpenAI Agents SDK's root is its trace, "Agent workflow", the agent's name is a level down);
+    then the span name."""
     attributes = span_attributes(span)
-    return text(first(attributes, _RUN_NAME)) or text(span.name) or "run"
+    own = text(first(attributes, _RUN_NAME))
+    if own:
+        return own
+    name = text(span.name)
+    scope = span.instrumentation_scope
+    if name and scope is not None:
+        own = openinference.agent_name(name, scope.name)
+        if own:
+            return own
+    return _inner_agent_name(steps) or name or "run"
+
+
+def _inner_agent_name(steps: Iterable[SpanFacts]) -> str | None:
+    named = [(f.agent_name, f.parent_id, f.span_id) for f in steps if f.kind.is_agent_like]
+    agent_ids = {span_id for _, _, span_id in named}
+    outermost = {name for name, parent, _ in named if parent not in agent_ids}
+    if len(outermost) == 1:
+        return next(iter(outermost))
+    return None
 
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
@@ -310,7 +331,11 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
     facts.input_text = input_text
     facts.output_text = output_text
     if facts.kind is SpanKind.TOOL:
-        facts.tool_arguments = _first_text(get, genai.TOOL_ARGUMENTS) or input_text
+        facts.tool_arguments = (
+            _first_text(get, genai.TOOL_ARGUMENTS)
+            or openinference.tool_arguments(attributes)
+            or input_text
+        )
         facts.tool_result = _first_text(get, genai.TOOL_RESULT) or output_text
 
 

@@ -17,6 +17,7 @@ from infinium_otel.conventions.values import json_value, text, to_json
 __all__ = [
     "Message",
     "final_answer",
+    "langchain_message",
     "message_from",
     "messages_from",
     "question",
@@ -59,6 +60,8 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
             return (default_role, item) if item else None
         if not isinstance(item, Mapping):
             return None
+    if "role" not in item:
+        item = langchain_message(item) or item
     role = item.get("role")
     role = (role if type(role) is str else text(role)) or default_role
     nested = item.get("message")
@@ -213,6 +216,46 @@ def render_new_input(messages: list[Message]) -> str | None:
     return render(tail)
 
 
+_LANGCHAIN_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "tool": "tool",
+    "system": "system",
+    "HumanMessage": "user",
+    "AIMessage": "assistant",
+    "AIMessageChunk": "assistant",
+    "ToolMessage": "tool",
+    "SystemMessage": "system",
+}
+
+
+def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A LangChain message as serialised by ``message_to_dict`` (``{"type", "data"}``) or by
+    ``dumpd`` (``{"lc", "id", "kwargs"}``), as ``{"role", "content", "tool_calls"}``; None for
+    anything else."""
+    for key in ("data", "kwargs"):
+        body = item.get(key)
+        if not isinstance(body, Mapping) or "content" not in body:
+            continue
+        kind = body.get("type") or item.get("type")
+        if kind not in _LANGCHAIN_ROLES:
+            ids = item.get("id")
+            kind = ids[-1] if isinstance(ids, list) and ids else kind
+        role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
+        if role is None:
+            return None
+        found: dict[str, Any] = {"role": role, "content": body.get("content")}
+        calls = body.get("tool_calls")
+        if isinstance(calls, list) and calls:
+            found["tool_calls"] = [
+                {"name": c.get("name"), "arguments": c.get("args")}
+                for c in calls
+                if isinstance(c, Mapping)
+            ]
+        return found
+    return None
+
+
 _TEXT_TYPES = frozenset({"text", "input_text", "output_text"})
 
 
@@ -240,6 +283,8 @@ def _last_text(value: Any, wanted: str) -> str | None:
     for item in reversed(parsed[-_MAX_MESSAGES:]):
         if not isinstance(item, Mapping):
             continue
+        if "role" not in item:
+            item = langchain_message(item) or item
         role = item.get("role")
         if role == "model":  # Gemini's name for the assistant
             role = "assistant"

@@ -7,8 +7,16 @@ from typing import Any
 
 from infinium_otel.conventions import names
 from infinium_otel.conventions.flattened import flattened_messages
-from infinium_otel.conventions.messages import Message, final_answer, messages_from, question
-from infinium_otel.conventions.values import json_value
+from infinium_otel.conventions.messages import (
+    Message,
+    final_answer,
+    langchain_message,
+    message_from,
+    messages_from,
+    question,
+    render,
+)
+from infinium_otel.conventions.values import json_value, to_json
 
 SPAN_KIND = names.OPENINFERENCE_SPAN_KIND
 AGENT_NAME = (names.AGENT_NAME,)
@@ -24,6 +32,8 @@ INPUT_VALUE = names.INPUT_VALUE
 OUTPUT_VALUE = names.OUTPUT_VALUE
 INPUT_MIME = names.INPUT_MIME_TYPE
 OUTPUT_MIME = names.OUTPUT_MIME_TYPE
+
+SMOLAGENTS_SCOPE = "openinference.instrumentation.smolagents"
 
 _INPUT_PREFIX = names.LLM_INPUT_MESSAGES_PREFIX
 _OUTPUT_PREFIX = names.LLM_OUTPUT_MESSAGES_PREFIX
@@ -74,20 +84,51 @@ def agent_input(attributes: Mapping[str, Any]) -> str | None:
     return None
 
 
+def agent_name(span_name: str, scope_name: str | None) -> str | None:
+    """The agent's name where an instrumentor puts it only in the span name: smolagents names
+    its agent span ``"<agent name>.run"``."""
+    if scope_name == SMOLAGENTS_SCOPE and span_name.endswith(".run") and len(span_name) > 4:
+        return span_name[:-4]
+    return None
+
+
 def agent_output(attributes: Mapping[str, Any]) -> str | None:
     """An agent's answer from ``output.value`` when it is a conversation (LangGraph's state)."""
     parsed = json_value(attributes.get(OUTPUT_VALUE))
     if isinstance(parsed, Mapping) and isinstance(parsed.get("messages"), list):
-        return final_answer(parsed["messages"])
+        conversation = parsed["messages"]
+        # The final answer; else (a node that asked for a tool) what its last message says.
+        return final_answer(conversation) or render(messages_from(conversation[-1:], "assistant"))
+    return None
+
+
+def tool_arguments(attributes: Mapping[str, Any]) -> str | None:
+    """A tool's arguments from ``input.value``: the keyword arguments alone when the value is a
+    recorded Python call (``{"args": [], "kwargs": {...}}``, smolagents)."""
+    parsed = json_value(attributes.get(INPUT_VALUE))
+    if (
+        isinstance(parsed, Mapping)
+        and isinstance(parsed.get("kwargs"), Mapping)
+        and not parsed.get("args")
+    ):
+        return to_json(parsed["kwargs"])
     return None
 
 
 def value_text(attributes: Mapping[str, Any], key: str) -> list[Message]:
-    """``input.value`` / ``output.value`` as one message of raw text (JSON stays JSON)."""
+    """``input.value`` / ``output.value`` as one message of raw text (JSON stays JSON, except a
+    serialised LangChain message, which is its content)."""
     value = attributes.get(key)
     if value is None:
         return []
     role = "user" if key == INPUT_VALUE else "assistant"
     if isinstance(value, str):
+        if value.startswith('{"') and ('"data"' in value or '"lc"' in value):
+            parsed = json_value(value)
+            message = langchain_message(parsed) if isinstance(parsed, Mapping) else None
+            if message is not None:
+                said = message_from(message, role)
+                if said:
+                    return [said]
         return [(role, value)] if value else []
     return messages_from(value, role)

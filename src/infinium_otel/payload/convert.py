@@ -94,7 +94,7 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = run_name(root_span)
+    name = run_name(root_span, [node.facts for node in tree.steps])
     start, end = root.start, _run_end(root, others)
     tags = _custom_tags(root, run)
     resource = root_span.resource.attributes if root_span.resource is not None else {}
