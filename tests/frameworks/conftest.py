@@ -69,7 +69,7 @@ def assert_weather_run(
     assert len(tools) == 1, show(payloads)
     call = tools[0]["tool_call"]
     assert "Paris" in call.get("input_summary", ""), show(payloads)
-    assert TOOL_RESULT in call.get("output_summary", ""), show(payloads)
+    assert call.get("output_summary") == TOOL_RESULT, show(payloads)
     usage = payload["llm_usage"]
     assert usage["api_calls_count"] == model_calls, show(payloads)
     assert usage["prompt_tokens"] == sum(p for p, _ in USAGE[:model_calls]), show(payloads)

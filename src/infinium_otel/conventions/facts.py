@@ -20,6 +20,7 @@ from infinium_otel.conventions import genai, infinium, names, openinference, ope
 from infinium_otel.conventions.kind import SpanKind, classify
 from infinium_otel.conventions.messages import (
     Message,
+    content_text,
     final_answer,
     question,
     render,
@@ -166,6 +167,10 @@ def run_name(span: ReadableSpan, steps: Iterable[SpanFacts] = ()) -> str:
     own = text(first(attributes, _RUN_NAME))
     if own:
         return own
+    if classify(attributes) is SpanKind.AGENT:
+        own = text(attributes.get(openinference.GRAPH_NODE_ID))
+        if own:
+            return own
     name = text(span.name)
     scope = span.instrumentation_scope
     if name and scope is not None:
@@ -212,6 +217,8 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     get = attributes.get
     facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
     facts.agent_name = _first_text(get, _AGENT_NAME)
+    if facts.agent_name is None and kind is SpanKind.AGENT:
+        facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
     facts.workflow_name = _first_text(get, _WORKFLOW_NAME)
     facts.entity_name = _first_text(get, openllmetry.ENTITY_NAME)
     facts.provider = _first_text(get, _PROVIDER)
@@ -328,6 +335,8 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
         )
+    if agent and output_text is not None:
+        output_text = output_text.strip() or None  # an answer's trailing newline is no content
     facts.input_text = input_text
     facts.output_text = output_text
     if facts.kind is SpanKind.TOOL:
@@ -336,7 +345,8 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or openinference.tool_arguments(attributes)
             or input_text
         )
-        facts.tool_result = _first_text(get, genai.TOOL_RESULT) or output_text
+        result = first(attributes, genai.TOOL_RESULT)
+        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
 
 
 def _agent_input(attributes: Mapping[str, Any], events: Any) -> str | None:

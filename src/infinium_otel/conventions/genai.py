@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import Event
 
 from infinium_otel.conventions import names
 from infinium_otel.conventions.messages import Message, message_from, messages_from
-from infinium_otel.conventions.values import json_value
+from infinium_otel.conventions.values import json_value, to_json
 
 OPERATION = names.GEN_AI_OPERATION_NAME
 AGENT_NAME = (names.GEN_AI_AGENT_NAME,)
@@ -39,6 +39,7 @@ _INPUT_EVENTS = {
     "gen_ai.assistant.message": "assistant",
     "gen_ai.tool.message": "tool",
 }
+_MESSAGE_KEYS = frozenset({"role", "content", "parts", "tool_calls"})
 _CONTENT_KEYS = ("content", "gen_ai.event.content", "message", "body")
 
 
@@ -117,6 +118,10 @@ def _event_messages(event: Event, role: str) -> list[Message]:
             inner = parsed.get("message")
             source = inner if isinstance(inner, Mapping) else parsed
             message = message_from(source, role)
+            if message is None and source is parsed and not _MESSAGE_KEYS & parsed.keys():
+                # Not a message but the event's payload itself (Strands' tool arguments).
+                rendered = to_json(parsed)
+                return [(role, rendered)] if rendered else []
             return [message] if message else []
         if isinstance(parsed, list):
             # The event is one message; a list is its content (parts or Converse blocks).

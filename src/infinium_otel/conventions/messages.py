@@ -16,6 +16,7 @@ from infinium_otel.conventions.values import json_value, text, to_json
 
 __all__ = [
     "Message",
+    "content_text",
     "final_answer",
     "langchain_message",
     "message_from",
@@ -324,3 +325,15 @@ def _text_part(part: Mapping[str, Any]) -> str | None:
     if kind is None and set(part) - {"text", "cachePoint"}:
         return None  # a Converse block other than plain text
     return value if isinstance(value, str) and value else None
+
+
+def content_text(value: Any) -> str | None:
+    """A JSON list of content parts or blocks (``[{"text": ...}]``, a tool's result in Strands)
+    as its text; None for any other value, which is then shown as it is."""
+    parsed = json_value(value)
+    if not isinstance(parsed, list) or not parsed:
+        return None
+    if not all(isinstance(item, Mapping) and "role" not in item for item in parsed):
+        return None
+    pieces = [p for p in (_part_text(item) for item in parsed[:_MAX_MESSAGES]) if p]
+    return "\n".join(pieces) if pieces else None

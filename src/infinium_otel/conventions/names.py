@@ -112,6 +112,8 @@ LANGFUSE_USER_ID: Final = "langfuse.user.id"
 
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 AGENT_NAME: Final = "agent.name"
+GRAPH_NODE_ID: Final = "graph.node.id"
+"""An agent span's node in its graph; CrewAI's instrumentor puts the agent's role here."""
 LLM_MODEL_NAME: Final = "llm.model_name"
 EMBEDDING_MODEL_NAME: Final = "embedding.model_name"
 LLM_PROVIDER: Final = "llm.provider"

@@ -20,6 +20,7 @@ from infinium_otel.conventions.values import json_value, to_json
 
 SPAN_KIND = names.OPENINFERENCE_SPAN_KIND
 AGENT_NAME = (names.AGENT_NAME,)
+GRAPH_NODE_ID = names.GRAPH_NODE_ID
 MODEL = (names.LLM_MODEL_NAME, names.EMBEDDING_MODEL_NAME)
 PROVIDER = (names.LLM_PROVIDER, names.LLM_SYSTEM)
 INPUT_TOKENS = (names.LLM_TOKEN_COUNT_PROMPT,)
@@ -73,11 +74,14 @@ def agent_input(attributes: Mapping[str, Any]) -> str | None:
     or the user's last message when the value is a conversation; None otherwise."""
     parsed = json_value(attributes.get(INPUT_VALUE))
     if not isinstance(parsed, Mapping):
-        return None
+        parsed = {}
     for key in _TASK_KEYS:
         value = parsed.get(key)
         if isinstance(value, str) and value:
             return value
+    task = _crewai_task_output(attributes)
+    if task is not None and isinstance(task.get("description"), str):
+        return str(task["description"]) or None
     for holder in (parsed, parsed.get("kwargs")):
         if isinstance(holder, Mapping) and isinstance(holder.get("messages"), list):
             return question(holder["messages"])
@@ -92,9 +96,22 @@ def agent_name(span_name: str, scope_name: str | None) -> str | None:
     return None
 
 
+def _crewai_task_output(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """CrewAI's task span records its task only in its output (a TaskOutput: description, raw)."""
+    value = attributes.get(OUTPUT_VALUE)
+    if not isinstance(value, str) or '"raw"' not in value:
+        return None
+    parsed = json_value(value)
+    if isinstance(parsed, Mapping) and "raw" in parsed and "description" in parsed:
+        return parsed
+    return None
+
+
 def agent_output(attributes: Mapping[str, Any]) -> str | None:
     """An agent's answer from ``output.value`` when it is a conversation (LangGraph's state)."""
     parsed = json_value(attributes.get(OUTPUT_VALUE))
+    if isinstance(parsed, Mapping) and isinstance(parsed.get("raw"), str) and parsed["raw"]:
+        return str(parsed["raw"])  # CrewAI's TaskOutput / CrewOutput
     if isinstance(parsed, Mapping) and isinstance(parsed.get("messages"), list):
         conversation = parsed["messages"]
         # The final answer; else (a node that asked for a tool) what its last message says.
