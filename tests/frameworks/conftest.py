@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from exporter.support import Pipeline, checked_payloads
+from infinium_otel.payload.cost import price_table_available
 from infinium_otel.sandbox import Sandbox
 
 from .fake_model import ANSWER, QUESTION, TOOL_NAME, TOOL_RESULT, USAGE, FakeModel
@@ -74,4 +75,6 @@ def assert_weather_run(
     assert usage["api_calls_count"] == model_calls, show(payloads)
     assert usage["prompt_tokens"] == sum(p for p, _ in USAGE[:model_calls]), show(payloads)
     assert usage["completion_tokens"] == sum(c for _, c in USAGE[:model_calls]), show(payloads)
+    if price_table_available():  # reported by the framework or estimated from the tokens
+        assert usage.get("estimated_cost_usd", 0) > 0, show(payloads)
     return payload
