@@ -26,8 +26,13 @@ def pydantic_ai(base_url: str) -> None:
 
 
 def openai_agents(base_url: str) -> None:
-    from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool
-    from agents import set_trace_processors
+    from agents import (
+        Agent,
+        OpenAIChatCompletionsModel,
+        Runner,
+        function_tool,
+        set_trace_processors,
+    )
     from openai import AsyncOpenAI
     from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
 
@@ -107,9 +112,8 @@ def main() -> None:
     os.environ["CREWAI_DISABLE_TELEMETRY"] = "true"
     os.environ["CREWAI_TRACING_ENABLED"] = "false"
     import infinium_otel
-    from infinium_otel.sandbox import Sandbox
-
     from frameworks.fake_model import FakeModel
+    from infinium_otel.sandbox import Sandbox
 
     with Sandbox(interpretation_delay=0.5) as sandbox, FakeModel() as fake:
         handle = infinium_otel.configure(
