@@ -5,6 +5,7 @@ conversation, OpenInference's call arguments, conversation ids. Real SDK spans, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from conversion.builder import Trace
@@ -18,11 +19,14 @@ CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}
 TOOL = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather"}
 
 
+Events = Sequence[tuple[str, dict[str, Any]]]
+
+
 def convert(
     root_attributes: dict[str, Any],
-    children: list[tuple[str, dict[str, Any], list[tuple[str, dict[str, Any]]]]] = (),  # type: ignore[assignment]
+    children: Sequence[tuple[str, dict[str, Any], Events]] = (),
     *,
-    root_events: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    root_events: Events = (),
     root_name: str = "invoke_agent forecaster",
     scope: str = "test.app",
 ) -> dict[str, Any]:
@@ -139,7 +143,10 @@ def test_strands_event_messages_with_content_blocks() -> None:
     ]
     tool_events = [
         ("gen_ai.tool.message", {"role": "tool", "content": '{"city": "Paris"}', "id": "c1"}),
-        ("gen_ai.choice", {"message": json.dumps([{"text": "Sunny, 22 C"}]), "id": "c1"}),
+        (
+            "gen_ai.choice",
+            {"message": json.dumps([{"toolResult": {"content": [{"json": {"sky": "clear"}}]}}])},
+        ),
     ]
     payload = convert(
         AGENT,
@@ -152,7 +159,7 @@ def test_strands_event_messages_with_content_blocks() -> None:
     assert llm["input_preview"] == QUESTION
     assert llm["output_preview"] == 'tool_call get_weather({"city":"Paris"})'
     assert tool["tool_call"]["input_summary"] == '{"city":"Paris"}'
-    assert tool["tool_call"]["output_summary"] == "Sunny, 22 C"
+    assert tool["tool_call"]["output_summary"] == 'tool result: {"sky":"clear"}'
 
 
 def test_tool_result_given_as_content_blocks_is_its_text() -> None:

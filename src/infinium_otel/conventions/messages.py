@@ -158,6 +158,8 @@ def _block_text(block: Mapping[str, Any]) -> str | None:
         inner = reasoning.get("reasoningText")
         said = text(inner.get("text")) if isinstance(inner, Mapping) else None
         return f"reasoning: {said}" if said else None
+    if "json" in block and len(block) == 1:
+        return to_json(block["json"])
     for key in _MEDIA_BLOCKS:
         media = block.get(key)
         if isinstance(media, Mapping):
