@@ -1,10 +1,14 @@
 """Chat messages in any of the shapes the conventions use, reduced to (role, text) pairs.
 
 Shapes read: the GenAI parts model (``{"role", "parts": [{"type": "text",
-"content"}, {"type": "tool_call", ...}]}``), the older OpenAI-style messages
-(``{"role", "content": str | [{"type": "text", "text"}], "tool_calls"}``) and
-plain strings. Rendering keeps what a reader of a step needs: the new input of
-a call (the messages after the last assistant turn) and the whole output.
+"content"}, {"type": "tool_call", ...}]}``, every documented part type; media
+shows as a marker, never its bytes), the older OpenAI-style messages
+(``{"role", "content": str | [{"type": "text", "text"}], "tool_calls"}``),
+Converse-style content blocks (``{"text"}``, ``{"toolUse"}``, ``{"toolResult"}``:
+Strands, Bedrock), LangChain's serialised messages and plain strings. Rendering
+keeps what a reader of a step needs: the new input of a call (the messages after
+the last assistant turn) and the whole output; ``question`` and ``final_answer``
+give an agent's input and output.
 """
 
 from __future__ import annotations
