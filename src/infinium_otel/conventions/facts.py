@@ -9,7 +9,7 @@ capture is on, so with it off no text can leak further down by mistake.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -18,7 +18,14 @@ from opentelemetry.trace import StatusCode
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
 from infinium_otel.conventions.kind import SpanKind, classify
-from infinium_otel.conventions.messages import Message, render, render_new_input
+from infinium_otel.conventions.messages import (
+    Message,
+    content_text,
+    final_answer,
+    question,
+    render,
+    render_new_input,
+)
 from infinium_otel.conventions.values import first, integer, number, text
 
 __all__ = ["SpanFacts", "read_facts", "run_name", "span_attributes"]
@@ -38,6 +45,9 @@ _TOTAL_TOKENS = genai.TOTAL_TOKENS + openinference.TOTAL_TOKENS + openllmetry.TO
 _COST = genai.COST + openinference.COST
 _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
 _TEMPERATURE = genai.TEMPERATURE[0]
+_CONVERSATION_ID = genai.CONVERSATION_ID
+_SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
+_USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
 _SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
@@ -85,6 +95,9 @@ class SpanFacts:
     http_status: int | None = None
     server_address: str | None = None
     transport: bool = False
+    conversation_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
 
     @property
     def duration_ms(self) -> int | None:
@@ -145,10 +158,35 @@ def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
     return dict(attributes) if attributes else _EMPTY
 
 
-def run_name(span: ReadableSpan) -> str:
-    """The run's name from its root: agent, then workflow, then entity names, then the span name."""
+def run_name(span: ReadableSpan, steps: Iterable[SpanFacts] = ()) -> str:
+    """The run's name from its root: agent, then workflow, then entity names; then the name of
+    the agent it runs, when the root names none and its outermost agents share one name (the
+    OpenAI Agents SDK's root is its trace, "Agent workflow", the agent's name is a level down);
+    then the span name."""
     attributes = span_attributes(span)
-    return text(first(attributes, _RUN_NAME)) or text(span.name) or "run"
+    own = text(first(attributes, _RUN_NAME))
+    if own:
+        return own
+    if classify(attributes) is SpanKind.AGENT:
+        own = text(attributes.get(openinference.GRAPH_NODE_ID))
+        if own:
+            return own
+    name = text(span.name)
+    scope = span.instrumentation_scope
+    if name and scope is not None:
+        own = openinference.agent_name(name, scope.name)
+        if own:
+            return own
+    return _inner_agent_name(steps) or name or "run"
+
+
+def _inner_agent_name(steps: Iterable[SpanFacts]) -> str | None:
+    named = [(f.agent_name, f.parent_id, f.span_id) for f in steps if f.kind.is_agent_like]
+    agent_ids = {span_id for _, _, span_id in named}
+    outermost = {name for name, parent, _ in named if parent not in agent_ids}
+    if len(outermost) == 1:
+        return next(iter(outermost))
+    return None
 
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
@@ -179,6 +217,8 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     get = attributes.get
     facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
     facts.agent_name = _first_text(get, _AGENT_NAME)
+    if facts.agent_name is None and kind is SpanKind.AGENT:
+        facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
     facts.workflow_name = _first_text(get, _WORKFLOW_NAME)
     facts.entity_name = _first_text(get, openllmetry.ENTITY_NAME)
     facts.provider = _first_text(get, _PROVIDER)
@@ -201,6 +241,9 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     if kind is SpanKind.TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
     facts.http_status = _http_status(attributes)
+    facts.conversation_id = _first_text(get, _CONVERSATION_ID)
+    facts.session_id = _first_text(get, _SESSION_ID)
+    facts.user_id = _first_text(get, _USER_ID)
     if capture_content:
         _read_content(facts, span, attributes)
     return facts
@@ -253,13 +296,18 @@ def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, A
 def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
     # Each text is looked for in priority order and only as far as needed; messages are
     # parsed only when no explicit summary is given, span events only when a message
-    # attribute is missing.
+    # attribute is missing. An agent's input is the user's question and its output the
+    # final answer, not the last turn of its conversation.
     get = attributes.get
     events: Any = None
+    agent = facts.kind.is_agent_like or facts.kind is SpanKind.CHAIN
     input_text = _text(get(infinium.INPUT_SUMMARY))
     if input_text is None:
         if get(genai.INPUT_MESSAGES) is None:
             events = span.events or ()
+        if agent:
+            input_text = _agent_input(attributes, events or ())
+    if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:
             inputs = openinference.input_messages(attributes) or openllmetry.input_messages(
@@ -274,6 +322,9 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
     if output_text is None:
         if events is None and get(genai.OUTPUT_MESSAGES) is None:
             events = span.events or ()
+        if agent:
+            output_text = _agent_output(attributes, events or ())
+    if output_text is None:
         outputs: list[Message] = genai.output_messages(attributes, events or ())
         if not outputs:
             outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
@@ -284,8 +335,52 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
         )
+    if agent and output_text is not None:
+        output_text = output_text.strip() or None  # an answer's trailing newline is no content
     facts.input_text = input_text
     facts.output_text = output_text
     if facts.kind is SpanKind.TOOL:
-        facts.tool_arguments = _first_text(get, genai.TOOL_ARGUMENTS) or input_text
-        facts.tool_result = _first_text(get, genai.TOOL_RESULT) or output_text
+        facts.tool_arguments = (
+            _first_text(get, genai.TOOL_ARGUMENTS)
+            or openinference.tool_arguments(attributes)
+            or input_text
+        )
+        result = first(attributes, genai.TOOL_RESULT)
+        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+
+
+def _agent_input(attributes: Mapping[str, Any], events: Any) -> str | None:
+    """An agent's question: from its whole conversation (pydantic-ai), its input messages
+    (system instructions are not the question), or its call arguments (OpenInference)."""
+    conversation = attributes.get(names.PYDANTIC_AI_ALL_MESSAGES)
+    if conversation is not None:
+        found = question(conversation)
+        if found:
+            return found
+    current = genai.message_source(attributes, events, genai.INPUT_MESSAGES)
+    if current is not None:
+        found = question(current)
+        if found:
+            return found
+    return openinference.agent_input(attributes)
+
+
+def _agent_output(attributes: Mapping[str, Any], events: Any) -> str | None:
+    """An agent's final answer: pydantic-ai's ``final_result``, else the last assistant text of
+    its conversation or output messages (not a serialised state object)."""
+    result = attributes.get(names.PYDANTIC_AI_FINAL_RESULT)
+    if result is not None and attributes.get(names.PYDANTIC_AI_ALL_MESSAGES) is not None:
+        said = _text(result)
+        if said:
+            return said
+    conversation = attributes.get(names.PYDANTIC_AI_ALL_MESSAGES)
+    if conversation is not None:
+        found = final_answer(conversation)
+        if found:
+            return found
+    current = genai.message_source(attributes, events, genai.OUTPUT_MESSAGES)
+    if current is not None:
+        found = final_answer(current)
+        if found:
+            return found
+    return openinference.agent_output(attributes)

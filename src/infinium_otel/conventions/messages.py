@@ -1,10 +1,14 @@
 """Chat messages in any of the shapes the conventions use, reduced to (role, text) pairs.
 
 Shapes read: the GenAI parts model (``{"role", "parts": [{"type": "text",
-"content"}, {"type": "tool_call", ...}]}``), the older OpenAI-style messages
-(``{"role", "content": str | [{"type": "text", "text"}], "tool_calls"}``) and
-plain strings. Rendering keeps what a reader of a step needs: the new input of
-a call (the messages after the last assistant turn) and the whole output.
+"content"}, {"type": "tool_call", ...}]}``, every documented part type; media
+shows as a marker, never its bytes), the older OpenAI-style messages
+(``{"role", "content": str | [{"type": "text", "text"}], "tool_calls"}``),
+Converse-style content blocks (``{"text"}``, ``{"toolUse"}``, ``{"toolResult"}``:
+Strands, Bedrock), LangChain's serialised messages and plain strings. Rendering
+keeps what a reader of a step needs: the new input of a call (the messages after
+the last assistant turn) and the whole output; ``question`` and ``final_answer``
+give an agent's input and output.
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ from typing import Any
 
 from infinium_otel.conventions.values import json_value, text, to_json
 
-__all__ = ["Message", "message_from", "messages_from", "render", "render_new_input"]
+__all__ = [
+    "Message",
+    "content_text",
+    "final_answer",
+    "langchain_message",
+    "message_from",
+    "messages_from",
+    "question",
+    "render",
+    "render_new_input",
+]
 
 Message = tuple[str, str]
 
@@ -51,6 +65,8 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
             return (default_role, item) if item else None
         if not isinstance(item, Mapping):
             return None
+    if "role" not in item:
+        item = langchain_message(item) or item
     role = item.get("role")
     role = (role if type(role) is str else text(role)) or default_role
     nested = item.get("message")
@@ -84,7 +100,13 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
     return (role, "\n".join(pieces))
 
 
+_MEDIA_PARTS = frozenset({"blob", "uri", "file", "image", "image_url", "input_audio"})
+# Content blocks without a "type" (Bedrock Converse, Strands): key -> how to render.
+_MEDIA_BLOCKS = ("image", "document", "video", "audio")
+
+
 def _part_text(part: Any) -> str | None:
+    """One content part as text. Media never contributes its bytes, only a marker."""
     if type(part) is not dict:
         if isinstance(part, str):
             return part or None
@@ -92,23 +114,76 @@ def _part_text(part: Any) -> str | None:
             return None
     kind = part.get("type")
     if kind == "text":
-        value = part.get("content")
+        value = part.get("content", part.get("text"))
         if type(value) is str and value:
             return value
-    if kind == "tool_call":
+    if kind in ("tool_call", "function_call", "tool_use"):
         return _tool_call_text(part)
-    if kind == "tool_call_response":
-        response = part.get("response", part.get("result"))
-        rendered = response if isinstance(response, str) else to_json(response)
-        return f"tool result: {rendered}" if rendered else None
+    if kind in ("tool_call_response", "function_call_output", "tool_result"):
+        response = part.get("response", part.get("result", part.get("output")))
+        if response is None:
+            response = part.get("content")
+        return _tool_result_text(response)
+    if kind in ("reasoning", "thinking"):
+        value = part.get("content", part.get("thinking", part.get("text")))
+        rendered = text(value) if not isinstance(value, str) else value
+        return f"reasoning: {rendered}" if rendered else None
+    if kind in _MEDIA_PARTS:
+        return _media_text(part, str(kind))
+    if kind is None:
+        block = _block_text(part)
+        if block is not None:
+            return block
     for key in ("content", "text"):
         value = part.get(key)
         if isinstance(value, str) and value:
             return value
-    if kind in ("blob", "uri", "file", "image", "image_url", "input_audio"):
-        mime = text(part.get("mime_type")) or text(part.get("modality")) or str(kind)
-        return f"[{mime}]"
     return None
+
+
+def _media_text(part: Mapping[str, Any], kind: str) -> str:
+    label = text(part.get("mime_type")) or text(part.get("modality")) or kind
+    where = part.get("uri") if kind == "uri" else part.get("file_id") if kind == "file" else None
+    if isinstance(where, str) and where and not where.startswith("data:"):
+        return f"[{label} {where}]"
+    return f"[{label}]"
+
+
+def _block_text(block: Mapping[str, Any]) -> str | None:
+    """A Converse-style block (``{"text"}``, ``{"toolUse"}``, ``{"toolResult"}``, ...)."""
+    use = block.get("toolUse")
+    if isinstance(use, Mapping):
+        return _tool_call_text({"name": use.get("name"), "arguments": use.get("input")})
+    result = block.get("toolResult")
+    if isinstance(result, Mapping):
+        return _tool_result_text(result.get("content"))
+    reasoning = block.get("reasoningContent")
+    if isinstance(reasoning, Mapping):
+        inner = reasoning.get("reasoningText")
+        said = text(inner.get("text")) if isinstance(inner, Mapping) else None
+        return f"reasoning: {said}" if said else None
+    if "json" in block and len(block) == 1:
+        return to_json(block["json"])
+    for key in _MEDIA_BLOCKS:
+        media = block.get(key)
+        if isinstance(media, Mapping):
+            label = text(media.get("format"))
+            return f"[{key}/{label}]" if label else f"[{key}]"
+    return None
+
+
+def _tool_result_text(response: Any) -> str | None:
+    if response is None:
+        return None
+    if isinstance(response, list) and all(isinstance(p, Mapping) for p in response):
+        pieces = [p for p in (_part_text(item) for item in response) if p]
+        rendered: str | None = "\n".join(pieces) if pieces else to_json(response)
+    elif isinstance(response, Mapping) and set(response) <= {"text", "json"}:
+        inner = response.get("text", response.get("json"))
+        rendered = inner if isinstance(inner, str) else to_json(inner)
+    else:
+        rendered = response if isinstance(response, str) else to_json(response)
+    return f"tool result: {rendered}" if rendered else None
 
 
 def _tool_call_text(call: Any) -> str | None:
@@ -117,7 +192,7 @@ def _tool_call_text(call: Any) -> str | None:
     function = call.get("function")
     source = function if isinstance(function, Mapping) else call
     name = text(source.get("name")) or "tool"
-    arguments = source.get("arguments")
+    arguments = source.get("arguments", source.get("input"))
     rendered = arguments if isinstance(arguments, str) else to_json(arguments)
     return f"tool_call {name}({rendered or ''})"
 
@@ -146,3 +221,125 @@ def render_new_input(messages: list[Message]) -> str | None:
     if not tail:
         tail = [m for m in messages if m[0] not in ("system", "developer")][-1:] or messages[-1:]
     return render(tail)
+
+
+_LANGCHAIN_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "tool": "tool",
+    "system": "system",
+    "HumanMessage": "user",
+    "AIMessage": "assistant",
+    "AIMessageChunk": "assistant",
+    "ToolMessage": "tool",
+    "SystemMessage": "system",
+}
+
+
+def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A LangChain message as serialised by ``message_to_dict`` (``{"type", "data"}``) or by
+    ``dumpd`` (``{"lc", "id", "kwargs"}``), as ``{"role", "content", "tool_calls"}``; None for
+    anything else."""
+    for key in ("data", "kwargs"):
+        body = item.get(key)
+        if not isinstance(body, Mapping) or "content" not in body:
+            continue
+        kind = body.get("type") or item.get("type")
+        if kind not in _LANGCHAIN_ROLES:
+            ids = item.get("id")
+            kind = ids[-1] if isinstance(ids, list) and ids else kind
+        role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
+        if role is None:
+            return None
+        found: dict[str, Any] = {"role": role, "content": body.get("content")}
+        calls = body.get("tool_calls")
+        if isinstance(calls, list) and calls:
+            found["tool_calls"] = [
+                {"name": c.get("name"), "arguments": c.get("args")}
+                for c in calls
+                if isinstance(c, Mapping)
+            ]
+        return found
+    return None
+
+
+_TEXT_TYPES = frozenset({"text", "input_text", "output_text"})
+
+
+def question(value: Any) -> str | None:
+    """The user's question in a conversation: the text of its last user message with text.
+
+    Tool results (which some conventions send as user messages), system
+    instructions and media do not count: an agent's input is what was asked.
+    """
+    return _last_text(value, "user")
+
+
+def final_answer(value: Any) -> str | None:
+    """The final answer in a conversation: the text of its last assistant message with text."""
+    return _last_text(value, "assistant")
+
+
+def _last_text(value: Any, wanted: str) -> str | None:
+    parsed = json_value(value)
+    if isinstance(parsed, Mapping):
+        inner = parsed.get("messages")
+        parsed = inner if isinstance(inner, list) else [parsed]
+    if not isinstance(parsed, list):
+        return None
+    for item in reversed(parsed[-_MAX_MESSAGES:]):
+        if not isinstance(item, Mapping):
+            continue
+        if "role" not in item:
+            item = langchain_message(item) or item
+        role = item.get("role")
+        if role == "model":  # Gemini's name for the assistant
+            role = "assistant"
+        if role != wanted:
+            continue
+        found = text_only(item)
+        if found:
+            return found
+    return None
+
+
+def text_only(item: Mapping[str, Any]) -> str | None:
+    """The text parts of one message, without tool calls, tool results, reasoning or media."""
+    pieces: list[str] = []
+    for key in ("parts", "content"):
+        value = item.get(key)
+        if isinstance(value, str):
+            if value:
+                pieces.append(value)
+        elif isinstance(value, list):
+            for part in value:
+                if isinstance(part, str):
+                    if part:
+                        pieces.append(part)
+                elif isinstance(part, Mapping):
+                    said = _text_part(part)
+                    if said:
+                        pieces.append(said)
+    return "\n".join(pieces) if pieces else None
+
+
+def _text_part(part: Mapping[str, Any]) -> str | None:
+    kind = part.get("type")
+    if kind is not None and kind not in _TEXT_TYPES:
+        return None
+    value = part.get("content", part.get("text"))
+    if kind is None and set(part) - {"text", "cachePoint"}:
+        return None  # a Converse block other than plain text
+    return value if isinstance(value, str) and value else None
+
+
+def content_text(value: Any) -> str | None:
+    """A JSON list of content parts or blocks (``[{"text": ...}]``, a tool's result in Strands)
+    as its text; None for any other value, which is then shown as it is."""
+    parsed = json_value(value)
+    if not isinstance(parsed, list) or not parsed:
+        return None
+    if not all(isinstance(item, Mapping) and "role" not in item for item in parsed):
+        return None
+    pieces = [p for p in (_part_text(item) for item in parsed[:_MAX_MESSAGES]) if p]
+    return "\n".join(pieces) if pieces else None

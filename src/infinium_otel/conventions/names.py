@@ -45,7 +45,13 @@ GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+"""The span event that carries the messages under the latest experimental conventions."""
 OPERATION_COST: Final = "operation.cost"
+SESSION_ID: Final = "session.id"
+"""Conversation grouping used by OpenInference and Langfuse."""
+USER_ID: Final = "user.id"
 
 # Older GenAI names, still read.
 GEN_AI_SYSTEM: Final = "gen_ai.system"
@@ -93,10 +99,21 @@ INFINIUM_TOOL_CALLS: Final = "infinium.tool_calls"
 INFINIUM_STREAM_ABANDONED: Final = "infinium.stream.abandoned"
 """True on a stream span ended because the span it was opened under ended first."""
 
+# ---------------------------------------------------------------- frameworks' own names
+
+PYDANTIC_AI_ALL_MESSAGES: Final = "pydantic_ai.all_messages"
+"""pydantic-ai's agent span: the whole conversation of the run, GenAI parts format."""
+PYDANTIC_AI_FINAL_RESULT: Final = "final_result"
+"""pydantic-ai's agent span: the run's output."""
+LANGFUSE_SESSION_ID: Final = "langfuse.session.id"
+LANGFUSE_USER_ID: Final = "langfuse.user.id"
+
 # ---------------------------------------------------------------- OpenInference
 
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 AGENT_NAME: Final = "agent.name"
+GRAPH_NODE_ID: Final = "graph.node.id"
+"""An agent span's node in its graph; CrewAI's instrumentor puts the agent's role here."""
 LLM_MODEL_NAME: Final = "llm.model_name"
 EMBEDDING_MODEL_NAME: Final = "embedding.model_name"
 LLM_PROVIDER: Final = "llm.provider"

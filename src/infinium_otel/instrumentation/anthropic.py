@@ -1,4 +1,4 @@
-"""Anthropic: ``messages.create`` (sync and async, streaming or not).
+"""Anthropic: ``messages.create`` (sync and async, streaming or not) and ``messages.stream()``.
 
 ``gen_ai.usage.input_tokens`` counts every input token, cached ones included
 (Anthropic reports ``input_tokens`` without the cache reads and writes, which
@@ -8,18 +8,20 @@ are also given on their own as ``gen_ai.usage.cache_read.input_tokens`` and
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import functools
+from collections.abc import Callable, Collection
 from typing import Any
 
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, Tracer
 
 from infinium_otel.conventions import names
 from infinium_otel.instrumentation._base import InstrumentorBase
-from infinium_otel.instrumentation._calls import Request, async_wrapper, sync_wrapper
+from infinium_otel.instrumentation._calls import Request, Wrapper, async_wrapper, sync_wrapper
 from infinium_otel.instrumentation._common import (
     MAX_PART_CHARS,
     Patcher,
     get_tracer,
+    log_failure,
     messages_json,
     resolve_capture_content,
     server_attributes,
@@ -227,8 +229,51 @@ class _MessageStreamRecorder:
         _write(span, attributes, self.reason, parts, self.capture)
 
 
+_MANAGER_REQUEST = "_MessageStreamManager__api_request"
+_ASYNC_MANAGER_REQUEST = "_AsyncMessageStreamManager__api_request"
+
+
+def _stream_helper(tracer: Tracer, operation: _Messages, aio: bool) -> Wrapper:
+    """Wrap ``messages.stream()``: the helper posts on its own, not through ``create``.
+
+    Its manager sends the request when entered; that request becomes a recorded streaming
+    call (the same span and recorder as ``create(stream=True)``), started at that moment under
+    the context current then. Anything unexpected leaves the manager as it was.
+    """
+    call = async_wrapper(tracer, operation) if aio else sync_wrapper(tracer, operation)
+    attribute = _ASYNC_MANAGER_REQUEST if aio else _MANAGER_REQUEST
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        manager = wrapped(*args, **kwargs)
+        try:
+            api_request = getattr(manager, attribute)
+            described = {**kwargs, "stream": True}
+            if not isinstance(described.get("messages"), (list, tuple)):
+                # A one-shot iterable belongs to the request; it is not read twice.
+                described.pop("messages", None)
+            if aio:
+
+                def send_async(**_: Any) -> Any:
+                    return api_request  # the helper's own coroutine
+
+                setattr(manager, attribute, call(send_async, instance, (), described))
+            else:
+
+                def send(**_: Any) -> Any:
+                    return api_request()
+
+                setattr(manager, attribute, functools.partial(call, send, instance, (), described))
+        except Exception as exc:
+            log_failure("instrumenting messages.stream()", exc)
+        return manager
+
+    return wrapper
+
+
 class AnthropicInstrumentor(InstrumentorBase):
-    """Spans for Anthropic ``messages.create`` (sync and async, streams included).
+    """Spans for Anthropic ``messages.create`` and ``messages.stream()`` (sync and async).
 
     ``instrument(tracer_provider=None, capture_content=None)``; content capture
     is decided once, here (see ``OpenAIInstrumentor``).
@@ -249,6 +294,10 @@ class AnthropicInstrumentor(InstrumentorBase):
         patcher = Patcher()
         patcher.wrap(messages_module.Messages, "create", sync_wrapper(tracer, operation))
         patcher.wrap(messages_module.AsyncMessages, "create", async_wrapper(tracer, operation))
+        patcher.wrap(messages_module.Messages, "stream", _stream_helper(tracer, operation, False))
+        patcher.wrap(
+            messages_module.AsyncMessages, "stream", _stream_helper(tracer, operation, True)
+        )
         self._patcher = patcher
 
     def _uninstrument(self, **kwargs: Any) -> None:

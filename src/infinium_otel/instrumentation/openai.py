@@ -46,6 +46,20 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return getattr(obj, key, default)
 
 
+def _parsed(result: Any) -> Any:
+    """The parsed body behind a ``with_raw_response`` result, else ``result`` itself.
+
+    ``with_raw_response`` hands back a ``LegacyAPIResponse`` whose body has already been read
+    (unless the call streams); its ``parse()`` caches what it builds, so reading it here costs
+    the caller nothing and gives the span the usage and output (langchain-openai and CrewAI
+    call the API this way). A streamed or ``with_streaming_response`` body is never touched.
+    """
+    if type(result).__name__ != "LegacyAPIResponse" or getattr(result, "_stream", True):
+        return result
+    parse = getattr(result, "parse", None)
+    return parse() if callable(parse) else result
+
+
 class _Endpoint:
     """Provider name and server attributes of a client, cached by base URL."""
 
@@ -166,9 +180,10 @@ class _ChatCompletions:
         )
 
     def response(self, span: Span, result: Any) -> None:
+        result = _parsed(result)
         choices = _get(result, "choices")
         if choices is None:
-            return  # a raw or streaming-response wrapper: nothing parsed to read
+            return  # a streaming-response wrapper: nothing read yet, nothing to read
         attributes: dict[str, Any] = {}
         set_if(attributes, names.GEN_AI_RESPONSE_ID, _get(result, "id"))
         set_if(attributes, names.GEN_AI_RESPONSE_MODEL, _get(result, "model"))
@@ -347,6 +362,7 @@ class _Responses:
         )
 
     def response(self, span: Span, result: Any) -> None:
+        result = _parsed(result)
         output = _get(result, "output")
         if output is None:
             return
@@ -421,6 +437,7 @@ class _Embeddings:
         )
 
     def response(self, span: Span, result: Any) -> None:
+        result = _parsed(result)
         data = _get(result, "data")
         if data is None:
             return
@@ -472,6 +489,9 @@ class OpenAIInstrumentor(InstrumentorBase):
         patcher = Patcher()
         patcher.wrap(chat_module.Completions, "create", sync_wrapper(tracer, chat))
         patcher.wrap(chat_module.AsyncCompletions, "create", async_wrapper(tracer, chat))
+        # ``parse()`` (structured output) posts on its own; ``stream()`` goes through ``create``.
+        patcher.wrap(chat_module.Completions, "parse", sync_wrapper(tracer, chat))
+        patcher.wrap(chat_module.AsyncCompletions, "parse", async_wrapper(tracer, chat))
         patcher.wrap(embeddings_module.Embeddings, "create", sync_wrapper(tracer, embeddings))
         patcher.wrap(embeddings_module.AsyncEmbeddings, "create", async_wrapper(tracer, embeddings))
         responses_module: Any

@@ -29,6 +29,7 @@ from infinium_otel.payload.contract import (
     TOOL_INPUT_SUMMARY_MAX,
     TOOL_OUTPUT_SUMMARY_MAX,
 )
+from infinium_otel.payload.cost import fill_estimated_costs
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.environment import environment
 from infinium_otel.payload.order import clean_member, plain_number, plain_text, plain_value
@@ -87,6 +88,7 @@ def convert_run(
     calls = [node.facts for node in tree.steps if node.facts.span_id in counted]
     if not calls and root.has_usage:
         calls = [root]
+    fill_estimated_costs(calls)
     ordered_ids = [f.span_id for f, _ in tree.members]
     errors = unique_errors(
         [(sid, errors_by_span[sid]) for sid in ordered_ids if sid in errors_by_span],
@@ -94,7 +96,7 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = run_name(root_span)
+    name = run_name(root_span, [node.facts for node in tree.steps])
     start, end = root.start, _run_end(root, others)
     tags = _custom_tags(root, run)
     resource = root_span.resource.attributes if root_span.resource is not None else {}

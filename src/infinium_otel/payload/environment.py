@@ -7,12 +7,13 @@ import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from infinium_otel.conventions import names
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.order import plain_text, plain_value
 
-__all__ = ["environment", "framework_of"]
+__all__ = ["conversation_tags", "environment", "framework_of"]
 
 PYTHON_VERSION = platform.python_version()
 
@@ -36,6 +37,10 @@ _SCOPES: tuple[tuple[str, str | None], ...] = (
     ("openinference.instrumentation.dspy", "dspy"),
     ("openinference.instrumentation.smolagents", "smolagents"),
     ("openinference.instrumentation", "openinference"),
+    ("pydantic-ai", "pydantic-ai"),
+    ("pydantic_ai", "pydantic-ai"),
+    ("strands", "strands"),
+    ("smolagents", "smolagents"),
     ("infinium_otel.instrumentation.openai", "openai"),
     ("infinium_otel.instrumentation.anthropic", "anthropic"),
     ("infinium_otel.instrumentation.google_genai", "google-genai"),
@@ -46,8 +51,20 @@ _SCOPES: tuple[tuple[str, str | None], ...] = (
 )
 _BY_PROVIDER = "<provider>"
 _AGENT_FRAMEWORKS = frozenset(
-    {"langchain", "crewai", "openai-agents", "llamaindex", "dspy", "smolagents"}
+    {
+        "langchain",
+        "crewai",
+        "openai-agents",
+        "llamaindex",
+        "dspy",
+        "smolagents",
+        "pydantic-ai",
+        "strands",
+    }
 )
+_CONVERSATION_TAG = names.GEN_AI_CONVERSATION_ID
+_SESSION_TAG = names.SESSION_ID
+_USER_TAG = names.USER_ID
 _RESOURCE_TAGS = (
     "service.name",
     "service.version",
@@ -92,13 +109,33 @@ def framework_of(spans: Iterable[SpanFacts]) -> tuple[str | None, str | None]:
     return known if known[0] is not None else raw
 
 
+def conversation_tags(spans: Iterable[SpanFacts]) -> dict[str, str]:
+    """The run's conversation, session and user ids (the first span that has each, root first),
+    so the runs of one conversation can be found together."""
+    found: dict[str, str] = {}
+    for facts in spans:
+        for key, value in (
+            (_CONVERSATION_TAG, facts.conversation_id),
+            (_SESSION_TAG, facts.session_id),
+            (_USER_TAG, facts.user_id),
+        ):
+            if value and key not in found:
+                found[key] = cap(value, SHORT_TEXT_MAX)
+        if len(found) == 3:
+            break
+    return found
+
+
 def environment(
     spans: Iterable[SpanFacts],
     resource: Mapping[str, Any],
     sdk_version: str,
     tags: dict[str, str],
 ) -> dict[str, Any]:
+    spans = list(spans)
     framework, version = framework_of(spans)
+    for key, ident in conversation_tags(spans).items():
+        tags.setdefault(key, ident)
     for key in _RESOURCE_TAGS:
         value = text(resource.get(key))
         if value:
