@@ -306,3 +306,28 @@ def test_a_child_starting_with_its_parent_follows_it() -> None:
         for s in payload["steps"]
     ]
     assert rows == [(1, "agent sub", None), (2, "chat gpt-4o-mini", 1)]
+
+
+def test_a_chain_root_running_one_agent_shows_that_agents_question_and_answer() -> None:
+    # A CrewAI kickoff: the chain's own input is the rendered task prompt.
+    t = Trace()
+    root = t.start(
+        "Crew_kickoff",
+        {"openinference.span.kind": "CHAIN", "input.value": "Current Task: rendered prompt"},
+    )
+    crew_agent = t.start(
+        "weather_agent",
+        {
+            "openinference.span.kind": "AGENT",
+            "input.value": "What is the weather in Paris?",
+            "output.value": "Sunny, 22 C.",
+        },
+        parent=root,
+        at=10,
+    )
+    t.span("chat", _chat(), parent=crew_agent, at=20, until=30)
+    _end(crew_agent, 40)
+    _end(root, 50)
+    payload = check_payload(convert_run(t.run(root)))
+    assert payload["input_summary"] == "What is the weather in Paris?"
+    assert payload["output_summary"] == "Sunny, 22 C."

@@ -118,6 +118,28 @@ def test_agent_kinds_set_at_their_end_still_nest(spans: Spans) -> None:
     assert assembler.buffered_spans == 0
 
 
+@pytest.mark.parametrize("tracked", [True, False])
+def test_agents_under_a_frameworks_chain_are_one_run(spans: Spans, tracked: bool) -> None:
+    """A LangGraph graph or a CrewAI kickoff is a chain that invokes agents: one invocation,
+    one run, whether the kinds are known at the start (tracker) or only at the end."""
+    if tracked:
+        spans.attach()
+    assembler = spans.assembler()
+    runs = []
+    graph = spans.start("LangGraph", **(OI_CHAIN if tracked else {}))
+    for turn in range(2):
+        node = spans.start("agent", graph, **(OI_AGENT if tracked else {}))
+        finish(spans.start("ChatOpenAI", node), OI_LLM)
+        finish(node, OI_AGENT)
+        runs += assembler.add(spans.take(), now=float(turn))
+    assert runs == []  # the agents wait for the chain above them
+    finish(graph, OI_CHAIN)
+    runs += assembler.add(spans.take(), now=3.0)
+    assert [r.root.name for r in runs] == ["LangGraph"]
+    assert len(runs[0].spans) == 5
+    assert assembler.buffered_spans == 0
+
+
 def test_a_tracker_attached_mid_run_does_not_split_the_run(spans: Spans) -> None:
     assembler = spans.assembler()
     with spans.tracer.start_as_current_span("outer", attributes=AGENT):

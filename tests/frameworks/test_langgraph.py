@@ -52,11 +52,6 @@ def invoke(fake_model: FakeModel) -> Any:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="run assembly: the graph's inner 'agent' node spans (agent kind set only at span end) "
-    "still become runs of their own",
-)
 def test_one_truthful_run_per_invocation(instrumented: Pipeline, fake_model: FakeModel) -> None:
     invoke(fake_model)
     assert_weather_run(delivered(instrumented), name="weather_agent")

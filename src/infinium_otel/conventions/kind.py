@@ -34,6 +34,12 @@ class SpanKind(enum.Enum):
         return self in (SpanKind.AGENT, SpanKind.WORKFLOW)
 
     @property
+    def encloses_agents(self) -> bool:
+        """Agent spans under one of these are steps of one run: an agent, a workflow, or a
+        framework's chain (a LangGraph graph or a CrewAI kickoff invokes several agents)."""
+        return self in (SpanKind.AGENT, SpanKind.WORKFLOW, SpanKind.CHAIN)
+
+    @property
     def is_genai(self) -> bool:
         """Spans whose presence makes a plain tree worth sending."""
         return self in (

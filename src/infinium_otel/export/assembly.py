@@ -14,7 +14,9 @@ it, so whether it is the outermost is decided like this:
 2. The nesting tracker, when attached, answers ``NESTED`` (it stays a step of
    the enclosing run) or ``TOP`` (a run root, at once).
 3. Otherwise it is held, and the finished tree decides as its ancestors
-   arrive: an agent-like ancestor makes it a sub-agent; reaching an ended
+   arrive: an agent-like ancestor makes it a sub-agent, and so does a
+   framework's chain above it (a LangGraph graph, a CrewAI kickoff: one
+   invocation, one run, whose root is then the local root); reaching an ended
    local root with no agent-like span on the way makes it a run root (so an
    agent under a plain request span goes out when the request span ends).
 4. Its ancestors may never end (a long-lived worker span). A held agent span
@@ -184,8 +186,8 @@ class _TraceBuffer:
             above = self.entries.get(current)
             if above is None:
                 return None  # an ancestor has not ended yet
-            if above.kind.is_agent_like:
-                return Nesting.NESTED
+            if above.kind.encloses_agents:
+                return Nesting.NESTED  # its run is the enclosing agent's, or the chain's tree
             if _is_local_root(above.span):
                 return Nesting.TOP
             current = _parent_id(above.span)

@@ -7,10 +7,11 @@ is the outermost agent (a run root) or a sub-agent. Each exporter owns one
 application thread, where the parent chain is still live, and answers for an
 ended agent span:
 
-- ``NESTED``: a span above it was agent-like when its child started; it is a
-  sub-agent, whatever happens later.
+- ``NESTED``: a span above it was agent-like (or a framework's chain, which
+  invokes several agents in one run) when its child started; it is a sub-agent,
+  whatever happens later.
 - ``TOP``: the tracker saw every span of its local parent chain start, none of
-  them agent-like, and the span itself was agent-like from its start.
+  them agent-like or a chain, and the span itself was agent-like from its start.
 - ``UNKNOWN``: anything else (attached late, a start missed, over its bound,
   or a kind set only at the span's end, as OpenInference's LangChain tracer
   does). Assembly then decides from the finished tree.
@@ -63,7 +64,7 @@ class _Live:
 
     def __init__(self, ref: weakref.ReferenceType[Span], agent: bool, above: bool, known: bool):
         self.ref = ref
-        self.agent = agent  # agent-like at its start (or when a child started)
+        self.agent = agent  # encloses agents (agent, workflow, chain) at its start, or later
         self.above = above  # an agent-like span above it, as seen at its start
         self.known = known  # the tracker saw its whole local parent chain start
 
@@ -128,13 +129,13 @@ class NestingTracker(SpanProcessor):
                 if not record.agent:
                     # A kind set just after the parent started still counts.
                     parent_span = record.ref()
-                    if parent_span is not None and classify(parent_span.attributes).is_agent_like:
+                    if parent_span is not None and classify(parent_span.attributes).encloses_agents:
                         record.agent = True
                 above, known = record.above or record.agent, record.known
         if len(self._live) >= self._max_live and not self._make_room():
             self.untracked += 1
             return
-        agent = classify(span.attributes).is_agent_like
+        agent = classify(span.attributes).encloses_agents
         self._live[context.span_id] = _Live(weakref.ref(span), agent, above, known)
 
     def on_end(self, span: ReadableSpan) -> None:

@@ -110,10 +110,11 @@ def convert_run(
     duration = _duration(start, end)
     if duration == duration:  # not NaN
         payload["duration"] = duration
-    input_summary = _summary(root.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    speaker = _lead_agent(root, tree)
+    input_summary = _summary(speaker.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX)
     if input_summary is not None:
         payload["input_summary"] = plain_text(input_summary)
-    output_summary = _summary(root.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    output_summary = _summary(speaker.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
     if output_summary is not None:
         payload["output_summary"] = plain_text(output_summary)
     outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
@@ -253,6 +254,18 @@ def _iso(ns: int | None) -> str:
         seconds, rest = _LATEST_SECOND, 999_999_999
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{stamp}.{rest // 1_000_000:03d}Z"
+
+
+def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
+    """Whose question and answer the run shows: the root's, unless the root is not an agent
+    (a framework's chain, a request) and runs exactly one agent at the top, whose words are
+    the user's question and the final answer (a CrewAI kickoff wraps its agent's task)."""
+    if root.kind.is_agent_like:
+        return root
+    top = [node.facts for node in tree.steps if node.depth == 1 and node.facts.kind.is_agent_like]
+    if len(top) == 1 and (top[0].input_text or top[0].output_text):
+        return top[0]
+    return root
 
 
 def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
