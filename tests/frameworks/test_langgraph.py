@@ -106,11 +106,6 @@ _UNDER_CONFIGURE = textwrap.dedent(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="OpenInference's LangChain spans are not made current, so our OpenAI instrumentor's "
-    "spans of the same calls start traces of their own (run assembly / single-LLM roots)",
-)
 def test_one_run_under_configure() -> None:
     tests = Path(__file__).resolve().parent.parent
     done = subprocess.run(

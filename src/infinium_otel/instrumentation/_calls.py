@@ -21,6 +21,7 @@ from infinium_otel.instrumentation._common import (
     inside_llm_span,
     log_failure,
     record_error,
+    recorded_by_langchain_tracer,
     start_client_span,
 )
 from infinium_otel.instrumentation._inputs import materialised
@@ -79,7 +80,7 @@ def _begin(
     One-shot iterables the request reads are turned into lists first, and those
     lists are what the SDK receives, so reading them for the record takes nothing away.
     """
-    if is_suppressed() or inside_llm_span():
+    if is_suppressed() or inside_llm_span() or recorded_by_langchain_tracer():
         return None, kwargs
     kwargs, complete = materialised(kwargs, operation.iterable_keys)
     if not complete:  # the caller's iterable failed: the SDK meets the same failure

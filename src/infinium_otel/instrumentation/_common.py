@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +36,7 @@ __all__ = [
     "messages_json",
     "openai_compatible_provider",
     "record_error",
+    "recorded_by_langchain_tracer",
     "resolve_capture_content",
     "server_attributes",
     "set_if",
@@ -126,6 +129,46 @@ def inside_llm_span() -> bool:
         return True
     kind = attributes.get(names.OPENINFERENCE_SPAN_KIND)
     return isinstance(kind, str) and kind.upper() in _OPENINFERENCE_LLM
+
+
+# LangChain's chat models call the provider SDKs from these packages; a LangChain
+# OpenTelemetry tracer records such a call as an LLM span of its own, which it does
+# not make current, so ours would otherwise start a trace of its own for the same call.
+_LANGCHAIN_CALLERS = ("langchain_openai.", "langchain_anthropic.", "langchain_google_genai.")
+_LANGCHAIN_TRACERS = (
+    ("openinference.instrumentation.langchain", "LangChainInstrumentor"),
+    ("opentelemetry.instrumentation.langchain", "LangchainInstrumentor"),
+)
+_CALLER_DEPTH = 40
+
+
+def recorded_by_langchain_tracer() -> bool:
+    """True when a LangChain chat model makes this call outside any current span while a
+    LangChain OpenTelemetry instrumentation is on: that instrumentation records the call."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return False
+    if not any(_langchain_tracer_on(module, name) for module, name in _LANGCHAIN_TRACERS):
+        return False
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(_CALLER_DEPTH):
+        if frame is None:
+            return False
+        module = frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith(_LANGCHAIN_CALLERS):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _langchain_tracer_on(module_name: str, class_name: str) -> bool:
+    module = sys.modules.get(module_name)
+    instrumentor = getattr(module, class_name, None) if module is not None else None
+    if instrumentor is None:
+        return False
+    try:
+        return bool(instrumentor().is_instrumented_by_opentelemetry)
+    except Exception:
+        return False
 
 
 def start_client_span(tracer: Tracer, name: str, attributes: dict[str, Any]) -> Span:
