@@ -44,6 +44,9 @@ __all__ = [
 TEXT_MAX = 2_000
 SHORT_TEXT_MAX = 500
 
+# Which JSON encoder serialises payloads ("json", or "orjson" when the ``fast`` extra is in).
+ENCODER = "json"
+
 _TRUNCATED_PREFIX = re.compile(r"^\[(\d{1,9}) earlier steps truncated\] ")
 _PREVIEW_SHRINK_STEPS = (200, 100)
 # Drop steps only down to this many before dropping previews entirely.
