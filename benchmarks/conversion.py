@@ -26,6 +26,7 @@ from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 
 HUGE = 1 << 40  # a size limit no payload reaches: encode_payload then encodes once
+ENCODER = getattr(encode, "ENCODER", "json")  # older versions: json only
 
 
 def median_cpu(work: Callable[[], object], repetitions: int) -> float:
@@ -87,7 +88,7 @@ def fitting(quick: bool) -> None:
     repetitions = 3 if quick else 7
     encode_once = median_cpu(lambda: encode_payload(payload, max_bytes=HUGE), repetitions)
     fit = median_cpu(lambda: encode_payload(payload), repetitions)
-    print(f"Fitting a 3,000-call run, median of {repetitions} (JSON encoder: {encode.ENCODER})")
+    print(f"Fitting a 3,000-call run, median of {repetitions} (JSON encoder: {ENCODER})")
     print(f"unfitted payload: {len(one.body):,} bytes; fitted: {len(fitted.body):,} bytes, ")
     print(f"  {fitted.dropped_steps} oldest steps dropped, truncated={fitted.truncated}")
     print(f"{'one encode':<26}{encode_once * 1000:>10.1f} ms")

@@ -58,6 +58,7 @@ from infinium_otel.payload.encode import encode_payload
 AGENT_ID = "00000000-0000-4000-8000-000000000001"
 AGENT_SECRET = "benchmark-secret-key"
 BATCH = 512
+ENCODER = getattr(encode, "ENCODER", "json")  # older versions: json only
 
 # A sink in its own process: 200 with a trace id for Infinium, 200 for OTLP, and
 # GET /stats with what it received (OTLP spans are counted by decoding protobuf).
@@ -388,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     repetitions = 3 if args.quick else args.repetitions
     scale = 4 if args.quick else 1
-    print(f"JSON encoder: {encode.ENCODER}; {os.cpu_count()} CPUs (shared)")
+    print(f"JSON encoder: {ENCODER}; {os.cpu_count()} CPUs (shared)")
     print()
 
     sink = Sink()
