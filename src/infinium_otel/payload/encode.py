@@ -84,8 +84,36 @@ _ORJSON_OPTIONS = (
 # Where orjson's bytes may differ from the standard encoder's: a null value (orjson
 # writes NaN and infinities as null, which the standard encoder refuses) and floats
 # between 1e-10 and 1e-4 (orjson "0.00001" and "1e-7", Python "1e-05" and "1e-07").
-# The pattern also matches such text inside strings; then the standard encoder runs.
-_ORJSON_DOUBT = re.compile(rb"(?:^|[:,\[])(?:null(?:$|[,}\]])|-?0\.0000)|\de-\d(?!\d)")
+# Found by literal searches (fast), then checked where they stand; such text inside a
+# string can match too, and then the standard encoder answers.
+_NULL = re.compile(rb"null")
+_SMALL_FLOAT = re.compile(rb"0\.0000")
+_SHORT_EXPONENT = re.compile(rb"e-\d")
+_BEFORE_VALUE = b":,["
+_AFTER_VALUE = b",}]"
+_DIGITS = b"0123456789"
+
+
+def _orjson_doubtful(body: bytes) -> bool:
+    """True where orjson's bytes could differ from the standard encoder's."""
+    end = len(body)
+    for match in _NULL.finditer(body):
+        start, stop = match.span()
+        if (start == 0 or body[start - 1] in _BEFORE_VALUE) and (
+            stop == end or body[stop] in _AFTER_VALUE
+        ):
+            return True
+    for match in _SMALL_FLOAT.finditer(body):
+        start = match.start()
+        if start > 0 and body[start - 1] == 0x2D:  # a minus sign
+            start -= 1
+        if start == 0 or body[start - 1] in _BEFORE_VALUE:
+            return True
+    for match in _SHORT_EXPONENT.finditer(body):
+        start, stop = match.span()
+        if start > 0 and body[start - 1] in _DIGITS and (stop == end or body[stop] not in _DIGITS):
+            return True
+    return False
 
 
 def _refuse(value: Any) -> Any:
@@ -119,7 +147,7 @@ def _dumps(payload: Any) -> bytes:
         except TypeError:  # orjson.JSONEncodeError is a TypeError
             pass
         else:
-            if _ORJSON_DOUBT.search(body) is None:
+            if not _orjson_doubtful(body):
                 return body
     return _std_dumps(payload)
 
