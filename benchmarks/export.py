@@ -1,16 +1,27 @@
-"""Export cost and burst behaviour: InfiniumSpanExporter against the OTLP/HTTP exporter.
+"""Export cost, memory, latency and bursts: InfiniumSpanExporter against the OTLP/HTTP exporter.
 
-Run: ``python benchmarks/export.py`` (loopback only; about half a minute).
+Run: ``python benchmarks/export.py`` (loopback only; a few minutes; ``--quick`` for a
+short look).
 
-1. CPU per span. The same pre-built spans (agent runs with realistic GenAI
-   attributes) go through each exporter in batches of 512, as a batch span
+1. CPU per span, on three shapes (see ``shapes.py``): the benchmark run (25 spans),
+   a 50-span run, and a 25-span agent run whose chat spans carry a message history
+   of up to 20 messages with tool calls and results (content capture on). The same
+   pre-built spans go through each exporter in batches of 512, as a batch span
    processor would hand them over. Ours assembles, converts, serialises and
    POSTs each run from its delivery thread (``force_flush`` waits for it); the
    OTLP exporter encodes protobuf and POSTs each batch. Both post to a sink in
    a separate process, so ``time.process_time()`` (all threads of this
    process) counts the exporter's work and not the server's. Repetitions
-   alternate; the table shows medians and the ratio ours / OTLP.
-2. A burst of 10,000 agent spans through the SDK's default
+   alternate; the table shows medians and the ratio ours / OTLP. Then our path
+   taken apart by stage on one thread.
+2. The application thread: CPU on the thread that ends the spans with
+   ``configure()``, with a ``BatchSpanProcessor`` and the OTLP exporter, and with
+   no processor at all (``time.thread_time()``).
+3. Memory (tracemalloc): bytes the exporter holds per buffered span (children of
+   runs whose root has not ended) and per open span the nesting tracker tracks.
+4. Latency: from a root's end to its POST reaching the sink, through ``configure()``
+   (median and p99).
+5. A burst of 10,000 agent spans through the SDK's default
    ``BatchSpanProcessor`` (queue 2048, batch 512, 5 s delay): spans that never
    reached each exporter, i.e. dropped by the processor's full queue.
 """
@@ -18,41 +29,47 @@ Run: ``python benchmarks/export.py`` (loopback only; about half a minute).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 import urllib.request
 from collections.abc import Callable, Sequence
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Tracer
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from shapes import emit, emit_run, prebuilt
 
+from infinium_otel import configure
 from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.export.assembly import RunAssembler
 from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.export.nesting import attach_tracker
+from infinium_otel.payload import encode
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 
 AGENT_ID = "00000000-0000-4000-8000-000000000001"
 AGENT_SECRET = "benchmark-secret-key"
 BATCH = 512
+ENCODER = getattr(encode, "ENCODER", "json")  # older versions: json only
 
 # A sink in its own process: 200 with a trace id for Infinium, 200 for OTLP, and
 # GET /stats with what it received (OTLP spans are counted by decoding protobuf).
 SINK = r"""
-import json, sys, threading, uuid
+import json, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 lock = threading.Lock()
 stats = {"traces": 0, "otlp_spans": 0}
+arrivals = {}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -70,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         with lock:
-            body = json.dumps(stats).encode()
+            body = json.dumps(arrivals if self.path == "/arrivals" else stats).encode()
         self._send(200, body)
 
     def do_POST(self):
@@ -83,8 +100,15 @@ class Handler(BaseHTTPRequestHandler):
                 stats["otlp_spans"] += count
             self._send(200, b"", "application/x-protobuf")
             return
+        arrived = time.time()
+        try:
+            name = json.loads(body).get("name")
+        except ValueError:
+            name = None
         with lock:
             stats["traces"] += 1
+            if name:
+                arrivals[name] = arrived
         self._send(200, json.dumps({"traceId": str(uuid.uuid4()), "message": "ok"}).encode())
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -109,6 +133,11 @@ class Sink:
         with urllib.request.urlopen(self.root + "/stats", timeout=10) as response:
             return dict(json.loads(response.read()))
 
+    def arrivals(self) -> dict[str, float]:
+        """When each run (by name) reached the sink (``time.time()`` of the sink's process)."""
+        with urllib.request.urlopen(self.root + "/arrivals", timeout=10) as response:
+            return dict(json.loads(response.read()))
+
     def close(self) -> None:
         self._process.terminate()
         self._process.wait(10)
@@ -116,70 +145,12 @@ class Sink:
 
 # ---------------------------------------------------------------- spans
 
-
-def _messages(role: str, text: str) -> str:
-    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
-
-
-def emit_run(tracer: Tracer, index: int, spans_per_run: int) -> None:
-    """One agent run: the root, then LLM calls and tool calls alternating."""
-    question = f"Customer {index} asks where parcel {index * 7} is. " * 8
-    answer = f"Parcel {index * 7} left the Lyon hub this morning and arrives Tuesday. " * 5
-    with tracer.start_as_current_span(
-        f"invoke_agent support-{index % 10}",
-        attributes={
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.agent.name": f"support-{index % 10}",
-            "gen_ai.provider.name": "openai",
-        },
-    ):
-        for step in range(spans_per_run - 1):
-            if step % 2 == 0:
-                with tracer.start_as_current_span(
-                    "chat gpt-4o-mini",
-                    attributes={
-                        "gen_ai.operation.name": "chat",
-                        "gen_ai.provider.name": "openai",
-                        "gen_ai.request.model": "gpt-4o-mini",
-                        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-                        "gen_ai.response.id": f"chatcmpl-{index}-{step}",
-                        "gen_ai.response.finish_reasons": ("stop",),
-                        "gen_ai.request.temperature": 0.2,
-                        "gen_ai.usage.input_tokens": 420 + step,
-                        "gen_ai.usage.output_tokens": 96,
-                        "server.address": "api.openai.com",
-                        "server.port": 443,
-                        "gen_ai.input.messages": _messages("user", question),
-                        "gen_ai.output.messages": _messages("assistant", answer),
-                    },
-                ):
-                    pass
-            else:
-                with tracer.start_as_current_span(
-                    "execute_tool track_parcel",
-                    attributes={
-                        "gen_ai.operation.name": "execute_tool",
-                        "gen_ai.tool.name": "track_parcel",
-                        "gen_ai.tool.call.id": f"call_{index}_{step}",
-                        "gen_ai.tool.call.arguments": json.dumps({"parcel": index * 7}),
-                        "gen_ai.tool.call.result": json.dumps(
-                            {"status": "in transit", "hub": "Lyon", "eta": "Tuesday"}
-                        ),
-                    },
-                ):
-                    pass
-
-
-def prebuilt_spans(runs: int, spans_per_run: int) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "export-benchmark"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("benchmark.agent")
-    for index in range(runs):
-        emit_run(tracer, index, spans_per_run)
-    spans = list(memory.get_finished_spans())
-    provider.shutdown()
-    return spans
+SHAPES = {
+    # label: (runs, spans per run, shape, history)
+    "benchmark run (25 spans)": (200, 25, "simple", 2),
+    "50-span run": (100, 50, "simple", 2),
+    "agent run, history <= 20": (200, 25, "history", 20),
+}
 
 
 # ---------------------------------------------------------------- exporters
@@ -283,44 +254,219 @@ def burst(sink: Sink, kind: str, total_spans: int, spans_per_run: int) -> tuple[
     return emitted, received
 
 
+# ---------------------------------------------------------------- latency
+
+
+def latency(sink: Sink, runs: int) -> list[float]:
+    """Seconds from each root's end to its POST reaching the sink, through ``configure()``."""
+    provider = TracerProvider()
+    handle = configure(
+        tracer_provider=provider,
+        instrument=False,
+        agent_id=AGENT_ID,
+        agent_secret=AGENT_SECRET,
+        base_url=sink.root + "/api/v1",
+        interpretation=False,
+    )
+    tracer = provider.get_tracer("benchmark.latency")
+    ended: dict[str, float] = {}
+    for index in range(runs):
+        name = f"latency-{index}"
+        with tracer.start_as_current_span(
+            f"invoke_agent {name}",
+            attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name},
+        ):
+            for _ in range(4):
+                with tracer.start_as_current_span(
+                    "execute_tool lookup",
+                    attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "x"},
+                ):
+                    pass
+        ended[name] = time.time()
+        time.sleep(0.05)  # runs arrive one by one, as an application's would
+    handle.flush(30)
+    arrivals = sink.arrivals()
+    handle.shutdown(30)
+    provider.shutdown()
+    return [arrivals[name] - at for name, at in ended.items() if name in arrivals]
+
+
+# ---------------------------------------------------------------- application thread
+
+
+def app_thread_cost(sink: Sink, kind: str, runs: int) -> float:
+    """CPU seconds on the emitting thread (``time.thread_time()``) to make and end the spans."""
+    provider = TracerProvider()
+    handle = None
+    if kind == "configure()":
+        handle = configure(
+            tracer_provider=provider,
+            instrument=False,
+            agent_id=AGENT_ID,
+            agent_secret=AGENT_SECRET,
+            base_url=sink.root + "/api/v1",
+            interpretation=False,
+        )
+    elif kind == "OTLP batch":
+        provider.add_span_processor(BatchSpanProcessor(otlp(sink)))
+    tracer = provider.get_tracer("benchmark.thread")
+    started = time.thread_time()
+    emit(tracer, runs, 25, "simple")
+    used = time.thread_time() - started
+    if handle is not None:
+        handle.shutdown(60)
+    provider.shutdown()
+    return used
+
+
+# ---------------------------------------------------------------- memory
+
+
+def buffered_bytes(sink: Sink, spans: list[ReadableSpan]) -> tuple[float, int]:
+    """Bytes the exporter holds per buffered span: the children of runs whose root is open."""
+    children = [span for span in spans if span.parent is not None]
+    exporter = ours(sink)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for offset in range(0, len(children), BATCH):
+        exporter.export(children[offset : offset + BATCH])
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    buffered = exporter.stats().get("spans_buffered", len(children))
+    exporter.shutdown()
+    return held / len(children), buffered
+
+
+def tracked_bytes(sink: Sink, count: int) -> float:
+    """Bytes the nesting tracker holds per open span it tracks."""
+    results = []
+    for tracked in (False, True):
+        provider = TracerProvider()
+        exporter = ours(sink)
+        if tracked:
+            attach_tracker(provider, exporter)
+        tracer = provider.get_tracer("benchmark.memory")
+        root = tracer.start_span(
+            "invoke_agent memory", attributes={"gen_ai.operation.name": "invoke_agent"}
+        )
+        context = trace.set_span_in_context(root)
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        open_spans = [
+            tracer.start_span("execute_tool x", context=context, attributes=TOOL)
+            for _ in range(count)
+        ]
+        gc.collect()
+        results.append(tracemalloc.get_traced_memory()[0] - before)
+        tracemalloc.stop()
+        for span in open_spans:
+            span.end()
+        root.end()
+        exporter.shutdown()
+        provider.shutdown()
+    return (results[1] - results[0]) / count
+
+
+TOOL = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "x"}
+
+
+# ---------------------------------------------------------------- report
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--spans-per-run", type=int, default=25)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="a short run: fewer spans and rounds")
     args = parser.parse_args(argv)
+    repetitions = 3 if args.quick else args.repetitions
+    scale = 4 if args.quick else 1
+    print(f"JSON encoder: {ENCODER}; {os.cpu_count()} CPUs (shared)")
+    print()
 
     sink = Sink()
     try:
-        spans = prebuilt_spans(args.runs, args.spans_per_run)
-        medians = measure_cpu(sink, spans, args.repetitions)
-        per_span = {name: seconds / len(spans) * 1e6 for name, seconds in medians.items()}
-        ratio = medians["infinium"] / medians["otlp"]
         print(
-            f"CPU per span, {args.runs} runs x {args.spans_per_run} spans = {len(spans)} spans, "
-            f"median of {args.repetitions} alternating repetitions"
+            "Export CPU per span (assembly + conversion + encoding + POST, all threads), "
+            f"median of {repetitions} alternating repetitions"
         )
-        print(f"{'exporter':<12}{'CPU s':>10}{'us/span':>10}")
-        for name in ("infinium", "otlp"):
-            print(f"{name:<12}{medians[name]:>10.3f}{per_span[name]:>10.1f}")
-        print(f"ratio infinium/otlp: {ratio:.2f} (target <= 0.3)")
+        print(f"{'shape':<28}{'spans':>7}{'ours us':>10}{'OTLP us':>10}{'ratio':>8}")
+        by_shape: dict[str, list[ReadableSpan]] = {}
+        for label, (runs, size, shape, history) in SHAPES.items():
+            spans = prebuilt(max(1, runs // scale), size, shape, history)
+            by_shape[label] = spans
+            medians = measure_cpu(sink, spans, repetitions)
+            ours_us = medians["infinium"] / len(spans) * 1e6
+            otlp_us = medians["otlp"] / len(spans) * 1e6
+            print(
+                f"{label:<28}{len(spans):>7}{ours_us:>10.1f}{otlp_us:>10.1f}"
+                f"{medians['infinium'] / medians['otlp']:>8.2f}"
+            )
+        print("targets: ratio <= 0.5 (json), <= 0.35 (orjson)")
         print()
-        stage_costs(sink, spans[:500])  # warm up
-        samples = [stage_costs(sink, spans) for _ in range(3)]
+
         print("Our path by stage, one thread, median of 3")
-        print(f"{'stage':<12}{'us/span':>10}")
-        for stage in samples[0]:
-            seconds = statistics.median(sample[stage] for sample in samples)
-            print(f"{stage:<12}{seconds / len(spans) * 1e6:>10.1f}")
+        print(f"{'shape':<28}" + "".join(f"{stage:>13}" for stage in STAGES))
+        for label, spans in by_shape.items():
+            stage_costs(sink, spans[:500])  # warm up
+            samples = [stage_costs(sink, spans) for _ in range(3)]
+            cells = "".join(
+                f"{statistics.median(s[stage] for s in samples) / len(spans) * 1e6:>13.1f}"
+                for stage in STAGES
+            )
+            print(f"{label:<28}{cells}")
+        print("(us per span)")
         print()
+
+        runs = 20 if args.quick else 60  # 1,500 spans: under the queue sizes, nothing dropped
+        print(f"Application thread: CPU on the thread that ends the spans, {runs} runs x 25 spans")
+        thread_samples: dict[str, list[float]] = {kind: [] for kind in THREAD_KINDS}
+        for _ in range(repetitions):  # alternating, as above
+            for kind in THREAD_KINDS:
+                thread_samples[kind].append(app_thread_cost(sink, kind, runs))
+        costs = {kind: statistics.median(values) for kind, values in thread_samples.items()}
+        spans_emitted = runs * 25
+        print(f"{'setup':<28}{'us/span':>10}{'added us':>10}")
+        for kind in THREAD_KINDS:
+            added = (costs[kind] - costs["no processor"]) / spans_emitted * 1e6
+            print(f"{kind:<28}{costs[kind] / spans_emitted * 1e6:>10.1f}{added:>10.1f}")
+        print()
+
+        spans = by_shape["benchmark run (25 spans)"]
+        per_buffered, buffered = buffered_bytes(sink, spans)
+        per_tracked = tracked_bytes(sink, 2000 // scale)
+        print("Memory (tracemalloc)")
+        print(f"bytes held per buffered span (exporter, {buffered} spans): {per_buffered:,.0f}")
+        print(f"bytes held per span tracked by the nesting tracker: {per_tracked:,.0f}")
+        print()
+
+        delays = latency(sink, 50 if args.quick else 200)
+        print(f"Root end to POST received, {len(delays)} runs through configure()")
+        print(
+            f"median {statistics.median(delays) * 1000:.0f} ms, "
+            f"p99 {_percentile(delays, 0.99) * 1000:.0f} ms"
+        )
+        print()
+
         print(f"Burst of {args.burst} agent spans through a default BatchSpanProcessor")
         print(f"{'exporter':<12}{'emitted':>10}{'exported':>10}{'dropped':>10}")
         for kind in ("infinium", "otlp"):
-            emitted, received = burst(sink, kind, args.burst, args.spans_per_run)
+            emitted, received = burst(sink, kind, args.burst, 25)
             print(f"{kind:<12}{emitted:>10}{received:>10}{emitted - received:>10}")
     finally:
         sink.close()
+
+
+STAGES = ("assembly", "conversion", "encoding", "POST")
+THREAD_KINDS = ("no processor", "configure()", "OTLP batch")
 
 
 if __name__ == "__main__":

@@ -86,8 +86,11 @@ def convert_run(
     counted = usage_nodes(tree.steps)
     steps = [_step(node, counted, errors_by_span) for node in tree.steps]
     calls = [node.facts for node in tree.steps if node.facts.span_id in counted]
+    # The steps' own llm_call objects, copied so the two places stay independent.
+    call_dicts = [dict(step["llm_call"]) for step in steps if "llm_call" in step]
     if not calls and root.has_usage:
         calls = [root]
+        call_dicts = []
     fill_estimated_costs(calls)
     ordered_ids = [f.span_id for f, _ in tree.members]
     errors = unique_errors(
@@ -124,7 +127,7 @@ def convert_run(
         payload["steps"] = steps
     if errors:
         payload["errors"] = errors
-    usage = llm_usage(calls)
+    usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
     sections = clean_member("sections", _sections(attributes, root, tree, start, end))

@@ -28,6 +28,8 @@ from infinium_otel.payload.contract import (
 )
 from infinium_otel.payload.order import order_payload
 
+_ENCODE_TEXT = json.encoder.encode_basestring
+
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "TARGET_PAYLOAD_BYTES",
@@ -44,6 +46,9 @@ __all__ = [
 TEXT_MAX = 2_000
 SHORT_TEXT_MAX = 500
 
+# Which JSON encoder serialises payloads ("json", or "orjson" when the ``fast`` extra is in).
+ENCODER = "json"
+
 _TRUNCATED_PREFIX = re.compile(r"^\[(\d{1,9}) earlier steps truncated\] ")
 _PREVIEW_SHRINK_STEPS = (200, 100)
 # Drop steps only down to this many before dropping previews entirely.
@@ -59,16 +64,92 @@ class EncodedPayload:
 
 # ------------------------------------------------------------------ encoding
 
+try:  # the ``fast`` extra: a C encoder, used only where its output is the same bytes
+    import orjson as _orjson  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None  # type: ignore[assignment,unused-ignore]
+else:
+    ENCODER = "orjson"
 
-def _dumps(payload: Any) -> bytes:
-    """Compact UTF-8 JSON in the mapping's key order; split surrogates are paired, lone ones
-    become U+FFFD (never a failed send). Raises ``ValueError``/``TypeError`` for non-JSON."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# orjson options that make it refuse (rather than convert) what the standard encoder
+# refuses or writes differently: dataclasses, datetimes and subclasses of str, int,
+# dict and list go to ``_refuse``, and then the payload to the standard encoder.
+_ORJSON_OPTIONS = (
+    0
+    if _orjson is None
+    else _orjson.OPT_PASSTHROUGH_DATACLASS
+    | _orjson.OPT_PASSTHROUGH_DATETIME
+    | _orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# Where orjson's bytes may differ from the standard encoder's: a null value (orjson
+# writes NaN and infinities as null, which the standard encoder refuses) and floats
+# between 1e-10 and 1e-4 (orjson "0.00001" and "1e-7", Python "1e-05" and "1e-07").
+# Found by literal searches (fast), then checked where they stand; such text inside a
+# string can match too, and then the standard encoder answers.
+_NULL = re.compile(rb"null")
+_SMALL_FLOAT = re.compile(rb"0\.0000")
+_SHORT_EXPONENT = re.compile(rb"e-\d")
+_BEFORE_VALUE = b":,["
+_AFTER_VALUE = b",}]"
+_DIGITS = b"0123456789"
+
+
+def _orjson_doubtful(body: bytes) -> bool:
+    """True where orjson's bytes could differ from the standard encoder's."""
+    end = len(body)
+    for match in _NULL.finditer(body):
+        start, stop = match.span()
+        if (start == 0 or body[start - 1] in _BEFORE_VALUE) and (
+            stop == end or body[stop] in _AFTER_VALUE
+        ):
+            return True
+    for match in _SMALL_FLOAT.finditer(body):
+        start = match.start()
+        if start > 0 and body[start - 1] == 0x2D:  # a minus sign
+            start -= 1
+        if start == 0 or body[start - 1] in _BEFORE_VALUE:
+            return True
+    for match in _SHORT_EXPONENT.finditer(body):
+        start, stop = match.span()
+        if start > 0 and body[start - 1] in _DIGITS and (stop == end or body[stop] not in _DIGITS):
+            return True
+    return False
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+# ``json.dumps`` with these arguments, without building an encoder at each call.
+_STD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _std_dumps(payload: Any) -> bytes:
+    text = _STD_ENCODER.encode(payload)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         repaired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         return repaired.encode("utf-8")
+
+
+def _dumps(payload: Any) -> bytes:
+    """Compact UTF-8 JSON in the mapping's key order; split surrogates are paired, lone ones
+    become U+FFFD (never a failed send). Raises ``ValueError``/``TypeError`` for non-JSON.
+
+    With orjson installed its bytes are used when they are certainly the standard
+    encoder's; otherwise (big integers, lone surrogates, non-str keys, the doubtful
+    cases above) the standard encoder answers.
+    """
+    if _orjson is not None:
+        try:
+            body: bytes = _orjson.dumps(payload, default=_refuse, option=_ORJSON_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+        else:
+            if not _orjson_doubtful(body):
+                return body
+    return _std_dumps(payload)
 
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:
@@ -82,7 +163,8 @@ def encode_json(payload: Mapping[str, Any]) -> bytes:
             f"payload must be a mapping, got {type(payload).__name__}", field="payload"
         )
     try:
-        return _dumps(payload)
+        # The standard encoder only: what it refuses (a UUID, an Enum) orjson would accept.
+        return _std_dumps(payload)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"payload is not valid JSON: {exc}", field="payload") from None
 
@@ -116,27 +198,32 @@ def encode_payload(
 
 
 class _Shrinker:
-    """Shrinks a too-large payload in the contract's order; works on copies, never the input."""
+    """Shrinks a too-large payload in the contract's order; works on copies, never the input.
+
+    The payload is cleaned and ordered once; then each step and each LLM call is
+    encoded once and the shrinking works on their byte lengths: capping a preview
+    changes a length by what the capped text saves, renumbering by the digits that
+    change. Only the final body is put together, from the encoded parts, re-encoding
+    just the steps that changed. The result is the bytes that re-ordering and
+    re-encoding the whole payload at each step would give.
+    """
 
     def __init__(self, payload: Mapping[str, Any], max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.work: dict[str, Any] = dict(payload)
         self.description = str(payload.get("description") or "")
         # A payload shrunk before (a resend after a 413) keeps one prefix with the total count.
         earlier = _TRUNCATED_PREFIX.match(self.description)
         self.earlier_dropped = int(earlier.group(1)) if earlier else 0
         if earlier:
             self.description = self.description[earlier.end() :]
-        self.steps: list[dict[str, Any]] = [
-            _copy_step(s) for s in payload.get("steps") or () if isinstance(s, Mapping)
-        ]
+        raw_steps = [s for s in payload.get("steps") or () if isinstance(s, Mapping)]
         usage = payload.get("llm_usage")
-        self.usage: dict[str, Any] | None = dict(usage) if isinstance(usage, Mapping) else None
-        calls = self.usage.get("calls") if self.usage else None
-        step_calls = sum(1 for s in self.steps if "llm_call" in s)
+        calls = usage.get("calls") if isinstance(usage, Mapping) else None
+        step_calls = sum(1 for s in raw_steps if "llm_call" in s)
         # Calls mirror the LLM steps one to one when conversion made them; then they go together.
-        self.calls_follow_steps = bool(calls) and len(calls or ()) == step_calls
+        self.calls_follow_steps = bool(calls) and _length(calls) == step_calls
         self.dropped = 0
+        work = dict(payload)
         environment = payload.get("environment")
         environment = dict(environment) if isinstance(environment, Mapping) else {}
         tags = environment.get("custom_tags")
@@ -144,112 +231,226 @@ class _Shrinker:
             **(tags if isinstance(tags, Mapping) else {}),
             "truncated": "true",
         }
-        self.work["environment"] = environment
+        work["environment"] = environment
+        if raw_steps:
+            work["steps"] = raw_steps
+        else:
+            work.pop("steps", None)
+        if self.calls_follow_steps and isinstance(usage, Mapping):
+            work["llm_usage"] = {
+                **usage,
+                "calls": [s["llm_call"] for s in raw_steps if "llm_call" in s],
+            }
+        # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
+        self.work: dict[str, Any] = order_payload(work)
+        self.steps: list[dict[str, Any]] = self.work.get("steps") or []
+        self.keys = list(self.work)
+        if "description" not in self.keys:  # where a "[n earlier steps truncated]" one goes
+            self.keys.insert(1 if self.keys[:1] == ["name"] else 0, "description")
+        self.members = {
+            key: _member(key, value)
+            for key, value in self.work.items()
+            if key != "steps" and not (key == "llm_usage" and self.calls_follow_steps)
+        }
+        self.step_bytes: list[bytes | None] = [_dumps(step) for step in self.steps]
+        self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
+        self.call_lengths = [_call_length(step) for step in self.steps]
+        # Bytes of objects emptied by shrinking: gone from the body, still counted when
+        # estimating what to drop (as the whole-payload algorithm did).
+        self.emptied = [0] * len(self.steps)
+        self.usage_parts = self._usage_parts()
+
+    # -- lengths ---------------------------------------------------------
+
+    def _length(self) -> int:
+        """The byte length of the body ``_body`` would put together now."""
+        lengths = [len(self._description_member() or b"") if self.dropped else 0]
+        lengths.extend(
+            len(m) for k, m in self.members.items() if not (k == "description" and self.dropped)
+        )
+        if self.steps:
+            lengths.append(len(_STEPS_KEY) + _list_length(self.step_lengths))
+        usage = self._usage_length()
+        if usage is not None:
+            lengths.append(usage)
+        kept = [n for n in lengths if n]
+        return 2 + sum(kept) + len(kept) - 1
+
+    def _usage_length(self) -> int | None:
+        if not self.calls_follow_steps or self.usage_parts is None:
+            return None
+        prefix, suffix, without = self.usage_parts
+        calls = [n for n in self.call_lengths if n]
+        if not calls:
+            return len(without) if without else None
+        return len(prefix) + _list_length(calls) + len(suffix)
+
+    def _fits(self, length: int) -> bool:
+        return length <= self.max_bytes
+
+    # -- shrinking -------------------------------------------------------
 
     def fit(self) -> EncodedPayload:
-        body = self._encode()
-        if self._fits(body):
-            return self._done(body)
+        if self._fits(self._length()):
+            return self._done(self._body())
         for limit in _PREVIEW_SHRINK_STEPS:
-            for step in self.steps:
-                _cap_previews(step, limit)
-            body = self._encode()
-            if self._fits(body):
-                return self._done(body)
-        body = self._drop_oldest_steps(body, keep=min(len(self.steps), _MIN_KEPT_STEPS))
-        if self._fits(body):
-            return self._done(body)
-        for step in self.steps:
-            _drop_previews(step)
-        body = self._encode()
-        if self._fits(body):
-            return self._done(body)
-        body = self._drop_oldest_steps(body, keep=0)
-        if self._fits(body):
-            return self._done(body)
+            for index, step in enumerate(self.steps):
+                saved = _cap_previews(step, limit)
+                if saved:
+                    self.step_lengths[index] -= saved
+                    self.step_bytes[index] = None
+            if self._fits(self._length()):
+                return self._done(self._body())
+        self._drop_oldest_steps(keep=min(len(self.steps), _MIN_KEPT_STEPS))
+        if self._fits(self._length()):
+            return self._done(self._body())
+        for index, step in enumerate(self.steps):
+            changed, emptied = _drop_previews(step)
+            if changed:
+                self.emptied[index] += len(_EMPTY_TOOL_CALL) if emptied else 0
+                self._changed(index)
+        if self._fits(self._length()):
+            return self._done(self._body())
+        self._drop_oldest_steps(keep=0)
+        if self._fits(self._length()):
+            return self._done(self._body())
         return self._done(self._last_resort())
-
-    def _fits(self, body: bytes) -> bool:
-        return len(body) <= self.max_bytes
 
     def _done(self, body: bytes) -> EncodedPayload:
         return EncodedPayload(body, True, self.dropped)
 
-    def _encode(self) -> bytes:
+    def _changed(self, index: int) -> None:
+        """Step ``index`` changed in a way its length cannot follow: encode it again."""
+        encoded = _dumps(self.steps[index])
+        self.step_bytes[index] = encoded
+        self.step_lengths[index] = len(encoded)
+
+    def _drop_oldest_steps(self, keep: int) -> None:
+        """Drop the oldest steps (keeping at least ``keep``) until the payload fits."""
+        length = self._length()
+        while not self._fits(length) and len(self.steps) > keep:
+            excess = length - self.max_bytes + 64
+            removed = 0
+            count = 0
+            for index in range(len(self.steps) - keep):
+                if removed >= excess:
+                    break
+                removed += self.step_lengths[index] + self.emptied[index] + 1
+                if self.calls_follow_steps and "llm_call" in self.steps[index]:
+                    removed += self.call_lengths[index] + 1
+                count += 1
+            self._renumber(count)
+            length = self._length()
+
+    def _renumber(self, count: int) -> None:
+        del self.steps[:count]
+        del self.step_bytes[:count]
+        del self.step_lengths[:count]
+        del self.call_lengths[:count]
+        del self.emptied[:count]
+        self.dropped += count
+        for index, step in enumerate(self.steps):
+            change = _renumber_step(step, count)
+            if change is None:
+                self.emptied[index] += len(_EMPTY_METADATA)
+                self._changed(index)
+            elif change or self.step_bytes[index] is not None:
+                self.step_lengths[index] += change
+                self.step_bytes[index] = None
+
+    # -- the body --------------------------------------------------------
+
+    def _description_member(self) -> bytes | None:
+        if not self.dropped:
+            return self.members.get("description")
+        total = self.dropped + self.earlier_dropped
+        text = cap(f"[{total} earlier steps truncated] {self.description}", DESCRIPTION_MAX)
+        return _member("description", text)
+
+    def _body(self) -> bytes:
+        """The body from the encoded parts, encoding again only the steps that changed."""
+        parts: list[bytes] = []
+        for key in self.keys:
+            if key == "description":
+                member = self._description_member()
+            elif key == "steps":
+                member = self._steps_member()
+            elif key == "llm_usage" and self.calls_follow_steps:
+                member = self._usage_member()
+            else:
+                member = self.members.get(key)
+            if member:
+                parts.append(member)
+        return b"{" + b",".join(parts) + b"}"
+
+    def _steps_member(self) -> bytes | None:
+        if not self.steps:
+            return None
+        encoded = self.step_bytes
+        for index, step in enumerate(self.steps):
+            if encoded[index] is None:
+                encoded[index] = _dumps(step)
+        return _STEPS_KEY + b"[" + b",".join(b for b in encoded if b is not None) + b"]"
+
+    def _usage_parts(self) -> tuple[bytes, bytes, bytes | None] | None:
+        """The ``llm_usage`` member around its calls: (before, after, member without calls)."""
+        usage = self.work.get("llm_usage")
+        if not self.calls_follow_steps or not isinstance(usage, dict) or "calls" not in usage:
+            if self.calls_follow_steps:
+                self.calls_follow_steps = False  # no call survived cleaning: nothing to follow
+                if "llm_usage" in self.work:
+                    self.members["llm_usage"] = _member("llm_usage", self.work["llm_usage"])
+            return None
+        marked = _member("llm_usage", {**usage, "calls": _CALLS_MARK})
+        prefix, _, suffix = marked.partition(_CALLS_MARK_BYTES)
+        rest = {k: v for k, v in usage.items() if k != "calls"}
+        return prefix, suffix, _member("llm_usage", rest) if rest else None
+
+    def _usage_member(self) -> bytes | None:
+        if self.usage_parts is None:
+            return None
+        prefix, suffix, without = self.usage_parts
+        calls = [_dumps(s["llm_call"]) for s in self.steps if "llm_call" in s]
+        if not calls:
+            return without
+        return prefix + b"[" + b",".join(calls) + b"]" + suffix
+
+    def _last_resort(self) -> bytes:
+        """Beyond the contract's order: trim the lists a huge run can still hold, then the rest."""
         work = self.work
         if self.steps:
             work["steps"] = self.steps
         else:
             work.pop("steps", None)
-        if self.usage is not None:
-            if self.calls_follow_steps:
-                self.usage["calls"] = [s["llm_call"] for s in self.steps if "llm_call" in s]
-            work["llm_usage"] = self.usage
+        usage = work.get("llm_usage")
+        if self.calls_follow_steps and isinstance(usage, dict):
+            usage["calls"] = [s["llm_call"] for s in self.steps if "llm_call" in s]
         if self.dropped:
             total = self.dropped + self.earlier_dropped
             work["description"] = cap(
                 f"[{total} earlier steps truncated] {self.description}", DESCRIPTION_MAX
             )
-        return _dumps(order_payload(work))
-
-    def _drop_oldest_steps(self, body: bytes, keep: int) -> bytes:
-        """Drop the oldest steps (keeping at least ``keep``) until the payload fits."""
-        while not self._fits(body) and len(self.steps) > keep:
-            excess = len(body) - self.max_bytes + 64
-            removed = 0
-            count = 0
-            for step in self.steps[: len(self.steps) - keep]:
-                if removed >= excess:
-                    break
-                removed += len(_dumps(step)) + 1
-                if self.calls_follow_steps and "llm_call" in step:
-                    removed += len(_dumps(step["llm_call"])) + 1
-                count += 1
-            self._renumber(count)
-            body = self._encode()
-        return body
-
-    def _renumber(self, count: int) -> None:
-        self.steps = self.steps[count:]
-        self.dropped += count
-        for step in self.steps:
-            number = step.get("step_number")
-            if isinstance(number, int):
-                step["step_number"] = number - count
-            metadata = step.get("metadata")
-            if isinstance(metadata, Mapping) and "parent_step" in metadata:
-                metadata = dict(metadata)
-                parent = metadata.get("parent_step")
-                if isinstance(parent, int) and parent > count:
-                    metadata["parent_step"] = parent - count
-                else:
-                    del metadata["parent_step"]
-                step["metadata"] = metadata
-
-    def _last_resort(self) -> bytes:
-        """Beyond the contract's order: trim the lists a huge run can still hold, then the rest."""
-        work = self.work
         errors = work.get("errors")
         if isinstance(errors, list) and errors:
             work["errors"] = [
                 {k: v for k, v in e.items() if k != "stack_trace"} if isinstance(e, Mapping) else e
                 for e in errors
             ]
-        body = self._encode()
+        body = _dumps(order_payload(work))
         for key in ("errors", "calls"):
-            while not self._fits(body):
-                items = work.get("errors") if key == "errors" else (self.usage or {}).get("calls")
+            while not self._fits(len(body)):
+                usage = work.get("llm_usage")
+                items = work.get("errors") if key == "errors" else _calls_of(usage)
                 if not isinstance(items, list) or not items:
                     break
                 kept = items[len(items) // 2 + 1 :] if len(items) > 1 else []
                 if key == "errors":
                     work["errors"] = kept
                 else:
-                    assert self.usage is not None
-                    self.calls_follow_steps = False
-                    self.usage["calls"] = kept
-                body = self._encode()
-        if self._fits(body):
+                    assert isinstance(usage, dict)
+                    usage["calls"] = kept
+                body = _dumps(order_payload(work))
+        if self._fits(len(body)):
             return body
         minimal = {
             "name": work.get("name"),
@@ -259,38 +460,119 @@ class _Shrinker:
             "environment": {"custom_tags": work["environment"]["custom_tags"]},
         }
         body = _dumps(order_payload(minimal))
-        if not self._fits(body):
+        if not self._fits(len(body)):
             raise PayloadTooLargeError(
                 f"payload cannot be shrunk under {self.max_bytes} bytes", field="payload"
             )
         return body
 
 
-def _copy_step(step: Mapping[str, Any]) -> dict[str, Any]:
-    copied = dict(step)
-    tool_call = copied.get("tool_call")
-    if isinstance(tool_call, Mapping):
-        copied["tool_call"] = dict(tool_call)
-    return copied
+_STEPS_KEY = b'"steps":'
+_EMPTY_METADATA = b',"metadata":{}'
+_EMPTY_TOOL_CALL = b',"tool_call":{}'
+# Stands in for the calls while the rest of ``llm_usage`` is encoded around them.
+_CALLS_MARK = "\x00infinium-otel-calls\x00"
+_CALLS_MARK_BYTES = b'"\\u0000infinium-otel-calls\\u0000"'
 
 
-def _cap_previews(step: dict[str, Any], limit: int) -> None:
+def _member(key: str, value: Any) -> bytes:
+    return _dumps(key) + b":" + _dumps(value)
+
+
+def _length(value: Any) -> int | None:
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
+def _list_length(lengths: list[int]) -> int:
+    """Length of a JSON list of items of these lengths: brackets and commas included."""
+    return 2 + sum(lengths) + max(0, len(lengths) - 1)
+
+
+def _call_length(step: Mapping[str, Any]) -> int:
+    call = step.get("llm_call")
+    return len(_dumps(call)) if call is not None else 0
+
+
+def _calls_of(usage: Any) -> Any:
+    return usage.get("calls") if isinstance(usage, dict) else None
+
+
+def _text_length(value: str) -> int:
+    """Bytes of ``value`` as a JSON string in a body (quotes, escapes, UTF-8)."""
+    encoded = _ENCODE_TEXT(value)
+    if encoded.isascii():
+        return len(encoded)
+    try:
+        return len(encoded.encode("utf-8"))
+    except UnicodeEncodeError:
+        repaired = encoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return len(repaired.encode("utf-8"))
+
+
+def _number_length(value: int) -> int:
+    """Bytes of a whole number (or a bool, which is an int too) in a body."""
+    if value is True:
+        return 4
+    if value is False:
+        return 5
+    return len(str(int(value)))
+
+
+def _renumber_step(step: dict[str, Any], count: int) -> int | None:
+    """Number ``step`` ``count`` places earlier; the change in its length, None if unknown."""
+    change = 0
+    number = step.get("step_number")
+    if isinstance(number, int):
+        renumbered = number - count
+        change += _number_length(renumbered) - _number_length(number)
+        step["step_number"] = renumbered
+    metadata = step.get("metadata")
+    if isinstance(metadata, dict) and "parent_step" in metadata:
+        parent = metadata["parent_step"]
+        if isinstance(parent, int) and parent > count:
+            metadata["parent_step"] = parent - count
+            change += _number_length(parent - count) - _number_length(parent)
+        else:
+            del metadata["parent_step"]
+            if not metadata:
+                del step["metadata"]  # cleaning drops an empty object
+                return None
+            change -= len(_member("parent_step", parent)) + 1
+    return change
+
+
+def _cap_previews(step: dict[str, Any], limit: int) -> int:
+    """Cap the step's previews at ``limit`` characters; the bytes that saves."""
+    saved = 0
     for key in ("input_preview", "output_preview"):
         value = step.get(key)
         if isinstance(value, str) and len(value) > limit:
-            step[key] = cap(value, limit)
+            capped = cap(value, limit)
+            saved += _text_length(value) - _text_length(capped)
+            step[key] = capped
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
         for key in ("input_summary", "output_summary"):
             value = tool_call.get(key)
             if isinstance(value, str) and len(value) > limit:
-                tool_call[key] = cap(value, limit)
+                capped = cap(value, limit)
+                saved += _text_length(value) - _text_length(capped)
+                tool_call[key] = capped
+    return saved
 
 
-def _drop_previews(step: dict[str, Any]) -> None:
-    step.pop("input_preview", None)
-    step.pop("output_preview", None)
+def _drop_previews(step: dict[str, Any]) -> tuple[bool, bool]:
+    """Remove the step's previews: (whether that changed it, whether it emptied the tool call)."""
+    changed = step.pop("input_preview", None) is not None
+    changed = step.pop("output_preview", None) is not None or changed
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
-        tool_call.pop("input_summary", None)
-        tool_call.pop("output_summary", None)
+        changed = tool_call.pop("input_summary", None) is not None or changed
+        changed = tool_call.pop("output_summary", None) is not None or changed
+        if not tool_call:
+            del step["tool_call"]  # cleaning drops an empty object
+            return changed, True
+    return changed, False

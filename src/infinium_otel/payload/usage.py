@@ -65,12 +65,16 @@ def usage_nodes(steps: list[StepNode]) -> set[int]:
     return counted
 
 
-def llm_usage(calls: list[SpanFacts]) -> dict[str, Any] | None:
+def llm_usage(
+    calls: list[SpanFacts], call_dicts: list[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
     """The ``llm_usage`` object over the counted calls (contract order, no empty values);
-    None when there are none."""
+    None when there are none. ``call_dicts``: ``llm_call`` of each call when the steps
+    already built them (used as they are, not built again)."""
     if not calls:
         return None
-    call_dicts = [llm_call(f) for f in calls]
+    if call_dicts is None or len(call_dicts) != len(calls):
+        call_dicts = [llm_call(f) for f in calls]
     models = {c["model"] for c in call_dicts if c["model"] != UNKNOWN_MODEL}
     providers = {c["provider"] for c in call_dicts if c.get("provider")}
     usage: dict[str, Any] = {}
