@@ -24,6 +24,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -190,6 +191,7 @@ def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally stops the servers
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2000)
@@ -231,6 +233,9 @@ def main() -> int:
         )
 
         held_port = free_port()
+        # Holding many runs needs a delivery queue (and span buffer) that can take them.
+        os.environ["INFINIUM_MAX_QUEUED_PAYLOADS"] = str(options.held_runs + 1)
+        os.environ["INFINIUM_MAX_BUFFERED_SPANS"] = str((options.held_runs + 1) * SPANS_PER_RUN)
         holder = start(
             [
                 "gateway",

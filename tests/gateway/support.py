@@ -19,10 +19,13 @@ from infinium_otel.gateway import Gateway, GatewayOptions
 from infinium_otel.sandbox import Sandbox
 
 
-def start_gateway(sandbox: Sandbox, **options: Any) -> Gateway:
+def start_gateway(
+    sandbox: Sandbox, exporter_options: dict[str, Any] | None = None, **options: Any
+) -> Gateway:
     """A gateway on free loopback ports delivering to ``sandbox`` (short waits for tests)."""
     settings = {"wait": 0.2, "orphan_wait": 2.0, "http_port": 0, "grpc_port": None, **options}
-    return Gateway(exporter_for(sandbox), GatewayOptions(**settings)).start()
+    exporter = exporter_for(sandbox, **(exporter_options or {}))
+    return Gateway(exporter, GatewayOptions(**settings)).start()
 
 
 @contextmanager

@@ -169,6 +169,33 @@ def test_full_grouper_answers_429_with_retry_after(sandbox: Sandbox) -> None:
         gateway.close(5)
 
 
+def test_no_more_traces_are_accepted_than_the_delivery_queue_can_take(sandbox: Sandbox) -> None:
+    """Held traces count against the exporter's queue: past it the client hears 429,
+    rather than the queue silently dropping runs the client was told were accepted."""
+    gateway = start_gateway(
+        sandbox, exporter_options={"max_queued_payloads": 5}, wait=30.0, orphan_wait=30.0
+    )
+    try:
+        statuses = [
+            post(
+                gateway,
+                request(
+                    span(1, attributes=agent_attributes(f"r{n}"), trace_id=bytes([n]) * 16)
+                ).SerializeToString(),
+                PROTOBUF,
+            )[0]
+            for n in range(1, 9)
+        ]
+        assert statuses == [200] * 5 + [429] * 3
+        assert gateway.close(10)  # the drain hands all five over; all five are delivered
+    finally:
+        gateway.close(5)
+    stats = gateway.stats()
+    assert stats["delivery_dropped_queue_full"] == 0
+    assert stats["delivery_delivered"] == 5
+    assert len(sandbox.traces()) == 5
+
+
 def test_concurrent_request_cap_answers_503(sandbox: Sandbox) -> None:
     gateway = start_gateway(sandbox, max_concurrent_requests=1, read_timeout=5.0)
     port = gateway.http_port

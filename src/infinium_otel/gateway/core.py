@@ -143,12 +143,18 @@ class Pipeline:
                 self._counts[key] = self._counts.get(key, 0) + amount
 
     def _downstream_full(self) -> bool:
-        """The exporter already holds as much as its own bounds allow."""
+        """Accepting more could overflow the exporter's own bounds.
+
+        Every trace held here becomes (at least) one run in the delivery queue, so
+        held traces count against the queue's room: accepting past it would let the
+        queue drop the oldest run, which is a loss the client never hears of.
+        """
         settings = self.exporter.settings
         stats = self.exporter.stats()
+        runs_coming = stats.get("delivery_pending", 0) + self.grouper.held_traces
         return (
-            stats.get("spans_buffered", 0) >= settings.max_buffered_spans
-            or stats.get("delivery_pending", 0) >= settings.max_queued_payloads
+            stats.get("spans_buffered", 0) + self.grouper.held_spans >= settings.max_buffered_spans
+            or runs_coming >= settings.max_queued_payloads
         )
 
     # -- hand-over --------------------------------------------------------
