@@ -251,6 +251,8 @@ def main() -> int:
                 "600",
                 "--orphan-wait",
                 "600",
+                "--max-held-mib",
+                "4096",
             ]
         )
         processes.append(holder)

@@ -50,12 +50,29 @@ def _parser() -> argparse.ArgumentParser:
         help=f"bearer token clients must send (or {TOKEN_ENV}); required off loopback",
     )
     parser.add_argument(
+        "--max-held-mib",
+        type=_mebibytes,
+        default=256,
+        help="estimated memory of spans held for grouping before the oldest trace is "
+        "handed over early (default 256)",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=positive_seconds,
         default=30.0,
         help="seconds to deliver held runs when stopping (default 30)",
     )
     return parser
+
+
+def _mebibytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of MiB: {text!r}") from None
+    if not 1 <= value <= 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"must be 1 to 1048576 MiB, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         token=token,
         wait=args.wait,
         orphan_wait=max(args.orphan_wait, args.wait),
+        max_held_bytes=args.max_held_mib * 1024 * 1024,
     )
     try:
         settings = Settings.load()
