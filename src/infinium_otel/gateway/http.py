@@ -36,6 +36,10 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 TRACES_PATH = "/v1/traces"
 
+# Lingering close after an error answer: at most this much more is read, for this long.
+LINGER_BYTES = 4 * 1024 * 1024
+LINGER_SECONDS = 1.0
+
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n"
@@ -140,6 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             pipeline.count(**{counter: 1})
             self.close_connection = True
             self._status(exc.status, exc.message, answer_type)
+            self._linger()
             return
         admission = pipeline.receive(request)
         if admission.busy:
@@ -151,6 +156,22 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._success(admission, answer_type)
+
+    def _linger(self) -> None:
+        """After an error answer to a body not read to its end: stop writing, then read
+        and discard a bounded amount for a moment before closing, so the client reads
+        the answer instead of a connection reset (as HTTP servers' "lingering close")."""
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS / 2)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < LINGER_BYTES and time.monotonic() < deadline:
+                chunk = self.connection.recv(64 * 1024)
+                if not chunk:
+                    break
+                drained += len(chunk)
 
     def _request(self, content_type: str) -> ExportTraceServiceRequest:
         options = self.server.pipeline.options
