@@ -84,6 +84,7 @@ class Pipeline:
             "requests_unauthorized": 0,
             "requests_too_large": 0,
             "requests_unsupported": 0,
+            "requests_failed": 0,
             "backpressure_answers": 0,
             "spans_received": 0,
             "spans_rejected": 0,

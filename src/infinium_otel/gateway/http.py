@@ -146,7 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(exc.status, exc.message, answer_type)
             self._linger()
             return
-        admission = pipeline.receive(request)
+        try:
+            admission = pipeline.receive(request)
+        except Exception:  # a defect here must not end the server: answer it truthfully
+            pipeline.count(requests_failed=1)
+            _log.exception("Infinium gateway: a request could not be processed")
+            self._status(500, "the gateway could not process the request", answer_type)
+            return
         if admission.busy:
             self._status(
                 503 if admission.closing else 429,
