@@ -20,10 +20,11 @@ commands:
   doctor    check settings, reach the endpoint, verify the credentials
   spool     list, replay or purge undelivered runs (`infinium-otel spool -h`)
   results   verdicts of recently delivered runs (`infinium-otel results -h`)
+  gateway   receive OTLP traces from any language and send whole runs (`infinium-otel gateway -h`)
 """
 
 
-_COMMANDS = ("demo", "sandbox", "doctor", "spool", "results")
+_COMMANDS = ("demo", "sandbox", "doctor", "spool", "results", "gateway")
 
 # Conventional exit status after Ctrl+C (128 + SIGINT).
 INTERRUPTED = 130

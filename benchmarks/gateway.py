@@ -1,0 +1,276 @@
+"""The OTLP gateway's figures: throughput, CPU per span against the in-process exporter,
+and peak memory with many runs in flight.
+
+Run: ``PYTHONPATH=src python benchmarks/gateway.py`` (loopback only; a minute or two).
+Options: ``--clients 8 --runs 2000 --held-runs 10000``.
+
+1. Throughput. A sandbox (the Infinium stand-in) and the gateway
+   (``infinium-otel gateway``) run as separate processes. ``--clients`` threads
+   here POST pre-encoded OTLP/HTTP protobuf requests, one 20-span agent run
+   each, as fast as the gateway answers (a 429/503 is retried after its
+   ``Retry-After``, as the official exporters do). Spans per second is spans
+   accepted over the sending time; "lost" is runs sent minus runs the gateway's
+   exporter reports delivered (``/stats``) once everything settled.
+2. CPU per span. The gateway process's CPU time (``/proc``) over the spans it
+   took, against ``InfiniumSpanExporter`` in this process exporting the same
+   runs (decoded once, before timing) to the same sandbox.
+3. Peak memory. A second gateway with a 600 s wait holds ``--held-runs`` runs
+   at once; its peak resident set (``VmHWM``) after they are all accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.gateway.decode import decode_request
+from infinium_otel.sandbox.server import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+CLI = "import sys; from infinium_otel.cli import main; sys.exit(main())"
+SPANS_PER_RUN = 20
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def template_run() -> tuple[bytes, bytes]:
+    """One 20-span agent run encoded as OTLP protobuf, and its trace id bytes."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bench-agent"}
+    with tracer.start_as_current_span("invoke_agent bench", attributes=agent):
+        for i in range(SPANS_PER_RUN - 1):
+            if i % 2 == 0:
+                attributes: dict[str, Any] = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-bench",
+                    "gen_ai.response.model": "gpt-bench",
+                    "gen_ai.usage.input_tokens": 120,
+                    "gen_ai.usage.output_tokens": 40,
+                    "gen_ai.input.messages": json.dumps(
+                        [{"role": "user", "parts": [{"type": "text", "content": "x" * 200}]}]
+                    ),
+                }
+            else:
+                attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}
+            with tracer.start_as_current_span(f"step {i}", attributes=attributes):
+                pass
+    spans = memory.get_finished_spans()
+    provider.shutdown()
+    trace_id = spans[0].context.trace_id.to_bytes(16, "big")
+    return encode_spans(spans).SerializeToString(), trace_id
+
+
+def runs(count: int) -> list[bytes]:
+    """``count`` copies of the template, each with its own trace id."""
+    body, trace_id = template_run()
+    return [body.replace(trace_id, os.urandom(16)) for _ in range(count)]
+
+
+def start(args: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.update(
+        INFINIUM_AGENT_ID=SANDBOX_AGENT_ID,
+        INFINIUM_AGENT_SECRET=SANDBOX_AGENT_SECRET,
+        INFINIUM_INTERPRETATION="off",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, *args], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the "listening" line
+    return process
+
+
+def gateway_stats(port: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as answer:
+        result: dict[str, int] = json.loads(answer.read())
+        return result
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def send_all(port: int, bodies: list[bytes], clients: int) -> tuple[float, int]:
+    """POST every body from ``clients`` threads; seconds taken and busy answers retried."""
+    retried = [0]
+    lock = threading.Lock()
+    chunks = [bodies[i::clients] for i in range(clients)]
+
+    def client(mine: list[bytes]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Content-Type": "application/x-protobuf"}
+        for body in mine:
+            while True:
+                try:
+                    connection.request("POST", "/v1/traces", body=body, headers=headers)
+                    answer = connection.getresponse()
+                    answer.read()
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    status, wait = 0, 0.05
+                else:
+                    status, wait = answer.status, float(answer.headers.get("Retry-After") or 0)
+                if status == 200:
+                    break
+                with lock:
+                    retried[0] += 1
+                time.sleep(wait)
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(chunk,)) for chunk in chunks]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, retried[0]
+
+
+def settle(port: int, runs_sent: int, timeout: float = 300.0) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = gateway_stats(port)
+        done = stats.get("delivery_delivered", 0) + stats.get("delivery_failed", 0)
+        if done >= runs_sent or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.2)
+
+
+def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
+    decoded = [decode_request(ExportTraceServiceRequest.FromString(b)).spans for b in bodies]
+    exporter = InfiniumSpanExporter(
+        agent_id=SANDBOX_AGENT_ID,
+        agent_secret=SANDBOX_AGENT_SECRET,
+        base_url=sandbox_url,
+        interpretation=False,
+        max_queued_payloads=len(bodies) + 1,  # every run is sent, none dropped
+    )
+    started = time.process_time()
+    for spans in decoded:
+        exporter.export(spans)
+    delivered = exporter.force_flush(300_000)
+    cpu = time.process_time() - started
+    sent = exporter.stats().get("delivery_delivered", 0)
+    exporter.shutdown()
+    if not delivered or sent != len(bodies):
+        print(f"in-process exporter delivered {sent} of {len(bodies)} runs: CPU figure invalid")
+    return cpu / (len(bodies) * SPANS_PER_RUN)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally stops the servers
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--held-runs", type=int, default=10_000)
+    options = parser.parse_args()
+
+    sandbox_port = free_port()
+    sandbox = start(["sandbox", "--port", str(sandbox_port), "--delay", "0"])
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}/api/v1"
+    os.environ["INFINIUM_BASE_URL"] = sandbox_url
+    processes = [sandbox]
+    try:
+        bodies = runs(options.runs)
+        port = free_port()
+        gateway = start(["gateway", "--http-port", str(port), "--grpc-port", "0"])
+        processes.append(gateway)
+        cpu_before = cpu_seconds(gateway.pid)
+        started = time.perf_counter()
+        seconds, retried = send_all(port, bodies, options.clients)
+        stats = settle(port, len(bodies))
+        end_to_end = time.perf_counter() - started
+        gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
+        spans = len(bodies) * SPANS_PER_RUN
+        lost = len(bodies) - stats.get("delivery_delivered", 0)
+        ours = in_process_cpu_per_span(sandbox_url, bodies)
+        print(
+            f"accepted: {spans / seconds:,.0f} spans/s ({options.clients} clients, "
+            f"{len(bodies)} runs of {SPANS_PER_RUN} spans in {seconds:.2f} s, "
+            f"{retried} busy answers retried), runs lost: {lost}"
+        )
+        print(
+            f"end to end: {spans / end_to_end:,.0f} spans/s (first request to last run "
+            f"accepted by the sandbox: {end_to_end:.2f} s, with the 1 s grouping wait)"
+        )
+        per_span = gateway_cpu / spans
+        print(
+            f"cpu per span: gateway {per_span * 1e6:.0f} us, in-process exporter "
+            f"{ours * 1e6:.0f} us, ratio {per_span / ours:.2f}x"
+        )
+
+        held_port = free_port()
+        # Holding many runs needs a delivery queue (and span buffer) that can take them.
+        os.environ["INFINIUM_MAX_QUEUED_PAYLOADS"] = str(options.held_runs + 1)
+        os.environ["INFINIUM_MAX_BUFFERED_SPANS"] = str((options.held_runs + 1) * SPANS_PER_RUN)
+        holder = start(
+            [
+                "gateway",
+                "--http-port",
+                str(held_port),
+                "--grpc-port",
+                "0",
+                "--wait",
+                "600",
+                "--orphan-wait",
+                "600",
+                "--max-held-mib",
+                "4096",
+            ]
+        )
+        processes.append(holder)
+        held = runs(options.held_runs)
+        send_all(held_port, held, options.clients)
+        held_stats = gateway_stats(held_port)
+        print(
+            f"memory: {held_stats['gateway_traces_held']:,} runs "
+            f"({held_stats['gateway_spans_held']:,} spans) held, peak RSS "
+            f"{peak_rss_mib(holder.pid):.0f} MiB (estimated held bytes "
+            f"{held_stats['gateway_bytes_held'] / 2**20:.0f} MiB)"
+        )
+    finally:
+        for process in reversed(processes):
+            process.kill()
+            process.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

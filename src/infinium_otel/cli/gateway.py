@@ -1,0 +1,166 @@
+"""``infinium-otel gateway``: receive OTLP traces from any language, send whole runs.
+
+Credentials and settings come from ``INFINIUM_*``, as for the exporter. The token
+may come from ``INFINIUM_GATEWAY_TOKEN`` so it stays out of the process list.
+Exits 0 after a graceful stop when every run was delivered, 1 when some were
+not, 2 for a mistake in the arguments or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from types import FrameType
+
+from infinium_otel.cli.arguments import Parser, port, positive_seconds, stderr_line
+from infinium_otel.errors import ConfigurationError
+
+_PROG = "infinium-otel gateway"
+TOKEN_ENV = "INFINIUM_GATEWAY_TOKEN"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog=_PROG,
+        description="Receive OTLP traces (HTTP and gRPC), group them by trace into whole "
+        "agent runs and send each to Infinium, with the INFINIUM_* settings.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--http-port", type=port, default=4318, help="OTLP/HTTP port")
+    parser.add_argument(
+        "--grpc-port", type=port, default=4317, help="OTLP/gRPC port (0 disables gRPC)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=positive_seconds,
+        default=1.0,
+        help="seconds a trace must be quiet before its run is assembled (default 1)",
+    )
+    parser.add_argument(
+        "--orphan-wait",
+        type=positive_seconds,
+        default=10.0,
+        help="seconds a trace whose root span is not here must be quiet (default 10)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"bearer token clients must send (or {TOKEN_ENV}); required off loopback",
+    )
+    parser.add_argument(
+        "--max-held-mib",
+        type=_mebibytes,
+        default=256,
+        help="estimated memory of spans held for grouping before the oldest trace is "
+        "handed over early (default 256)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=positive_seconds,
+        default=30.0,
+        help="seconds to deliver held runs when stopping (default 30)",
+    )
+    return parser
+
+
+def _mebibytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of MiB: {text!r}") from None
+    if not 1 <= value <= 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"must be 1 to 1048576 MiB, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM, then drain; 0 when every run was delivered."""
+    args = _parser().parse_args(argv)
+    try:
+        from infinium_otel.gateway import Gateway, GatewayOptions
+        from infinium_otel.gateway.grpc_server import grpc_available
+    except ImportError as exc:
+        stderr_line(
+            _PROG, f"needs the gateway extra ({exc.name}): pip install 'infinium-otel[gateway]'"
+        )
+        return 2
+    from infinium_otel.export.exporter import InfiniumSpanExporter
+    from infinium_otel.settings import Settings
+
+    if args.grpc_port and not grpc_available():
+        stderr_line(
+            _PROG, "gRPC needs grpcio (pip install 'infinium-otel[gateway]'); serving HTTP only"
+        )
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    options = GatewayOptions(
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port if args.grpc_port and grpc_available() else None,
+        token=token,
+        wait=args.wait,
+        orphan_wait=max(args.orphan_wait, args.wait),
+        max_held_bytes=args.max_held_mib * 1024 * 1024,
+    )
+    try:
+        settings = Settings.load()
+        if settings.disabled:
+            stderr_line(_PROG, "INFINIUM_DISABLED is set: the gateway would send nothing")
+            return 2
+        exporter = InfiniumSpanExporter(settings=settings)
+    except ConfigurationError as exc:
+        stderr_line(_PROG, str(exc))
+        return 2
+    try:
+        gateway = Gateway(exporter, options)
+    except ValueError as exc:
+        exporter.shutdown_report(0.0)
+        stderr_line(_PROG, str(exc))
+        return 2
+    try:
+        gateway.start()
+    except OSError as exc:
+        gateway.close(0.0)
+        stderr_line(_PROG, f"cannot listen on {args.host}: {exc}")
+        return 1
+    stop = threading.Event()
+    previous = _install_stop_handlers(stop)
+    try:
+        grpc = f", OTLP/gRPC on {args.host}:{gateway.grpc_port}" if gateway.grpc_port else ""
+        print(f"{_PROG}: OTLP/HTTP on {gateway.http_url}/v1/traces{grpc}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        _restore_handlers(previous)
+    print(f"{_PROG}: stopping, delivering held runs", flush=True)
+    delivered = gateway.close(args.shutdown_timeout)
+    stats = gateway.stats()
+    print(
+        f"{_PROG}: stopped; {stats.get('gateway_spans_received', 0)} spans received, "
+        f"{stats.get('delivery_delivered', 0)} runs delivered"
+        + ("" if delivered else "; some runs were NOT delivered"),
+        flush=True,
+    )
+    return 0 if delivered else 1
+
+
+_Handlers = dict[int, object]
+
+
+def _install_stop_handlers(stop: threading.Event) -> _Handlers:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: _Handlers = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, on_signal)
+    return previous
+
+
+def _restore_handlers(previous: _Handlers) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)  # type: ignore[arg-type]

@@ -1,0 +1,207 @@
+"""The gateway's one pipeline, shared by both transports: decode, admit (or answer
+with backpressure), group by trace, hand whole traces to the exporter.
+
+The HTTP and gRPC servers only read bodies and write answers; everything they
+agree on (limits, counters, the token, when to refuse) lives here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import ReadableSpan
+
+from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.gateway.decode import DecodeLimits, decode_request
+from infinium_otel.gateway.grouper import TraceGrouper
+
+__all__ = ["Admission", "GatewayOptions", "Pipeline"]
+
+_log = logging.getLogger("infinium_otel.gateway")
+
+# How often the hand-over thread looks for quiet traces, at most.
+TICK = 0.1
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """Where the gateway listens and how much it holds; every bound has a default."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 4318
+    grpc_port: int | None = 4317  # None: no gRPC; 0: a free port
+    token: str | None = field(default=None, repr=False)
+    wait: float = 1.0
+    orphan_wait: float = 10.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    read_timeout: float = 10.0
+    max_concurrent_requests: int = 64
+    grpc_workers: int = 8
+    max_traces: int = 10_000
+    max_spans_per_trace: int = 10_000
+    max_held_bytes: int = 256 * 1024 * 1024
+    max_held_spans: int = 200_000
+    retry_after_seconds: int = 1
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What became of one request's spans."""
+
+    accepted: int = 0
+    rejected: int = 0
+    message: str = ""
+    busy: bool = False
+    closing: bool = False
+
+
+class Pipeline:
+    """Decode, admit, group, hand over; counts everything it does."""
+
+    def __init__(self, exporter: InfiniumSpanExporter, options: GatewayOptions) -> None:
+        self.exporter = exporter
+        self.options = options
+        self.grouper = TraceGrouper(
+            wait=options.wait,
+            orphan_wait=max(options.orphan_wait, options.wait),
+            max_traces=options.max_traces,
+            max_spans_per_trace=options.max_spans_per_trace,
+            max_bytes=options.max_held_bytes,
+            max_spans=options.max_held_spans,
+        )
+        self._admit_lock = threading.Lock()
+        self._export_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._counts: dict[str, int] = {
+            "requests": 0,
+            "requests_malformed": 0,
+            "requests_unauthorized": 0,
+            "requests_too_large": 0,
+            "requests_unsupported": 0,
+            "requests_failed": 0,
+            "backpressure_answers": 0,
+            "spans_received": 0,
+            "spans_rejected": 0,
+            "spans_refused_busy": 0,
+            "attributes_cut": 0,
+            "values_cut": 0,
+            "events_cut": 0,
+            "links_cut": 0,
+            "hand_over_errors": 0,
+        }
+        self._stop = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    # -- admission -------------------------------------------------------
+
+    def authorized(self, presented: str | None) -> bool:
+        """Whether the request carries the bearer token (always, when none is set)."""
+        token = self.options.token
+        if token is None:
+            return True
+        expected = f"Bearer {token}".encode()
+        return hmac.compare_digest((presented or "").strip().encode(), expected)
+
+    def receive(self, request: ExportTraceServiceRequest) -> Admission:
+        """Take one request's spans, or refuse them all when full (the client retries)."""
+        decoded = decode_request(request, self.options.limits)
+        spans = decoded.spans
+        with self._admit_lock:
+            if self._closing:
+                self.count(spans_refused_busy=len(spans) + decoded.rejected)
+                return Admission(busy=True, closing=True, message="gateway is shutting down")
+            if not self.grouper.has_room(len(spans)) or self._downstream_full():
+                self.count(
+                    backpressure_answers=1,
+                    spans_refused_busy=len(spans) + decoded.rejected,
+                )
+                return Admission(busy=True, message="gateway is full; retry later")
+            early = self.grouper.add(spans, time.monotonic())
+        self.count(
+            spans_received=len(spans) + decoded.rejected,
+            spans_rejected=decoded.rejected,
+            attributes_cut=decoded.attributes_cut,
+            values_cut=decoded.values_cut,
+            events_cut=decoded.events_cut,
+            links_cut=decoded.links_cut,
+        )
+        for group in early:
+            self._hand_over(group)
+        return Admission(
+            accepted=len(spans), rejected=decoded.rejected, message=decoded.error_message
+        )
+
+    def count(self, **amounts: int) -> None:
+        with self._count_lock:
+            for key, amount in amounts.items():
+                self._counts[key] = self._counts.get(key, 0) + amount
+
+    def _downstream_full(self) -> bool:
+        """Accepting more could overflow the exporter's own bounds.
+
+        Every trace held here becomes (at least) one run in the delivery queue, so
+        held traces count against the queue's room: accepting past it would let the
+        queue drop the oldest run, which is a loss the client never hears of.
+        """
+        settings = self.exporter.settings
+        stats = self.exporter.stats()
+        runs_coming = stats.get("delivery_pending", 0) + self.grouper.held_traces
+        return (
+            stats.get("spans_buffered", 0) + self.grouper.held_spans >= settings.max_buffered_spans
+            or runs_coming >= settings.max_queued_payloads
+        )
+
+    # -- hand-over --------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name="infinium-gateway-hand-over", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = min(TICK, self.options.wait / 4)
+        while not self._stop.wait(interval):
+            for group in self.grouper.due(time.monotonic()):
+                self._hand_over(group)
+
+    def _hand_over(self, spans: list[ReadableSpan]) -> None:
+        try:
+            with self._export_lock:
+                self.exporter.export(spans)
+        except Exception:  # the exporter never raises; if it did, count it, keep serving
+            self.count(hand_over_errors=1)
+            _log.exception("Infinium gateway: handing a trace to the exporter failed")
+
+    def close(self, timeout: float) -> bool:
+        """Hand over every held trace, then shut the exporter down; True when all delivered."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._admit_lock:  # from here on requests are answered "busy", none are lost
+            self._closing = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(max(0.0, min(2.0, deadline - time.monotonic())))
+        for group in self.grouper.drain():
+            self._hand_over(group)
+        return self.exporter.shutdown_report(max(0.0, deadline - time.monotonic()))
+
+    # -- self-telemetry ---------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """The exporter's counters and the gateway's own (``gateway_*``)."""
+        result = dict(self.exporter.stats())
+        with self._count_lock:
+            result.update({f"gateway_{k}": v for k, v in self._counts.items()})
+        grouper = self.grouper
+        result.update({f"gateway_{k}": v for k, v in vars(grouper.stats).items()})
+        result["gateway_traces_held"] = grouper.held_traces
+        result["gateway_spans_held"] = grouper.held_spans
+        result["gateway_bytes_held"] = grouper.held_bytes
+        return result

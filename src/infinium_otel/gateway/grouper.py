@@ -1,0 +1,186 @@
+"""Spans from many requests grouped by trace id, handed over as whole traces.
+
+Like the Collector's ``groupbytrace``: a trace is handed over once no span of it
+has arrived for ``wait`` seconds and its root (a span with no parent) is here;
+a trace whose root never comes here (its first service does not send to this
+gateway) is handed over after ``orphan_wait`` quiet seconds. Bounded: when the
+traces or estimated bytes held pass their caps, or one trace reaches its span
+cap, the oldest (or that) trace is handed over early, and counted. A span whose
+parent is remote but present in the same group (a call from another service)
+gets a local parent, so the exporter's assembly keeps it inside its run.
+
+No threads and no clock of its own: callers pass ``now`` and hold no lock; the
+grouper has its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
+
+from infinium_otel.export.assembly import estimate_span_bytes
+
+__all__ = ["GrouperStats", "TraceGrouper"]
+
+
+@dataclass
+class GrouperStats:
+    """Counters published in ``/stats``."""
+
+    spans_accepted: int = 0
+    spans_handed_over: int = 0
+    traces_handed_over: int = 0
+    traces_handed_early: int = 0
+    parents_made_local: int = 0
+
+
+@dataclass
+class _Group:
+    first: float
+    last: float
+    spans: list[ReadableSpan] = field(default_factory=list)
+    size: int = 0
+    has_root: bool = False
+
+
+class TraceGrouper:
+    """Holds spans by trace id until their trace is quiet; bounded in traces, spans, bytes."""
+
+    def __init__(
+        self,
+        *,
+        wait: float = 1.0,
+        orphan_wait: float = 10.0,
+        max_traces: int = 10_000,
+        max_spans_per_trace: int = 10_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_spans: int = 200_000,
+    ) -> None:
+        if wait <= 0 or orphan_wait < wait:
+            raise ValueError("wait must be > 0 and orphan_wait >= wait")
+        self.wait = wait
+        self.orphan_wait = orphan_wait
+        self._max_traces = max_traces
+        self._max_per_trace = max_spans_per_trace
+        self._max_bytes = max_bytes
+        self._max_spans = max_spans
+        self._groups: OrderedDict[int, _Group] = OrderedDict()
+        self._spans = 0
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.stats = GrouperStats()
+
+    @property
+    def held_spans(self) -> int:
+        return self._spans
+
+    @property
+    def held_traces(self) -> int:
+        return len(self._groups)
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
+
+    def has_room(self, spans: int) -> bool:
+        """Whether ``spans`` more fit under the hard span cap (else answer with backpressure)."""
+        return self._spans + spans <= self._max_spans
+
+    def add(self, spans: list[ReadableSpan], now: float) -> list[list[ReadableSpan]]:
+        """Hold ``spans``; return the traces a bound made hand over early."""
+        early: list[list[ReadableSpan]] = []
+        with self._lock:
+            for span in spans:
+                trace_id = span.context.trace_id if span.context else 0
+                group = self._groups.get(trace_id)
+                if group is None:
+                    group = self._groups[trace_id] = _Group(now, now)
+                else:
+                    self._groups.move_to_end(trace_id)
+                    group.last = now
+                size = estimate_span_bytes(span)
+                group.spans.append(span)
+                group.size += size
+                group.has_root = group.has_root or span.parent is None
+                self._spans += 1
+                self._bytes += size
+                self.stats.spans_accepted += 1
+                if len(group.spans) >= self._max_per_trace:
+                    early.append(self._take(trace_id, early=True))
+            while self._groups and (
+                len(self._groups) > self._max_traces or self._bytes > self._max_bytes
+            ):
+                early.append(self._take(next(iter(self._groups)), early=True))
+        return early
+
+    def due(self, now: float) -> list[list[ReadableSpan]]:
+        """The traces quiet long enough: ``wait`` with their root here, else ``orphan_wait``."""
+        ready: list[int] = []
+        with self._lock:
+            for trace_id, group in self._groups.items():  # oldest activity first
+                quiet = now - group.last
+                if quiet < self.wait:
+                    break
+                if group.has_root or quiet >= self.orphan_wait:
+                    ready.append(trace_id)
+            return [self._take(trace_id, early=False) for trace_id in ready]
+
+    def drain(self) -> list[list[ReadableSpan]]:
+        """Every trace held (shutdown)."""
+        with self._lock:
+            return [self._take(trace_id, early=False) for trace_id in list(self._groups)]
+
+    def _take(self, trace_id: int, *, early: bool) -> list[ReadableSpan]:
+        group = self._groups.pop(trace_id)
+        self._spans -= len(group.spans)
+        self._bytes -= group.size
+        self.stats.spans_handed_over += len(group.spans)
+        self.stats.traces_handed_over += 1
+        if early:
+            self.stats.traces_handed_early += 1
+        spans, changed = with_local_parents(group.spans)
+        self.stats.parents_made_local += changed
+        return spans
+
+
+def with_local_parents(spans: list[ReadableSpan]) -> tuple[list[ReadableSpan], int]:
+    """Spans whose remote parent is among ``spans`` get a local parent; and how many did."""
+    ids = {span.context.span_id for span in spans if span.context is not None}
+    result: list[ReadableSpan] = []
+    changed = 0
+    for span in spans:
+        parent = span.parent
+        if parent is not None and parent.is_remote and parent.span_id in ids:
+            result.append(_reparented(span, parent))
+            changed += 1
+        else:
+            result.append(span)
+    return result, changed
+
+
+def _reparented(span: ReadableSpan, parent: SpanContext) -> ReadableSpan:
+    local = SpanContext(
+        parent.trace_id,
+        parent.span_id,
+        is_remote=False,
+        trace_flags=parent.trace_flags,
+        trace_state=parent.trace_state,
+    )
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=local,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

@@ -1,0 +1,173 @@
+"""OTLP protobuf into SDK spans: a table of requests in, span fields out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.trace import SpanKind, StatusCode
+
+from infinium_otel.gateway.decode import DecodeLimits, decode_request
+from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
+
+from .otlp import START, TRACE, request, span
+
+
+def test_ids_resource_scope_kind_times_and_status() -> None:
+    decoded = decode_request(
+        request(
+            span(
+                1,
+                name="root",
+                kind=Span.SPAN_KIND_SERVER,
+                status=Status(code=Status.STATUS_CODE_ERROR, message="boom"),
+            ),
+            service="billing",
+        )
+    )
+    assert decoded.rejected == 0
+    (made,) = decoded.spans
+    assert made.context.trace_id == int.from_bytes(TRACE, "big")
+    assert made.context.span_id == 1
+    assert made.parent is None
+    assert made.name == "root"
+    assert made.kind is SpanKind.SERVER
+    assert made.start_time == START and made.end_time == START + 1_000
+    assert made.status.status_code is StatusCode.ERROR
+    assert made.status.description == "boom"
+    assert made.resource.attributes["service.name"] == "billing"
+    assert made.instrumentation_scope.name == "tests.gateway"
+
+
+@pytest.mark.parametrize(
+    ("flags", "remote"),
+    [
+        (0, False),  # unknown: a parent id alone says nothing, so local
+        (0x100, False),  # known, local
+        (0x300, True),  # known, remote
+        (0x200, False),  # bit 9 without bit 8 is not a claim
+    ],
+)
+def test_parent_remoteness_from_span_flags(flags: int, remote: bool) -> None:
+    (made,) = decode_request(request(span(2, 1, flags=flags))).spans
+    assert made.parent is not None
+    assert made.parent.span_id == 1
+    assert made.parent.is_remote is remote
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("text", "text"),
+        (True, True),
+        (7, 7),
+        (2.5, 2.5),
+        (["a", "b"], ("a", "b")),
+        ([1, 2], (1, 2)),
+        ([1, 2.5], (1.0, 2.5)),
+        ([True, False], (True, False)),
+        (["a", 1], '["a",1]'),
+        ({"k": "v", "n": [1]}, '{"k":"v","n":[1]}'),
+        (b"\x00\x01", "AAE="),
+    ],
+)
+def test_attribute_values(value: object, expected: object) -> None:
+    (made,) = decode_request(request(span(1, attributes={"a": value}))).spans
+    assert made.attributes["a"] == expected
+
+
+def test_events_and_links() -> None:
+    raw = span(1)
+    event = raw.events.add(time_unix_nano=START + 5, name="gen_ai.choice")
+    event.attributes.add(key="index").value.int_value = 0
+    raw.links.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    raw.links.add(trace_id=b"\x01" * 3, span_id=b"\x02" * 8)  # invalid: skipped
+    (made,) = decode_request(request(raw)).spans
+    assert [(e.name, e.timestamp, dict(e.attributes)) for e in made.events] == [
+        ("gen_ai.choice", START + 5, {"index": 0})
+    ]
+    assert [link.context.span_id for link in made.links] == [int.from_bytes(b"\x02" * 8, "big")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (span(1, trace_id=b"\x01" * 8), "invalid trace or span id"),
+        (span(1, trace_id=b"\x00" * 16), "invalid trace or span id"),
+        (Span(trace_id=TRACE, span_id=b"", end_time_unix_nano=5), "invalid trace or span id"),
+        (
+            Span(trace_id=TRACE, span_id=b"\x01" * 8, parent_span_id=b"\x02", end_time_unix_nano=5),
+            "invalid parent",
+        ),
+        (Span(trace_id=TRACE, span_id=b"\x01" * 8), "without an end time"),
+    ],
+)
+def test_invalid_spans_are_rejected_and_counted(raw: Span, reason: str) -> None:
+    decoded = decode_request(request(raw, span(9)))
+    assert [s.context.span_id for s in decoded.spans] == [9]
+    assert decoded.rejected == 1
+    assert reason in decoded.error_message
+
+
+def test_bounds_cut_and_count() -> None:
+    raw = span(1, attributes={f"k{i}": "x" * 50 for i in range(10)})
+    for i in range(5):
+        raw.events.add(name=f"e{i}", time_unix_nano=START)
+    for _ in range(4):
+        raw.links.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    limits = DecodeLimits(max_attributes=3, max_value_chars=20, max_events=2, max_links=1)
+    decoded = decode_request(request(raw), limits)
+    (made,) = decoded.spans
+    assert len(made.attributes) == 3
+    assert all(len(str(v)) == 20 for v in made.attributes.values())
+    assert len(made.events) == 2 and len(made.links) == 1
+    assert decoded.attributes_cut == 7
+    assert decoded.values_cut == 3
+    assert decoded.events_cut == 3
+    assert decoded.links_cut == 3
+
+
+def test_json_uses_hex_ids_and_decodes_like_protobuf() -> None:
+    body = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": TRACE.hex(),
+                                "spanId": "0000000000000002",
+                                "parentSpanId": "0000000000000001",
+                                "name": "child",
+                                "kind": "SPAN_KIND_CLIENT",
+                                "endTimeUnixNano": "10",
+                                "links": [{"traceId": TRACE.hex(), "spanId": "0000000000000003"}],
+                                "someFutureField": 1,
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    (made,) = decode_request(parse_json_request(json.dumps(body).encode())).spans
+    assert made.context.trace_id == int.from_bytes(TRACE, "big")
+    assert made.parent is not None and made.parent.span_id == 1
+    assert made.kind is SpanKind.CLIENT
+    assert made.links[0].context.span_id == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1]",
+        b'{"resourceSpans": {}}',
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
+        b'{"resourceSpans": [{"schemaUrl": 5}]}',
+    ],
+)
+def test_malformed_json_is_refused(body: bytes) -> None:
+    with pytest.raises(MalformedRequest):
+        parse_json_request(body)

@@ -1,0 +1,141 @@
+"""``infinium-otel gateway`` as a process: serves, drains on SIGTERM, exits truthfully."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+from exporter.support import agent_attributes, chat_attributes
+from infinium_otel.sandbox import Sandbox
+
+from .support import provider
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+CLI = [sys.executable, "-c", "import sys; from infinium_otel.cli import main; sys.exit(main())"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def gateway_process(sandbox: Sandbox, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "INFINIUM_AGENT_ID": sandbox.agent_id,
+        "INFINIUM_AGENT_SECRET": sandbox.agent_secret,
+        "INFINIUM_BASE_URL": sandbox.url,
+        "INFINIUM_INTERPRETATION": "off",
+    }
+    return subprocess.Popen(
+        [*CLI, "gateway", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_serves_then_delivers_held_runs_on_sigterm(sandbox: Sandbox) -> None:
+    port = free_port()
+    # A long wait: the run is still held when SIGTERM comes, so only the drain sends it.
+    process = gateway_process(sandbox, "--http-port", str(port), "--grpc-port", "0", "--wait", "30")
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/v1/traces" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            assert answer.status == 200
+        with provider(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"), "s") as p:
+            tracer = p.get_tracer("cli")
+            with tracer.start_as_current_span("agent", attributes=agent_attributes("held")):
+                with tracer.start_as_current_span("chat", attributes=chat_attributes()):
+                    pass
+        time.sleep(0.3)
+        assert sandbox.traces() == []
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "2 spans received, 1 runs delivered" in out
+    assert [t.payload["name"] for t in sandbox.traces()] == ["held"]
+    assert "Traceback" not in err
+
+
+def test_exit_1_when_held_runs_cannot_be_delivered(sandbox: Sandbox) -> None:
+    port = free_port()
+    process = gateway_process(
+        sandbox,
+        "--http-port",
+        str(port),
+        "--grpc-port",
+        "0",
+        "--wait",
+        "30",
+        "--shutdown-timeout",
+        "2",
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        with provider(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"), "s") as p:
+            with p.get_tracer("cli").start_as_current_span("a", attributes=agent_attributes("x")):
+                pass
+        sandbox.stop()  # Infinium is gone: the drain cannot deliver
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, (out, err)
+    assert "NOT delivered" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0", "--http-port", "0", "--grpc-port", "0"], "requires a bearer token"),
+        (["--wait", "-1"], "--wait"),
+        (["--http-port", "99999"], "port must be"),
+    ],
+)
+def test_user_mistakes_are_one_line_without_traceback(
+    sandbox: Sandbox, args: list[str], message: str
+) -> None:
+    process = gateway_process(sandbox, *args)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_credentials_are_one_line(sandbox: Sandbox) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFINIUM_")}
+    env["PYTHONPATH"] = SRC
+    process = subprocess.run(
+        [*CLI, "gateway", "--http-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert process.returncode == 2
+    assert "INFINIUM_AGENT" in process.stderr and "Traceback" not in process.stderr

@@ -1,0 +1,85 @@
+"""The trace grouper: quiet traces handed over whole, bounds hand over early."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
+
+from infinium_otel.gateway.grouper import TraceGrouper
+
+
+def made(
+    trace_id: int, span_id: int, parent: int | None = None, remote: bool = False
+) -> ReadableSpan:
+    return ReadableSpan(
+        name=f"s{span_id}",
+        context=SpanContext(trace_id, span_id, is_remote=False),
+        parent=SpanContext(trace_id, parent, is_remote=remote) if parent else None,
+        start_time=1,
+        end_time=2,
+    )
+
+
+def ids(group: list[ReadableSpan]) -> list[int]:
+    return sorted(s.context.span_id for s in group)
+
+
+def test_trace_with_its_root_is_handed_over_after_wait_of_quiet() -> None:
+    grouper = TraceGrouper(wait=1.0, orphan_wait=5.0)
+    grouper.add([made(1, 2, 1)], now=0.0)
+    grouper.add([made(1, 1)], now=0.8)  # more spans keep it waiting
+    assert grouper.due(1.5) == []
+    (group,) = grouper.due(1.8)
+    assert ids(group) == [1, 2]
+    assert grouper.held_spans == 0 and grouper.stats.traces_handed_over == 1
+
+
+def test_trace_whose_root_is_elsewhere_waits_orphan_wait() -> None:
+    grouper = TraceGrouper(wait=1.0, orphan_wait=5.0)
+    grouper.add([made(1, 2, 1, remote=True)], now=0.0)
+    assert grouper.due(4.9) == []
+    (group,) = grouper.due(5.0)
+    assert group[0].parent is not None and group[0].parent.is_remote  # parent not here
+
+
+def test_remote_parent_present_in_the_group_becomes_local() -> None:
+    grouper = TraceGrouper(wait=1.0)
+    grouper.add([made(1, 3, 2, remote=True), made(1, 2, 1), made(1, 1)], now=0.0)
+    (group,) = grouper.due(1.0)
+    by_id = {s.context.span_id: s for s in group}
+    assert by_id[3].parent is not None and by_id[3].parent.is_remote is False
+    assert by_id[3].parent.span_id == 2
+    assert grouper.stats.parents_made_local == 1
+
+
+def test_over_the_trace_cap_the_oldest_trace_is_handed_over_early() -> None:
+    grouper = TraceGrouper(wait=1.0, max_traces=2)
+    assert grouper.add([made(1, 1)], now=0.0) == []
+    assert grouper.add([made(2, 1)], now=0.1) == []
+    (early,) = grouper.add([made(3, 1)], now=0.2)
+    assert early[0].context.trace_id == 1
+    assert grouper.held_traces == 2 and grouper.stats.traces_handed_early == 1
+
+
+def test_a_trace_at_its_span_cap_is_handed_over_early() -> None:
+    grouper = TraceGrouper(wait=1.0, max_spans_per_trace=3)
+    (early,) = grouper.add([made(1, i) for i in range(1, 5)], now=0.0)
+    assert ids(early) == [1, 2, 3]
+    assert grouper.held_spans == 1
+
+
+def test_byte_cap_and_hard_span_cap() -> None:
+    grouper = TraceGrouper(wait=1.0, max_bytes=1, max_spans=2)
+    early = grouper.add([made(1, 1)], now=0.0)
+    assert len(early) == 1 and grouper.held_bytes == 0
+    grouper = TraceGrouper(wait=1.0, max_spans=2)
+    grouper.add([made(1, 1), made(1, 2)], now=0.0)
+    assert grouper.has_room(0) and not grouper.has_room(1)
+
+
+def test_drain_hands_over_everything() -> None:
+    grouper = TraceGrouper(wait=1.0)
+    grouper.add([made(1, 1), made(2, 5, 4)], now=0.0)
+    assert sorted(len(g) for g in grouper.drain()) == [1, 1]
+    assert grouper.held_traces == 0
+    assert grouper.stats.spans_accepted == grouper.stats.spans_handed_over == 2
