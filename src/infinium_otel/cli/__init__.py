@@ -1,4 +1,4 @@
-"""The ``infinium-otel`` command: demo, sandbox, doctor, spool and results."""
+"""The ``infinium-otel`` command: demo, sandbox, doctor, spool, results and gateway."""
 
 from __future__ import annotations
 
