@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import threading
-from types import FrameType
 
 from infinium_otel.cli.arguments import Parser, port, positive_seconds, stderr_line
+from infinium_otel.cli.stopping import install_stop_handlers, restore_handlers
 from infinium_otel.errors import ConfigurationError
 
 _PROG = "infinium-otel gateway"
@@ -125,14 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         stderr_line(_PROG, f"cannot listen on {args.host}: {exc}")
         return 1
     stop = threading.Event()
-    previous = _install_stop_handlers(stop)
+    previous = install_stop_handlers(stop)
     try:
         grpc = f", OTLP/gRPC on {args.host}:{gateway.grpc_port}" if gateway.grpc_port else ""
         print(f"{_PROG}: OTLP/HTTP on {gateway.http_url}/v1/traces{grpc}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:
-        _restore_handlers(previous)
+        restore_handlers(previous)
     print(f"{_PROG}: stopping, delivering held runs", flush=True)
     delivered = gateway.close(args.shutdown_timeout)
     stats = gateway.stats()
@@ -143,24 +142,3 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     return 0 if delivered else 1
-
-
-_Handlers = dict[int, object]
-
-
-def _install_stop_handlers(stop: threading.Event) -> _Handlers:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: _Handlers = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, on_signal)
-    return previous
-
-
-def _restore_handlers(previous: _Handlers) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)  # type: ignore[arg-type]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sqlite3
 import sys
 import threading
-from types import FrameType
 
 from infinium_otel.cli.arguments import Parser, non_negative_seconds, port, stderr_line
+from infinium_otel.cli.stopping import install_stop_handlers, restore_handlers
 from infinium_otel.sandbox.server import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbox
 
 _PROG = "infinium-otel sandbox"
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     stop = threading.Event()
-    previous = _install_stop_handlers(stop)
+    previous = install_stop_handlers(stop)
     try:
         print(f"infinium-otel sandbox listening on {sandbox.url}", flush=True)
         print(f"Received traces: {sandbox.root_url}", flush=True)
@@ -100,28 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
     finally:
-        _restore_handlers(previous)
+        restore_handlers(previous)
         sandbox.close()
     print("infinium-otel sandbox stopped", flush=True)
     return 0
-
-
-_Handlers = dict[int, object]
-
-
-def _install_stop_handlers(stop: threading.Event) -> _Handlers:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: _Handlers = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, on_signal)
-    return previous
-
-
-def _restore_handlers(previous: _Handlers) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)  # type: ignore[arg-type]
