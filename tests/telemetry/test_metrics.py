@@ -69,3 +69,28 @@ def test_several_exporters_add_up_on_one_set_of_instruments() -> None:
     register_metrics(second.stats, meter_provider=provider)
     assert collect(reader)["infinium_otel.runs.exported"] == [(13, {})]
     provider.shutdown()
+
+
+def test_every_published_counter_is_a_real_stats_key_and_every_drop_is_published() -> None:
+    from infinium_otel import InfiniumSpanExporter
+    from infinium_otel.export.telemetry import COUNTERS, GAUGES
+
+    exporter = InfiniumSpanExporter(
+        agent_id="00000000-0000-4000-8000-000000000001",
+        agent_secret="a-secret-for-tests",
+        base_url="http://127.0.0.1:9/api/v1",
+    )
+    try:
+        keys = set(exporter.stats())
+    finally:
+        exporter.shutdown(100)
+    published = {key for rows in COUNTERS.values() for key, _, _ in rows}
+    published |= {key for key, _ in GAUGES.values()}
+    assert published <= keys, published - keys
+    losses = {k for k in keys if "dropped" in k or "failed" in k or k.endswith("_duplicate")}
+    losses -= {
+        "delivery_failed_auth",
+        "delivery_spool_write_failed",
+        "delivery_dropped_after_shutdown",
+    }
+    assert losses <= published, losses - published

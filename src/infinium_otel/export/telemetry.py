@@ -32,7 +32,9 @@ COUNTERS: dict[str, list[tuple[str, dict[str, str], str]]] = {
         ("delivery_failed", {"reason": "delivery_failed"}, "runs not delivered"),
         ("delivery_dropped_queue_full", {"reason": "queue_full"}, ""),
         ("delivery_abandoned_at_shutdown", {"reason": "shutdown"}, ""),
+        ("delivery_dropped_after_shutdown", {"reason": "after_shutdown"}, ""),
         ("runs_dropped_by_hook", {"reason": "payload_hook"}, ""),
+        ("runs_hook_failed", {"reason": "payload_hook_failed"}, ""),
         ("runs_failed_conversion", {"reason": "conversion"}, ""),
         ("delivery_spool_dropped_full", {"reason": "spool_full"}, ""),
         ("delivery_spool_rejected", {"reason": "rejected"}, ""),
@@ -44,6 +46,7 @@ COUNTERS: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "infinium_otel.spans.dropped": [
         ("spans_dropped_cap", {"reason": "cap"}, "spans over a buffer cap"),
         ("spans_dropped_no_genai", {"reason": "no_genai"}, ""),
+        ("spans_duplicate", {"reason": "duplicate"}, ""),
     ],
 }
 GAUGES: dict[str, tuple[str, str]] = {
