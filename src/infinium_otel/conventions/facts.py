@@ -22,6 +22,7 @@ from infinium_otel.conventions.messages import (
     Message,
     content_text,
     final_answer,
+    new_input_text,
     question,
     render,
     render_new_input,
@@ -307,6 +308,10 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             events = span.events or ()
         if agent:
             input_text = _agent_input(attributes, events or ())
+    if input_text is None:
+        history = genai.message_source(attributes, events or (), genai.INPUT_MESSAGES)
+        if history is not None:
+            input_text = new_input_text(history)  # renders only what is shown
     if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:

@@ -25,6 +25,7 @@ __all__ = [
     "langchain_message",
     "message_from",
     "messages_from",
+    "new_input_text",
     "question",
     "render",
     "render_new_input",
@@ -204,6 +205,30 @@ def render(messages: list[Message]) -> str | None:
     if len(messages) == 1:
         return messages[0][1]
     return "\n".join(f"{role}: {body}" for role, body in messages)
+
+
+def new_input_text(value: Any) -> str | None:
+    """``render_new_input(messages_from(value))`` rendering only the turns after the last
+    assistant one (an agent loop's history grows with every call; only its tail is shown).
+    None when that tail holds nothing to show: the caller then renders the whole history."""
+    parsed = json_value(value)
+    if type(parsed) is not list and isinstance(parsed, Mapping):
+        parsed = parsed.get("messages")
+    if not isinstance(parsed, list):
+        return None
+    tail: list[Message] = []
+    for item in reversed(parsed[-_MAX_MESSAGES:]):
+        message = message_from(item)
+        if message is None:
+            continue
+        if message[0] == "assistant":
+            break
+        if message[0] not in ("system", "developer"):
+            tail.append(message)
+    if not tail:
+        return None
+    tail.reverse()
+    return render(tail)
 
 
 def render_new_input(messages: list[Message]) -> str | None:
