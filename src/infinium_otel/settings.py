@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import field
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -26,14 +27,17 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_SPOOL_MAX_BYTES",
     "DEFAULT_SPOOL_MAX_FILES",
+    "HISTORY_ENV",
     "INTERPRETATION_SINKS",
     "InterpretationChoice",
     "Secret",
     "Setting",
     "Settings",
     "check_base_url",
+    "default_history_path",
     "is_loopback_host",
     "is_valid_uuid",
+    "parse_history_setting",
 ]
 
 DEFAULT_BASE_URL = "https://platform.i42m.ai/api/v1"
@@ -289,13 +293,55 @@ class PathText:
         return str(os.fspath(raw))
 
 
+HISTORY_ENV = "INFINIUM_HISTORY"
+
+
+def default_history_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/infinium-otel/history.jsonl``, or under ``~/.cache``."""
+    env = os.environ if environ is None else environ
+    cache = env.get("XDG_CACHE_HOME", "").strip()
+    base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "infinium-otel" / "history.jsonl"
+
+
+def parse_history_setting(
+    raw: object, key: str = HISTORY_ENV, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The history file for a setting value: None (off), a boolean, or a path.
+
+    ``true``/``1``/``yes``/``on`` mean the default path; ``false``/``off``/empty
+    mean no history; anything else is a file path (``~`` expanded, made
+    absolute). An existing directory gets ``history.jsonl`` inside it.
+    """
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return str(default_history_path(environ))
+    if isinstance(raw, os.PathLike):
+        raw = os.fspath(raw)
+    if not isinstance(raw, str):
+        raise ConfigurationError(
+            f"{key} must be true, false or a file path, got {type(raw).__name__}",
+            config_key=key,
+        )
+    text = raw.strip()
+    if text.lower() in _FALSE:
+        return None
+    if text.lower() in _TRUE:
+        return str(default_history_path(environ))
+    if "\x00" in text:
+        raise ConfigurationError(f"{key} is not a usable file path", config_key=key)
+    path = Path(os.path.abspath(os.path.expanduser(text)))
+    if path.is_dir():
+        path = path / "history.jsonl"
+    return str(path)
+
+
 @dataclasses.dataclass(frozen=True)
 class HistoryFile:
     """``true`` for the default file in the user's cache folder, ``false`` for none, or a path."""
 
     def __call__(self, raw: object, key: str, parsed: Mapping[str, Any]) -> str | None:
-        from infinium_otel.interpretation.history import parse_history_setting
-
         return parse_history_setting(raw, key)
 
 

@@ -24,6 +24,7 @@ from infinium_otel.client.transport import (
     Request,
     map_response,
 )
+from infinium_otel.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.errors import (
     InfiniumError,
     NetworkError,
@@ -33,7 +34,6 @@ from infinium_otel.errors import (
     UnexpectedResponseError,
     ValidationError,
 )
-from infinium_otel.payload.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.payload.encode import check_payload_size
 from infinium_otel.payload.encode import encode_json as encode_payload
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from infinium_otel._text import cap
+from infinium_otel.contract import DESCRIPTION_MAX
 from infinium_otel.errors import PayloadTooLargeError
-from infinium_otel.payload.contract import DESCRIPTION_MAX
 from infinium_otel.payload.order import order_payload
 
 TEXT_MAX = 2_000

@@ -7,7 +7,7 @@ import dataclasses
 import infinium.types as sdk
 import pytest
 
-from infinium_otel.payload.contract import SECTION_FIELDS
+from infinium_otel.contract import SECTION_FIELDS
 from infinium_otel.payload.convert import convert_run
 
 from .builder import Trace

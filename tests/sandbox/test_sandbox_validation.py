@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infinium_otel.payload.contract import MAX_PAYLOAD_BYTES
+from infinium_otel.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, validate_trace_payload
 from infinium_otel.sandbox.validation import encoded_size
 

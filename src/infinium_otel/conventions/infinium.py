@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infinium_otel._text import cap
+from infinium_otel.contract import SECTION_FIELDS, FieldType, is_iso_datetime
 from infinium_otel.conventions import names
 from infinium_otel.conventions.values import integer, number, string_list, text
-from infinium_otel.payload.contract import SECTION_FIELDS, FieldType, is_iso_datetime
 
 DESCRIPTION = names.INFINIUM_DESCRIPTION
 INPUT_SUMMARY = names.INFINIUM_INPUT_SUMMARY

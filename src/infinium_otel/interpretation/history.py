@@ -22,13 +22,12 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from infinium_otel.errors import ConfigurationError
+from infinium_otel.settings import HISTORY_ENV, default_history_path, parse_history_setting
 
 try:  # POSIX; elsewhere appends rely on O_APPEND alone
     import fcntl
@@ -49,7 +48,6 @@ __all__ = [
 
 logger = logging.getLogger("infinium_otel.interpretation.history")
 
-HISTORY_ENV = "INFINIUM_HISTORY"
 DEFAULT_KEEP_LINES = 500
 """Lines kept when the file is trimmed."""
 DEFAULT_MAX_BYTES = 256 * 1024
@@ -57,51 +55,8 @@ DEFAULT_MAX_BYTES = 256 * 1024
 READ_LIMIT = 4 * 1024 * 1024
 """Bytes read from the end of a file someone else let grow."""
 FIELD_CAP = 500
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-def default_history_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CACHE_HOME/infinium-otel/history.jsonl``, or under ``~/.cache``."""
-    env = os.environ if environ is None else environ
-    cache = env.get("XDG_CACHE_HOME", "").strip()
-    base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
-    return base / "infinium-otel" / "history.jsonl"
-
-
-def parse_history_setting(
-    raw: object, key: str = HISTORY_ENV, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """The history file for a setting value: None (off), a boolean, or a path.
-
-    ``true``/``1``/``yes``/``on`` mean the default path; ``false``/``off``/empty
-    mean no history; anything else is a file path (``~`` expanded, made
-    absolute). An existing directory gets ``history.jsonl`` inside it.
-    """
-    if raw is None or raw is False:
-        return None
-    if raw is True:
-        return str(default_history_path(environ))
-    if isinstance(raw, os.PathLike):
-        raw = os.fspath(raw)
-    if not isinstance(raw, str):
-        raise ConfigurationError(
-            f"{key} must be true, false or a file path, got {type(raw).__name__}",
-            config_key=key,
-        )
-    text = raw.strip()
-    if text.lower() in _FALSE:
-        return None
-    if text.lower() in _TRUE:
-        return str(default_history_path(environ))
-    if "\x00" in text:
-        raise ConfigurationError(f"{key} is not a usable file path", config_key=key)
-    path = Path(os.path.abspath(os.path.expanduser(text)))
-    if path.is_dir():
-        path = path / "history.jsonl"
-    return str(path)
 
 
 @dataclass(frozen=True)

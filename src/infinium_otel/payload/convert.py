@@ -14,11 +14,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from infinium_otel._version import __version__
-from infinium_otel.conventions import infinium
-from infinium_otel.conventions.facts import SpanFacts, read_facts, run_name, span_attributes
-from infinium_otel.conventions.kind import SpanKind
-from infinium_otel.conventions.values import text
-from infinium_otel.payload.contract import (
+from infinium_otel.contract import (
     DESCRIPTION_MAX,
     INPUT_SUMMARY_MAX,
     MAX_DURATION_SECONDS,
@@ -29,6 +25,10 @@ from infinium_otel.payload.contract import (
     TOOL_INPUT_SUMMARY_MAX,
     TOOL_OUTPUT_SUMMARY_MAX,
 )
+from infinium_otel.conventions import infinium
+from infinium_otel.conventions.facts import SpanFacts, read_facts, run_name, span_attributes
+from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.environment import environment

@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from infinium_otel._text import cap
-from infinium_otel.errors import PayloadTooLargeError, ValidationError
-from infinium_otel.payload.contract import (
+from infinium_otel.contract import (
     DESCRIPTION_MAX,
     MAX_PAYLOAD_BYTES,
     TARGET_PAYLOAD_BYTES,
 )
+from infinium_otel.errors import PayloadTooLargeError, ValidationError
 from infinium_otel.payload.order import order_payload
 
 _ENCODE_TEXT = json.encoder.encode_basestring

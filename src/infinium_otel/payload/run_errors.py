@@ -15,9 +15,9 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from infinium_otel.contract import STACK_TRACE_MAX
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.values import text
-from infinium_otel.payload.contract import STACK_TRACE_MAX
 from infinium_otel.payload.encode import TEXT_MAX, cap
 from infinium_otel.payload.order import plain_text
 

@@ -17,7 +17,7 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from infinium_otel.payload.contract import MAX_PAYLOAD_BYTES
+from infinium_otel.contract import MAX_PAYLOAD_BYTES
 from infinium_otel.sandbox.faults import FaultQueue
 from infinium_otel.sandbox.handler import API_BASE_PATH, _Handler
 from infinium_otel.sandbox.host_check import allowed_hosts

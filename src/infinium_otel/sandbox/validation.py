@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from infinium_otel.payload.contract import (
+from infinium_otel.contract import (
     DESCRIPTION_MAX,
     INPUT_SUMMARY_MAX,
     MAX_DURATION_SECONDS,
