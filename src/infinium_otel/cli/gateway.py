@@ -18,6 +18,9 @@ from infinium_otel.errors import ConfigurationError
 
 _PROG = "infinium-otel gateway"
 TOKEN_ENV = "INFINIUM_GATEWAY_TOKEN"
+TLS_CERT_ENV = "INFINIUM_GATEWAY_TLS_CERT"
+TLS_KEY_ENV = "INFINIUM_GATEWAY_TLS_KEY"
+CLIENT_CA_ENV = "INFINIUM_GATEWAY_CLIENT_CA"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +49,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token",
         default=None,
-        help=f"bearer token clients must send (or {TOKEN_ENV}); required off loopback",
+        help=f"bearer token clients must send (or {TOKEN_ENV}); off loopback this or "
+        "--client-ca is required",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=None,
+        help=f"PEM certificate chain: both listeners speak TLS (or {TLS_CERT_ENV})",
+    )
+    parser.add_argument(
+        "--tls-key", default=None, help=f"PEM private key of --tls-cert (or {TLS_KEY_ENV})"
+    )
+    parser.add_argument(
+        "--client-ca",
+        default=None,
+        help=f"PEM CA: clients must present a certificate it signed, mutual TLS "
+        f"(or {CLIENT_CA_ENV})",
     )
     parser.add_argument(
         "--max-held-mib",
@@ -98,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         http_port=args.http_port,
         grpc_port=args.grpc_port if args.grpc_port and grpc_available() else None,
         token=token,
+        tls_cert=args.tls_cert or os.environ.get(TLS_CERT_ENV) or None,
+        tls_key=args.tls_key or os.environ.get(TLS_KEY_ENV) or None,
+        client_ca=args.client_ca or os.environ.get(CLIENT_CA_ENV) or None,
         wait=args.wait,
         orphan_wait=max(args.orphan_wait, args.wait),
         max_held_bytes=args.max_held_mib * 1024 * 1024,
@@ -127,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = install_stop_handlers(stop)
     try:
         grpc = f", OTLP/gRPC on {args.host}:{gateway.grpc_port}" if gateway.grpc_port else ""
+        grpc += " (TLS)" if grpc and options.tls_cert else ""
         print(f"{_PROG}: OTLP/HTTP on {gateway.http_url}/v1/traces{grpc}", flush=True)
         while not stop.wait(0.5):
             pass

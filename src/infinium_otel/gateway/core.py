@@ -36,6 +36,10 @@ class GatewayOptions:
     http_port: int = 4318
     grpc_port: int | None = 4317  # None: no gRPC; 0: a free port
     token: str | None = field(default=None, repr=False)
+    tls_cert: str | None = None  # PEM certificate chain: both listeners speak TLS
+    tls_key: str | None = None  # its PEM private key
+    client_ca: str | None = None  # PEM CA: clients must present a certificate it signed
+    handshake_timeout: float = 5.0
     wait: float = 1.0
     orphan_wait: float = 10.0
     max_body_bytes: int = 16 * 1024 * 1024
@@ -85,6 +89,7 @@ class Pipeline:
             "requests_too_large": 0,
             "requests_unsupported": 0,
             "requests_failed": 0,
+            "tls_handshakes_failed": 0,
             "backpressure_answers": 0,
             "spans_received": 0,
             "spans_rejected": 0,

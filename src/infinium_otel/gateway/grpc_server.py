@@ -28,8 +28,11 @@ def grpc_available() -> bool:
     return True
 
 
-def start_grpc(pipeline: Pipeline, host: str, port: int) -> tuple[Any, int]:
-    """A started gRPC server on ``host:port`` (0 picks one) and the port it bound."""
+def start_grpc(
+    pipeline: Pipeline, host: str, port: int, credentials: Any = None
+) -> tuple[Any, int]:
+    """A started gRPC server on ``host:port`` (0 picks one) and the port it bound;
+    with ``credentials`` (``grpc.ssl_server_credentials``) it speaks only TLS."""
     import grpc  # type: ignore[import-not-found,import-untyped,unused-ignore]
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
@@ -66,7 +69,10 @@ def start_grpc(pipeline: Pipeline, host: str, port: int) -> tuple[Any, int]:
         TraceService(), server
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    if credentials is not None:
+        bound = server.add_secure_port(address, credentials)
+    else:
+        bound = server.add_insecure_port(address)
     if not bound:
         raise OSError(f"cannot listen for gRPC on {address}")
     server.start()

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,10 +54,13 @@ class OtlpHttpServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], pipeline: Pipeline) -> None:
+    def __init__(
+        self, address: tuple[str, int], pipeline: Pipeline, tls: ssl.SSLContext | None = None
+    ) -> None:
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         self.pipeline = pipeline
+        self.tls = tls
         self.ready = False
         self._slots = threading.BoundedSemaphore(pipeline.options.max_concurrent_requests)
         super().__init__(address, _Handler)
@@ -64,17 +68,42 @@ class OtlpHttpServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             self.pipeline.count(backpressure_answers=1)
-            with contextlib.suppress(OSError):
-                request.sendall(_BUSY)
+            if self.tls is None:  # a TLS client could not read a plain answer: just close
+                with contextlib.suppress(OSError):
+                    request.sendall(_BUSY)
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
+            if self.tls is not None:
+                request = self._handshake(request, client_address)
+                if request is None:
+                    return
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def _handshake(self, request: socket.socket, client_address: Any) -> ssl.SSLSocket | None:
+        """The TLS handshake, here in the connection's own thread and under a timeout,
+        so a client that stalls in it (or speaks plain HTTP) holds only its own slot."""
+        assert self.tls is not None
+        try:
+            request.settimeout(self.pipeline.options.handshake_timeout)
+            secured = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        except OSError:
+            self.shutdown_request(request)
+            return None
+        try:
+            secured.do_handshake()
+        except (OSError, ValueError) as exc:
+            self.pipeline.count(tls_handshakes_failed=1)
+            _log.debug("Infinium gateway: TLS handshake with %s failed: %s", client_address, exc)
+            with contextlib.suppress(OSError):
+                secured.close()
+            return None
+        return secured
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("Infinium gateway: connection from %s ended with an error", client_address)

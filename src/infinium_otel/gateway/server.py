@@ -12,6 +12,7 @@ from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.gateway.core import GatewayOptions, Pipeline
 from infinium_otel.gateway.grpc_server import grpc_available, start_grpc
 from infinium_otel.gateway.http import OtlpHttpServer
+from infinium_otel.gateway.tls import TlsFiles, grpc_credentials, http_context
 
 __all__ = ["Gateway", "is_loopback"]
 
@@ -30,13 +31,22 @@ class Gateway:
     """Receives OTLP traces, groups them by trace, sends runs through ``exporter``."""
 
     def __init__(self, exporter: InfiniumSpanExporter, options: GatewayOptions) -> None:
-        if not is_loopback(options.host) and not options.token:
+        tls = TlsFiles.from_options(options.tls_cert, options.tls_key, options.client_ca)
+        if not is_loopback(options.host) and not options.token and options.client_ca is None:
             raise ValueError(
-                f"listening on {options.host} (not loopback) requires a bearer token (--token)"
+                f"listening on {options.host} (not loopback) requires a bearer token "
+                "(--token) or client certificates (--client-ca with --tls-cert, --tls-key)"
             )
         if options.grpc_port is not None and options.grpc_port and not grpc_available():
             raise ValueError("gRPC needs grpcio: pip install 'infinium-otel[gateway]'")
         self.options = options
+        self._tls = tls
+        self._context = http_context(tls) if tls is not None else None
+        self._grpc_credentials = (
+            grpc_credentials(tls)
+            if tls is not None and options.grpc_port is not None and grpc_available()
+            else None
+        )
         self.pipeline = Pipeline(exporter, options)
         self._http: OtlpHttpServer | None = None
         self._http_thread: threading.Thread | None = None
@@ -46,13 +56,19 @@ class Gateway:
         self._result = True
 
     def __repr__(self) -> str:
-        return f"Gateway(host={self.options.host!r}, http_port={self.http_port}, token=...)"
+        tls = "mtls" if self.options.client_ca else "tls" if self._tls else "plain"
+        return (
+            f"Gateway(host={self.options.host!r}, http_port={self.http_port}, "
+            f"transport={tls}, token=...)"
+        )
 
     def start(self) -> Gateway:
         """Listen on both transports; raises ``OSError`` when a port cannot be bound."""
         options = self.options
         self.pipeline.start()
-        self._http = OtlpHttpServer((options.host, options.http_port), self.pipeline)
+        self._http = OtlpHttpServer(
+            (options.host, options.http_port), self.pipeline, tls=self._context
+        )
         self._http_thread = threading.Thread(
             target=self._http.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -63,7 +79,7 @@ class Gateway:
         if options.grpc_port is not None and grpc_available():
             try:
                 self._grpc, self._grpc_port = start_grpc(
-                    self.pipeline, options.host, options.grpc_port
+                    self.pipeline, options.host, options.grpc_port, self._grpc_credentials
                 )
             except Exception:
                 self._http.shutdown()
@@ -84,7 +100,8 @@ class Gateway:
     def http_url(self) -> str:
         host = self.options.host
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.http_port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{shown}:{self.http_port}"
 
     def stats(self) -> dict[str, int]:
         return self.pipeline.stats()
