@@ -120,6 +120,7 @@ def test_a_thousand_concurrent_clients(sandbox: Sandbox) -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, err
+    assert f"{2 * CLIENTS} spans received, {CLIENTS} runs delivered" in out
     assert "Traceback" not in err
     assert peak < PEAK_MEMORY_BOUND_MIB, f"gateway peak memory {peak:.0f} MiB"
     names = sorted(trace.payload["name"] for trace in sandbox.traces())
