@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from opentelemetry.trace import SpanKind, StatusCode
 
-from infinium_otel.gateway.decode import DecodeLimits, decode_request
+from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
 
 from .otlp import START, TRACE, request, span
@@ -171,3 +171,59 @@ def test_json_uses_hex_ids_and_decodes_like_protobuf() -> None:
 def test_malformed_json_is_refused(body: bytes) -> None:
     with pytest.raises(MalformedRequest):
         parse_json_request(body)
+
+
+def test_spans_of_one_request_share_equal_contexts() -> None:
+    """A child's parent context is built once and is its root's own context (same value)."""
+    root, child, grandchild = decode_request(request(span(1), span(2, 1), span(3, 1))).spans
+    assert child.parent is root.context and grandchild.parent is root.context
+    assert root.context is not None and root.context.span_id == 1
+    assert root.context.trace_flags.sampled and not root.context.is_remote
+    assert child.context is not None and child.context.span_id == 2
+
+
+def test_resource_and_scope_are_reused_only_for_identical_senders() -> None:
+    cache = DecodeCache()
+    first = decode_request(request(span(1), service="a"), cache=cache).spans[0]
+    again = decode_request(request(span(2), service="a"), cache=cache).spans[0]
+    other = decode_request(request(span(3), service="b"), cache=cache).spans[0]
+    assert again.resource is first.resource
+    assert again.instrumentation_scope is first.instrumentation_scope
+    assert other.resource is not first.resource
+    assert other.resource.attributes["service.name"] == "b"
+    assert first.resource.attributes["service.name"] == "a"
+
+
+def test_decode_cache_is_bounded() -> None:
+    cache = DecodeCache(max_entries=3)
+    for n in range(10):
+        decode_request(request(span(1), service=f"svc-{n}"), cache=cache)
+    assert len(cache._resources) <= 3 and len(cache._scopes) <= 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "description"),
+    [
+        (None, StatusCode.UNSET, None),
+        (Status(code=Status.STATUS_CODE_OK, message="ignored"), StatusCode.OK, None),
+        (Status(code=Status.STATUS_CODE_ERROR), StatusCode.ERROR, None),
+        (Status(code=Status.STATUS_CODE_UNSET, message="x"), StatusCode.UNSET, None),
+    ],
+)
+def test_status_codes(status: Status | None, code: StatusCode, description: str | None) -> None:
+    fields = {"status": status} if status is not None else {}
+    (made,) = decode_request(request(span(1, **fields))).spans
+    assert made.status.status_code is code
+    assert made.status.description == description
+
+
+def test_events_and_links_absent_are_empty_and_present_are_kept() -> None:
+    plain = span(1)
+    rich = span(2, 1)
+    rich.events.add(name="retry", time_unix_nano=START + 5)
+    link = rich.links.add()
+    link.trace_id, link.span_id = TRACE, (9).to_bytes(8, "big")
+    first, second = decode_request(request(plain, rich)).spans
+    assert list(first.events) == [] and list(first.links) == []
+    assert [event.name for event in second.events] == ["retry"]
+    assert [link.context.span_id for link in second.links] == [9]

@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 
 from infinium_otel.export.exporter import InfiniumSpanExporter
-from infinium_otel.gateway.decode import DecodeLimits, decode_request
+from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
 from infinium_otel.gateway.grouper import TraceGrouper
 
 __all__ = ["Admission", "GatewayOptions", "Pipeline"]
@@ -79,6 +79,7 @@ class Pipeline:
             max_bytes=options.max_held_bytes,
             max_spans=options.max_held_spans,
         )
+        self._decode_cache = DecodeCache()
         self._admit_lock = threading.Lock()
         self._export_lock = threading.Lock()
         self._count_lock = threading.Lock()
@@ -116,7 +117,7 @@ class Pipeline:
 
     def receive(self, request: ExportTraceServiceRequest) -> Admission:
         """Take one request's spans, or refuse them all when full (the client retries)."""
-        decoded = decode_request(request, self.options.limits)
+        decoded = decode_request(request, self.options.limits, self._decode_cache)
         spans = decoded.spans
         with self._admit_lock:
             if self._closing:

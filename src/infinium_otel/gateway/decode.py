@@ -5,18 +5,24 @@ Pure: no I/O, no threads, no clock. Bounded: attributes per span, characters per
 value, events and links per span are capped, and every cut is counted, never silent.
 A span with invalid ids is refused (counted and reported back to the client as
 ``rejected_spans``), never guessed at.
+
+This is the gateway's hot path, so it reads each protobuf field once, builds each
+distinct ``SpanContext`` of a request once (a child's parent is its root's
+context), skips empty events and links without iterating them, and reuses the
+``Resource`` and ``InstrumentationScope`` of identical senders (``DecodeCache``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
 from opentelemetry.sdk.resources import Resource
@@ -25,7 +31,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-__all__ = ["DecodeLimits", "Decoded", "decode_request"]
+__all__ = ["DecodeCache", "DecodeLimits", "Decoded", "decode_request"]
 
 # OTLP span flags: bit 8 says whether bit 9 (the parent is remote) is known.
 HAS_IS_REMOTE = 0x100
@@ -42,6 +48,11 @@ _STATUS = {
     ProtoStatus.STATUS_CODE_OK: StatusCode.OK,
     ProtoStatus.STATUS_CODE_ERROR: StatusCode.ERROR,
 }
+_UNSET = Status(StatusCode.UNSET)
+_OK = Status(StatusCode.OK)
+_ERROR = ProtoStatus.STATUS_CODE_ERROR
+_FLAGS = tuple(TraceFlags(value) for value in range(256))
+_SAMPLED = _FLAGS[TraceFlags.SAMPLED]
 
 AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...]
 
@@ -78,28 +89,68 @@ class Decoded:
         return "; ".join(f"{n} {reason}" for reason, n in sorted(self.reasons.items()))
 
 
+class DecodeCache:
+    """The ``Resource`` and ``InstrumentationScope`` objects of recent senders, keyed by
+    their encoded form: one client sends the same ones with every request, and
+    building them (attribute validation) costs more than a span. A cut in a cached
+    one is counted when it is first decoded. Bounded; safe to share between threads
+    (a lost race only builds an object twice)."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._max = max_entries
+        self._resources: dict[bytes, Resource] = {}
+        self._scopes: dict[bytes, InstrumentationScope] = {}
+
+    def resource(self, resource_spans: ResourceSpans, reader: _Reader) -> Resource:
+        schema = resource_spans.schema_url
+        key = (
+            resource_spans.resource.SerializeToString(deterministic=True) + b"\0" + schema.encode()
+        )
+        found = self._resources.get(key)
+        if found is None:
+            found = Resource(reader.attributes(resource_spans.resource.attributes), schema or None)
+            _remember(self._resources, key, found, self._max)
+        return found
+
+    def scope(self, scope_spans: ScopeSpans, reader: _Reader) -> InstrumentationScope:
+        schema, scope = scope_spans.schema_url, scope_spans.scope
+        key = scope.SerializeToString(deterministic=True) + b"\0" + schema.encode()
+        found = self._scopes.get(key)
+        if found is None:
+            found = InstrumentationScope(
+                scope.name,
+                scope.version or None,
+                schema or None,
+                reader.attributes(scope.attributes),
+            )
+            _remember(self._scopes, key, found, self._max)
+        return found
+
+
+def _remember(table: dict[bytes, Any], key: bytes, value: Any, limit: int) -> None:
+    if len(table) >= limit:
+        table.clear()
+    table[key] = value
+
+
 def decode_request(
-    request: ExportTraceServiceRequest, limits: DecodeLimits = DecodeLimits()
+    request: ExportTraceServiceRequest,
+    limits: DecodeLimits = DecodeLimits(),
+    cache: DecodeCache | None = None,
 ) -> Decoded:
     """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected."""
     out = Decoded()
     reader = _Reader(limits, out)
+    cache = cache if cache is not None else DecodeCache()
+    append = out.spans.append
     for resource_spans in request.resource_spans:
-        resource = Resource(
-            reader.attributes(resource_spans.resource.attributes),
-            schema_url=resource_spans.schema_url or None,
-        )
+        resource = cache.resource(resource_spans, reader)
         for scope_spans in resource_spans.scope_spans:
-            scope = InstrumentationScope(
-                scope_spans.scope.name,
-                scope_spans.scope.version or None,
-                scope_spans.schema_url or None,
-                reader.attributes(scope_spans.scope.attributes),
-            )
+            scope = cache.scope(scope_spans, reader)
             for span in scope_spans.spans:
                 readable = reader.span(span, resource, scope)
                 if readable is not None:
-                    out.spans.append(readable)
+                    append(readable)
     return out
 
 
@@ -107,67 +158,102 @@ class _Reader:
     def __init__(self, limits: DecodeLimits, out: Decoded) -> None:
         self._limits = limits
         self._out = out
+        self._max_chars = limits.max_value_chars
+        self._contexts: dict[tuple[int, int, bool, int], SpanContext] = {}
 
     def span(
         self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope
     ) -> ReadableSpan | None:
-        trace_id = _id(span.trace_id, 16)
-        span_id = _id(span.span_id, 8)
+        raw_trace, raw_span = span.trace_id, span.span_id
+        if len(raw_trace) != 16 or len(raw_span) != 8:
+            self._out.reject("spans with an invalid trace or span id")
+            return None
+        trace_id = int.from_bytes(raw_trace, "big")
+        span_id = int.from_bytes(raw_span, "big")
         if not trace_id or not span_id:
             self._out.reject("spans with an invalid trace or span id")
             return None
+        flags = span.flags
         parent: SpanContext | None = None
-        if span.parent_span_id:
-            parent_id = _id(span.parent_span_id, 8)
+        raw_parent = span.parent_span_id
+        if raw_parent:
+            parent_id = _id(raw_parent, 8)
             if not parent_id:
                 self._out.reject("spans with an invalid parent span id")
                 return None
-            known = bool(span.flags & HAS_IS_REMOTE)
-            parent = SpanContext(
-                trace_id,
-                parent_id,
-                is_remote=bool(span.flags & IS_REMOTE) if known else False,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED),
-            )
-        if not span.end_time_unix_nano:
+            remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
+            parent = self.context(trace_id, parent_id, remote, TraceFlags.SAMPLED)
+        end = span.end_time_unix_nano
+        if not end:
             self._out.reject("spans without an end time")
             return None
-        context = SpanContext(
-            trace_id,
-            span_id,
-            is_remote=False,
-            trace_flags=TraceFlags(span.flags & 0xFF or TraceFlags.SAMPLED),
-            trace_state=_trace_state(span.trace_state),
-        )
+        state = span.trace_state
+        if state:
+            context = SpanContext(
+                trace_id,
+                span_id,
+                is_remote=False,
+                trace_flags=_FLAGS[flags & 0xFF or TraceFlags.SAMPLED],
+                trace_state=_trace_state(state),
+            )
+        else:
+            context = self.context(trace_id, span_id, False, flags & 0xFF or TraceFlags.SAMPLED)
+        status = _UNSET
+        if span.HasField("status"):
+            code = span.status.code
+            if code == _ERROR:
+                status = Status(StatusCode.ERROR, span.status.message or None)
+            elif code == ProtoStatus.STATUS_CODE_OK:
+                status = _OK
         return ReadableSpan(
-            name=span.name,
+            name=self.text(span.name),
             context=context,
             parent=parent,
             resource=resource,
             attributes=self.attributes(span.attributes),
-            events=self.events(span.events),
-            links=self.links(span.links),
+            events=self.events(span.events) if len(span.events) else (),
+            links=self.links(span.links) if len(span.links) else (),
             kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
-            status=Status(
-                _STATUS.get(span.status.code, StatusCode.UNSET),
-                span.status.message or None
-                if span.status.code == ProtoStatus.STATUS_CODE_ERROR
-                else None,
-            ),
-            start_time=span.start_time_unix_nano or span.end_time_unix_nano,
-            end_time=span.end_time_unix_nano,
+            status=status,
+            start_time=span.start_time_unix_nano or end,
+            end_time=end,
             instrumentation_scope=scope,
         )
 
-    def attributes(self, pairs: Iterable[KeyValue]) -> dict[str, AttributeValue]:
+    def context(self, trace_id: int, span_id: int, remote: bool, flags: int) -> SpanContext:
+        """One ``SpanContext`` per distinct value in a request (immutable, so shared)."""
+        key = (trace_id, span_id, remote, flags)
+        found = self._contexts.get(key)
+        if found is None:
+            found = self._contexts[key] = SpanContext(
+                trace_id, span_id, is_remote=remote, trace_flags=_FLAGS[flags]
+            )
+        return found
+
+    def attributes(self, pairs: Sequence[KeyValue]) -> dict[str, AttributeValue]:
         result: dict[str, AttributeValue] = {}
+        if not len(pairs):
+            return result
+        max_attributes = self._limits.max_attributes
+        max_chars = self._max_chars
         for pair in pairs:
-            if len(result) >= self._limits.max_attributes:
+            if len(result) >= max_attributes:
                 self._out.attributes_cut += 1
                 continue
-            value = self.value(pair.value)
-            if value is not None and pair.key:
-                result[self.text(pair.key)] = value
+            key = pair.key
+            if not key:
+                continue
+            value = pair.value
+            which = value.WhichOneof("value")
+            if which == "string_value":  # the common case, inline
+                text = value.string_value
+                decoded: AttributeValue | None = text if len(text) <= max_chars else self.text(text)
+            elif which == "int_value":
+                decoded = value.int_value
+            else:
+                decoded = self.value(value)
+            if decoded is not None:
+                result[key if len(key) <= max_chars else self.text(key)] = decoded
         return result
 
     def events(self, events: Iterable[ProtoSpan.Event]) -> list[Event]:
