@@ -324,3 +324,34 @@ def test_cli_serves_mtls_with_files_from_the_environment(
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_error_answers_and_lingering_close_work_over_tls(sandbox: Sandbox, pki: Pki) -> None:
+    """A body over the limit is answered 413 through TLS (the lingering close drains
+    TLS records), and the gateway serves the next client."""
+    gateway = start_gateway(
+        sandbox,
+        tls_cert=str(pki.server.cert),
+        tls_key=str(pki.server.key),
+        client_ca=str(pki.ca.cert),
+        max_body_bytes=1024,
+    )
+    port = gateway.http_port
+    assert port is not None
+    try:
+        context = client_context(pki, pki.client)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as secured:
+                secured.sendall(
+                    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + b"800\r\n"
+                    + b"\x0a" * 2048
+                    + b"\r\n"
+                )
+                answer = secured.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert wait_until(lambda: gateway.stats()["gateway_requests_too_large"] == 1, 5)
+        assert https_post(gateway, context) == 200
+    finally:
+        gateway.close(5)
