@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         gateway.close(0.0)
         stderr_line(_PROG, f"cannot listen on {args.host}: {exc}")
         return 1
+    from infinium_otel.gateway.collection import tune_for_gateway
+
+    tune_for_gateway()
     stop = threading.Event()
     previous = install_stop_handlers(stop)
     try:
