@@ -251,6 +251,11 @@ def main() -> int:
         )
         per_span = gateway_cpu / spans
         print(
+            f"gateway process busy {100 * gateway_cpu / end_to_end:.0f} % of one core on "
+            f"average (one process, one GIL: at 100 % it would take "
+            f"{1 / per_span:,.0f} spans/s)"
+        )
+        print(
             f"cpu per span: gateway {per_span * 1e6:.0f} us, in-process exporter "
             f"{ours * 1e6:.0f} us, ratio {per_span / ours:.2f}x"
         )

@@ -194,11 +194,17 @@ def test_resource_and_scope_are_reused_only_for_identical_senders() -> None:
     assert first.resource.attributes["service.name"] == "a"
 
 
-def test_decode_cache_is_bounded() -> None:
-    cache = DecodeCache(max_entries=3)
+def test_decode_cache_is_bounded_in_entries_and_bytes() -> None:
+    cache = DecodeCache(max_entries=8, max_bytes=4_000, max_entry_bytes=2_000)
     for n in range(10):
         decode_request(request(span(1), service=f"svc-{n}"), cache=cache)
-    assert len(cache._resources) <= 3 and len(cache._scopes) <= 3
+    assert len(cache._resources) + len(cache._scopes) <= 8
+    for n in range(10):
+        decode_request(request(span(1), service=f"{n}" + "x" * 1_500), cache=cache)
+    assert 0 < cache.held_bytes <= 4_000
+    big = decode_request(request(span(1), service="y" * 5_000), cache=cache).spans[0]
+    assert all(len(key) <= 2_000 for key in cache._resources)  # too large: never kept
+    assert big.resource.attributes["service.name"] == "y" * 5_000  # but decoded whole
 
 
 @pytest.mark.parametrize(

@@ -93,13 +93,27 @@ class DecodeCache:
     """The ``Resource`` and ``InstrumentationScope`` objects of recent senders, keyed by
     their encoded form: one client sends the same ones with every request, and
     building them (attribute validation) costs more than a span. A cut in a cached
-    one is counted when it is first decoded. Bounded; safe to share between threads
-    (a lost race only builds an object twice)."""
+    one is counted when it is first decoded. Bounded in entries and in encoded bytes
+    (a large one is never kept); safe to share between threads (a lost race only
+    builds an object twice)."""
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(
+        self,
+        max_entries: int = 256,
+        max_bytes: int = 4 * 1024 * 1024,
+        max_entry_bytes: int = 64 * 1024,
+    ) -> None:
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._max_entry_bytes = max_entry_bytes
         self._resources: dict[bytes, Resource] = {}
         self._scopes: dict[bytes, InstrumentationScope] = {}
+        self._bytes = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """The encoded size of what is kept (an estimate of its memory)."""
+        return self._bytes
 
     def resource(self, resource_spans: ResourceSpans, reader: _Reader) -> Resource:
         schema = resource_spans.schema_url
@@ -109,7 +123,7 @@ class DecodeCache:
         found = self._resources.get(key)
         if found is None:
             found = Resource(reader.attributes(resource_spans.resource.attributes), schema or None)
-            _remember(self._resources, key, found, self._max)
+            self._remember(self._resources, key, found)
         return found
 
     def scope(self, scope_spans: ScopeSpans, reader: _Reader) -> InstrumentationScope:
@@ -123,14 +137,21 @@ class DecodeCache:
                 schema or None,
                 reader.attributes(scope.attributes),
             )
-            _remember(self._scopes, key, found, self._max)
+            self._remember(self._scopes, key, found)
         return found
 
-
-def _remember(table: dict[bytes, Any], key: bytes, value: Any, limit: int) -> None:
-    if len(table) >= limit:
-        table.clear()
-    table[key] = value
+    def _remember(self, table: dict[bytes, Any], key: bytes, value: Any) -> None:
+        if len(key) > self._max_entry_bytes:
+            return
+        if (
+            len(self._resources) + len(self._scopes) >= self._max
+            or self._bytes + len(key) > self._max_bytes
+        ):
+            self._resources.clear()
+            self._scopes.clear()
+            self._bytes = 0
+        table[key] = value
+        self._bytes += len(key)
 
 
 def decode_request(
