@@ -355,3 +355,21 @@ def test_error_answers_and_lingering_close_work_over_tls(sandbox: Sandbox, pki: 
         assert https_post(gateway, context) == 200
     finally:
         gateway.close(5)
+
+
+def test_plaintext_grpc_to_the_tls_port_is_refused(mtls: Gateway, pki: Pki) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    message = ExportTraceServiceRequest.FromString(
+        request(span(1, attributes=agent_attributes("plain"))).SerializeToString()
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{mtls.grpc_port}") as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            trace_service_pb2_grpc.TraceServiceStub(channel).Export(message, timeout=5)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert mtls.stats()["gateway_requests"] == 0
+    with grpc_channel(mtls, pki, pki.client) as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(message, timeout=5)
+    assert mtls.stats()["gateway_spans_received"] == 1
