@@ -242,10 +242,8 @@ class InfiniumSpanExporter(SpanExporter):
         if not sinks:
             return None
         polls = self._clients.clone()
-        # Without default credentials, routed runs are all it polls; any agent's client will do.
-        first = self._settings.routes.agent_ids[0] if self._settings.routes else None
         processor = InterpretationProcessor(
-            client=polls.get(None) or polls.get(first), settings=self._settings, sinks=sinks
+            client=polls.get(None), settings=self._settings, sinks=sinks
         )
         if routed:
             processor._route_polls(polls)

@@ -163,12 +163,21 @@ class InterpretationProcessor:
         history_path = parse_history_setting(history, "history")
         self._history = RunHistory(history_path) if history_path is not None else None
         names = _check_sinks(sinks, settings)
+        # With a routing table each run is polled as the agent that submitted it.
+        self._agents: AgentClients | None = None
+        if settings.routes is not None:
+            from infinium_otel.client.agents import AgentClients
+
+            self._agents = AgentClients(settings, default=client)
+            # Without default credentials every run is routed: any agent's client will do.
+            client = (
+                client or self._agents.get(None) or self._agents.get(settings.routes.agent_ids[0])
+            )
         if client is None:
             from infinium_otel.client.sync_client import InfiniumClient
 
             client = InfiniumClient.from_settings(settings)
         self._client = client
-        self._agents: AgentClients | None = None  # per-agent clients, when runs are routed
         self._sink_names = names
         self._sinks: list[Sink] = build_sinks(
             names,
