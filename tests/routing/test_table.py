@@ -196,3 +196,13 @@ def test_the_setting_reads_its_variable_as_a_path(
     with pytest.raises(ConfigurationError) as info:
         Settings.load({"INFINIUM_ROUTES": str(tmp_path / "missing.json")})
     assert info.value.config_key == "INFINIUM_ROUTES"
+
+
+def test_beside_the_distro_a_routing_table_alone_adds_infinium() -> None:
+    from infinium_otel.autoconfigure import plan
+
+    distro = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}
+    env = dict(distro, INFINIUM_ROUTES="/etc/infinium/routes.json")
+    decided = plan(env, {"INFINIUM_ROUTES": env["INFINIUM_ROUTES"]}, distro_ran=True, chosen=False)
+    assert decided.assign == {"OTEL_TRACES_EXPORTER": "otlp,infinium"}
+    assert plan(dict(distro), {}, distro_ran=True, chosen=False).assign == {}
