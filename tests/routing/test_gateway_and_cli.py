@@ -158,3 +158,43 @@ def test_spool_replay_stops_only_the_refused_agent(
     assert stored_by_agent(sandbox) == {PLANNER: ["p"]}
     assert [r.headers["x-agent-id"] for r in sandbox.requests if r.status == 401] == [BILLING]
     assert len(Spool(spool_dir, create=False).entries()) == 2
+
+
+def test_one_agents_refused_secret_stops_only_its_own_replays(
+    two_agents: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infinium_otel.client.agents import AgentClients
+    from infinium_otel.delivery.worker import DeliveryWorker
+    from infinium_otel.settings import Settings
+
+    sandbox = two_agents
+    spool_dir = tmp_path / "spool"
+    writer = Spool(spool_dir)
+    for name, agent in (("b1", BILLING), ("p1", PLANNER), ("b2", BILLING), ("p2", PLANNER)):
+        key = writer.write(payload(name), agent)
+        assert key is not None
+        writer.release(key)
+    monkeypatch.setenv("BILLING_AGENT_SECRET", "a-wrong-billing-secret")
+    settings = Settings.load(
+        {}, routes=str(write_routes(tmp_path)), base_url=sandbox.url, max_retries=0
+    )
+    worker = DeliveryWorker(
+        AgentClients(settings),
+        spool=Spool(spool_dir),
+        spool_retry_initial=0.1,
+        spool_retry_max=0.2,
+        spool_start_delay=0.05,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(sandbox.traces()) < 2:
+            time.sleep(0.05)
+        time.sleep(1.0)  # several replay intervals: billing must not be tried again
+        assert stored_by_agent(sandbox) == {PLANNER: ["p1", "p2"]}
+        refused = [r for r in sandbox.requests if r.status == 401]
+        assert [r.headers["x-agent-id"] for r in refused] == [BILLING]
+        assert worker.stats.failed_auth == 1
+        left = Spool(spool_dir, create=False).entries()
+        assert len(left) == 2
+    finally:
+        worker.shutdown(5)

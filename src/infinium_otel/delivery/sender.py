@@ -51,6 +51,8 @@ class PayloadSender:
     ) -> None:
         self.clients = client if isinstance(client, AgentClients) else AgentClients.of(client)
         self._unroutable: set[str] = set()
+        # Routed agents whose credentials were refused: their spooled payloads wait on disk.
+        self.refused_agents: set[str] = set()
         self.spool = spool
         self.stats = stats
         self.warn = warn
@@ -89,6 +91,7 @@ class PayloadSender:
             return outcome, False
         if outcome is Outcome.AUTH_REFUSED:
             self.stats.failed_auth += 1
+            self._agent_refused(item.meta.agent_id)
         return outcome, self._failed(item, outcome, attempt.reason)
 
     def write(self, body: bytes, agent_id: str | None = None) -> str | None:
@@ -153,6 +156,8 @@ class PayloadSender:
     def _routable_entry(self, key: str) -> bool:
         """Whether a spooled payload's agent has credentials here; else it stays, reported."""
         agent = entry_agent(key)
+        if agent in self.refused_agents:
+            return False  # refused once already: kept until the secret is fixed
         if self.clients.routable(agent):
             return True
         if key not in self._unroutable and len(self._unroutable) < MAX_UNROUTABLE_TRACKED:
@@ -169,8 +174,21 @@ class PayloadSender:
 
     # -- consequences ------------------------------------------------------
 
+    def _agent_refused(self, agent_id: str | None) -> None:
+        """A routed agent's credentials were refused: stop replaying its payloads (only)."""
+        if agent_id is None or agent_id in self.refused_agents:
+            return
+        self.refused_agents.add(agent_id)
+        _log.error(
+            "Infinium: the credentials of agent %s were refused (401/403); its spooled runs "
+            "are kept on disk and no longer retried by this process. Fix the secret its "
+            "route names, then run `infinium-otel spool replay`.",
+            agent_id,
+        )
+
     def _delivered(self, item: Delivery, response: ApiResponse | None) -> None:
         self.stats.delivered += 1
+        self.refused_agents.discard(item.meta.agent_id or "")  # its credentials work again
         if item.replayed:
             self.stats.replayed += 1
         if item.spool_key is not None:

@@ -488,7 +488,7 @@ class DeliveryWorker:
             self._payload_kept()
         if not replay and outcome is not None:
             with self._cond:
-                self._after_outcome(self._schedule.after_live, outcome)
+                self._after_outcome(self._schedule.after_live, _for_schedule(item, outcome))
         return outcome, kept
 
     def _after_outcome(self, update: Callable[[Outcome, float], None], outcome: Outcome) -> None:
@@ -560,4 +560,12 @@ class DeliveryWorker:
             if outcome is None:
                 self._schedule.claim_lost(time.monotonic())
             else:
-                self._after_outcome(self._schedule.after_replay, outcome)
+                self._after_outcome(self._schedule.after_replay, _for_schedule(item, outcome))
+
+
+def _for_schedule(item: Delivery, outcome: Outcome) -> Outcome:
+    """A routed agent's refused credentials stop only its own replays (the sender skips
+    them), not the whole spool's: for the schedule that is a failure like any other."""
+    if outcome is Outcome.AUTH_REFUSED and item.meta.agent_id is not None:
+        return Outcome.FAILED
+    return outcome
