@@ -19,7 +19,7 @@ from infinium_otel.client.agents import AgentClients
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, Sandbox
 from infinium_otel.settings import Settings
 from routing.support import BILLING, BILLING_SECRET, PLANNER, PLANNER_SECRET, write_routes
-from secret_scan import find_leaks, known_secrets
+from secret_scan import find_leaks, known_secrets, register_secret
 from spool.support import payload
 
 pytestmark = pytest.mark.timeout(60)
@@ -155,3 +155,39 @@ def test_route_secrets_never_show_in_reprs_stats_logs_or_errors(
     assert BILLING_SECRET in secrets and PLANNER_SECRET in secrets
     assert find_leaks(texts, secrets) == []
     assert [t.agent_id for t in sandbox.traces()].count(PLANNER) == 1
+
+
+def test_a_refused_poll_stops_only_that_agents_polling(
+    two_agents: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infinium_otel.interpretation import InterpretationProcessor, InterpretationRequest
+    from infinium_otel.interpretation.outcome import InterpretationOutcome
+
+    sandbox = two_agents
+    billing_trace = str(post(sandbox, BILLING, BILLING_SECRET, payload("b"))[1]["traceId"])
+    planner_trace = str(post(sandbox, PLANNER, PLANNER_SECRET, payload("p"))[1]["traceId"])
+    routes = str(write_routes(tmp_path))
+    monkeypatch.setenv("BILLING_AGENT_SECRET", "billing-wrong-secret-9")
+    register_secret("billing-wrong-secret-9")
+    outcomes: list[InterpretationOutcome] = []
+    settings = Settings.load({}, routes=routes, base_url=sandbox.url, max_retries=0)
+    processor = InterpretationProcessor(
+        settings=settings, sinks=[], on_result=outcomes.append, poll_interval=1.0
+    )
+    try:
+        for trace_id, agent in ((billing_trace, BILLING), (planner_trace, PLANNER)):
+            processor.submit(
+                InterpretationRequest(
+                    infinium_trace_id=trace_id, otel_trace_id=1, otel_span_id=2, agent_id=agent
+                )
+            )
+        assert processor.flush(20)
+    finally:
+        processor.shutdown(2)
+    by_trace = {outcome.infinium_trace_id: outcome for outcome in outcomes}
+    assert by_trace[planner_trace].status == "ready"
+    assert by_trace[billing_trace].status == "failed"
+    assert BILLING in by_trace[billing_trace].message
+    polls = [r for r in sandbox.requests if r.endpoint == "interpretation"]
+    assert {r.headers["x-agent-id"] for r in polls if r.status == 401} == {BILLING}
+    assert all(r.headers["x-agent-id"] == PLANNER for r in polls if r.status == 200)
