@@ -206,3 +206,19 @@ def test_beside_the_distro_a_routing_table_alone_adds_infinium() -> None:
     decided = plan(env, {"INFINIUM_ROUTES": env["INFINIUM_ROUTES"]}, distro_ran=True, chosen=False)
     assert decided.assign == {"OTEL_TRACES_EXPORTER": "otlp,infinium"}
     assert plan(dict(distro), {}, distro_ran=True, chosen=False).assign == {}
+
+
+@pytest.mark.parametrize("doc", ["configuration.md", "gateway.md"])
+def test_the_documented_tables_load(doc: str, tmp_path: Path) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / doc).read_text(encoding="utf-8")
+    (block,) = re.findall(r"```json\n(.*?)```", text, re.S)
+    secret = tmp_path / "planner"
+    secret.write_text(PLANNER_SECRET)
+    raw = json.loads(block.replace("/run/secrets/planner", str(secret)))
+    loaded = load_routes(raw, environ=ENV)
+    assert loaded.agent_ids == [
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+    ]
