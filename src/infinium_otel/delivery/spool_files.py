@@ -10,9 +10,10 @@ named so that sorting the names gives the order of writing::
 
 The spool only ever sweeps, trims, counts or purges names of exactly these shapes,
 so other files in the directory or its sub-folders are never touched.
-``<agent>`` is the agent id (32 hex digits, no dashes) of a payload routed to an
-agent other than the default one (see ``routing.py``); it is part of the entry
-id, so every rename keeps it and a replay sends the payload as that agent.
+``<agent>`` is the agent id (32 hex digits, no dashes) a payload was sent as when
+a routing table is in use (see ``routing.py``); without one it is left out and
+the payload goes as the default agent. It is part of the entry id, so every
+rename keeps it and a replay sends the payload as that agent, never another.
 A sender claims an entry by renaming it to a claimed name; ``rename`` is atomic,
 so of several processes claiming the same file exactly one wins. A claim whose
 holder is gone (dead pid on this host, a spool object no longer alive in this

@@ -233,21 +233,20 @@ class InfiniumSpanExporter(SpanExporter):
         return run_router(table, self._clients.default_agent_id)
 
     def _make_interpretation(self, option: InterpretationOption) -> InterpretationProcessor | None:
-        routed = self._settings.routes is not None
         if isinstance(option, InterpretationProcessor):
-            if routed:
+            if self._settings.routes is not None:  # runs of several agents reach it
                 option._route_polls(self._clients.clone())
             return option
         sinks = self._settings.interpretation_sinks(option)
         if not sinks:
             return None
-        polls = self._clients.clone()
-        processor = InterpretationProcessor(
-            client=polls.get(None), settings=self._settings, sinks=sinks
+        # With routes in the settings, the processor makes one client per agent itself.
+        default = self._clients.get(None)
+        return InterpretationProcessor(
+            client=default.clone() if default is not None else None,
+            settings=self._settings,
+            sinks=sinks,
         )
-        if routed:
-            processor._route_polls(polls)
-        return processor
 
     def _count(self, key: str) -> None:
         with self._counter_lock:
