@@ -16,7 +16,8 @@ BILLING = "11111111-1111-4111-8111-111111111111"
 PLANNER = "22222222-2222-4222-8222-222222222222"
 BILLING_SECRET = "billing-route-secret-1"
 PLANNER_SECRET = "planner-route-secret-2"
-for _secret in (BILLING_SECRET, PLANNER_SECRET):
+WRONG_SECRETS = ("a-wrong-billing-secret", "billing-wrong-secret-9", "not-the-billing-secret")
+for _secret in (BILLING_SECRET, PLANNER_SECRET, *WRONG_SECRETS):
     register_secret(_secret)
 
 

@@ -198,3 +198,26 @@ def test_one_agents_refused_secret_stops_only_its_own_replays(
         assert len(left) == 2
     finally:
         worker.shutdown(5)
+
+
+def test_doctor_checks_every_routed_agents_credentials(
+    two_agents: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infinium_otel.cli import doctor
+
+    sandbox = two_agents
+    monkeypatch.setenv("INFINIUM_ROUTES", str(write_routes(tmp_path)))
+    monkeypatch.setenv("INFINIUM_BASE_URL", sandbox.url)
+    out = io.StringIO()
+    assert doctor.main([], out=out) == 0, out.getvalue()
+    text = out.getvalue()
+    assert "2 route(s) to 2 agent(s)" in text and "no default agent" in text
+    assert f"[ok] agent {BILLING}: endpoint reached and credentials accepted" in text
+    assert f"[ok] agent {PLANNER}: endpoint reached and credentials accepted" in text
+    monkeypatch.setenv("BILLING_AGENT_SECRET", "a-wrong-billing-secret")
+    out = io.StringIO()
+    assert doctor.main([], out=out) == 1
+    text = out.getvalue()
+    assert f"[FAIL] agent {BILLING}: credentials: refused (401); check the secret its route" in text
+    assert f"[ok] agent {PLANNER}: endpoint reached" in text
+    assert "a-wrong-billing-secret" not in text and BILLING_SECRET not in text
