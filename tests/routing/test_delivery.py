@@ -299,3 +299,42 @@ def test_configure_raises_one_clear_error_for_a_bad_table(two_agents: Sandbox) -
     bad = {"routes": [{"match": {}, "agent_id": BILLING, "secret_env": "BILLING_AGENT_SECRET"}]}
     with pytest.raises(ConfigurationError, match=r"routes: routes\[0\]\.match must be"):
         configure(tracer_provider=provider, instrument=False, routes=bad, base_url=two_agents.url)
+
+
+def test_results_looks_up_each_routed_run_with_its_agents_credentials(
+    two_agents: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import json
+
+    from infinium_otel.cli import results
+
+    sandbox = two_agents
+    history = tmp_path / "history.jsonl"
+    routes = str(write_routes(tmp_path))
+    provider = new_provider()
+    handle = configure(
+        tracer_provider=provider,
+        instrument=False,
+        interpretation=["log"],
+        routes=routes,
+        history=str(history),
+        **settings_for(sandbox),
+    )
+    try:
+        run(provider, "planner")
+        run(provider, "billing")
+        assert handle.flush(20)
+        assert handle.wait_for_interpretations(30)
+    finally:
+        handle.shutdown(10)
+    monkeypatch.setenv("INFINIUM_ROUTES", routes)
+    monkeypatch.setenv("INFINIUM_BASE_URL", sandbox.url)
+    out = io.StringIO()
+    assert results.main(["--json", "--history", str(history)], stdout=out) == 0
+    found = {r["name"]: r for r in json.loads(out.getvalue())}
+    assert set(found) == {"planner", "billing"}
+    assert {found[name]["status"] for name in found} == {"ready"}
+    agent_of = {trace.trace_id: trace.agent_id for trace in sandbox.traces()}
+    for name, agent in (("planner", PLANNER), ("billing", BILLING)):
+        assert agent_of[found[name]["trace_id"]] == agent
