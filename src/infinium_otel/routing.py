@@ -178,7 +178,7 @@ def _match(where: str, raw: object, key: str) -> tuple[tuple[str, frozenset[str]
             raise _error(key, f"{where}.match has an empty attribute name")
         values = [value] if isinstance(value, str) else value
         if (
-            not isinstance(values, list)
+            not isinstance(values, (list, tuple))
             or not values
             or not all(isinstance(v, str) for v in values)
         ):
