@@ -36,6 +36,7 @@ BAD_TEXT = {
     "max_queued_payloads": ["0", "1000001"],
     "wait_at_exit": ["-1", "3601", "later"],
     "history": ["bad\x00path"],
+    "routes": ["/nonexistent/infinium-routes.json"],
 }
 FREE_TEXT = {"spool_dir"}
 

@@ -17,7 +17,8 @@ are still in place). Then:
   the distro's, and one warning names what was replaced;
 - merely installed beside it (which configurator runs is then up to entry
   point order): ours keeps the distro's defaults and only adds ``infinium`` to
-  the distro's trace exporters, when ``INFINIUM_AGENT_ID`` is set.
+  the distro's trace exporters, when ``INFINIUM_AGENT_ID`` (or
+  ``INFINIUM_ROUTES``) is set.
 
 A value the user set is never touched.
 """
@@ -126,11 +127,11 @@ def plan(
             replace={},
             note="infinium-otel: OTEL_TRACES_EXPORTER is yours; the Infinium exporter is not added",
         )
-    if not environ.get("INFINIUM_AGENT_ID"):
+    if not environ.get("INFINIUM_AGENT_ID") and not environ.get("INFINIUM_ROUTES"):
         return Plan(
             assign={},
             replace={},
-            note="infinium-otel: INFINIUM_AGENT_ID is unset; "
+            note="infinium-otel: INFINIUM_AGENT_ID and INFINIUM_ROUTES are unset; "
             "keeping opentelemetry-distro's setup without Infinium",
         )
     traces = f"{environ['OTEL_TRACES_EXPORTER']},infinium"

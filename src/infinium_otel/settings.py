@@ -18,10 +18,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from infinium_otel.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from infinium_otel.routing import RoutingTable
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -293,6 +296,16 @@ class PathText:
         return str(os.fspath(raw))
 
 
+@dataclasses.dataclass(frozen=True)
+class Routes:
+    """A routing table: a path to its JSON file, a dict or the list (see ``routing.py``)."""
+
+    def __call__(self, raw: object, key: str, parsed: Mapping[str, Any]) -> RoutingTable:
+        from infinium_otel.routing import load_routes  # routing reads this module's Secret
+
+        return load_routes(raw, key)
+
+
 HISTORY_ENV = "INFINIUM_HISTORY"
 
 
@@ -431,6 +444,7 @@ class Settings:
     wait_at_exit: float = field(
         default=0.0, metadata=declare("INFINIUM_WAIT_AT_EXIT", Number(0.0, 3600))
     )
+    routes: RoutingTable | None = field(default=None, metadata=declare("INFINIUM_ROUTES", Routes()))
     # Exporter bounds (keyword or environment; rarely changed).
     max_buffered_spans: int = field(
         default=100_000, metadata=declare("INFINIUM_MAX_BUFFERED_SPANS", Whole(1, 10_000_000))

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -37,6 +39,9 @@ _log = logging.getLogger("infinium_otel")
 SCHEDULE_DELAY_MILLIS = 500
 MAX_QUEUE_SIZE = 8_192
 MAX_EXPORT_BATCH_SIZE = 512
+
+# A routing table: a path to its JSON file, ``{"routes": [...]}`` or the list (see routing.py).
+RoutesOption = str | os.PathLike[str] | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 _lock = threading.Lock()
 _handles: dict[int, InfiniumHandle] = {}
@@ -138,15 +143,17 @@ def configure(
     interpretation: InterpretationOption = None,
     payload_hook: PayloadHook | None = None,
     resource: Resource | None = None,
+    routes: RoutesOption = None,
     **settings: Any,
 ) -> InfiniumHandle:
     """Set up export of agent runs to Infinium; returns a handle for flush and shutdown.
 
     Keyword settings (``agent_id``, ``agent_secret``, ``base_url``, ...) override
     the ``INFINIUM_*`` environment. With ``INFINIUM_DISABLED=true`` nothing is
-    installed and the handle is a no-op.
+    installed and the handle is a no-op. ``routes`` (else ``INFINIUM_ROUTES``)
+    sends each run with its own agent's credentials (docs/configuration.md).
     """
-    resolved = Settings.load(**settings)
+    resolved = Settings.load(routes=routes, **settings)
     if resolved.disabled:
         return InfiniumHandle(
             settings=resolved, tracer_provider=None, exporter=None, processor=None, instrumented=[]

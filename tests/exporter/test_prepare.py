@@ -73,6 +73,7 @@ def test_a_hook_returning_none_drops_the_run_by_choice_not_failure() -> None:
         "runs_dropped_by_hook": 1,
         "runs_hook_failed": 0,
         "runs_failed_conversion": 0,
+        "runs_unrouted": 0,
     }
 
 

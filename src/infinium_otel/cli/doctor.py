@@ -45,6 +45,8 @@ def run_checks(settings: Settings | None, report: Report, *, timeout: float = 10
     if settings.disabled:
         report(False, "INFINIUM_DISABLED is true: nothing will be exported until it is unset")
         return False
+    if settings.routes is not None:
+        return _check_routes(settings, report, timeout)
     try:
         agent_id, _ = settings.require_credentials()
     except ConfigurationError as error:
@@ -56,7 +58,36 @@ def run_checks(settings: Settings | None, report: Report, *, timeout: float = 10
     return _check_spool(settings, report) and healthy
 
 
-def _check_endpoint(settings: Settings, report: Report, timeout: float) -> bool:
+def _check_routes(settings: Settings, report: Report, timeout: float) -> bool:
+    """With a routing table: every routed agent's credentials, and the default's if set."""
+    routes = settings.routes
+    assert routes is not None
+    default = settings.agent_id if settings.agent_secret is not None else None
+    fallback = f"default agent {default}" if default else "no default agent (unmatched: dropped)"
+    report(
+        True,
+        f"settings: {len(routes.routes)} route(s) to {len(routes.agent_ids)} agent(s) from "
+        f"{routes.origin}, {fallback}, endpoint {settings.base_url}",
+    )
+    report(True, f"interpretation: {', '.join(sorted(settings.interpretation)) or 'off'}")
+    healthy = True
+    if default:
+        healthy = _check_endpoint(settings, report, timeout)
+    for agent_id in routes.agent_ids:
+        if default and agent_id == default.lower():
+            continue
+        routed = settings.override(agent_id=agent_id, agent_secret=routes.secret_of(agent_id))
+        healthy = _check_endpoint(routed, report, timeout, agent=agent_id) and healthy
+    return _check_spool(settings, report) and healthy
+
+
+def _check_endpoint(
+    settings: Settings, report: Report, timeout: float, *, agent: str | None = None
+) -> bool:
+    """One agent's credentials against the endpoint; ``agent`` names a routed one."""
+    if agent is not None:
+        return _check_endpoint(settings, _routed(report, agent), timeout)
+
     try:
         with InfiniumClient.from_settings(settings) as client:
             started = time.monotonic()
@@ -113,6 +144,19 @@ def _check_endpoint(settings: Settings, report: Report, timeout: float) -> bool:
         f"(the API answered {response.status_code} to a probe; {elapsed_ms:.0f} ms)",
     )
     return True
+
+
+def _routed(report: Report, agent: str) -> Report:
+    """Lines about a routed agent say which, and point at its route, not the variables."""
+
+    def routed_report(ok: bool, line: str) -> None:
+        line = line.replace(
+            "check INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET on the agent's page in Infinium",
+            "check the secret its route names against the agent's page in Infinium",
+        )
+        report(ok, f"agent {agent}: {line}")
+
+    return routed_report
 
 
 def _check_spool(settings: Settings, report: Report) -> bool:

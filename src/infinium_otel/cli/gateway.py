@@ -1,6 +1,7 @@
 """``infinium-otel gateway``: receive OTLP traces from any language, send whole runs.
 
-Credentials and settings come from ``INFINIUM_*``, as for the exporter. The token
+Credentials and settings come from ``INFINIUM_*``, as for the exporter; ``--routes``
+(or ``INFINIUM_ROUTES``) sends each service's runs as its own agent. The token
 may come from ``INFINIUM_GATEWAY_TOKEN`` so it stays out of the process list.
 Exits 0 after a graceful stop when every run was delivered, 1 when some were
 not, 2 for a mistake in the arguments or settings.
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         "handed over early (default 256)",
     )
     parser.add_argument(
+        "--routes",
+        default=None,
+        help="JSON file routing runs to agents by attribute (or INFINIUM_ROUTES)",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=positive_seconds,
         default=30.0,
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         max_held_bytes=args.max_held_mib * 1024 * 1024,
     )
     try:
-        settings = Settings.load()
+        settings = Settings.load(routes=args.routes)
         if settings.disabled:
             stderr_line(_PROG, "INFINIUM_DISABLED is set: the gateway would send nothing")
             return 2

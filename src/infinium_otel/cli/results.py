@@ -158,19 +158,26 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
 
 
 def _look_up(records: list[HistoryRecord], settings: Settings, timeout: float) -> list[Verdict]:
-    """One verdict per record, newest first; one lookup per run this environment may ask."""
+    """One verdict per record, newest first; one lookup per run this environment may ask.
+
+    With a routing table (``INFINIUM_ROUTES``) a routed agent's runs are asked
+    with its route's credentials.
+    """
     if not records:
         return []
-    if settings.agent_id is None or settings.agent_secret is None:
+    from infinium_otel.client.agents import AgentClients
+
+    clients = AgentClients(settings)
+    if clients.default_agent_id is None and settings.routes is None:
         message = "credentials not available (INFINIUM_AGENT_ID / INFINIUM_AGENT_SECRET not set)"
         return [Verdict(r, NO_CREDENTIALS, message) for r in records]
-    from infinium_otel.client.sync_client import InfiniumClient
-
-    refused: str | None = None
+    refused: dict[str, str] = {}  # agent id -> why its credentials failed
     verdicts: list[Verdict] = []
-    with InfiniumClient.from_settings(settings) as client:
+    try:
         for record in records:
-            if record.agent_id.lower() != settings.agent_id.lower():
+            agent = record.agent_id.lower()
+            client = clients.get(agent)
+            if client is None:
                 verdicts.append(
                     Verdict(record, OTHER_AGENT, "other agent: credentials not available")
                 )
@@ -182,14 +189,16 @@ def _look_up(records: list[HistoryRecord], settings: Settings, timeout: float) -
                         f"other endpoint ({record.base_url}): credentials not available",
                     )
                 )
-            elif refused is not None:
-                verdicts.append(Verdict(record, ERROR, refused))
+            elif agent in refused:
+                verdicts.append(Verdict(record, ERROR, refused[agent]))
             else:
                 try:
                     verdicts.append(_fetch(client, record, timeout))
                 except AuthenticationError as error:
-                    refused = f"credentials refused: {error.message}"
-                    verdicts.append(Verdict(record, ERROR, refused))
+                    refused[agent] = f"credentials refused: {error.message}"
+                    verdicts.append(Verdict(record, ERROR, refused[agent]))
+    finally:
+        clients.close()
     return verdicts
 
 

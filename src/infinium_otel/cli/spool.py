@@ -1,7 +1,9 @@
 """``infinium-otel spool list|replay|purge``: look at, send, or empty a spool directory.
 
 ``replay`` uses the same claims as the exporter's delivery thread, so it can run
-while agents are running on the same spool without sending anything twice.
+while agents are running on the same spool without sending anything twice. A
+payload routed to an agent (see ``routing.py``) is sent with that agent's
+credentials from ``INFINIUM_ROUTES``; one whose agent has none here is kept.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from infinium_otel.client.sync_client import InfiniumClient
+from infinium_otel.client.agents import AgentClients
 from infinium_otel.delivery.attempt import Outcome, send_payload
 from infinium_otel.delivery.spool import Spool
+from infinium_otel.delivery.spool_files import entry_agent
 from infinium_otel.errors import ConfigurationError
 from infinium_otel.settings import Settings
 
@@ -159,7 +162,8 @@ def _list(spool: Spool, verbose: bool, out: TextIO) -> int:
 def _replay(spool: Spool, timeout: float, show_progress: bool, out: TextIO) -> int:
     try:
         settings = Settings.load()
-        settings.require_credentials()
+        if settings.routes is None:
+            settings.require_credentials()
     except ConfigurationError as error:
         print(f"infinium-otel spool replay: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -169,8 +173,18 @@ def _replay(spool: Spool, timeout: float, show_progress: bool, out: TextIO) -> i
     sent = skipped = rejected = 0
     code = EXIT_OK
     problem = ""
-    with InfiniumClient.from_settings(settings) as client:
+    clients = AgentClients(settings)
+    unroutable: dict[str, int] = {}  # agent id -> payloads kept: no credentials here
+    refused: set[str | None] = set()  # agents whose credentials were refused
+    try:
         for done, entry in enumerate(entries, 1):
+            agent = entry_agent(entry.entry_id)
+            client = clients.get(agent)
+            if agent in refused or client is None:
+                if client is None and agent is not None:
+                    unroutable[agent] = unroutable.get(agent, 0) + 1
+                progress.update(done)
+                continue  # kept on disk, never sent as another agent
             claimed = spool.claim(entry)
             if claimed is None:
                 skipped += 1  # another sender got it, or it was corrupt and moved aside
@@ -191,25 +205,40 @@ def _replay(spool: Spool, timeout: float, show_progress: bool, out: TextIO) -> i
             elif attempt.outcome is Outcome.AUTH_REFUSED:
                 spool.release(key)
                 code = EXIT_AUTH
+                refused.add(agent)
+                whose = "INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET"
+                if agent is not None and settings.routes is not None:
+                    whose = f"the secret of agent {agent} in {settings.routes.origin}"
                 problem = (
-                    f"{attempt.reason}: replay stopped, the files are kept; "
-                    "check INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET"
+                    f"{attempt.reason}: replay stopped for that agent, the files are kept; "
+                    f"check {whose}"
                 )
-                break
+                if settings.routes is None:
+                    break
             else:
                 spool.release(key)
-                code = EXIT_UNDELIVERED
+                code = EXIT_UNDELIVERED if code == EXIT_OK else code
                 problem = (
                     f"could not deliver ({attempt.reason}): replay stopped, the files are kept"
                 )
                 break
             progress.update(done)
+    finally:
+        clients.close()
     progress.close()
     left = spool.summary().count
     print(
         f"spool {spool.directory}: sent {sent}, refused {rejected}, skipped {skipped}; {left} left",
         file=out,
     )
+    if unroutable:
+        kept = ", ".join(f"{agent} ({count})" for agent, count in sorted(unroutable.items()))
+        print(
+            f"  kept, not sent: payloads of agents with no route or default credentials here: "
+            f"{kept}",
+            file=out,
+        )
+        code = EXIT_UNDELIVERED if code == EXIT_OK else code
     if problem:
         print(f"infinium-otel spool replay: {problem}", file=sys.stderr)
     return code

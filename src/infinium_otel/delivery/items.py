@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 __all__ = ["Delivery", "DeliveryStats", "NotSent", "RunMeta", "Spool", "meta_from_payload"]
@@ -23,6 +23,7 @@ class RunMeta:
     run_name: str
     agent_name: str | None = None
     service_name: str | None = None
+    agent_id: str | None = None  # the routed agent it is sent as; None: the default one
 
 
 @dataclasses.dataclass
@@ -40,6 +41,7 @@ class NotSent(enum.Enum):
     DROPPED_BY_HOOK = "dropped_by_hook"  # the payload hook returned None: the user's choice
     HOOK_FAILED = "hook_failed"  # the hook raised, or returned something other than a dict
     CONVERSION_FAILED = "conversion_failed"  # conversion or encoding failed
+    UNROUTED = "unrouted"  # no route matched and there are no default credentials
 
     @property
     def is_failure(self) -> bool:
@@ -54,10 +56,11 @@ class Spool(Protocol):
     once accepted; ``release`` hands it back for a later retry; ``renew``
     refreshes the claim before a send (False: another sender took it);
     ``reject`` sets aside a payload the server refused for good; ``claim_next``
-    claims the oldest payload any sender left behind.
+    claims the oldest payload any sender left behind (whose key ``accept`` takes).
+    ``agent_id`` names a routed run's agent, kept with the payload.
     """
 
-    def write(self, body: bytes) -> str | None: ...
+    def write(self, body: bytes, agent_id: str | None = None) -> str | None: ...
 
     def remove(self, key: str) -> None: ...
 
@@ -67,7 +70,9 @@ class Spool(Protocol):
 
     def reject(self, key: str) -> None: ...
 
-    def claim_next(self) -> tuple[str, bytes] | None: ...
+    def claim_next(
+        self, accept: Callable[[str], bool] | None = None
+    ) -> tuple[str, bytes] | None: ...
 
     def entries(self) -> Sequence[object]: ...
 
@@ -93,6 +98,7 @@ class DeliveryStats:
     spool_corrupt: int = 0
     spool_rejected: int = 0
     spool_claim_lost: int = 0
+    spool_unroutable: int = 0  # spooled payloads of an agent with no credentials here, kept
 
 
 def meta_from_payload(body: bytes) -> RunMeta:

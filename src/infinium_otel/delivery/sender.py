@@ -10,15 +10,18 @@ from its own thread and decides when to send and how long to retry.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 
 from infinium_otel._logging import RateLimitedLogger
+from infinium_otel.client.agents import AgentClients
 from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.sync_client import InfiniumClient
-from infinium_otel.delivery.attempt import Outcome, send_payload
+from infinium_otel.delivery.attempt import Attempt, Outcome, send_payload
 from infinium_otel.delivery.items import Delivery, DeliveryStats, RunMeta, Spool, meta_from_payload
+from infinium_otel.delivery.spool_files import entry_agent
 from infinium_otel.payload.run import Run
 
 __all__ = ["DeliveryListener", "PayloadSender"]
@@ -27,19 +30,29 @@ _log = logging.getLogger("infinium_otel.delivery")
 
 DeliveryListener = Callable[[RunMeta, ApiResponse], None]
 
+# Spooled payloads of agents this process has no credentials for, remembered to count once.
+MAX_UNROUTABLE_TRACKED = 10_000
+
 
 class PayloadSender:
-    """Sends payloads through ``client`` and keeps ``stats``; never raises."""
+    """Sends payloads through ``client`` and keeps ``stats``; never raises.
+
+    ``client`` is one client, or the clients of several agents: each payload
+    goes as the agent its ``meta.agent_id`` names (None: the default one).
+    """
 
     def __init__(
         self,
-        client: InfiniumClient,
+        client: InfiniumClient | AgentClients,
         *,
         spool: Spool | None,
         stats: DeliveryStats,
         warn: RateLimitedLogger,
     ) -> None:
-        self.client = client
+        self.clients = client if isinstance(client, AgentClients) else AgentClients.of(client)
+        self._unroutable: set[str] = set()
+        # Routed agents whose credentials were refused: their spooled payloads wait on disk.
+        self.refused_agents: set[str] = set()
         self.spool = spool
         self.stats = stats
         self.warn = warn
@@ -59,9 +72,14 @@ class PayloadSender:
         spooled = item.spool_key is not None and self.spool is not None
         if spooled and not self._call("renew", item.spool_key or ""):
             return None, False  # its claim went stale and another sender has it now
-        attempt = send_payload(
-            self.client, item.body, deadline=deadline, max_retries=max_retries, cancel=cancel
-        )
+        client = self.clients.get(item.meta.agent_id)
+        if client is None:  # never sent as another agent: kept (when spooled) and reported
+            reason = f"no credentials for agent {item.meta.agent_id}"
+            attempt = Attempt(Outcome.FAILED, reason=reason)
+        else:
+            attempt = send_payload(
+                client, item.body, deadline=deadline, max_retries=max_retries, cancel=cancel
+            )
         if attempt.shrunk:
             self.stats.shrunk_after_413 += 1
         outcome = attempt.outcome
@@ -73,14 +91,15 @@ class PayloadSender:
             return outcome, False
         if outcome is Outcome.AUTH_REFUSED:
             self.stats.failed_auth += 1
+            self._agent_refused(item.meta.agent_id)
         return outcome, self._failed(item, outcome, attempt.reason)
 
-    def write(self, body: bytes) -> str | None:
+    def write(self, body: bytes, agent_id: str | None = None) -> str | None:
         """Store a payload in the spool before its first send; its key, None if not stored."""
         if self.spool is None:
             return None
         try:
-            key = self.spool.write(body)
+            key = self.spool.write(body, agent_id) if agent_id else self.spool.write(body)
         except Exception as error:
             self.stats.spool_write_failed += 1
             self.warn.log(
@@ -99,7 +118,7 @@ class PayloadSender:
         if self.spool is None or not isinstance(work, Delivery):
             return False  # a run not prepared yet has no payload to keep
         if work.spool_key is None:
-            work.spool_key = self.write(work.body)
+            work.spool_key = self.write(work.body, work.meta.agent_id)
         return self._release(work)
 
     def entries_waiting(self) -> bool:
@@ -123,7 +142,7 @@ class PayloadSender:
             except Exception:
                 _log.warning("Infinium spool: sweep_temp_files failed", exc_info=True)
         try:
-            claimed = self.spool.claim_next()
+            claimed = self.spool.claim_next(self._routable_entry)
         except Exception:
             _log.warning("Infinium spool: cannot read the spool", exc_info=True)
             return None
@@ -131,12 +150,45 @@ class PayloadSender:
             return None
         key, body = claimed
         self.stats.retried += 1
-        return Delivery(body=body, meta=meta_from_payload(body), spool_key=key, replayed=True)
+        meta = dataclasses.replace(meta_from_payload(body), agent_id=entry_agent(key))
+        return Delivery(body=body, meta=meta, spool_key=key, replayed=True)
+
+    def _routable_entry(self, key: str) -> bool:
+        """Whether a spooled payload's agent has credentials here; else it stays, reported."""
+        agent = entry_agent(key)
+        if agent in self.refused_agents:
+            return False  # refused once already: kept until the secret is fixed
+        if self.clients.routable(agent):
+            return True
+        if key not in self._unroutable and len(self._unroutable) < MAX_UNROUTABLE_TRACKED:
+            self._unroutable.add(key)
+            self.stats.spool_unroutable += 1
+            self.warn.log(
+                logging.WARNING,
+                f"unroutable-{agent}",
+                "Infinium spool: payloads of agent %s are kept on disk, not sent: no route or "
+                "default credentials name that agent here (add its route, then replay)",
+                agent,
+            )
+        return False
 
     # -- consequences ------------------------------------------------------
 
+    def _agent_refused(self, agent_id: str | None) -> None:
+        """A routed agent's credentials were refused: stop replaying its payloads (only)."""
+        if agent_id is None or agent_id in self.refused_agents:
+            return
+        self.refused_agents.add(agent_id)
+        _log.error(
+            "Infinium: the credentials of agent %s were refused (401/403); its spooled runs "
+            "are kept on disk and no longer retried by this process. Fix the secret its "
+            "route names, then run `infinium-otel spool replay`.",
+            agent_id,
+        )
+
     def _delivered(self, item: Delivery, response: ApiResponse | None) -> None:
         self.stats.delivered += 1
+        self.refused_agents.discard(item.meta.agent_id or "")  # its credentials work again
         if item.replayed:
             self.stats.replayed += 1
         if item.spool_key is not None:

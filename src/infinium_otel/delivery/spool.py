@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from infinium_otel.delivery.spool_files import (
     CORRUPT_DIR,
@@ -166,8 +166,11 @@ class Spool:
 
     # -- writing and finishing ----------------------------------------------
 
-    def write(self, body: bytes) -> str | None:
-        """Store ``body`` durably, claimed by this object; its key, or None when refused."""
+    def write(self, body: bytes, agent_id: str | None = None) -> str | None:
+        """Store ``body`` durably, claimed by this object; its key, or None when refused.
+
+        ``agent_id`` (a routed run's agent) is kept in the entry's name.
+        """
         size = len(body)
         if size > self.max_bytes:
             self.stats.dropped_full += 1
@@ -178,7 +181,7 @@ class Spool:
             )
             return None
         self._make_room(size)
-        entry_id = new_entry_id(size, next(self._seq))
+        entry_id = new_entry_id(size, next(self._seq), agent_id)
         final = entry_id + self._claim_suffix()
         try:
             write_durably(self.directory, f"{TEMP_PREFIX}{entry_id}", final, body)
@@ -306,9 +309,11 @@ class Spool:
             self._held[key] = claimed
         return key, body
 
-    def claim_next(self) -> tuple[str, bytes] | None:
-        """Claim the oldest claimable entry; None when there is none."""
+    def claim_next(self, accept: Callable[[str], bool] | None = None) -> tuple[str, bytes] | None:
+        """Claim the oldest claimable entry (whose id ``accept`` takes); None when none is."""
         for entry in self.claimable():
+            if accept is not None and not accept(entry.entry_id):
+                continue
             claimed = self.claim(entry)
             if claimed is not None:
                 return claimed

@@ -3,13 +3,17 @@
 One file per payload, holding exactly the payload JSON (never a credential),
 named so that sorting the names gives the order of writing::
 
-    <microseconds>-<size>-<pid>-<seq>-<random>.json                 ready to send
+    <microseconds>-<size>-<pid>-<seq>-<random>[-a<agent>].json      ready to send
     <entry>.json.claim.<host>.<pid>.<token>.<claimed ms>              being sent
     .tmp-<entry>                                                     being written
     corrupt/<entry>.json, corrupt/tmp-<entry>.json, rejected/<entry>.json  set aside
 
 The spool only ever sweeps, trims, counts or purges names of exactly these shapes,
 so other files in the directory or its sub-folders are never touched.
+``<agent>`` is the agent id (32 hex digits, no dashes) a payload was sent as when
+a routing table is in use (see ``routing.py``); without one it is left out and
+the payload goes as the default agent. It is part of the entry id, so every
+rename keeps it and a replay sends the payload as that agent, never another.
 A sender claims an entry by renaming it to a claimed name; ``rename`` is atomic,
 so of several processes claiming the same file exactly one wins. A claim whose
 holder is gone (dead pid on this host, a spool object no longer alive in this
@@ -30,6 +34,7 @@ import re
 import secrets
 import socket
 import time
+import uuid
 
 from infinium_otel.delivery.spool_safety import (
     is_regular_file,
@@ -50,6 +55,7 @@ __all__ = [
     "claim_abandoned",
     "claim_suffix",
     "create_directory",
+    "entry_agent",
     "forget_live_token",
     "fsync_dir",
     "is_payload",
@@ -75,7 +81,11 @@ CORRUPT_DIR = "corrupt"
 REJECTED_DIR = "rejected"
 TEMP_PREFIX = ".tmp-"
 
-_ID = r"(?P<us>\d{16})-(?P<size>\d+)-(?P<pid>\d+)-(?P<seq>\d+)-(?P<rand>[0-9a-f]+)"
+_ID = (
+    r"(?P<us>\d{16})-(?P<size>\d+)-(?P<pid>\d+)-(?P<seq>\d+)-(?P<rand>[0-9a-f]+)"
+    r"(?:-a(?P<agent>[0-9a-f]{32}))?"
+)
+_AGENT = re.compile(r"-a([0-9a-f]{32})$")
 _NAME = re.compile(
     rf"^(?P<id>{_ID})"
     r"\.json"
@@ -151,9 +161,18 @@ def parse_entry(name: str) -> SpoolEntry | None:
     )
 
 
-def new_entry_id(size: int, seq: int) -> str:
-    """A fresh entry id whose sort order is the order of writing."""
-    return f"{time.time_ns() // 1000:016d}-{size}-{os.getpid()}-{seq}-{secrets.token_hex(3)}"
+def new_entry_id(size: int, seq: int, agent_id: str | None = None) -> str:
+    """A fresh entry id whose sort order is the order of writing (and its agent, if routed)."""
+    entry = f"{time.time_ns() // 1000:016d}-{size}-{os.getpid()}-{seq}-{secrets.token_hex(3)}"
+    if agent_id is None:
+        return entry
+    return f"{entry}-a{uuid.UUID(agent_id).hex}"
+
+
+def entry_agent(entry_id: str) -> str | None:
+    """The agent id (8-4-4-4-12) an entry was routed to, None for the default agent."""
+    found = _AGENT.search(entry_id)
+    return str(uuid.UUID(found.group(1))) if found else None
 
 
 def claim_suffix(pid: int, token: str) -> str:

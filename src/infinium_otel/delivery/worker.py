@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from infinium_otel._logging import RateLimitedLogger
+from infinium_otel.client.agents import AgentClients
 from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.delivery.attempt import Outcome
 from infinium_otel.delivery.items import (
@@ -127,7 +128,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        client: InfiniumClient,
+        client: InfiniumClient | AgentClients,
         *,
         max_queue: int = 1_000,
         retry_window: float = 60.0,
@@ -318,7 +319,7 @@ class DeliveryWorker:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._sender.client.close()
+        self._sender.clients.close()
         return delivered
 
     def reset_after_fork(self) -> None:
@@ -328,7 +329,7 @@ class DeliveryWorker:
         self._stats = DeliveryStats()
         listeners = self._sender.listeners
         self._sender = PayloadSender(
-            self._sender.client.clone(), spool=self._spool, stats=self._stats, warn=self._warn
+            self._sender.clients.clone(), spool=self._spool, stats=self._stats, warn=self._warn
         )
         self._sender.listeners.extend(listeners)
         self._schedule_start_replay(start_thread=False)  # the thread starts on first use
@@ -432,7 +433,7 @@ class DeliveryWorker:
             self._finish(entry, ok=not prepared.is_failure)
             return
         if self._spool is not None and prepared.spool_key is None:
-            prepared.spool_key = self._sender.write(prepared.body)
+            prepared.spool_key = self._sender.write(prepared.body, prepared.meta.agent_id)
         entry.work = prepared
         with self._cond:
             self._busy = None
@@ -487,7 +488,7 @@ class DeliveryWorker:
             self._payload_kept()
         if not replay and outcome is not None:
             with self._cond:
-                self._after_outcome(self._schedule.after_live, outcome)
+                self._after_outcome(self._schedule.after_live, _for_schedule(item, outcome))
         return outcome, kept
 
     def _after_outcome(self, update: Callable[[Outcome, float], None], outcome: Outcome) -> None:
@@ -559,4 +560,12 @@ class DeliveryWorker:
             if outcome is None:
                 self._schedule.claim_lost(time.monotonic())
             else:
-                self._after_outcome(self._schedule.after_replay, outcome)
+                self._after_outcome(self._schedule.after_replay, _for_schedule(item, outcome))
+
+
+def _for_schedule(item: Delivery, outcome: Outcome) -> Outcome:
+    """A routed agent's refused credentials stop only its own replays (the sender skips
+    them), not the whole spool's: for the schedule that is a failure like any other."""
+    if outcome is Outcome.AUTH_REFUSED and item.meta.agent_id is not None:
+        return Outcome.FAILED
+    return outcome

@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from infinium_otel.client.agents import AgentClients
 from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.delivery.items import RunMeta
@@ -32,7 +33,7 @@ from infinium_otel.delivery.worker import DeliveryListener, DeliveryWorker
 from infinium_otel.export.assembly import RunAssembler
 from infinium_otel.export.buffer import RunBuffer
 from infinium_otel.export.nesting import NestingTracker, attach_tracker, feeds
-from infinium_otel.export.prepare import PayloadHook, RunPreparer
+from infinium_otel.export.prepare import PayloadHook, RunPreparer, RunRouter, run_router
 from infinium_otel.export.telemetry import register_metrics
 from infinium_otel.interpretation import InterpretationProcessor, InterpretationRequest
 from infinium_otel.settings import Settings
@@ -67,6 +68,11 @@ class InfiniumSpanExporter(SpanExporter):
     ``None`` to follow ``INFINIUM_INTERPRETATION``. ``payload_hook`` may redact
     a payload (return it) or drop it (return ``None``); if it raises or returns
     anything else, the run is dropped, never sent unredacted.
+
+    With a routing table (``routes``, ``INFINIUM_ROUTES``) each run is sent with
+    its agent's credentials, one client per agent; the default credentials are
+    then optional, and a run no route matches without them is dropped
+    (``runs_unrouted``).
     """
 
     def __init__(
@@ -87,7 +93,16 @@ class InfiniumSpanExporter(SpanExporter):
         self._shutdown_result = True
         self._counter_lock = threading.Lock()
         self._counters: dict[str, int] = {"export_errors": 0}
-        self._preparer = RunPreparer(capture_content=settings.capture_content, hook=payload_hook)
+        if not settings.disabled and settings.routes is None:
+            settings.require_credentials()
+        self._clients = AgentClients(settings, default=client)
+        if not settings.disabled and self._clients.default_agent_id is not None:
+            self._clients.get(None)  # made now, as without routes
+        self._preparer = RunPreparer(
+            capture_content=settings.capture_content,
+            hook=payload_hook,
+            router=self._router(),
+        )
         self._tracker = NestingTracker()
         self._assembler = RunAssembler(
             max_buffered_spans=settings.max_buffered_spans,
@@ -101,11 +116,9 @@ class InfiniumSpanExporter(SpanExporter):
         self._delivery: DeliveryWorker | None = None
         if settings.disabled:
             return
-        settings.require_credentials()
-        self._client = client if client is not None else InfiniumClient.from_settings(settings)
         self._interpretation = self._make_interpretation(interpretation)
         self._delivery = DeliveryWorker(
-            self._client,
+            self._clients,
             max_queue=settings.max_queued_payloads,
             retry_window=retry_window(settings),
             prepare=self._preparer,
@@ -212,14 +225,27 @@ class InfiniumSpanExporter(SpanExporter):
 
     # -- internals ---------------------------------------------------------
 
+    def _router(self) -> RunRouter | None:
+        """Each run's agent by the routing table; None without one (all runs: the default)."""
+        table = self._settings.routes
+        if table is None or self._settings.disabled:
+            return None
+        return run_router(table, self._clients.default_agent_id)
+
     def _make_interpretation(self, option: InterpretationOption) -> InterpretationProcessor | None:
         if isinstance(option, InterpretationProcessor):
+            if self._settings.routes is not None:  # runs of several agents reach it
+                option._route_polls(self._clients.clone())
             return option
         sinks = self._settings.interpretation_sinks(option)
         if not sinks:
             return None
+        # With routes in the settings, the processor makes one client per agent itself.
+        default = self._clients.get(None)
         return InterpretationProcessor(
-            client=self._client.clone(), settings=self._settings, sinks=sinks
+            client=default.clone() if default is not None else None,
+            settings=self._settings,
+            sinks=sinks,
         )
 
     def _count(self, key: str) -> None:
@@ -255,6 +281,7 @@ def interpretation_listener(processor: InterpretationProcessor) -> DeliveryListe
                 otel_span_id=meta.otel_span_id,
                 agent_name=meta.agent_name,
                 service_name=meta.service_name,
+                agent_id=meta.agent_id,
             )
         )
 

@@ -9,6 +9,7 @@ than a dict drops the run, which is never sent unredacted.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -20,12 +21,28 @@ from infinium_otel.delivery.items import Delivery, NotSent, RunMeta
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.run import Run
+from infinium_otel.routing import RoutingTable
 
-__all__ = ["PayloadHook", "RunPreparer"]
+__all__ = ["PayloadHook", "RunPreparer", "RunRouter", "run_router"]
 
 _log = logging.getLogger("infinium_otel.exporter")
 
 PayloadHook = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+# A run's agent id, or None when no route matches and there is no default agent.
+RunRouter = Callable[[Run], "str | None"]
+
+
+def run_router(table: RoutingTable, default_agent_id: str | None) -> RunRouter:
+    """Route by the root span's attributes, then its resource's; else the default agent."""
+    default = default_agent_id.lower() if default_agent_id else None
+
+    def route(run: Run) -> str | None:
+        root = run.root
+        resource = root.resource.attributes if root.resource is not None else {}
+        found = table.route_for(root.attributes or {}, resource)
+        return found.agent_id if found is not None else default
+
+    return route
 
 
 class RunPreparer:
@@ -34,7 +51,9 @@ class RunPreparer:
     ``counts()`` says how many runs became payloads (``runs_exported``), how
     many the hook dropped (``runs_dropped_by_hook``: returned None, raised, or
     returned a non-dict; ``runs_hook_failed`` counts the last two) and how many
-    could not be converted or encoded (``runs_failed_conversion``).
+    could not be converted or encoded (``runs_failed_conversion``). With a
+    ``router``, each payload names its agent, and a run no route (nor default
+    agent) takes is dropped before conversion (``runs_unrouted``).
     """
 
     def __init__(
@@ -43,13 +62,22 @@ class RunPreparer:
         capture_content: bool = True,
         hook: PayloadHook | None = None,
         sdk_version: str = __version__,
+        router: RunRouter | None = None,
     ) -> None:
         self._capture_content = capture_content
         self._hook = hook
+        self._router = router
+        self._unrouted_logged = False
         self._sdk_version = sdk_version
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(
-            ("runs_exported", "runs_dropped_by_hook", "runs_hook_failed", "runs_failed_conversion"),
+            (
+                "runs_exported",
+                "runs_dropped_by_hook",
+                "runs_hook_failed",
+                "runs_failed_conversion",
+                "runs_unrouted",
+            ),
             0,
         )
         self._warn = RateLimitedLogger(_log)
@@ -64,6 +92,11 @@ class RunPreparer:
         self._warn = RateLimitedLogger(_log)
 
     def __call__(self, run: Run) -> Delivery | NotSent:
+        agent_id = None
+        if self._router is not None:
+            agent_id = self._route(run)
+            if agent_id is None:
+                return self._count(NotSent.UNROUTED)
         try:
             payload = convert_run(
                 run, capture_content=self._capture_content, sdk_version=self._sdk_version
@@ -82,7 +115,30 @@ class RunPreparer:
             _log.exception("Infinium exporter: could not encode a run; it was dropped")
             return self._count(NotSent.CONVERSION_FAILED)
         self._add("runs_exported")
-        return Delivery(body=body, meta=_meta(run, payload))
+        meta = _meta(run, payload)
+        if agent_id is not None:
+            meta = dataclasses.replace(meta, agent_id=agent_id)
+        return Delivery(body=body, meta=meta)
+
+    def _route(self, run: Run) -> str | None:
+        """The run's agent; None (logged the first time) when it has none."""
+        try:
+            assert self._router is not None
+            agent_id = self._router(run)
+        except Exception:
+            _log.exception("Infinium exporter: routing a run failed; it was dropped")
+            return None
+        if agent_id is None:
+            with self._lock:
+                first, self._unrouted_logged = not self._unrouted_logged, True
+            if first:
+                _log.warning(
+                    "Infinium exporter: run %r matches no route and there are no default "
+                    "credentials (INFINIUM_AGENT_ID / INFINIUM_AGENT_SECRET); it was dropped, "
+                    "not sent. Further such runs are only counted in stats()['runs_unrouted'].",
+                    run.root.name,
+                )
+        return agent_id
 
     def _apply_hook(self, payload: dict[str, Any]) -> dict[str, Any] | NotSent:
         assert self._hook is not None
@@ -112,6 +168,8 @@ class RunPreparer:
     def _count(self, outcome: NotSent) -> NotSent:
         if outcome is NotSent.CONVERSION_FAILED:
             self._add("runs_failed_conversion")
+        elif outcome is NotSent.UNROUTED:
+            self._add("runs_unrouted")
         else:
             self._add("runs_dropped_by_hook")
             if outcome is NotSent.HOOK_FAILED:

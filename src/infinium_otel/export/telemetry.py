@@ -36,6 +36,7 @@ COUNTERS: dict[str, list[tuple[str, dict[str, str], str]]] = {
         ("runs_dropped_by_hook", {"reason": "payload_hook"}, ""),
         ("runs_hook_failed", {"reason": "payload_hook_failed"}, ""),
         ("runs_failed_conversion", {"reason": "conversion"}, ""),
+        ("runs_unrouted", {"reason": "unrouted"}, ""),
         ("delivery_spool_dropped_full", {"reason": "spool_full"}, ""),
         ("delivery_spool_rejected", {"reason": "rejected"}, ""),
     ],

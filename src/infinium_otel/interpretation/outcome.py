@@ -23,6 +23,7 @@ class InterpretationRequest:
     otel_span_id: int
     agent_name: str | None = None
     service_name: str | None = None
+    agent_id: str | None = None  # the routed agent that submitted it; None: the default one
 
 
 @dataclass(frozen=True)

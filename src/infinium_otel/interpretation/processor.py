@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from opentelemetry._logs import LoggerProvider
     from opentelemetry.trace import TracerProvider
 
+    from infinium_otel.client.agents import AgentClients
     from infinium_otel.client.sync_client import InfiniumClient
 
 __all__ = ["InterpretationProcessor"]
@@ -162,6 +163,16 @@ class InterpretationProcessor:
         history_path = parse_history_setting(history, "history")
         self._history = RunHistory(history_path) if history_path is not None else None
         names = _check_sinks(sinks, settings)
+        # With a routing table each run is polled as the agent that submitted it.
+        self._agents: AgentClients | None = None
+        if settings.routes is not None:
+            from infinium_otel.client.agents import AgentClients
+
+            self._agents = AgentClients(settings, default=client)
+            # Without default credentials every run is routed: any agent's client will do.
+            client = (
+                client or self._agents.get(None) or self._agents.get(settings.routes.agent_ids[0])
+            )
         if client is None:
             from infinium_otel.client.sync_client import InfiniumClient
 
@@ -192,7 +203,8 @@ class InterpretationProcessor:
         self._busy = 0  # outcomes being delivered right now
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
-        self._auth_failure: str | None = None
+        # Agent (None: the default one) -> why its credentials were refused.
+        self._auth_failures: dict[str | None, str] = {}
         self._sink_errors: set[str] = set()
         self._stats = dict.fromkeys(_STAT_KEYS, 0)
         self._overflow_warned = False
@@ -201,9 +213,24 @@ class InterpretationProcessor:
         if self._closed:
             self._stop.set()
 
+    def _route_polls(self, agents: AgentClients) -> None:
+        """Poll each routed run as the agent that submitted it (set by the exporter)."""
+        self._agents = agents
+
+    def _client_for(self, request: InterpretationRequest) -> InfiniumClient | None:
+        """The client of the agent that submitted ``request``; None when there is none."""
+        if self._agents is None or request.agent_id is None:
+            return self._client
+        return self._agents.get(request.agent_id)
+
     def _reset_after_fork(self) -> None:
         """In a forked child: nothing pending, no thread, zeroed counts, own session."""
         self._init_state()
+        if self._agents is not None and not self._closed:
+            try:
+                self._agents = self._agents.clone()
+            except Exception:
+                logger.debug("could not rebuild the agents' clients after fork", exc_info=True)
         clone = getattr(self._client, "clone", None)
         if callable(clone) and not self._closed:
             try:
@@ -256,7 +283,7 @@ class InterpretationProcessor:
 
     def _record_history(self, history: RunHistory, request: InterpretationRequest) -> None:
         try:
-            agent_id = getattr(self._client, "agent_id", None)
+            agent_id = request.agent_id or getattr(self._client, "agent_id", None)
             base_url = getattr(self._client, "base_url", None)
             if not isinstance(agent_id, str) or not isinstance(base_url, str):
                 return
@@ -282,7 +309,8 @@ class InterpretationProcessor:
                 return False
             now = time.monotonic()
             deadline = now + self._poll_timeout
-            if self._auth_failure is not None:
+            refused = self._auth_failures.get(request.agent_id)
+            if refused is not None:
                 plan_at, poll = now, False  # credentials were refused: fail without a request
             else:
                 plan = plan_next(now, deadline, self._poll_interval)
@@ -296,8 +324,8 @@ class InterpretationProcessor:
                 poll=poll,
                 seq=seq,
             )
-            if self._auth_failure is not None:
-                entry.last_message = self._auth_failure
+            if refused is not None:
+                entry.last_message = refused
             while len(self._pending) >= self._max_pending:
                 oldest = self._pending.pop(next(iter(self._pending)))
                 oldest.dropped = True
@@ -455,12 +483,13 @@ class InterpretationProcessor:
 
     def _step(self, entry: _Pending) -> None:
         if not entry.poll:
-            if self._auth_failure is not None and entry.last_message == self._auth_failure:
+            refused = self._auth_failures.get(entry.request.agent_id)
+            if refused is not None and entry.last_message == refused:
                 self._finish(
                     entry,
                     "failed",
                     None,
-                    self._auth_failure,
+                    refused,
                     quiet=True,
                     error_type=AuthenticationError.__qualname__,
                 )
@@ -474,8 +503,13 @@ class InterpretationProcessor:
         entry.attempts += 1
         with self._lock:
             self._stats["requests"] += 1
+        client = self._client_for(entry.request)
+        if client is None:
+            message = f"no credentials for agent {entry.request.agent_id} to poll with"
+            self._finish(entry, "failed", None, message, error_type="unroutable")
+            return
         try:
-            response = self._client.get_interpreted_task_result(
+            response = client.get_interpreted_task_result(
                 entry.request.infinium_trace_id,
                 max_retries=0,
                 deadline=call_deadline,
@@ -540,18 +574,29 @@ class InterpretationProcessor:
 
     def _stop_on_auth_failure(self, entry: _Pending, error: AuthenticationError) -> None:
         status = error.status_code or (403 if "403" in error.message else 401)
-        message = (
-            f"Infinium refused the agent credentials (HTTP {status}) while polling for "
-            "interpretations; polling stopped for every pending run. Check "
-            "INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET."
-        )
+        agent = entry.request.agent_id
+        if agent is None:
+            message = (
+                f"Infinium refused the agent credentials (HTTP {status}) while polling for "
+                "interpretations; polling stopped for every pending run. Check "
+                "INFINIUM_AGENT_ID and INFINIUM_AGENT_SECRET."
+            )
+        else:
+            message = (
+                f"Infinium refused the credentials of agent {agent} (HTTP {status}) while "
+                "polling for interpretations; polling stopped for that agent's pending runs. "
+                "Check the secret its route names."
+            )
         with self._lock:
-            self._auth_failure = message
-            stopped = [e for e in self._pending.values() if e is not entry]
+            self._auth_failures[agent] = message
+            stopped = [
+                e for e in self._pending.values() if e is not entry and e.request.agent_id == agent
+            ]
             for other in stopped:
                 other.poll = False
                 other.last_message = message
-            self._heap.clear()
+            if len(stopped) + 1 >= len(self._pending):
+                self._heap.clear()
         logger.error("%s (%d pending run(s) marked failed)", message, len(stopped) + 1)
         error_type = type(error).__qualname__
         self._finish(entry, "failed", None, message, quiet=True, error_type=error_type)

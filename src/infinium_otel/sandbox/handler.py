@@ -48,7 +48,11 @@ class SandboxState(Protocol):
 
     def trace(self, trace_id: str) -> StoredTrace | None: ...
 
-    def _accept(self, payload: dict[str, Any], body_bytes: int) -> StoredTrace: ...
+    def _accept(
+        self, payload: dict[str, Any], body_bytes: int, agent_id: str | None = None
+    ) -> StoredTrace: ...
+
+    def secret_of(self, agent_id: str) -> str | None: ...
 
     def _record(self, request: RecordedRequest) -> None: ...
 
@@ -380,10 +384,11 @@ class _Handler(BaseHTTPRequestHandler):
         if header_id is None or header_key is None:
             self._error(401, "Missing x-agent-id or x-agent-key header")
             return False
-        expected_id = sandbox.agent_id.lower()
-        same_id = header_id.strip().lower() == expected_id == path_agent_id.lower()
+        expected_id = path_agent_id.lower()
+        expected_key = sandbox.secret_of(expected_id)
+        same_id = header_id.strip().lower() == expected_id and expected_key is not None
         same_key = hmac.compare_digest(
-            header_key.encode("utf-8", "replace"), sandbox.agent_secret.encode("utf-8")
+            header_key.encode("utf-8", "replace"), (expected_key or "").encode("utf-8")
         )
         if not (same_id and same_key):
             self._error(401, "Authentication failed: unknown agent id or wrong agent key")
@@ -420,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif not isinstance(payload, dict):
             self._error(422, "Invalid trace payload: must be a JSON object")
             return
-        trace = sandbox._accept(payload, len(body))
+        trace = sandbox._accept(payload, len(body), path_agent_id.lower())
         self._json(201, {"traceId": trace.trace_id, "message": "Trace received"})
 
     def _get_result(self, path_agent_id: str, trace_id: str) -> None:
@@ -431,6 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "The trace id in the path is not a UUID")
             return
         trace = sandbox.trace(trace_id)
+        if trace is not None and trace.agent_id != path_agent_id.lower():
+            trace = None  # another agent's trace is unknown to this one
         if trace is None or not trace.is_ready(sandbox.interpretation_delay):
             message = "Unknown trace id" if trace is None else "Interpretation not ready yet"
             if sandbox.not_ready_status == 200:

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -100,6 +101,7 @@ class Sandbox:
         *,
         allow_remote: bool = False,
         strict: bool = True,
+        agents: Mapping[str, str] | None = None,
     ) -> None:
         if not allow_remote and not is_loopback_host(host):
             raise ValueError(
@@ -121,6 +123,9 @@ class Sandbox:
         self.db = db
         self.agent_id = agent_id.lower()
         self.agent_secret = agent_secret
+        self._agents: dict[str, str] = {}
+        for other_id, other_secret in (agents or {}).items():
+            self.add_agent(other_id, other_secret)
         self.interpretation_delay = float(interpretation_delay)
         self.not_ready_status = not_ready_status
         self.max_payload_bytes = max_payload_bytes
@@ -211,6 +216,21 @@ class Sandbox:
         """Where the HTML listing lives."""
         return self.url[: -len(API_BASE_PATH)] + "/"
 
+    def add_agent(self, agent_id: str, agent_secret: str) -> None:
+        """Accept one more agent's credentials (besides ``agent_id``); each has its traces."""
+        if not is_valid_uuid(agent_id):
+            raise ValueError("Sandbox agent ids must be UUIDs")
+        if len(agent_secret.strip()) < 8:
+            raise ValueError("Sandbox agent secrets must be at least 8 characters")
+        self._agents[agent_id.lower()] = agent_secret
+
+    def secret_of(self, agent_id: str) -> str | None:
+        """The secret this sandbox expects from ``agent_id``, None for an unknown agent."""
+        wanted = agent_id.lower()
+        if wanted == self.agent_id:
+            return self.agent_secret
+        return self._agents.get(wanted)
+
     # ------------------------------------------------------------ inspection
 
     def traces(self) -> list[StoredTrace]:
@@ -243,10 +263,12 @@ class Sandbox:
 
     # ------------------------------------------------------------ used by the handler
 
-    def _accept(self, payload: dict[str, Any], body_bytes: int) -> StoredTrace:
+    def _accept(
+        self, payload: dict[str, Any], body_bytes: int, agent_id: str | None = None
+    ) -> StoredTrace:
         trace = StoredTrace(
             trace_id=str(uuid.uuid4()),
-            agent_id=self.agent_id,
+            agent_id=agent_id or self.agent_id,
             payload=payload,
             received_at=time.time(),
             body_bytes=body_bytes,
