@@ -19,14 +19,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infinium_otel._text import cap
+from infinium_otel._text import TRUNCATION_MARKER, cap
 from infinium_otel.contract import (
     DESCRIPTION_MAX,
     MAX_PAYLOAD_BYTES,
     TARGET_PAYLOAD_BYTES,
 )
 from infinium_otel.errors import PayloadTooLargeError, ValidationError
-from infinium_otel.payload.order import order_payload
+from infinium_otel.payload.order import is_ordered, order_payload
 
 _ENCODE_TEXT = json.encoder.encode_basestring
 
@@ -241,8 +241,18 @@ class _Shrinker:
                 **usage,
                 "calls": [s["llm_call"] for s in raw_steps if "llm_call" in s],
             }
-        # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
-        self.work: dict[str, Any] = order_payload(work)
+        if is_ordered(work):
+            # Built in contract order already (conversion builds it so): no cleaning pass;
+            # copies of just what shrinking changes, so the input is left be.
+            if raw_steps:
+                work["steps"] = [_own_step(step) for step in raw_steps]  # type: ignore[arg-type]
+            usage = work.get("llm_usage")
+            if isinstance(usage, dict):
+                work["llm_usage"] = dict(usage)
+            self.work: dict[str, Any] = work
+        else:
+            # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
+            self.work = order_payload(work)
         self.steps: list[dict[str, Any]] = self.work.get("steps") or []
         self.keys = list(self.work)
         if "description" not in self.keys:  # where a "[n earlier steps truncated]" one goes
@@ -252,13 +262,24 @@ class _Shrinker:
             for key, value in self.work.items()
             if key != "steps" and not (key == "llm_usage" and self.calls_follow_steps)
         }
-        self.step_bytes: list[bytes | None] = [_dumps(step) for step in self.steps]
+        self.step_bytes: list[bytes | None] = list(_dumps_each(self.steps))
         self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
-        self.call_lengths = [_call_length(step) for step in self.steps]
+        self.call_lengths = self._call_lengths()
         # Bytes of objects emptied by shrinking: gone from the body, still counted when
         # estimating what to drop (as the whole-payload algorithm did).
         self.emptied = [0] * len(self.steps)
         self.usage_parts = self._usage_parts()
+
+    def _call_lengths(self) -> list[int]:
+        """Each step's encoded ``llm_call`` length (0 without one), from one encoder call."""
+        calls = _dumps_each([step["llm_call"] for step in self.steps if "llm_call" in step])
+        lengths = [0] * len(self.steps)
+        position = 0
+        for index, step in enumerate(self.steps):
+            if "llm_call" in step:
+                lengths[index] = len(calls[position])
+                position += 1
+        return lengths
 
     # -- lengths ---------------------------------------------------------
 
@@ -387,9 +408,9 @@ class _Shrinker:
         if not self.steps:
             return None
         encoded = self.step_bytes
-        for index, step in enumerate(self.steps):
-            if encoded[index] is None:
-                encoded[index] = _dumps(step)
+        stale = [index for index, body in enumerate(encoded) if body is None]
+        for index, body in zip(stale, _dumps_each([self.steps[i] for i in stale]), strict=True):
+            encoded[index] = body
         return _STEPS_KEY + b"[" + b",".join(b for b in encoded if b is not None) + b"]"
 
     def _usage_parts(self) -> tuple[bytes, bytes, bytes | None] | None:
@@ -410,7 +431,7 @@ class _Shrinker:
         if self.usage_parts is None:
             return None
         prefix, suffix, without = self.usage_parts
-        calls = [_dumps(s["llm_call"]) for s in self.steps if "llm_call" in s]
+        calls = _dumps_each([s["llm_call"] for s in self.steps if "llm_call" in s])
         if not calls:
             return without
         return prefix + b"[" + b",".join(calls) + b"]" + suffix
@@ -475,6 +496,43 @@ _CALLS_MARK = "\x00infinium-otel-calls\x00"
 _CALLS_MARK_BYTES = b'"\\u0000infinium-otel-calls\\u0000"'
 
 
+# Stands between the items of a list encoded in one call, to split it again.
+_ITEM_MARK = "\x00infinium-otel-item\x00"
+_ITEM_SPLIT = b',"\\u0000infinium-otel-item\\u0000",'
+
+
+def _dumps_each(items: list[Any]) -> list[bytes]:
+    """``[_dumps(item) for item in items]``, from one encoder call over all of them.
+
+    One call costs far less than thousands; the list is split again at marks
+    between the items. Should an item hold the mark itself, the split finds more
+    parts than items, and each item is encoded on its own instead.
+    """
+    if len(items) < 2:
+        return [_dumps(item) for item in items]
+    spaced: list[Any] = [_ITEM_MARK] * (2 * len(items) - 1)
+    spaced[::2] = items
+    try:
+        parts = _dumps(spaced)[1:-1].split(_ITEM_SPLIT)
+    except (ValueError, TypeError, RecursionError):
+        parts = []
+    if len(parts) != len(items):
+        return [_dumps(item) for item in items]
+    return parts
+
+
+def _own_step(step: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a step deep enough for shrinking to change it (the objects it changes)."""
+    owned = dict(step)
+    tool_call = owned.get("tool_call")
+    if tool_call is not None:
+        owned["tool_call"] = dict(tool_call)
+    metadata = owned.get("metadata")
+    if metadata is not None:
+        owned["metadata"] = dict(metadata)
+    return owned
+
+
 def _member(key: str, value: Any) -> bytes:
     return _dumps(key) + b":" + _dumps(value)
 
@@ -491,11 +549,6 @@ def _list_length(lengths: list[int]) -> int:
     return 2 + sum(lengths) + max(0, len(lengths) - 1)
 
 
-def _call_length(step: Mapping[str, Any]) -> int:
-    call = step.get("llm_call")
-    return len(_dumps(call)) if call is not None else 0
-
-
 def _calls_of(usage: Any) -> Any:
     return usage.get("calls") if isinstance(usage, dict) else None
 
@@ -510,6 +563,19 @@ def _text_length(value: str) -> int:
     except UnicodeEncodeError:
         repaired = encoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         return len(repaired.encode("utf-8"))
+
+
+def _cut_saving(value: str, capped: str) -> int:
+    """Bytes ``capped`` (``value`` cut by ``cap``) saves in a body.
+
+    Escapes and UTF-8 are per character, so the saving is the cut-off tail's
+    bytes less the marker's; when the tail is not ASCII (a surrogate pair could
+    straddle the cut) both texts are measured whole.
+    """
+    tail = value[len(capped) - len(TRUNCATION_MARKER) :]
+    if tail.isascii():
+        return len(_ENCODE_TEXT(tail)) - 2 - len(TRUNCATION_MARKER)
+    return _text_length(value) - _text_length(capped)
 
 
 def _number_length(value: int) -> int:
@@ -551,7 +617,7 @@ def _cap_previews(step: dict[str, Any], limit: int) -> int:
         value = step.get(key)
         if isinstance(value, str) and len(value) > limit:
             capped = cap(value, limit)
-            saved += _text_length(value) - _text_length(capped)
+            saved += _cut_saving(value, capped)
             step[key] = capped
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
@@ -559,7 +625,7 @@ def _cap_previews(step: dict[str, Any], limit: int) -> int:
             value = tool_call.get(key)
             if isinstance(value, str) and len(value) > limit:
                 capped = cap(value, limit)
-                saved += _text_length(value) - _text_length(capped)
+                saved += _cut_saving(value, capped)
                 tool_call[key] = capped
     return saved
 
