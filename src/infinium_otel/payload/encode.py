@@ -141,6 +141,11 @@ def _dumps(payload: Any) -> bytes:
     encoder's; otherwise (big integers, lone surrogates, non-str keys, the doubtful
     cases above) the standard encoder answers.
     """
+    return _dumps_telling(payload)[0]
+
+
+def _dumps_telling(payload: Any) -> tuple[bytes, bool]:
+    """``_dumps``, and whether orjson wrote it (then any part of ``payload`` it writes alike)."""
     if _orjson is not None:
         try:
             body: bytes = _orjson.dumps(payload, default=_refuse, option=_ORJSON_OPTIONS)
@@ -148,8 +153,8 @@ def _dumps(payload: Any) -> bytes:
             pass
         else:
             if not _orjson_doubtful(body):
-                return body
-    return _std_dumps(payload)
+                return body, True
+    return _std_dumps(payload), False
 
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:
@@ -188,13 +193,13 @@ def encode_payload(
     description, time, duration, environment) does not fit.
     """
     try:
-        body = _dumps(payload)
+        body, by_orjson = _dumps_telling(payload)
     except (ValueError, TypeError, RecursionError):
         payload = order_payload(payload)
-        body = _dumps(payload)
+        body, by_orjson = _dumps_telling(payload)
     if len(body) <= max_bytes:
         return EncodedPayload(body, False, 0)
-    return _Shrinker(payload, max_bytes).fit()
+    return _Shrinker(payload, max_bytes, by_orjson=by_orjson).fit()
 
 
 class _Shrinker:
@@ -208,8 +213,12 @@ class _Shrinker:
     re-encoding the whole payload at each step would give.
     """
 
-    def __init__(self, payload: Mapping[str, Any], max_bytes: int) -> None:
+    def __init__(self, payload: Mapping[str, Any], max_bytes: int, *, by_orjson: bool) -> None:
         self.max_bytes = max_bytes
+        # orjson wrote the whole payload and had nothing doubtful to write; kept only when
+        # the payload is also used as it is (below): then orjson writes each of its parts,
+        # and the texts and whole numbers shrinking makes, as the standard encoder does.
+        self.exact = False
         self.description = str(payload.get("description") or "")
         # A payload shrunk before (a resend after a 413) keeps one prefix with the total count.
         earlier = _TRUNCATED_PREFIX.match(self.description)
@@ -241,7 +250,7 @@ class _Shrinker:
                 **usage,
                 "calls": [s["llm_call"] for s in raw_steps if "llm_call" in s],
             }
-        if is_ordered(work):
+        if is_ordered(_without_repeats(work, self.calls_follow_steps)):
             # Built in contract order already (conversion builds it so): no cleaning pass;
             # copies of just what shrinking changes, so the input is left be.
             if raw_steps:
@@ -250,6 +259,7 @@ class _Shrinker:
             if isinstance(usage, dict):
                 work["llm_usage"] = dict(usage)
             self.work: dict[str, Any] = work
+            self.exact = by_orjson
         else:
             # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
             self.work = order_payload(work)
@@ -262,7 +272,7 @@ class _Shrinker:
             for key, value in self.work.items()
             if key != "steps" and not (key == "llm_usage" and self.calls_follow_steps)
         }
-        self.step_bytes: list[bytes | None] = list(_dumps_each(self.steps))
+        self.step_bytes: list[bytes | None] = list(self._dumps_each(self.steps))
         self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
         self.call_lengths = self._call_lengths()
         # Bytes of objects emptied by shrinking: gone from the body, still counted when
@@ -270,9 +280,12 @@ class _Shrinker:
         self.emptied = [0] * len(self.steps)
         self.usage_parts = self._usage_parts()
 
+    def _dumps_each(self, items: list[Any]) -> list[bytes]:
+        return _dumps_each(items, self.exact)
+
     def _call_lengths(self) -> list[int]:
         """Each step's encoded ``llm_call`` length (0 without one), from one encoder call."""
-        calls = _dumps_each([step["llm_call"] for step in self.steps if "llm_call" in step])
+        calls = self._dumps_each([step["llm_call"] for step in self.steps if "llm_call" in step])
         lengths = [0] * len(self.steps)
         position = 0
         for index, step in enumerate(self.steps):
@@ -314,14 +327,19 @@ class _Shrinker:
     def fit(self) -> EncodedPayload:
         if self._fits(self._length()):
             return self._done(self._body())
-        for limit in _PREVIEW_SHRINK_STEPS:
-            for index, step in enumerate(self.steps):
-                saved = _cap_previews(step, limit)
-                if saved:
-                    self.step_lengths[index] -= saved
-                    self.step_bytes[index] = None
-            if self._fits(self._length()):
-                return self._done(self._body())
+        # Capping at the first limit and then the next is capping at the next: the first
+        # is only measured, and done only when it is enough.
+        first, last = _PREVIEW_SHRINK_STEPS
+        if self._fits(self._length() - _cut_savings(self._previews(first), first)):
+            self._cap_all(first, measure=True)
+            return self._done(self._body())
+        # orjson encodes the capped steps again faster than their lengths can be followed
+        # in Python; the standard encoder does not.
+        self._cap_all(last, measure=not self.exact)
+        if self.exact:
+            self._encode_stale()  # the lengths to drop steps by, and the bytes of those kept
+        if self._fits(self._length()):
+            return self._done(self._body())
         self._drop_oldest_steps(keep=min(len(self.steps), _MIN_KEPT_STEPS))
         if self._fits(self._length()):
             return self._done(self._body())
@@ -336,6 +354,39 @@ class _Shrinker:
         if self._fits(self._length()):
             return self._done(self._body())
         return self._done(self._last_resort())
+
+    def _previews(self, limit: int) -> list[str]:
+        """The step texts longer than ``limit`` (what capping at ``limit`` cuts)."""
+        found = []
+        for step in self.steps:
+            for key in ("input_preview", "output_preview"):
+                value = step.get(key)
+                if isinstance(value, str) and len(value) > limit:
+                    found.append(value)
+            tool_call = step.get("tool_call")
+            if isinstance(tool_call, dict):
+                for key in ("input_summary", "output_summary"):
+                    value = tool_call.get(key)
+                    if isinstance(value, str) and len(value) > limit:
+                        found.append(value)
+        return found
+
+    def _cap_all(self, limit: int, *, measure: bool) -> None:
+        """Cap every step's previews; ``measure``: follow the lengths (else encode again)."""
+        for index, step in enumerate(self.steps):
+            saved = _cap_previews(step, limit, measure=measure)
+            if saved:
+                self.step_lengths[index] -= saved if measure else 0
+                self.step_bytes[index] = None
+
+    def _encode_stale(self) -> None:
+        """Encode the steps that changed, all in one call; their lengths are then exact."""
+        encoded = self.step_bytes
+        stale = [index for index, body in enumerate(encoded) if body is None]
+        bodies = self._dumps_each([self.steps[i] for i in stale])
+        for index, body in zip(stale, bodies, strict=True):
+            encoded[index] = body
+            self.step_lengths[index] = len(body)
 
     def _done(self, body: bytes) -> EncodedPayload:
         return EncodedPayload(body, True, self.dropped)
@@ -370,14 +421,22 @@ class _Shrinker:
         del self.call_lengths[:count]
         del self.emptied[:count]
         self.dropped += count
+        encoded = self.step_bytes
         for index, step in enumerate(self.steps):
+            metadata = step.get("metadata")
+            # Only a step whose number alone changes can be patched.
+            number = (
+                None
+                if isinstance(metadata, dict) and "parent_step" in metadata
+                else step.get("step_number")
+            )
             change = _renumber_step(step, count)
             if change is None:
                 self.emptied[index] += len(_EMPTY_METADATA)
                 self._changed(index)
-            elif change or self.step_bytes[index] is not None:
+            elif change or encoded[index] is not None:
                 self.step_lengths[index] += change
-                self.step_bytes[index] = None
+                encoded[index] = _renumbered(encoded[index], number, step)
 
     # -- the body --------------------------------------------------------
 
@@ -407,11 +466,8 @@ class _Shrinker:
     def _steps_member(self) -> bytes | None:
         if not self.steps:
             return None
-        encoded = self.step_bytes
-        stale = [index for index, body in enumerate(encoded) if body is None]
-        for index, body in zip(stale, _dumps_each([self.steps[i] for i in stale]), strict=True):
-            encoded[index] = body
-        return _STEPS_KEY + b"[" + b",".join(b for b in encoded if b is not None) + b"]"
+        self._encode_stale()
+        return _STEPS_KEY + b"[" + b",".join(b for b in self.step_bytes if b is not None) + b"]"
 
     def _usage_parts(self) -> tuple[bytes, bytes, bytes | None] | None:
         """The ``llm_usage`` member around its calls: (before, after, member without calls)."""
@@ -431,7 +487,7 @@ class _Shrinker:
         if self.usage_parts is None:
             return None
         prefix, suffix, without = self.usage_parts
-        calls = _dumps_each([s["llm_call"] for s in self.steps if "llm_call" in s])
+        calls = self._dumps_each([s["llm_call"] for s in self.steps if "llm_call" in s])
         if not calls:
             return without
         return prefix + b"[" + b",".join(calls) + b"]" + suffix
@@ -501,24 +557,43 @@ _ITEM_MARK = "\x00infinium-otel-item\x00"
 _ITEM_SPLIT = b',"\\u0000infinium-otel-item\\u0000",'
 
 
-def _dumps_each(items: list[Any]) -> list[bytes]:
+def _dumps_each(items: list[Any], exact: bool = False) -> list[bytes]:
     """``[_dumps(item) for item in items]``, from one encoder call over all of them.
+
+    ``exact``: orjson's bytes are known to be the standard encoder's for these items
+    (see ``_Shrinker``), so they are not looked over again.
 
     One call costs far less than thousands; the list is split again at marks
     between the items. Should an item hold the mark itself, the split finds more
     parts than items, and each item is encoded on its own instead.
     """
-    if len(items) < 2:
+    if len(items) < 2 and not exact:
         return [_dumps(item) for item in items]
     spaced: list[Any] = [_ITEM_MARK] * (2 * len(items) - 1)
     spaced[::2] = items
     try:
-        parts = _dumps(spaced)[1:-1].split(_ITEM_SPLIT)
+        if exact and _orjson is not None:  # known to need no second look
+            body: bytes = _orjson.dumps(spaced, default=_refuse, option=_ORJSON_OPTIONS)
+        else:
+            body = _dumps(spaced)
+        parts = body[1:-1].split(_ITEM_SPLIT) if items else []
     except (ValueError, TypeError, RecursionError):
         parts = []
     if len(parts) != len(items):
         return [_dumps(item) for item in items]
     return parts
+
+
+def _without_repeats(work: dict[str, Any], calls_follow_steps: bool) -> dict[str, Any]:
+    """``work`` for ``is_ordered``, its calls cut to the first when they are the steps' calls.
+
+    Those are the same objects, checked as the steps' (same key order, same depth),
+    so looking at them once is enough; the first keeps the list's place and kind.
+    """
+    usage = work.get("llm_usage")
+    if not calls_follow_steps or not isinstance(usage, dict) or not usage.get("calls"):
+        return work
+    return {**work, "llm_usage": {**usage, "calls": usage["calls"][:1]}}
 
 
 def _own_step(step: dict[str, Any]) -> dict[str, Any]:
@@ -578,6 +653,17 @@ def _cut_saving(value: str, capped: str) -> int:
     return _text_length(value) - _text_length(capped)
 
 
+def _cut_savings(values: list[str], limit: int) -> int:
+    """Bytes capping each of ``values`` (all longer than ``limit``) at ``limit`` saves.
+
+    As ``_cut_saving`` for each, but with all the cut-off tails measured at once.
+    """
+    tails = "".join([value[max(0, limit - len(TRUNCATION_MARKER)) :] for value in values])
+    if tails.isascii():
+        return len(_ENCODE_TEXT(tails)) - 2 - len(TRUNCATION_MARKER) * len(values)
+    return sum(_cut_saving(value, cap(value, limit)) for value in values)
+
+
 def _number_length(value: int) -> int:
     """Bytes of a whole number (or a bool, which is an int too) in a body."""
     if value is True:
@@ -585,6 +671,16 @@ def _number_length(value: int) -> int:
     if value is False:
         return 5
     return len(str(int(value)))
+
+
+def _renumbered(body: bytes | None, number: Any, step: dict[str, Any]) -> bytes | None:
+    """A step's bytes with only its ``step_number`` changed, patched; None to encode it again."""
+    if body is None or type(number) is not int or type(step.get("step_number")) is not int:
+        return None
+    old = b'{"step_number":%d' % number
+    if not body.startswith(old) or body[len(old) : len(old) + 1] not in (b",", b"}"):
+        return None
+    return b'{"step_number":%d' % step["step_number"] + body[len(old) :]
 
 
 def _renumber_step(step: dict[str, Any], count: int) -> int | None:
@@ -610,14 +706,17 @@ def _renumber_step(step: dict[str, Any], count: int) -> int | None:
     return change
 
 
-def _cap_previews(step: dict[str, Any], limit: int) -> int:
-    """Cap the step's previews at ``limit`` characters; the bytes that saves."""
+def _cap_previews(step: dict[str, Any], limit: int, *, measure: bool = True) -> int:
+    """Cap the step's previews at ``limit`` characters; the bytes that saves.
+
+    Without ``measure``: some positive number when anything was capped, else 0.
+    """
     saved = 0
     for key in ("input_preview", "output_preview"):
         value = step.get(key)
         if isinstance(value, str) and len(value) > limit:
             capped = cap(value, limit)
-            saved += _cut_saving(value, capped)
+            saved += _cut_saving(value, capped) if measure else 1
             step[key] = capped
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
@@ -625,7 +724,7 @@ def _cap_previews(step: dict[str, Any], limit: int) -> int:
             value = tool_call.get(key)
             if isinstance(value, str) and len(value) > limit:
                 capped = cap(value, limit)
-                saved += _cut_saving(value, capped)
+                saved += _cut_saving(value, capped) if measure else 1
                 tool_call[key] = capped
     return saved
 
