@@ -193,13 +193,81 @@ def encode_payload(
     description, time, duration, environment) does not fit.
     """
     try:
-        body, by_orjson = _dumps_telling(payload)
+        first = _FirstEncoding(payload)
     except (ValueError, TypeError, RecursionError):
         payload = order_payload(payload)
-        body, by_orjson = _dumps_telling(payload)
-    if len(body) <= max_bytes:
-        return EncodedPayload(body, False, 0)
-    return _Shrinker(payload, max_bytes, by_orjson=by_orjson).fit()
+        first = _FirstEncoding(payload)
+    if first.length > max_bytes:
+        first = first.plain() or first
+    if first.length <= max_bytes:
+        return EncodedPayload(first.body(), False, 0)
+    return _Shrinker(payload, max_bytes, first).fit()
+
+
+# From this many steps on, the standard encoder's first encoding marks where each step
+# ends, so that fitting, when needed, starts from those bytes rather than encoding them
+# again. Not with orjson: encoding the steps again costs it less than taking the marks
+# out of every big body that fits.
+_MARKED_STEPS_MIN = 64
+
+
+class _FirstEncoding:
+    """The payload encoded once, as it is; the bytes of each of its steps when there are many.
+
+    The steps are encoded with a mark between each two; ``body`` takes the marks
+    out (one fast pass over the bytes), ``steps`` splits there. Should a step hold
+    the mark itself, the counts tell, and the payload is encoded again plainly.
+    """
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self._payload = payload
+        self._steps: list[Any] = []
+        self._split: list[bytes] | None = None
+        steps = payload.get("steps") if type(payload) is dict else None
+        if _orjson is None and type(steps) is list and len(steps) >= _MARKED_STEPS_MIN:
+            self._steps = steps
+            marked: list[Any] = [_ITEM_MARK] * (2 * len(steps) - 1)
+            marked[::2] = steps
+            self._body, self.by_orjson = _dumps_telling({**payload, "steps": marked})
+            # Exact unless a step holds the mark too; then only ever too long (see below).
+            self.length = len(self._body) - (len(steps) - 1) * (len(_ITEM_SPLIT) - 1)
+        else:
+            self._body, self.by_orjson = _dumps_telling(payload)
+            self.length = len(self._body)
+
+    def body(self) -> bytes:
+        if not self._steps:
+            return self._body
+        body = self._body.replace(_ITEM_SPLIT, b",")
+        if len(body) != self.length:  # a step held the mark: it went too
+            body = _dumps(self._payload)  # no longer than the length that was thought to fit
+        return body
+
+    def steps(self) -> list[bytes] | None:
+        """Each step's bytes, when the steps were marked and hold no mark themselves."""
+        if not self._steps:
+            return None
+        if self._split is not None:
+            return self._split
+        pieces = self._body.split(_ITEM_SPLIT)
+        if len(pieces) != len(self._steps):
+            return None
+        first, last = _dumps(self._steps[0]), _dumps(self._steps[-1])
+        if not (pieces[0].endswith(first) and pieces[-1].startswith(last)):
+            return None
+        pieces[0], pieces[-1] = first, last
+        self._split = pieces
+        return pieces
+
+    def plain(self) -> _FirstEncoding | None:
+        """When the length is in doubt (a step held the mark): the payload encoded plainly."""
+        if not self._steps or self.steps() is not None:
+            return None
+        plain = _FirstEncoding.__new__(_FirstEncoding)
+        plain._payload, plain._steps, plain._split = self._payload, [], None
+        plain._body, plain.by_orjson = _dumps_telling(self._payload)
+        plain.length = len(plain._body)
+        return plain
 
 
 class _Shrinker:
@@ -213,7 +281,7 @@ class _Shrinker:
     re-encoding the whole payload at each step would give.
     """
 
-    def __init__(self, payload: Mapping[str, Any], max_bytes: int, *, by_orjson: bool) -> None:
+    def __init__(self, payload: Mapping[str, Any], max_bytes: int, first: _FirstEncoding) -> None:
         self.max_bytes = max_bytes
         # orjson wrote the whole payload and had nothing doubtful to write; kept only when
         # the payload is also used as it is (below): then orjson writes each of its parts,
@@ -250,6 +318,7 @@ class _Shrinker:
                 **usage,
                 "calls": [s["llm_call"] for s in raw_steps if "llm_call" in s],
             }
+        reused: list[bytes] | None = None
         if is_ordered(_without_repeats(work, self.calls_follow_steps)):
             # Built in contract order already (conversion builds it so): no cleaning pass;
             # copies of just what shrinking changes, so the input is left be.
@@ -259,7 +328,9 @@ class _Shrinker:
             if isinstance(usage, dict):
                 work["llm_usage"] = dict(usage)
             self.work: dict[str, Any] = work
-            self.exact = by_orjson
+            self.exact = first.by_orjson
+            if len(raw_steps) == _length(payload.get("steps")):
+                reused = first.steps()  # the same steps, already encoded
         else:
             # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
             self.work = order_payload(work)
@@ -272,7 +343,9 @@ class _Shrinker:
             for key, value in self.work.items()
             if key != "steps" and not (key == "llm_usage" and self.calls_follow_steps)
         }
-        self.step_bytes: list[bytes | None] = list(self._dumps_each(self.steps))
+        self.step_bytes: list[bytes | None] = list(
+            reused if reused is not None else self._dumps_each(self.steps)
+        )
         self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
         self.call_lengths = self._call_lengths()
         # Bytes of objects emptied by shrinking: gone from the body, still counted when
@@ -554,7 +627,8 @@ _CALLS_MARK_BYTES = b'"\\u0000infinium-otel-calls\\u0000"'
 
 # Stands between the items of a list encoded in one call, to split it again.
 _ITEM_MARK = "\x00infinium-otel-item\x00"
-_ITEM_SPLIT = b',"\\u0000infinium-otel-item\\u0000",'
+_ITEM_MARK_BYTES = b'"\\u0000infinium-otel-item\\u0000"'
+_ITEM_SPLIT = b"," + _ITEM_MARK_BYTES + b","
 
 
 def _dumps_each(items: list[Any], exact: bool = False) -> list[bytes]:
