@@ -365,8 +365,8 @@ def test_fitting_hand_made_payloads_gives_the_reference_bytes_with_either_encode
 def test_a_step_holding_the_mark_between_steps_is_sent_as_it_is(encoder: str) -> None:
     payload = convert_run(_run(80))
     mark = encode._ITEM_MARK
-    payload["steps"][5]["metadata"]["note"] = mark  # a step's own text, exactly the mark
-    payload["steps"][9]["metadata"]["notes"] = [mark, mark]
+    payload["steps"][5]["metadata"]["notes"] = ["a", mark, "b"]  # exactly the mark, between
+    payload["steps"][9]["metadata"]["notes"] = [1, mark, mark, mark, 2]
     whole = encode._std_dumps(payload)
     assert encode_payload(payload, max_bytes=len(whole)).body == whole
     for limit in _limits(payload):

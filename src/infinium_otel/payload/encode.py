@@ -116,6 +116,10 @@ def _orjson_doubtful(body: bytes) -> bool:
     return False
 
 
+def _with_orjson() -> bool:
+    return _orjson is not None
+
+
 def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
@@ -219,12 +223,16 @@ class _FirstEncoding:
     the mark itself, the counts tell, and the payload is encoded again plainly.
     """
 
+    _body: bytes
+    by_orjson: bool
+    length: int
+
     def __init__(self, payload: Mapping[str, Any]) -> None:
         self._payload = payload
         self._steps: list[Any] = []
         self._split: list[bytes] | None = None
         steps = payload.get("steps") if type(payload) is dict else None
-        if _orjson is None and type(steps) is list and len(steps) >= _MARKED_STEPS_MIN:
+        if not _with_orjson() and type(steps) is list and len(steps) >= _MARKED_STEPS_MIN:
             self._steps = steps
             marked: list[Any] = [_ITEM_MARK] * (2 * len(steps) - 1)
             marked[::2] = steps
