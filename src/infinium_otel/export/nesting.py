@@ -35,6 +35,7 @@ from __future__ import annotations
 import enum
 import threading
 import weakref
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from opentelemetry.context import Context
@@ -117,6 +118,11 @@ class NestingTracker(SpanProcessor):
             self._providers.add(provider)
         provider.add_span_processor(self)
 
+    def watched_through(self, provider: TracerProvider) -> None:
+        """``provider`` reaches the tracker through a processor that calls it (not added again)."""
+        with self._lock:
+            self._providers.add(provider)
+
     # -- SpanProcessor (application threads) -------------------------------
 
     # Both run on the application's threads for every span: plain dict operations (atomic
@@ -139,7 +145,7 @@ class NestingTracker(SpanProcessor):
             else:
                 # A kind set just after the parent started still counts.
                 parent_span = record.ref()
-                if parent_span is not None and classify(parent_span.attributes).encloses_agents:
+                if parent_span is not None and classify(_attributes(parent_span)).encloses_agents:
                     record.agent = True
                 above, known = record.agent, record.known
         if len(live) >= self._max_live and not self._make_room():
@@ -147,7 +153,7 @@ class NestingTracker(SpanProcessor):
             return
         # Under an agent-like span a span's own kind changes nothing: it and every span
         # below it are nested whatever they are.
-        agent = not above and classify(span.attributes).encloses_agents
+        agent = not above and classify(_attributes(span)).encloses_agents
         live[context.span_id] = _Live(weakref.ref(span), agent, above, known)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -159,7 +165,7 @@ class NestingTracker(SpanProcessor):
         if record is None:
             return
         if (record.above or (record.known and record.agent)) and classify(
-            span.attributes
+            _attributes(span)
         ).is_agent_like:
             # Recorded before the live record goes, so an exporter asking from
             # another thread in between finds one or the other.
@@ -256,6 +262,18 @@ class NestingTracker(SpanProcessor):
             return room
         finally:
             self._lock.release()
+
+
+def _attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes, read where the SDK keeps them when it can be seen.
+
+    ``span.attributes`` wraps them in a read-only proxy over the SDK's bounded
+    mapping, whose every ``get`` is two Python calls: three times the cost of a
+    ``dict.get``, for every span the tracker looks at. A read needs no lock (one
+    dict operation); any other SDK layout goes through ``span.attributes``.
+    """
+    held = getattr(getattr(span, "_attributes", None), "_dict", None)
+    return held if isinstance(held, dict) else (span.attributes or {})
 
 
 def _forget_oldest(answers: dict[tuple[int, int], Nesting], keep: int) -> None:
