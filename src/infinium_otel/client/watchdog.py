@@ -174,31 +174,51 @@ def _detach(conn: Any) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    """A connection whose socket is watched, and which sends a request in one piece.
+
+    ``http.client`` sends the headers and then the body: two system calls, and
+    on a connection without Nagle's delay two packets. With a body in bytes
+    (every call of this package) the headers are held back and go out with it.
+    """
+
+    _held: bytes | None = None  # b"": hold the next send (the headers); None: send at once
+
     def connect(self) -> None:
         super().connect()
         _attach(self)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    def request(
+        self, method: str, url: str, body: Any = None, headers: Any = None, **options: Any
+    ) -> None:
         _attach(self)  # a reused connection is already open
-        super().request(*args, **kwargs)
+        one_piece = isinstance(body, bytes) and bool(body) and not options.get("chunked")
+        self._held = b"" if one_piece else None
+        try:
+            super().request(method, url, body=body, headers=headers, **options)
+        except BaseException:
+            self._held = None
+            raise
+        held, self._held = self._held, None
+        if held:  # no body followed the headers after all
+            super().send(held)
+
+    def send(self, data: Any) -> None:
+        held = self._held
+        if held is None or not isinstance(data, bytes):
+            super().send(data)
+        elif not held:
+            self._held = data  # the headers: they wait for the body
+        else:
+            self._held = None
+            super().send(held + data)
 
     def close(self) -> None:
         _detach(self)
         super().close()
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _attach(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
-        super().request(*args, **kwargs)
-
-    def close(self) -> None:
-        _detach(self)
-        super().close()
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
