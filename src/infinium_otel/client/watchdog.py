@@ -250,7 +250,51 @@ def _watch_pools(manager: PoolManager) -> None:
 
 
 class WatchedAdapter(HTTPAdapter):
-    """``HTTPAdapter`` whose connections (direct or through a proxy) are watched."""
+    """``HTTPAdapter`` whose connections (direct or through a proxy) are watched.
+
+    It also remembers which connection pool serves which origin and TLS settings:
+    ``requests`` works that out again for every request (parsing the URL,
+    building the pool key), about a tenth of a small POST's CPU. A remembered
+    pool that was closed since is looked up afresh, and closing the adapter
+    forgets them all.
+    """
+
+    _MAX_REMEMBERED = 16
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pools: dict[tuple[Any, ...], Any] = {}
+
+    def get_connection_with_tls_context(
+        self,
+        request: Any,
+        verify: bool | str | None,
+        proxies: Any = None,
+        cert: Any = None,
+    ) -> Any:
+        try:
+            origin = "/".join(str(request.url).split("/", 3)[:3])  # scheme://host:port
+            key = (
+                origin,
+                verify,
+                cert if not isinstance(cert, list) else tuple(cert),
+                tuple(sorted(proxies.items())) if proxies else None,
+            )
+            hash(key)
+        except Exception:  # anything unusual: no remembering
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        pool = self._pools.get(key)
+        if pool is not None and getattr(pool, "pool", None) is not None:
+            return pool
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        if len(self._pools) >= self._MAX_REMEMBERED:
+            self._pools.clear()
+        self._pools[key] = pool
+        return pool
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
