@@ -281,12 +281,13 @@ class _FirstEncoding:
 class _Shrinker:
     """Shrinks a too-large payload in the contract's order; works on copies, never the input.
 
-    The payload is cleaned and ordered once; then each step and each LLM call is
-    encoded once and the shrinking works on their byte lengths: capping a preview
-    changes a length by what the capped text saves, renumbering by the digits that
-    change. Only the final body is put together, from the encoded parts, re-encoding
-    just the steps that changed. The result is the bytes that re-ordering and
-    re-encoding the whole payload at each step would give.
+    The payload is cleaned and ordered once, or used as it is when already in that
+    order; the steps and the LLM calls are encoded (each list in one call, or taken
+    from the first encoding) and the shrinking works on their byte lengths: capping
+    a preview changes a length by what the capped text saves, renumbering by the
+    digits that change. Only the final body is put together, from the encoded
+    parts, re-encoding just the steps that changed. The result is the bytes that
+    re-ordering and re-encoding the whole payload at each step would give.
     """
 
     def __init__(self, payload: Mapping[str, Any], max_bytes: int, first: _FirstEncoding) -> None:
