@@ -51,9 +51,15 @@ from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.export.assembly import RunAssembler
 from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.export.nesting import attach_tracker
+
+try:  # older versions: no such names
+    from infinium_otel.export.nesting import MAX_ANSWERS, MAX_LIVE
+except ImportError:  # pragma: no cover
+    MAX_LIVE, MAX_ANSWERS = 200_000, 100_000
 from infinium_otel.payload import encode
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
+from infinium_otel.settings import Settings
 
 AGENT_ID = "00000000-0000-4000-8000-000000000001"
 AGENT_SECRET = "benchmark-secret-key"
@@ -443,9 +449,19 @@ def main(argv: list[str] | None = None) -> None:
         spans = by_shape["benchmark run (25 spans)"]
         per_buffered, buffered = buffered_bytes(sink, spans)
         per_tracked = tracked_bytes(sink, 2000 // scale)
+        buffered_bound = Settings.load(agent_id=AGENT_ID, agent_secret=AGENT_SECRET)
+        max_buffered = buffered_bound.max_buffered_spans
         print("Memory (tracemalloc)")
         print(f"bytes held per buffered span (exporter, {buffered} spans): {per_buffered:,.0f}")
+        print(
+            f"  bound: max_buffered_spans={max_buffered:,} -> about "
+            f"{per_buffered * max_buffered / 1e6:,.1f} MB"
+        )
         print(f"bytes held per span tracked by the nesting tracker: {per_tracked:,.0f}")
+        print(
+            f"  bound: {MAX_LIVE:,} live spans -> about {per_tracked * MAX_LIVE / 1e6:,.1f} MB"
+            f" (and at most {MAX_ANSWERS:,} answers waiting)"
+        )
         print()
 
         delays = latency(sink, 50 if args.quick else 200)

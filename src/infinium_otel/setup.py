@@ -24,10 +24,10 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from infinium_otel.export.exporter import InfiniumSpanExporter, InterpretationOption, PayloadHook
 from infinium_otel.export.nesting import attach_tracker
+from infinium_otel.export.tracked_batch import TrackedBatchSpanProcessor
 from infinium_otel.interpretation import InterpretationProcessor
 from infinium_otel.settings import Settings
 
@@ -205,15 +205,16 @@ def configure(
             interpretation=_interpretation_for(interpretation, resolved, provider),
             payload_hook=payload_hook,
         )
-        processor = BatchSpanProcessor(
+        # The batch processor carries the exporter's nesting tracker: one processor
+        # call per span start and end on the application's thread, not two.
+        processor = TrackedBatchSpanProcessor(
             exporter,
             max_queue_size=MAX_QUEUE_SIZE,
             schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
             max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
         )
-        provider.add_span_processor(processor)
+        processor.add_to(provider)
         _made_here.add(exporter)
-        attach_tracker(provider, exporter)
         instrumented = _instrument(provider, capture) if instrument else []
         handle = InfiniumHandle(
             settings=resolved,

@@ -269,3 +269,29 @@ def test_wait_raises_on_bad_credentials(client_factory: ClientFactory) -> None:
         client.wait_for_interpretation(
             "123e4567-e89b-12d3-a456-426614174000", timeout=30.0, poll_interval=1.0
         )
+
+
+def test_a_connection_pool_closed_under_the_client_is_replaced(sandbox: Sandbox) -> None:
+    import json
+
+    from infinium_otel.client.sync_client import InfiniumClient
+
+    client = InfiniumClient(
+        agent_id=sandbox.agent_id, agent_secret=sandbox.agent_secret, base_url=sandbox.url
+    )
+    body = json.dumps(VALID_PAYLOAD).encode()
+    try:
+        assert client.send_trace_bytes(body).success
+        assert client.send_trace_bytes(body).success
+        session = client._core.transport._session
+        assert session is not None
+        adapter = session.get_adapter(sandbox.url)
+        # A pool evicted from the pool manager and closed (as urllib3 1.x closes them).
+        (old,) = adapter._pools.values()  # the one pool the adapter remembers
+        adapter.poolmanager.clear()
+        old.close()
+        assert client.send_trace_bytes(body).success
+        assert client.send_task_data(VALID_PAYLOAD).success  # the general path too
+        assert len(sandbox.wait_for_traces(4)) == 4
+    finally:
+        client.close()

@@ -97,3 +97,41 @@ def test_many_attempts_share_one_watchdog_and_each_is_cut_in_turn() -> None:
         ours.close()
         server.close()
     assert results == [True] * 5
+
+
+class _CountedSocket:
+    """A real connected socket that counts the ``sendall`` calls made on it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sendalls: list[int] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.sendalls.append(len(data))
+        self.sock.sendall(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("body", [b'{"name": "run"}' * 100, b""])
+def test_a_request_goes_out_whole_its_headers_with_a_bytes_body(body: bytes) -> None:
+    from infinium_otel.client.watchdog import _WatchedHTTPConnection
+
+    ours, server = socket.socketpair()
+    with ours, server:
+        conn = _WatchedHTTPConnection("127.0.0.1", 9)
+        counted = _CountedSocket(ours)
+        conn.sock = counted  # type: ignore[assignment]
+        conn.request("POST", "/api/v1/traces", body=body, headers={"X-Test": "1"})
+        server.settimeout(5)
+        received = b""
+        while not received.endswith(body) or b"\r\n\r\n" not in received:
+            received += server.recv(65536)
+        head, _, sent_body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"POST /api/v1/traces HTTP/1.1\r\n")
+        assert b"X-Test: 1" in head and sent_body == body
+        # One system call for headers and body when there is a body.
+        assert counted.sendalls == [len(received)]
+        conn.sock = None  # the socket pair closes itself

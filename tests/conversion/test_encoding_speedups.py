@@ -324,3 +324,60 @@ def test_fitting_leaves_the_payload_unchanged() -> None:
     fitted = encode_payload(payload, max_bytes=len(before) // 4)
     assert fitted.truncated
     assert json.dumps(payload) == before
+
+
+# ------------------------------------------------------------------ both encoders
+
+
+@pytest.fixture(params=["orjson", "json"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test once with orjson (when installed) and once with the standard encoder alone."""
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+    else:
+        monkeypatch.setattr(encode, "_orjson", None)
+    return str(request.param)
+
+
+@pytest.mark.parametrize(
+    ("steps", "text"),
+    [(70, "Where is parcel 42? "), (130, 'escapes " \\ \n é 😀 ')],
+)
+def test_fitting_a_long_run_gives_the_reference_bytes_with_either_encoder(
+    encoder: str, steps: int, text: str
+) -> None:
+    # Long enough for the standard encoder's first encoding to mark the steps.
+    payload = convert_run(_run(steps, text, history=True))
+    for limit in _limits(payload):
+        _same_fit(payload, limit)
+
+
+def test_fitting_hand_made_payloads_gives_the_reference_bytes_with_either_encoder(
+    encoder: str,
+) -> None:
+    rng = random.Random(11)
+    for _ in range(25):
+        payload = order_payload(_hand_made(rng))
+        for limit in _limits(payload):
+            _same_fit(payload, limit)
+
+
+def test_a_step_holding_the_mark_between_steps_is_sent_as_it_is(encoder: str) -> None:
+    payload = convert_run(_run(80))
+    mark = encode._ITEM_MARK
+    payload["steps"][5]["metadata"]["notes"] = ["a", mark, "b"]  # exactly the mark, between
+    payload["steps"][9]["metadata"]["notes"] = [1, mark, mark, mark, 2]
+    whole = encode._std_dumps(payload)
+    assert encode_payload(payload, max_bytes=len(whole)).body == whole
+    for limit in _limits(payload):
+        _same_fit(payload, limit)
+
+
+def test_fitting_an_ordered_payload_leaves_it_unchanged(encoder: str) -> None:
+    payload = convert_run(_run(90))
+    payload["steps"][40]["metadata"]["parent_step"] = 39
+    payload["steps"][41]["tool_call"] = {"tool_name": "t", "input_summary": "x" * 400}
+    before = json.dumps(payload)
+    for limit in _limits(payload):
+        encode_payload(payload, max_bytes=limit)
+    assert json.dumps(payload) == before

@@ -266,3 +266,27 @@ def test_handle_repr_names_no_secret(sandbox: Sandbox, provider: TracerProvider)
     shown = repr(handle) + repr(handle.exporter) + repr(handle.settings)
     assert sandbox.agent_secret not in shown
     assert handle.shutdown(5.0)
+
+
+def test_one_processor_runs_the_batch_and_the_nesting_tracker(
+    sandbox: Sandbox, provider: TracerProvider
+) -> None:
+    from infinium_otel.export.nesting import attach_tracker
+
+    handle = configure(tracer_provider=provider, **settings_for(sandbox))
+    assert handle.exporter is not None
+    tracker = handle.exporter.nesting_tracker
+    processors = provider._active_span_processor._span_processors
+    assert len(processors) == 1 and tracker.attached
+    assert attach_tracker(provider)  # asked again (as zero-code setup would): still one
+    assert provider._active_span_processor._span_processors == processors
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("invoke_agent outer", attributes=agent_attributes("outer")):
+        with tracer.start_as_current_span("invoke_agent inner", attributes=agent_attributes("in")):
+            assert tracker.live_spans == 2  # each start seen once
+    assert tracker.live_spans == 0
+    assert handle.flush(10)
+    assert trace_posts(sandbox) == 1  # the sub-agent went out inside the outer run
+    (payload,) = checked_payloads(sandbox)
+    assert payload["name"] == "outer" and len(payload["steps"]) == 1
+    handle.shutdown(10)

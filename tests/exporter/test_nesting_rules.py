@@ -316,3 +316,67 @@ def test_a_full_tracker_answers_unknown_and_runs_stay_right(spans: Spans) -> Non
     assert [r.root.name for r in runs] == ["outer"]
     assert names(runs[0].spans) == {"outer", "inner"}
     del kept
+
+
+def test_answers_wait_within_their_bound_newest_kept(spans: Spans) -> None:
+    spans.tracker = NestingTracker(max_answers=5)
+    spans.attach()
+    contexts = []
+    with spans.tracer.start_as_current_span("outer", attributes=AGENT) as outer:
+        for index in range(20):
+            with spans.tracer.start_as_current_span(f"sub {index}", attributes=AGENT) as sub:
+                pass
+            contexts.append(sub.get_span_context())
+            assert spans.tracker.waiting_answers <= 5
+    contexts.append(outer.get_span_context())  # the newest answer: the outer agent's own
+    verdicts = [spans.tracker.verdict(c.trace_id, c.span_id) for c in contexts]
+    assert verdicts[-5:] == [Nesting.NESTED] * 4 + [Nesting.TOP]
+    assert verdicts[:16] == [Nesting.UNKNOWN] * 16  # forgotten: assembly decides for those
+    assert spans.tracker.waiting_answers == 0  # each answered once
+
+
+@pytest.mark.timeout(60)
+def test_threads_ending_sub_agents_while_the_exporter_asks(spans: Spans) -> None:
+    import threading
+
+    spans.tracker = NestingTracker(max_answers=50)
+    spans.attach()
+    failures: list[BaseException] = []
+    asked: list[Nesting] = []
+    done = threading.Event()
+
+    def agent_thread() -> None:
+        try:
+            with spans.tracer.start_as_current_span("outer", attributes=AGENT):
+                for _ in range(1500):
+                    with spans.tracer.start_as_current_span("sub", attributes=AGENT) as sub:
+                        with spans.tracer.start_as_current_span("chat", attributes=CHAT):
+                            pass
+                    context = sub.get_span_context()
+                    recent.append((context.trace_id, context.span_id))
+        except BaseException as exc:  # pragma: no cover - the failure is asserted below
+            failures.append(exc)
+
+    recent: list[tuple[int, int]] = []
+    threads = [threading.Thread(target=agent_thread) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+
+    def exporter_thread() -> None:
+        try:
+            while not done.is_set():
+                for key in recent[-20:]:
+                    asked.append(spans.tracker.verdict(*key))
+        except BaseException as exc:  # pragma: no cover
+            failures.append(exc)
+
+    asker = threading.Thread(target=exporter_thread)
+    asker.start()
+    for thread in threads:
+        thread.join(50)
+    done.set()
+    asker.join(10)
+    assert not failures
+    assert Nesting.NESTED in asked and Nesting.TOP not in asked
+    assert spans.tracker.waiting_answers <= 50 + len(threads)
+    assert spans.tracker.live_spans == 0

@@ -174,31 +174,51 @@ def _detach(conn: Any) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    """A connection whose socket is watched, and which sends a request in one piece.
+
+    ``http.client`` sends the headers and then the body: two system calls, and
+    on a connection without Nagle's delay two packets. With a body in bytes
+    (every call of this package) the headers are held back and go out with it.
+    """
+
+    _held: bytes | None = None  # b"": hold the next send (the headers); None: send at once
+
     def connect(self) -> None:
         super().connect()
         _attach(self)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    def request(
+        self, method: str, url: str, body: Any = None, headers: Any = None, **options: Any
+    ) -> None:
         _attach(self)  # a reused connection is already open
-        super().request(*args, **kwargs)
+        one_piece = isinstance(body, bytes) and bool(body) and not options.get("chunked")
+        self._held = b"" if one_piece else None
+        try:
+            super().request(method, url, body=body, headers=headers, **options)
+        except BaseException:
+            self._held = None
+            raise
+        held, self._held = self._held, None
+        if held:  # no body followed the headers after all
+            super().send(held)
+
+    def send(self, data: Any) -> None:
+        held = self._held
+        if held is None or not isinstance(data, bytes):
+            super().send(data)
+        elif not held:
+            self._held = data  # the headers: they wait for the body
+        else:
+            self._held = None
+            super().send(held + data)
 
     def close(self) -> None:
         _detach(self)
         super().close()
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _attach(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
-        super().request(*args, **kwargs)
-
-    def close(self) -> None:
-        _detach(self)
-        super().close()
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
@@ -230,7 +250,51 @@ def _watch_pools(manager: PoolManager) -> None:
 
 
 class WatchedAdapter(HTTPAdapter):
-    """``HTTPAdapter`` whose connections (direct or through a proxy) are watched."""
+    """``HTTPAdapter`` whose connections (direct or through a proxy) are watched.
+
+    It also remembers which connection pool serves which origin and TLS settings:
+    ``requests`` works that out again for every request (parsing the URL,
+    building the pool key), about a tenth of a small POST's CPU. A remembered
+    pool that was closed since is looked up afresh, and closing the adapter
+    forgets them all.
+    """
+
+    _MAX_REMEMBERED = 16
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pools: dict[tuple[Any, ...], Any] = {}
+
+    def get_connection_with_tls_context(
+        self,
+        request: Any,
+        verify: bool | str | None,
+        proxies: Any = None,
+        cert: Any = None,
+    ) -> Any:
+        try:
+            origin = "/".join(str(request.url).split("/", 3)[:3])  # scheme://host:port
+            key = (
+                origin,
+                verify,
+                cert if not isinstance(cert, list) else tuple(cert),
+                tuple(sorted(proxies.items())) if proxies else None,
+            )
+            hash(key)
+        except Exception:  # anything unusual: no remembering
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        pool = self._pools.get(key)
+        if pool is not None and getattr(pool, "pool", None) is not None:
+            return pool
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        if len(self._pools) >= self._MAX_REMEMBERED:
+            self._pools.clear()
+        self._pools[key] = pool
+        return pool
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)

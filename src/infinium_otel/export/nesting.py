@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 import threading
 import weakref
-from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from opentelemetry.context import Context
@@ -85,8 +85,9 @@ class NestingTracker(SpanProcessor):
         self._max_answers = max_answers
         # span id -> the live span's record (every span started while attached, bounded).
         self._live: dict[int, _Live] = {}
-        # (trace id, span id) -> the answer for an agent span that ended, until asked.
-        self._answers: OrderedDict[tuple[int, int], Nesting] = OrderedDict()
+        # (trace id, span id) -> the answer for an agent span that ended, until asked
+        # (oldest first: a dict keeps insertion order).
+        self._answers: dict[tuple[int, int], Nesting] = {}
         # New spans to refuse before the full table is swept again.
         self._sweep_countdown = 0
         # Spans not tracked because the table was full (their answers are UNKNOWN).
@@ -104,6 +105,11 @@ class NestingTracker(SpanProcessor):
         """How many live spans the tracker holds a record for."""
         return len(self._live)
 
+    @property
+    def waiting_answers(self) -> int:
+        """How many answers for ended agent spans wait for the exporter to ask."""
+        return len(self._answers)
+
     def attach(self, provider: TracerProvider) -> None:
         """Add the tracker to ``provider`` once (idempotent)."""
         with self._lock:
@@ -112,48 +118,62 @@ class NestingTracker(SpanProcessor):
             self._providers.add(provider)
         provider.add_span_processor(self)
 
+    def watched_through(self, provider: TracerProvider) -> None:
+        """``provider`` reaches the tracker through a processor that calls it (not added again)."""
+        with self._lock:
+            self._providers.add(provider)
+
     # -- SpanProcessor (application threads) -------------------------------
+
+    # Both run on the application's threads for every span: plain dict operations (atomic
+    # under the GIL), no lock, and a span's kind is read only where it can change an answer.
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         context = span.context
         if context is None:
             return
+        live = self._live
         parent = span.parent
-        if parent is None or not parent.is_valid or parent.is_remote:
+        if parent is None or parent.is_remote or not parent.is_valid:
             above, known = False, True
         else:
-            record = self._live.get(parent.span_id)
+            record = live.get(parent.span_id)
             if record is None:
                 above, known = False, False
+            elif record.above or record.agent:
+                above, known = True, record.known
             else:
-                if not record.agent:
-                    # A kind set just after the parent started still counts.
-                    parent_span = record.ref()
-                    if parent_span is not None and classify(parent_span.attributes).encloses_agents:
-                        record.agent = True
-                above, known = record.above or record.agent, record.known
-        if len(self._live) >= self._max_live and not self._make_room():
+                # A kind set just after the parent started still counts.
+                parent_span = record.ref()
+                if parent_span is not None and classify(_attributes(parent_span)).encloses_agents:
+                    record.agent = True
+                above, known = record.agent, record.known
+        if len(live) >= self._max_live and not self._make_room():
             self.untracked += 1
             return
-        agent = classify(span.attributes).encloses_agents
-        self._live[context.span_id] = _Live(weakref.ref(span), agent, above, known)
+        # Under an agent-like span a span's own kind changes nothing: it and every span
+        # below it are nested whatever they are.
+        agent = not above and classify(_attributes(span)).encloses_agents
+        live[context.span_id] = _Live(weakref.ref(span), agent, above, known)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
         if context is None:
             return
-        record = self._live.get(context.span_id)
+        span_id = context.span_id
+        record = self._live.get(span_id)
         if record is None:
             return
-        answer = _answer(record)
-        if answer is not Nesting.UNKNOWN and classify(span.attributes).is_agent_like:
+        if (record.above or (record.known and record.agent)) and classify(
+            _attributes(span)
+        ).is_agent_like:
             # Recorded before the live record goes, so an exporter asking from
             # another thread in between finds one or the other.
-            with self._lock:
-                self._answers[(context.trace_id, context.span_id)] = answer
-                while len(self._answers) > self._max_answers:
-                    self._answers.popitem(last=False)
-        self._live.pop(context.span_id, None)
+            answers = self._answers
+            answers[(context.trace_id, span_id)] = _answer(record)
+            if len(answers) > self._max_answers:
+                _forget_oldest(answers, self._max_answers)
+        self._live.pop(span_id, None)
 
     def shutdown(self) -> None:
         return None
@@ -169,8 +189,7 @@ class NestingTracker(SpanProcessor):
         An exporter behind a synchronous processor that runs before this one sees
         the span while it is still live here: then its record answers.
         """
-        with self._lock:
-            answer = self._answers.pop((trace_id, span_id), None)
+        answer = self._answers.pop((trace_id, span_id), None)
         if answer is not None:
             return answer
         record = self._live.get(span_id)
@@ -212,7 +231,7 @@ class NestingTracker(SpanProcessor):
         """
         self._lock = threading.Lock()
         self._live = {}
-        self._answers = OrderedDict()
+        self._answers = {}
         self._sweep_countdown = 0
 
     # -- internals ---------------------------------------------------------
@@ -243,6 +262,27 @@ class NestingTracker(SpanProcessor):
             return room
         finally:
             self._lock.release()
+
+
+def _attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes, read where the SDK keeps them when it can be seen.
+
+    ``span.attributes`` wraps them in a read-only proxy over the SDK's bounded
+    mapping, whose every ``get`` is two Python calls: three times the cost of a
+    ``dict.get``, for every span the tracker looks at. A read needs no lock (one
+    dict operation); any other SDK layout goes through ``span.attributes``.
+    """
+    held = getattr(getattr(span, "_attributes", None), "_dict", None)
+    return held if isinstance(held, dict) else (span.attributes or {})
+
+
+def _forget_oldest(answers: dict[tuple[int, int], Nesting], keep: int) -> None:
+    """Drop the oldest answers down to ``keep``; safe beside threads adding and popping."""
+    while len(answers) > keep:
+        try:
+            del answers[next(iter(answers))]
+        except (KeyError, StopIteration, RuntimeError):  # another thread got there first
+            return
 
 
 def _answer(record: _Live) -> Nesting:

@@ -19,14 +19,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infinium_otel._text import cap
+from infinium_otel._text import TRUNCATION_MARKER, cap
 from infinium_otel.contract import (
     DESCRIPTION_MAX,
     MAX_PAYLOAD_BYTES,
     TARGET_PAYLOAD_BYTES,
 )
 from infinium_otel.errors import PayloadTooLargeError, ValidationError
-from infinium_otel.payload.order import order_payload
+from infinium_otel.payload.order import is_ordered, order_payload
 
 _ENCODE_TEXT = json.encoder.encode_basestring
 
@@ -116,6 +116,10 @@ def _orjson_doubtful(body: bytes) -> bool:
     return False
 
 
+def _with_orjson() -> bool:
+    return _orjson is not None
+
+
 def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
@@ -141,6 +145,11 @@ def _dumps(payload: Any) -> bytes:
     encoder's; otherwise (big integers, lone surrogates, non-str keys, the doubtful
     cases above) the standard encoder answers.
     """
+    return _dumps_telling(payload)[0]
+
+
+def _dumps_telling(payload: Any) -> tuple[bytes, bool]:
+    """``_dumps``, and whether orjson wrote it (then any part of ``payload`` it writes alike)."""
     if _orjson is not None:
         try:
             body: bytes = _orjson.dumps(payload, default=_refuse, option=_ORJSON_OPTIONS)
@@ -148,8 +157,8 @@ def _dumps(payload: Any) -> bytes:
             pass
         else:
             if not _orjson_doubtful(body):
-                return body
-    return _std_dumps(payload)
+                return body, True
+    return _std_dumps(payload), False
 
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:
@@ -188,28 +197,105 @@ def encode_payload(
     description, time, duration, environment) does not fit.
     """
     try:
-        body = _dumps(payload)
+        first = _FirstEncoding(payload)
     except (ValueError, TypeError, RecursionError):
         payload = order_payload(payload)
-        body = _dumps(payload)
-    if len(body) <= max_bytes:
-        return EncodedPayload(body, False, 0)
-    return _Shrinker(payload, max_bytes).fit()
+        first = _FirstEncoding(payload)
+    if first.length > max_bytes:
+        first = first.plain() or first
+    if first.length <= max_bytes:
+        return EncodedPayload(first.body(), False, 0)
+    return _Shrinker(payload, max_bytes, first).fit()
+
+
+# From this many steps on, the standard encoder's first encoding marks where each step
+# ends, so that fitting, when needed, starts from those bytes rather than encoding them
+# again. Not with orjson: encoding the steps again costs it less than taking the marks
+# out of every big body that fits.
+_MARKED_STEPS_MIN = 64
+
+
+class _FirstEncoding:
+    """The payload encoded once, as it is; the bytes of each of its steps when there are many.
+
+    The steps are encoded with a mark between each two; ``body`` takes the marks
+    out (one fast pass over the bytes), ``steps`` splits there. Should a step hold
+    the mark itself, the counts tell, and the payload is encoded again plainly.
+    """
+
+    _body: bytes
+    by_orjson: bool
+    length: int
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self._payload = payload
+        self._steps: list[Any] = []
+        self._split: list[bytes] | None = None
+        steps = payload.get("steps") if type(payload) is dict else None
+        if not _with_orjson() and type(steps) is list and len(steps) >= _MARKED_STEPS_MIN:
+            self._steps = steps
+            marked: list[Any] = [_ITEM_MARK] * (2 * len(steps) - 1)
+            marked[::2] = steps
+            self._body, self.by_orjson = _dumps_telling({**payload, "steps": marked})
+            # Exact unless a step holds the mark too; then only ever too long (see below).
+            self.length = len(self._body) - (len(steps) - 1) * (len(_ITEM_SPLIT) - 1)
+        else:
+            self._body, self.by_orjson = _dumps_telling(payload)
+            self.length = len(self._body)
+
+    def body(self) -> bytes:
+        if not self._steps:
+            return self._body
+        body = self._body.replace(_ITEM_SPLIT, b",")
+        if len(body) != self.length:  # a step held the mark: it went too
+            body = _dumps(self._payload)  # no longer than the length that was thought to fit
+        return body
+
+    def steps(self) -> list[bytes] | None:
+        """Each step's bytes, when the steps were marked and hold no mark themselves."""
+        if not self._steps:
+            return None
+        if self._split is not None:
+            return self._split
+        pieces = self._body.split(_ITEM_SPLIT)
+        if len(pieces) != len(self._steps):
+            return None
+        first, last = _dumps(self._steps[0]), _dumps(self._steps[-1])
+        if not (pieces[0].endswith(first) and pieces[-1].startswith(last)):
+            return None
+        pieces[0], pieces[-1] = first, last
+        self._split = pieces
+        return pieces
+
+    def plain(self) -> _FirstEncoding | None:
+        """When the length is in doubt (a step held the mark): the payload encoded plainly."""
+        if not self._steps or self.steps() is not None:
+            return None
+        plain = _FirstEncoding.__new__(_FirstEncoding)
+        plain._payload, plain._steps, plain._split = self._payload, [], None
+        plain._body, plain.by_orjson = _dumps_telling(self._payload)
+        plain.length = len(plain._body)
+        return plain
 
 
 class _Shrinker:
     """Shrinks a too-large payload in the contract's order; works on copies, never the input.
 
-    The payload is cleaned and ordered once; then each step and each LLM call is
-    encoded once and the shrinking works on their byte lengths: capping a preview
-    changes a length by what the capped text saves, renumbering by the digits that
-    change. Only the final body is put together, from the encoded parts, re-encoding
-    just the steps that changed. The result is the bytes that re-ordering and
-    re-encoding the whole payload at each step would give.
+    The payload is cleaned and ordered once, or used as it is when already in that
+    order; the steps and the LLM calls are encoded (each list in one call, or taken
+    from the first encoding) and the shrinking works on their byte lengths: capping
+    a preview changes a length by what the capped text saves, renumbering by the
+    digits that change. Only the final body is put together, from the encoded
+    parts, re-encoding just the steps that changed. The result is the bytes that
+    re-ordering and re-encoding the whole payload at each step would give.
     """
 
-    def __init__(self, payload: Mapping[str, Any], max_bytes: int) -> None:
+    def __init__(self, payload: Mapping[str, Any], max_bytes: int, first: _FirstEncoding) -> None:
         self.max_bytes = max_bytes
+        # orjson wrote the whole payload and had nothing doubtful to write; kept only when
+        # the payload is also used as it is (below): then orjson writes each of its parts,
+        # and the texts and whole numbers shrinking makes, as the standard encoder does.
+        self.exact = False
         self.description = str(payload.get("description") or "")
         # A payload shrunk before (a resend after a 413) keeps one prefix with the total count.
         earlier = _TRUNCATED_PREFIX.match(self.description)
@@ -241,8 +327,22 @@ class _Shrinker:
                 **usage,
                 "calls": [s["llm_call"] for s in raw_steps if "llm_call" in s],
             }
-        # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
-        self.work: dict[str, Any] = order_payload(work)
+        reused: list[bytes] | None = None
+        if is_ordered(_without_repeats(work, self.calls_follow_steps)):
+            # Built in contract order already (conversion builds it so): no cleaning pass;
+            # copies of just what shrinking changes, so the input is left be.
+            if raw_steps:
+                work["steps"] = [_own_step(step) for step in raw_steps]  # type: ignore[arg-type]
+            usage = work.get("llm_usage")
+            if isinstance(usage, dict):
+                work["llm_usage"] = dict(usage)
+            self.work: dict[str, Any] = work
+            self.exact = first.by_orjson
+            if len(raw_steps) == _length(payload.get("steps")):
+                reused = first.steps()  # the same steps, already encoded
+        else:
+            # Cleaned once: new dicts and lists throughout, so changing them leaves the input be.
+            self.work = order_payload(work)
         self.steps: list[dict[str, Any]] = self.work.get("steps") or []
         self.keys = list(self.work)
         if "description" not in self.keys:  # where a "[n earlier steps truncated]" one goes
@@ -252,13 +352,29 @@ class _Shrinker:
             for key, value in self.work.items()
             if key != "steps" and not (key == "llm_usage" and self.calls_follow_steps)
         }
-        self.step_bytes: list[bytes | None] = [_dumps(step) for step in self.steps]
+        self.step_bytes: list[bytes | None] = list(
+            reused if reused is not None else self._dumps_each(self.steps)
+        )
         self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
-        self.call_lengths = [_call_length(step) for step in self.steps]
+        self.call_lengths = self._call_lengths()
         # Bytes of objects emptied by shrinking: gone from the body, still counted when
         # estimating what to drop (as the whole-payload algorithm did).
         self.emptied = [0] * len(self.steps)
         self.usage_parts = self._usage_parts()
+
+    def _dumps_each(self, items: list[Any]) -> list[bytes]:
+        return _dumps_each(items, self.exact)
+
+    def _call_lengths(self) -> list[int]:
+        """Each step's encoded ``llm_call`` length (0 without one), from one encoder call."""
+        calls = self._dumps_each([step["llm_call"] for step in self.steps if "llm_call" in step])
+        lengths = [0] * len(self.steps)
+        position = 0
+        for index, step in enumerate(self.steps):
+            if "llm_call" in step:
+                lengths[index] = len(calls[position])
+                position += 1
+        return lengths
 
     # -- lengths ---------------------------------------------------------
 
@@ -293,14 +409,19 @@ class _Shrinker:
     def fit(self) -> EncodedPayload:
         if self._fits(self._length()):
             return self._done(self._body())
-        for limit in _PREVIEW_SHRINK_STEPS:
-            for index, step in enumerate(self.steps):
-                saved = _cap_previews(step, limit)
-                if saved:
-                    self.step_lengths[index] -= saved
-                    self.step_bytes[index] = None
-            if self._fits(self._length()):
-                return self._done(self._body())
+        # Capping at the first limit and then the next is capping at the next: the first
+        # is only measured, and done only when it is enough.
+        first, last = _PREVIEW_SHRINK_STEPS
+        if self._fits(self._length() - _cut_savings(self._previews(first), first)):
+            self._cap_all(first, measure=True)
+            return self._done(self._body())
+        # orjson encodes the capped steps again faster than their lengths can be followed
+        # in Python; the standard encoder does not.
+        self._cap_all(last, measure=not self.exact)
+        if self.exact:
+            self._encode_stale()  # the lengths to drop steps by, and the bytes of those kept
+        if self._fits(self._length()):
+            return self._done(self._body())
         self._drop_oldest_steps(keep=min(len(self.steps), _MIN_KEPT_STEPS))
         if self._fits(self._length()):
             return self._done(self._body())
@@ -315,6 +436,39 @@ class _Shrinker:
         if self._fits(self._length()):
             return self._done(self._body())
         return self._done(self._last_resort())
+
+    def _previews(self, limit: int) -> list[str]:
+        """The step texts longer than ``limit`` (what capping at ``limit`` cuts)."""
+        found = []
+        for step in self.steps:
+            for key in ("input_preview", "output_preview"):
+                value = step.get(key)
+                if isinstance(value, str) and len(value) > limit:
+                    found.append(value)
+            tool_call = step.get("tool_call")
+            if isinstance(tool_call, dict):
+                for key in ("input_summary", "output_summary"):
+                    value = tool_call.get(key)
+                    if isinstance(value, str) and len(value) > limit:
+                        found.append(value)
+        return found
+
+    def _cap_all(self, limit: int, *, measure: bool) -> None:
+        """Cap every step's previews; ``measure``: follow the lengths (else encode again)."""
+        for index, step in enumerate(self.steps):
+            saved = _cap_previews(step, limit, measure=measure)
+            if saved:
+                self.step_lengths[index] -= saved if measure else 0
+                self.step_bytes[index] = None
+
+    def _encode_stale(self) -> None:
+        """Encode the steps that changed, all in one call; their lengths are then exact."""
+        encoded = self.step_bytes
+        stale = [index for index, body in enumerate(encoded) if body is None]
+        bodies = self._dumps_each([self.steps[i] for i in stale])
+        for index, body in zip(stale, bodies, strict=True):
+            encoded[index] = body
+            self.step_lengths[index] = len(body)
 
     def _done(self, body: bytes) -> EncodedPayload:
         return EncodedPayload(body, True, self.dropped)
@@ -349,14 +503,22 @@ class _Shrinker:
         del self.call_lengths[:count]
         del self.emptied[:count]
         self.dropped += count
+        encoded = self.step_bytes
         for index, step in enumerate(self.steps):
+            metadata = step.get("metadata")
+            # Only a step whose number alone changes can be patched.
+            number = (
+                None
+                if isinstance(metadata, dict) and "parent_step" in metadata
+                else step.get("step_number")
+            )
             change = _renumber_step(step, count)
             if change is None:
                 self.emptied[index] += len(_EMPTY_METADATA)
                 self._changed(index)
-            elif change or self.step_bytes[index] is not None:
+            elif change or encoded[index] is not None:
                 self.step_lengths[index] += change
-                self.step_bytes[index] = None
+                encoded[index] = _renumbered(encoded[index], number, step)
 
     # -- the body --------------------------------------------------------
 
@@ -386,11 +548,8 @@ class _Shrinker:
     def _steps_member(self) -> bytes | None:
         if not self.steps:
             return None
-        encoded = self.step_bytes
-        for index, step in enumerate(self.steps):
-            if encoded[index] is None:
-                encoded[index] = _dumps(step)
-        return _STEPS_KEY + b"[" + b",".join(b for b in encoded if b is not None) + b"]"
+        self._encode_stale()
+        return _STEPS_KEY + b"[" + b",".join(b for b in self.step_bytes if b is not None) + b"]"
 
     def _usage_parts(self) -> tuple[bytes, bytes, bytes | None] | None:
         """The ``llm_usage`` member around its calls: (before, after, member without calls)."""
@@ -410,7 +569,7 @@ class _Shrinker:
         if self.usage_parts is None:
             return None
         prefix, suffix, without = self.usage_parts
-        calls = [_dumps(s["llm_call"]) for s in self.steps if "llm_call" in s]
+        calls = self._dumps_each([s["llm_call"] for s in self.steps if "llm_call" in s])
         if not calls:
             return without
         return prefix + b"[" + b",".join(calls) + b"]" + suffix
@@ -475,6 +634,63 @@ _CALLS_MARK = "\x00infinium-otel-calls\x00"
 _CALLS_MARK_BYTES = b'"\\u0000infinium-otel-calls\\u0000"'
 
 
+# Stands between the items of a list encoded in one call, to split it again.
+_ITEM_MARK = "\x00infinium-otel-item\x00"
+_ITEM_MARK_BYTES = b'"\\u0000infinium-otel-item\\u0000"'
+_ITEM_SPLIT = b"," + _ITEM_MARK_BYTES + b","
+
+
+def _dumps_each(items: list[Any], exact: bool = False) -> list[bytes]:
+    """``[_dumps(item) for item in items]``, from one encoder call over all of them.
+
+    ``exact``: orjson's bytes are known to be the standard encoder's for these items
+    (see ``_Shrinker``), so they are not looked over again.
+
+    One call costs far less than thousands; the list is split again at marks
+    between the items. Should an item hold the mark itself, the split finds more
+    parts than items, and each item is encoded on its own instead.
+    """
+    if len(items) < 2 and not exact:
+        return [_dumps(item) for item in items]
+    spaced: list[Any] = [_ITEM_MARK] * (2 * len(items) - 1)
+    spaced[::2] = items
+    try:
+        if exact and _orjson is not None:  # known to need no second look
+            body: bytes = _orjson.dumps(spaced, default=_refuse, option=_ORJSON_OPTIONS)
+        else:
+            body = _dumps(spaced)
+        parts = body[1:-1].split(_ITEM_SPLIT) if items else []
+    except (ValueError, TypeError, RecursionError):
+        parts = []
+    if len(parts) != len(items):
+        return [_dumps(item) for item in items]
+    return parts
+
+
+def _without_repeats(work: dict[str, Any], calls_follow_steps: bool) -> dict[str, Any]:
+    """``work`` for ``is_ordered``, its calls cut to the first when they are the steps' calls.
+
+    Those are the same objects, checked as the steps' (same key order, same depth),
+    so looking at them once is enough; the first keeps the list's place and kind.
+    """
+    usage = work.get("llm_usage")
+    if not calls_follow_steps or not isinstance(usage, dict) or not usage.get("calls"):
+        return work
+    return {**work, "llm_usage": {**usage, "calls": usage["calls"][:1]}}
+
+
+def _own_step(step: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a step deep enough for shrinking to change it (the objects it changes)."""
+    owned = dict(step)
+    tool_call = owned.get("tool_call")
+    if tool_call is not None:
+        owned["tool_call"] = dict(tool_call)
+    metadata = owned.get("metadata")
+    if metadata is not None:
+        owned["metadata"] = dict(metadata)
+    return owned
+
+
 def _member(key: str, value: Any) -> bytes:
     return _dumps(key) + b":" + _dumps(value)
 
@@ -489,11 +705,6 @@ def _length(value: Any) -> int | None:
 def _list_length(lengths: list[int]) -> int:
     """Length of a JSON list of items of these lengths: brackets and commas included."""
     return 2 + sum(lengths) + max(0, len(lengths) - 1)
-
-
-def _call_length(step: Mapping[str, Any]) -> int:
-    call = step.get("llm_call")
-    return len(_dumps(call)) if call is not None else 0
 
 
 def _calls_of(usage: Any) -> Any:
@@ -512,6 +723,30 @@ def _text_length(value: str) -> int:
         return len(repaired.encode("utf-8"))
 
 
+def _cut_saving(value: str, capped: str) -> int:
+    """Bytes ``capped`` (``value`` cut by ``cap``) saves in a body.
+
+    Escapes and UTF-8 are per character, so the saving is the cut-off tail's
+    bytes less the marker's; when the tail is not ASCII (a surrogate pair could
+    straddle the cut) both texts are measured whole.
+    """
+    tail = value[len(capped) - len(TRUNCATION_MARKER) :]
+    if tail.isascii():
+        return len(_ENCODE_TEXT(tail)) - 2 - len(TRUNCATION_MARKER)
+    return _text_length(value) - _text_length(capped)
+
+
+def _cut_savings(values: list[str], limit: int) -> int:
+    """Bytes capping each of ``values`` (all longer than ``limit``) at ``limit`` saves.
+
+    As ``_cut_saving`` for each, but with all the cut-off tails measured at once.
+    """
+    tails = "".join([value[max(0, limit - len(TRUNCATION_MARKER)) :] for value in values])
+    if tails.isascii():
+        return len(_ENCODE_TEXT(tails)) - 2 - len(TRUNCATION_MARKER) * len(values)
+    return sum(_cut_saving(value, cap(value, limit)) for value in values)
+
+
 def _number_length(value: int) -> int:
     """Bytes of a whole number (or a bool, which is an int too) in a body."""
     if value is True:
@@ -519,6 +754,16 @@ def _number_length(value: int) -> int:
     if value is False:
         return 5
     return len(str(int(value)))
+
+
+def _renumbered(body: bytes | None, number: Any, step: dict[str, Any]) -> bytes | None:
+    """A step's bytes with only its ``step_number`` changed, patched; None to encode it again."""
+    if body is None or type(number) is not int or type(step.get("step_number")) is not int:
+        return None
+    old = b'{"step_number":%d' % number
+    if not body.startswith(old) or body[len(old) : len(old) + 1] not in (b",", b"}"):
+        return None
+    return b'{"step_number":%d' % step["step_number"] + body[len(old) :]
 
 
 def _renumber_step(step: dict[str, Any], count: int) -> int | None:
@@ -544,14 +789,17 @@ def _renumber_step(step: dict[str, Any], count: int) -> int | None:
     return change
 
 
-def _cap_previews(step: dict[str, Any], limit: int) -> int:
-    """Cap the step's previews at ``limit`` characters; the bytes that saves."""
+def _cap_previews(step: dict[str, Any], limit: int, *, measure: bool = True) -> int:
+    """Cap the step's previews at ``limit`` characters; the bytes that saves.
+
+    Without ``measure``: some positive number when anything was capped, else 0.
+    """
     saved = 0
     for key in ("input_preview", "output_preview"):
         value = step.get(key)
         if isinstance(value, str) and len(value) > limit:
             capped = cap(value, limit)
-            saved += _text_length(value) - _text_length(capped)
+            saved += _cut_saving(value, capped) if measure else 1
             step[key] = capped
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
@@ -559,7 +807,7 @@ def _cap_previews(step: dict[str, Any], limit: int) -> int:
             value = tool_call.get(key)
             if isinstance(value, str) and len(value) > limit:
                 capped = cap(value, limit)
-                saved += _text_length(value) - _text_length(capped)
+                saved += _cut_saving(value, capped) if measure else 1
                 tool_call[key] = capped
     return saved
 

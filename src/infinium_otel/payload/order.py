@@ -15,7 +15,14 @@ from typing import Any
 
 from infinium_otel.conventions.infinium import SECTIONS
 
-__all__ = ["clean_member", "order_payload", "plain_number", "plain_text", "plain_value"]
+__all__ = [
+    "clean_member",
+    "is_ordered",
+    "order_payload",
+    "plain_number",
+    "plain_text",
+    "plain_value",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +141,15 @@ def order_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned if isinstance(cleaned, dict) else {}
 
 
+def is_ordered(payload: Mapping[str, Any]) -> bool:
+    """True when ``order_payload`` would change nothing: same keys, order, values and types.
+
+    Cheaper than cleaning (it builds nothing), so a payload conversion already
+    built in contract order is used as it is.
+    """
+    return type(payload) is dict and _object_ordered(payload, _TOP, 0)
+
+
 _MAX_DEPTH = 64
 
 
@@ -188,6 +204,71 @@ def _clean_object(value: Mapping[Any, Any], spec: _Spec, depth: int) -> dict[str
                 continue
         out[key if type(key) is str else str(key)] = child
     return out
+
+
+# Key tuples already seen in contract order, per spec: most objects share a few shapes.
+_ORDERED_KEYS: dict[tuple[int, tuple[Any, ...]], bool] = {}
+_ORDERED_KEYS_MAX = 4096
+
+
+def _keys_ordered(value: dict[Any, Any], spec: _Spec) -> bool:
+    keys = tuple(value)
+    known = _ORDERED_KEYS.get((id(spec), keys))
+    if known is None:
+        order = spec.order
+        expected = [k for k in order if k in value]
+        expected.extend(k for k in value if k not in order)
+        known = keys == tuple(expected) and all(type(k) is str for k in keys)
+        if len(_ORDERED_KEYS) < _ORDERED_KEYS_MAX:
+            _ORDERED_KEYS[(id(spec), keys)] = known
+    return known
+
+
+def _object_ordered(value: dict[Any, Any], spec: _Spec, depth: int) -> bool:
+    """``_clean_object`` would return an equal dict in the same order (``value`` is a dict)."""
+    if depth > _MAX_DEPTH or not value:
+        return False
+    if not _keys_ordered(value, spec):
+        return False
+    fields = spec.fields
+    for key, child in value.items():
+        kind = type(child)
+        if kind is str or kind is int or kind is bool:
+            continue
+        if kind is float:
+            if not math.isfinite(child):
+                return False
+        elif kind is dict:
+            if not _object_ordered(child, fields.get(key, _FREE) if fields else _FREE, depth + 1):
+                return False
+        elif kind is list:
+            if not _list_ordered(child, fields.get(key, _FREE) if fields else _FREE, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
+def _list_ordered(value: list[Any], spec: _Spec, depth: int) -> bool:
+    """``_clean`` would return an equal list (``value`` is a list)."""
+    if depth > _MAX_DEPTH or not value:
+        return False
+    for item in value:
+        kind = type(item)
+        if kind is str or kind is int or kind is bool:
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            if not _object_ordered(item, spec, depth + 1):
+                return False
+        elif kind is list:
+            if not _list_ordered(item, spec, depth + 1):
+                return False
+        else:
+            return False
+    return True
 
 
 def clean_member(key: str, value: Any) -> Any:
