@@ -13,7 +13,8 @@ give an agent's input and output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from infinium_otel.conventions.values import json_value, text, to_json
@@ -210,14 +211,26 @@ def render(messages: list[Message]) -> str | None:
 def new_input_text(value: Any) -> str | None:
     """``render_new_input(messages_from(value))`` rendering only the turns after the last
     assistant one (an agent loop's history grows with every call; only its tail is shown).
-    None when that tail holds nothing to show: the caller then renders the whole history."""
+    None when that tail holds nothing to show: the caller then renders the whole history.
+
+    A JSON array is read from its end, one message at a time, so a long history costs
+    what its tail costs; a text the scan cannot delimit is parsed whole instead."""
+    if type(value) is str:
+        try:
+            return _new_input_of(_items_from_end(value))
+        except _Undelimited:
+            pass
     parsed = json_value(value)
     if type(parsed) is not list and isinstance(parsed, Mapping):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
         return None
+    return _new_input_of(reversed(parsed[-_MAX_MESSAGES:]))
+
+
+def _new_input_of(items_from_end: Iterable[Any]) -> str | None:
     tail: list[Message] = []
-    for item in reversed(parsed[-_MAX_MESSAGES:]):
+    for item in items_from_end:
         message = message_from(item)
         if message is None:
             continue
@@ -229,6 +242,61 @@ def new_input_text(value: Any) -> str | None:
         return None
     tail.reverse()
     return render(tail)
+
+
+class _Undelimited(Exception):
+    """The text is not a JSON array whose items the backward scan can find."""
+
+
+_WHITESPACE = " \t\n\r"  # JSON's whitespace, nothing else
+_DECODE = json.JSONDecoder().raw_decode
+_MAX_MISSES = 64
+
+
+def _items_from_end(document: str) -> Iterator[Any]:
+    """The items of a JSON array of objects, last first, each decoded once, at most the last
+    ``_MAX_MESSAGES`` (as ``reversed(json.loads(document)[-_MAX_MESSAGES:])``).
+
+    An object's opening brace is a candidate; it is an item of the array only if the value
+    decoded from it ends right before the separator of the item found after it (or the closing
+    bracket). In a valid array this holds for no other brace: decoding from inside a string
+    swaps string and structure up to the end, and decoding from inside an item stops at that
+    item's own closing bracket. Raises ``_Undelimited`` for anything else (an item that is not
+    an object, a wrapper object, a text that is not JSON), and the caller parses it whole.
+    """
+    end = len(document.rstrip(_WHITESPACE))
+    if end < 2 or document[0] != "[" or document[end - 1] != "]":
+        raise _Undelimited
+    following = end - 1  # the separator after the item looked for: "," or the closing "]"
+    search = following
+    misses = 0
+    for _ in range(_MAX_MESSAGES):
+        while True:
+            start = document.rfind("{", 1, search)
+            if start < 0 or misses > _MAX_MISSES:
+                raise _Undelimited
+            search = start
+            before = start - 1
+            while document[before] in _WHITESPACE:
+                before -= 1
+            separator = document[before]
+            if separator != "," and separator != "[":
+                continue  # a value inside an object: never an item
+            try:
+                item, stop = _DECODE(document, start)
+            except (ValueError, RecursionError):
+                misses += 1
+                continue
+            if stop == following or not document[stop:following].strip(_WHITESPACE):
+                break
+            misses += 1
+        yield item
+        if separator == "[":
+            if before != 0:
+                raise _Undelimited
+            return
+        following = search = before
+        misses = 0
 
 
 def render_new_input(messages: list[Message]) -> str | None:
