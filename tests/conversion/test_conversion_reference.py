@@ -379,3 +379,36 @@ def test_long_histories_without_an_assistant_turn_keep_the_last_200_messages(cou
 )
 def test_texts_the_backward_scan_cannot_delimit_read_as_before(written: str) -> None:
     assert new_input_text(written) == reference_facts.new_input_text(written)
+
+
+_VALUES = [
+    '[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]',
+    '{"raw": "r", "description": "d", "messages": [{"role": "user", "content": "m"}]}',
+    '{"task": "t", "kwargs": {"x": 1}}',
+    "plain",
+    ("a", "b"),
+    7,
+]
+
+
+def test_each_content_attribute_alone_reads_as_before() -> None:
+    """Every attribute any reader looks at, alone on a span of every kind: the same facts."""
+    keys = sorted(
+        set(_SCALAR_KEYS)
+        | set(_MESSAGE_KEYS)
+        | set(facts_module._INPUT_KEYS)
+        | set(facts_module._OUTPUT_KEYS)
+    )
+    compared = 0
+    for kind in _KINDS:
+        for key in keys:
+            for value in _VALUES:
+                for capture in (True, False):
+                    spec = {"attributes": {**kind, key: value}, "events": ()}
+                    spec.update(failed=False, client=False, name="s")
+                    span = _span(1, spec)
+                    now = dataclasses.astuple(facts_module.read_facts(span, capture))
+                    before = dataclasses.astuple(reference_facts.read_facts(span, capture))
+                    assert now == before, (kind, key, value, capture)
+                    compared += 1
+    assert compared == len(_KINDS) * len(keys) * len(_VALUES) * 2

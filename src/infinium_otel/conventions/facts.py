@@ -52,6 +52,37 @@ _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
 _SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
+# Every attribute the input readers look at, and the output readers (besides span events).
+_INPUT_KEYS = frozenset(
+    {
+        infinium.INPUT_SUMMARY,
+        names.PYDANTIC_AI_ALL_MESSAGES,
+        genai.INPUT_MESSAGES,
+        genai.SYSTEM_INSTRUCTIONS,
+        openinference.INPUT_VALUE,
+        openinference.OUTPUT_VALUE,  # CrewAI's task span holds its task in its output
+        names.LLM_INPUT_MESSAGES_PREFIX + "0.message.role",
+        names.LLM_INPUT_MESSAGES_PREFIX + "0.message.content",
+        names.GEN_AI_PROMPT_PREFIX + "0.role",
+        names.GEN_AI_PROMPT_PREFIX + "0.content",
+        openllmetry.ENTITY_INPUT,
+    }
+)
+_OUTPUT_KEYS = frozenset(
+    {
+        infinium.OUTPUT_SUMMARY,
+        names.PYDANTIC_AI_ALL_MESSAGES,
+        names.PYDANTIC_AI_FINAL_RESULT,
+        genai.OUTPUT_MESSAGES,
+        openinference.OUTPUT_VALUE,
+        names.LLM_OUTPUT_MESSAGES_PREFIX + "0.message.role",
+        names.LLM_OUTPUT_MESSAGES_PREFIX + "0.message.content",
+        names.GEN_AI_COMPLETION_PREFIX + "0.role",
+        names.GEN_AI_COMPLETION_PREFIX + "0.content",
+        names.GEN_AI_COMPLETION_PREFIX + "0.tool_calls.0.name",
+        openllmetry.ENTITY_OUTPUT,
+    }
+)
 _TRANSPORT_MARKERS = (
     names.HTTP_REQUEST_METHOD,
     names.HTTP_METHOD,
@@ -300,8 +331,45 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
     # attribute is missing. An agent's input is the user's question and its output the
     # final answer, not the last turn of its conversation.
     get = attributes.get
-    events: Any = None
     agent = facts.kind.is_agent_like or facts.kind is SpanKind.CHAIN
+    # A side none of whose attributes is present (and no events) has no text: the readers
+    # below would each look and find nothing (a tool span's input and output, an agent's).
+    keys = attributes.keys()
+    with_events = _has_events(span)
+    input_text = None
+    if with_events or not keys.isdisjoint(_INPUT_KEYS):
+        input_text = _read_input(span, attributes, agent)
+    output_text = None
+    if with_events or not keys.isdisjoint(_OUTPUT_KEYS):
+        output_text = _read_output(span, attributes, agent)
+    if agent and output_text is not None:
+        output_text = output_text.strip() or None  # an answer's trailing newline is no content
+    facts.input_text = input_text
+    facts.output_text = output_text
+    if facts.kind is SpanKind.TOOL:
+        facts.tool_arguments = (
+            _first_text(get, genai.TOOL_ARGUMENTS)
+            or openinference.tool_arguments(attributes)
+            or input_text
+        )
+        result = first(attributes, genai.TOOL_RESULT)
+        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+
+
+def _has_events(span: ReadableSpan) -> bool:
+    """``bool(span.events)`` without the SDK copying the events into a new tuple."""
+    events = getattr(span, "_events", None)
+    try:
+        return len(events) > 0 if events is not None else bool(span.events)
+    except TypeError:
+        return bool(span.events)
+
+
+def _read_input(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) -> str | None:
+    """The span's input text: an explicit summary, an agent's question, the new turns of
+    its history, else its raw input value."""
+    get = attributes.get
+    events: Any = None
     input_text = _text(get(infinium.INPUT_SUMMARY))
     if input_text is None:
         if get(genai.INPUT_MESSAGES) is None:
@@ -323,9 +391,17 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or render(openinference.value_text(attributes, openinference.INPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_INPUT)
         )
+    return input_text
+
+
+def _read_output(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) -> str | None:
+    """The span's output text: an explicit summary, an agent's final answer, its output
+    messages, else its raw output value."""
+    get = attributes.get
+    events: Any = None
     output_text = _text(get(infinium.OUTPUT_SUMMARY))
     if output_text is None:
-        if events is None and get(genai.OUTPUT_MESSAGES) is None:
+        if get(genai.OUTPUT_MESSAGES) is None:
             events = span.events or ()
         if agent:
             output_text = _agent_output(attributes, events or ())
@@ -340,18 +416,7 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
         )
-    if agent and output_text is not None:
-        output_text = output_text.strip() or None  # an answer's trailing newline is no content
-    facts.input_text = input_text
-    facts.output_text = output_text
-    if facts.kind is SpanKind.TOOL:
-        facts.tool_arguments = (
-            _first_text(get, genai.TOOL_ARGUMENTS)
-            or openinference.tool_arguments(attributes)
-            or input_text
-        )
-        result = first(attributes, genai.TOOL_RESULT)
-        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+    return output_text
 
 
 def _agent_input(attributes: Mapping[str, Any], events: Any) -> str | None:
