@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from infinium_otel.conventions import facts as facts_module
 from infinium_otel.conventions.messages import new_input_text
+from infinium_otel.conventions.values import to_json
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.run import Run
@@ -388,6 +389,7 @@ _VALUES = [
     "plain",
     ("a", "b"),
     7,
+    None,
 ]
 
 
@@ -412,3 +414,42 @@ def test_each_content_attribute_alone_reads_as_before() -> None:
                     assert now == before, (kind, key, value, capture)
                     compared += 1
     assert compared == len(_KINDS) * len(keys) * len(_VALUES) * 2
+
+
+def test_the_plan_cache_stays_bounded_and_plans_follow_each_key_set() -> None:
+    """Spans of thousands of key sets: the cache of reading plans never passes its bound, and
+    a key set seen before is read as the first time (a model under either name)."""
+    for index in range(facts_module._MAX_PLANS * 3):
+        attributes = {"gen_ai.operation.name": "chat", f"custom.{index}": index}
+        name = "gen_ai.request.model" if index % 2 else "llm.model_name"
+        attributes[name] = f"m{index}"
+        spec = {"attributes": attributes, "events": (), "failed": False, "client": False}
+        span = _span(1, {**spec, "name": "s"})
+        assert facts_module.read_facts(span).model == f"m{index}"
+        assert len(facts_module._PLANS) <= facts_module._MAX_PLANS
+    again = {"gen_ai.operation.name": "chat", "custom.1": 1, "gen_ai.request.model": None}
+    again["llm.model_name"] = "fallback"
+    span = _span(
+        1, {"attributes": again, "events": (), "failed": False, "client": False, "name": "s"}
+    )
+    assert facts_module.read_facts(span).model == "fallback"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _JSONISH,
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.dictionaries(st.integers(), _TEXT, max_size=3),
+        st.sets(st.integers(), max_size=3),
+        st.binary(max_size=4),
+    )
+)
+def test_compact_json_is_what_json_dumps_writes(value: Any) -> None:
+    try:
+        expected: str | None = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=str
+        )
+    except (ValueError, TypeError, RecursionError):
+        expected = None
+    assert to_json(value) == expected

@@ -98,10 +98,15 @@ def json_value(value: Any) -> Any:
     return value
 
 
+# What ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)`` uses,
+# made once: ``json.dumps`` with options builds a new encoder at every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def to_json(value: Any) -> str | None:
     """Compact JSON text of a parsed value, or None when it cannot be encoded."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _ENCODE(value)
     except (ValueError, TypeError, RecursionError):
         return None
 
