@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from infinium_otel.conventions import facts as facts_module
+from infinium_otel.conventions import messages
 from infinium_otel.conventions.messages import new_input_text
 from infinium_otel.conventions.values import to_json
 from infinium_otel.payload import convert
@@ -305,6 +306,13 @@ def _span_spec(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def _scanned(written: Any) -> str | None:
+    """``new_input_text`` with every text, however short, read from its end."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(messages, "_SCAN_FROM_END_OVER", 0)
+        return new_input_text(written)
+
+
 def _span(index: int, spec: dict[str, Any]) -> ReadableSpan:
     return ReadableSpan(
         name=spec["name"],
@@ -336,12 +344,14 @@ def test_payloads_are_byte_identical_to_the_former_reading(
     specs: list[dict[str, Any]], capture: bool
 ) -> None:
     spans = tuple(_span(index, spec) for index, spec in enumerate(specs))
-    for span in spans:
-        now = dataclasses.astuple(facts_module.read_facts(span, capture))
-        before = dataclasses.astuple(reference_facts.read_facts(span, capture))
-        assert now == before
-    run = Run(spans[0], spans)
-    assert _payload_bytes(run, capture, False) == _payload_bytes(run, capture, True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(messages, "_SCAN_FROM_END_OVER", 0)  # short histories read from the end too
+        for span in spans:
+            now = dataclasses.astuple(facts_module.read_facts(span, capture))
+            before = dataclasses.astuple(reference_facts.read_facts(span, capture))
+            assert now == before
+        run = Run(spans[0], spans)
+        assert _payload_bytes(run, capture, False) == _payload_bytes(run, capture, True)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -349,6 +359,7 @@ def test_payloads_are_byte_identical_to_the_former_reading(
 def test_a_history_read_from_its_end_shows_what_parsing_it_whole_showed(data: Any) -> None:
     history = data.draw(st.one_of(_HISTORY, st.lists(_MESSAGE, min_size=190, max_size=230)))
     written = data.draw(_written(history))
+    assert _scanned(written) == reference_facts.new_input_text(written)
     assert new_input_text(written) == reference_facts.new_input_text(written)
 
 
@@ -379,7 +390,7 @@ def test_long_histories_without_an_assistant_turn_keep_the_last_200_messages(cou
     ],
 )
 def test_texts_the_backward_scan_cannot_delimit_read_as_before(written: str) -> None:
-    assert new_input_text(written) == reference_facts.new_input_text(written)
+    assert _scanned(written) == reference_facts.new_input_text(written)
 
 
 _VALUES = [
@@ -453,3 +464,18 @@ def test_compact_json_is_what_json_dumps_writes(value: Any) -> None:
     except (ValueError, TypeError, RecursionError):
         expected = None
     assert to_json(value) == expected
+
+
+def test_a_long_history_is_not_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    history: list[dict[str, Any]] = []
+    for turn in range(150):
+        history.append({"role": "user", "parts": [{"type": "text", "content": f"q{turn}"}]})
+        history.append({"role": "assistant", "parts": [{"type": "text", "content": f"a{turn}"}]})
+    history.append({"role": "user", "parts": [{"type": "text", "content": "last"}]})
+    written = json.dumps(history)
+
+    def whole(value: Any) -> Any:
+        raise AssertionError("the whole history was parsed")
+
+    monkeypatch.setattr(messages, "json_value", whole)
+    assert new_input_text(written) == "last"

@@ -213,9 +213,9 @@ def new_input_text(value: Any) -> str | None:
     assistant one (an agent loop's history grows with every call; only its tail is shown).
     None when that tail holds nothing to show: the caller then renders the whole history.
 
-    A JSON array is read from its end, one message at a time, so a long history costs
+    A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
-    if type(value) is str:
+    if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
         try:
             return _new_input_of(_items_from_end(value))
         except _Undelimited:
@@ -251,6 +251,8 @@ class _Undelimited(Exception):
 _WHITESPACE = " \t\n\r"  # JSON's whitespace, nothing else
 _DECODE = json.JSONDecoder().raw_decode
 _MAX_MISSES = 64
+# Below this many characters parsing the whole text costs no more than the scan.
+_SCAN_FROM_END_OVER = 1024
 
 
 def _items_from_end(document: str) -> Iterator[Any]:
@@ -280,8 +282,8 @@ def _items_from_end(document: str) -> Iterator[Any]:
             while document[before] in _WHITESPACE:
                 before -= 1
             separator = document[before]
-            if separator != "," and separator != "[":
-                continue  # a value inside an object: never an item
+            if separator != "," and (separator != "[" or before != 0):
+                continue  # a value inside an object, or the first of a nested array
             try:
                 item, stop = _DECODE(document, start)
             except (ValueError, RecursionError):
@@ -292,9 +294,7 @@ def _items_from_end(document: str) -> Iterator[Any]:
             misses += 1
         yield item
         if separator == "[":
-            if before != 0:
-                raise _Undelimited
-            return
+            return  # the first item
         following = search = before
         misses = 0
 
