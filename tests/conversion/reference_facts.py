@@ -1,7 +1,7 @@
 """The conversion's span reading as it was before reading each fact once: a reference.
 
-A verbatim copy of ``conventions/facts.py`` (with ``new_input_text`` from
-``conventions/messages.py``, which parsed a history whole) at the time the faster
+A verbatim copy of ``conventions/facts.py`` (with ``new_input_text``, which parsed a
+history whole, and ``content_text`` from ``conventions/messages.py``) at the time the faster
 reading replaced it. ``test_conversion_reference.py`` holds the package's conversion
 to this one, payload for payload. Test-only: not maintained beyond that role.
 """
@@ -20,7 +20,7 @@ from infinium_otel.conventions import genai, infinium, names, openinference, ope
 from infinium_otel.conventions.kind import SpanKind, classify
 from infinium_otel.conventions.messages import (
     Message,
-    content_text,
+    _part_text,
     final_answer,
     message_from,
     question,
@@ -29,7 +29,7 @@ from infinium_otel.conventions.messages import (
 )
 from infinium_otel.conventions.values import first, integer, json_value, number, text
 
-__all__ = ["SpanFacts", "new_input_text", "read_facts"]
+__all__ = ["SpanFacts", "content_text", "new_input_text", "read_facts"]
 
 _MAX_MESSAGES = 200
 
@@ -415,3 +415,15 @@ def new_input_text(value: Any) -> str | None:
         return None
     tail.reverse()
     return render(tail)
+
+
+def content_text(value: Any) -> str | None:
+    """A JSON list of content parts or blocks (``[{"text": ...}]``, a tool's result in Strands)
+    as its text; None for any other value, which is then shown as it is."""
+    parsed = json_value(value)
+    if not isinstance(parsed, list) or not parsed:
+        return None
+    if not all(isinstance(item, Mapping) and "role" not in item for item in parsed):
+        return None
+    pieces = [p for p in (_part_text(item) for item in parsed[:_MAX_MESSAGES]) if p]
+    return "\n".join(pieces) if pieces else None

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from infinium_otel.conventions import facts as facts_module
 from infinium_otel.conventions import messages
-from infinium_otel.conventions.messages import new_input_text
+from infinium_otel.conventions.messages import content_text, new_input_text
 from infinium_otel.conventions.values import to_json
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
@@ -479,3 +479,11 @@ def test_a_long_history_is_not_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(messages, "json_value", whole)
     assert new_input_text(written) == "last"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_tool_result_reads_as_before(data: Any) -> None:
+    value = data.draw(st.one_of(st.lists(_PART, max_size=4), _MESSAGE, _HISTORY, _JSONISH))
+    written = data.draw(st.one_of(_written(value), _ODD))
+    assert content_text(written) == reference_facts.content_text(written)

@@ -429,6 +429,8 @@ def _text_part(part: Mapping[str, Any]) -> str | None:
 def content_text(value: Any) -> str | None:
     """A JSON list of content parts or blocks (``[{"text": ...}]``, a tool's result in Strands)
     as its text; None for any other value, which is then shown as it is."""
+    if type(value) is str and not value.startswith("["):
+        return None  # JSON text that is not an array (an object, a string) or no JSON at all
     parsed = json_value(value)
     if not isinstance(parsed, list) or not parsed:
         return None
