@@ -9,6 +9,7 @@ to this one, payload for payload. Test-only: not maintained beyond that role.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ from infinium_otel.conventions.messages import (
 )
 from infinium_otel.conventions.values import first, integer, json_value, number, text
 
-__all__ = ["SpanFacts", "content_text", "new_input_text", "read_facts"]
+__all__ = ["SpanFacts", "content_text", "json_value_before", "new_input_text", "read_facts"]
 
 _MAX_MESSAGES = 200
 
@@ -427,3 +428,17 @@ def content_text(value: Any) -> str | None:
         return None
     pieces = [p for p in (_part_text(item) for item in parsed[:_MAX_MESSAGES]) if p]
     return "\n".join(pieces) if pieces else None
+
+
+def json_value_before(value: Any) -> Any:
+    """``conventions.values.json_value`` as it was: ``json.loads`` of a string attribute."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        if not value or value[0] not in '[{"':
+            return None
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    return value

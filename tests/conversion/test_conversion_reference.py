@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from infinium_otel.conventions import facts as facts_module
 from infinium_otel.conventions import messages
 from infinium_otel.conventions.messages import content_text, new_input_text
-from infinium_otel.conventions.values import to_json
+from infinium_otel.conventions.values import json_value, to_json
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.run import Run
@@ -487,3 +487,35 @@ def test_a_tool_result_reads_as_before(data: Any) -> None:
     value = data.draw(st.one_of(st.lists(_PART, max_size=4), _MESSAGE, _HISTORY, _JSONISH))
     written = data.draw(st.one_of(_written(value), _ODD))
     assert content_text(written) == reference_facts.content_text(written)
+
+
+_JSON_TEXTS = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            '{"a": 1}  ',
+            '{"a": 1} x',
+            "[1, 2]\n\t\r ",
+            "[1, 2]\u00a0",
+            '"text"',
+            '"unterminated',
+            "[" * 5000 + "]" * 5000,
+            "[" * 100_000,
+            "[NaN, Infinity, -Infinity, 1e999, 123456789012345678901234567890]",
+            '{"a": 1, "a": 2}',
+            '["\\ud800", "\\u00e9"]',
+            "\ufeff[1]",
+            "[1]\x00",
+        ]
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_json_values_parse_as_json_loads_parsed_them(data: Any) -> None:
+    value = data.draw(
+        st.one_of(_JSON_TEXTS, _written(data.draw(st.one_of(_HISTORY, _JSONISH))), _ODD)
+    )
+    now, before = json_value(value), reference_facts.json_value_before(value)
+    assert json.dumps(now, default=repr) == json.dumps(before, default=repr)

@@ -13,11 +13,10 @@ give an agent's input and output.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from infinium_otel.conventions.values import json_value, text, to_json
+from infinium_otel.conventions.values import JSON_WHITESPACE, SCAN_JSON, json_value, text, to_json
 
 __all__ = [
     "Message",
@@ -248,8 +247,6 @@ class _Undelimited(Exception):
     """The text is not a JSON array whose items the backward scan can find."""
 
 
-_WHITESPACE = " \t\n\r"  # JSON's whitespace, nothing else
-_DECODE = json.JSONDecoder().raw_decode
 _MAX_MISSES = 64
 # Below this many characters parsing the whole text costs no more than the scan.
 _SCAN_FROM_END_OVER = 1024
@@ -266,7 +263,7 @@ def _items_from_end(document: str) -> Iterator[Any]:
     item's own closing bracket. Raises ``_Undelimited`` for anything else (an item that is not
     an object, a wrapper object, a text that is not JSON), and the caller parses it whole.
     """
-    end = len(document.rstrip(_WHITESPACE))
+    end = len(document.rstrip(JSON_WHITESPACE))
     if end < 2 or document[0] != "[" or document[end - 1] != "]":
         raise _Undelimited
     following = end - 1  # the separator after the item looked for: "," or the closing "]"
@@ -279,17 +276,17 @@ def _items_from_end(document: str) -> Iterator[Any]:
                 raise _Undelimited
             search = start
             before = start - 1
-            while document[before] in _WHITESPACE:
+            while document[before] in JSON_WHITESPACE:
                 before -= 1
             separator = document[before]
             if separator != "," and (separator != "[" or before != 0):
                 continue  # a value inside an object, or the first of a nested array
             try:
-                item, stop = _DECODE(document, start)
-            except (ValueError, RecursionError):
+                item, stop = SCAN_JSON(document, start)
+            except (StopIteration, ValueError, RecursionError):
                 misses += 1
                 continue
-            if stop == following or not document[stop:following].strip(_WHITESPACE):
+            if stop == following or not document[stop:following].strip(JSON_WHITESPACE):
                 break
             misses += 1
         yield item
