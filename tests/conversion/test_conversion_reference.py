@@ -1,4 +1,4 @@
-"""The conversion against its former reading of spans (``reference_facts.py``), payload for payload.
+"""The conversion against the former one (``reference_convert.py``), payload for payload.
 
 Spans are generated across the conventions (GenAI attributes and events, OpenInference,
 OpenLLMetry, pydantic-ai), with histories in every message shape, JSON written in several
@@ -26,8 +26,8 @@ from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.run import Run
 
-from . import reference_facts
-from .builder import BASE_NS, MS
+from . import reference_convert, reference_facts
+from .builder import BASE_NS, MS, Trace
 
 _TRICKY = [
     "{",
@@ -328,10 +328,8 @@ def _span(index: int, spec: dict[str, Any]) -> ReadableSpan:
 
 
 def _payload_bytes(run: Run, capture: bool, reference: bool) -> bytes:
-    with pytest.MonkeyPatch.context() as patch:
-        if reference:
-            patch.setattr(convert, "read_facts", reference_facts.read_facts)
-        return encode_payload(convert.convert_run(run, capture_content=capture)).body
+    converting = reference_convert.convert_run if reference else convert.convert_run
+    return encode_payload(converting(run, capture_content=capture)).body
 
 
 @settings(
@@ -519,3 +517,76 @@ def test_json_values_parse_as_json_loads_parsed_them(data: Any) -> None:
     )
     now, before = json_value(value), reference_facts.json_value_before(value)
     assert json.dumps(now, default=repr) == json.dumps(before, default=repr)
+
+
+def _agent_run(rounds: int, capture_shape: str) -> Run:
+    """An agent loop made by the real SDK: chat calls whose history grows by a tool call and
+    its result each round, the tools between them (one failing), as GenAI instrumentors write."""
+    built = Trace()
+    root = built.start(
+        "invoke_agent support",
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support"},
+    )
+    history: list[dict[str, Any]] = [
+        {"role": "system", "parts": [{"type": "text", "content": "You track parcels."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Where is parcel 7?"}]},
+    ]
+    at = 1.0
+    for turn in range(rounds):
+        call = {"type": "tool_call", "id": f"c{turn}", "name": "track", "arguments": {"n": turn}}
+        out = [{"role": "assistant", "parts": [call], "finish_reason": "tool_call"}]
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": 100 + turn,
+            "gen_ai.usage.output_tokens": 20,
+            "gen_ai.request.temperature": 0.2,
+        }
+        if capture_shape == "json":
+            attributes["gen_ai.input.messages"] = json.dumps(history)
+            attributes["gen_ai.output.messages"] = json.dumps(out)
+        else:
+            for index, message in enumerate(history):
+                attributes[f"gen_ai.prompt.{index}.role"] = message["role"]
+                attributes[f"gen_ai.prompt.{index}.content"] = json.dumps(message["parts"])
+        built.span("chat gpt-4o-mini", attributes, parent=root, at=at, until=at + 5)
+        result = {"status": "in transit", "hub": "Lyon", "turn": turn}
+        built.span(
+            "execute_tool track",
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "track",
+                "gen_ai.tool.call.arguments": json.dumps({"n": turn}),
+                "gen_ai.tool.call.result": json.dumps(result),
+            },
+            parent=root,
+            at=at + 6,
+            until=at + 8,
+            exception=ValueError("hub closed") if turn == 1 else None,
+        )
+        history.append(out[0])
+        history.append(
+            {
+                "role": "tool",
+                "parts": [{"type": "tool_call_response", "id": f"c{turn}", "response": result}],
+            }
+        )
+        at += 10
+    root.end(end_time=BASE_NS + int(at * MS))
+    return built.run(root)
+
+
+@pytest.mark.parametrize("rounds", [1, 3, 30, 120])
+@pytest.mark.parametrize("shape", ["json", "flattened"])
+@pytest.mark.parametrize("capture", [True, False])
+def test_agent_loops_made_by_the_sdk_convert_as_before(
+    rounds: int, shape: str, capture: bool
+) -> None:
+    run = _agent_run(rounds, shape)
+    body = _payload_bytes(run, capture, False)
+    assert body == _payload_bytes(run, capture, True)
+    assert (b'"input_preview":"tool result: ' in body) is (
+        capture and rounds > 1 and shape == "json"
+    )
+    assert b'"prompt_tokens":100' in body

@@ -52,6 +52,7 @@ _ACTIONS = {
     SpanKind.RERANK: "retrieval",
     SpanKind.EMBEDDING: "embedding",
 }
+_KIND_VALUES = {kind: kind.value for kind in SpanKind}
 
 
 def convert_run(
@@ -154,8 +155,10 @@ def _step(
     """One step in the contract's key order, without empty values."""
     facts = node.facts
     kind = facts.kind
-    error = _step_error(node, errors_by_span)
-    duration_ms = plain_number(facts.duration_ms)
+    error = _step_error(node, errors_by_span) if facts.failed else None
+    duration_ms: float | None = facts.duration_ms
+    if type(duration_ms) is not int:
+        duration_ms = plain_number(duration_ms)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
@@ -198,10 +201,11 @@ def _step(
     if parent is not None:
         metadata["parent_step"] = parent.number
     metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = kind.value
+    metadata["kind"] = _KIND_VALUES[kind]
     scope_name = facts.scope_name
     if scope_name is not None:
-        scope_name = plain_value(scope_name)
+        if type(scope_name) is not str:
+            scope_name = plain_value(scope_name)
         if scope_name is not None:
             metadata["instrumentation"] = scope_name
     step["metadata"] = metadata
