@@ -162,7 +162,7 @@ def _step(
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": plain_text(cap(_step_description(facts), SHORT_TEXT_MAX)),
+        "description": _shown(_step_description(facts), SHORT_TEXT_MAX),
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
@@ -171,9 +171,9 @@ def _step(
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = plain_text(cap(preview_in, STEP_INPUT_PREVIEW_MAX))
+        step["input_preview"] = _shown(preview_in, STEP_INPUT_PREVIEW_MAX)
     if preview_out:
-        step["output_preview"] = plain_text(cap(preview_out, STEP_OUTPUT_PREVIEW_MAX))
+        step["output_preview"] = _shown(preview_out, STEP_OUTPUT_PREVIEW_MAX)
     if error is not None:
         step["error"] = error
     if kind is SpanKind.TOOL:
@@ -181,14 +181,14 @@ def _step(
         for hidden in node.hidden:
             http_status = hidden.http_status if hidden.http_status is not None else http_status
         tool_call: dict[str, Any] = {
-            "tool_name": plain_text(cap(facts.tool_name or facts.name, SHORT_TEXT_MAX))
+            "tool_name": _shown(facts.tool_name or facts.name, SHORT_TEXT_MAX)
         }
         if duration_ms is not None:
             tool_call["duration_ms"] = duration_ms
         if preview_in:
-            tool_call["input_summary"] = plain_text(cap(preview_in, TOOL_INPUT_SUMMARY_MAX))
+            tool_call["input_summary"] = _shown(preview_in, TOOL_INPUT_SUMMARY_MAX)
         if preview_out:
-            tool_call["output_summary"] = plain_text(cap(preview_out, TOOL_OUTPUT_SUMMARY_MAX))
+            tool_call["output_summary"] = _shown(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
         if error is not None:
             tool_call["error"] = dict(error)
         if http_status is not None:
@@ -210,6 +210,13 @@ def _step(
             metadata["instrumentation"] = scope_name
     step["metadata"] = metadata
     return step
+
+
+def _shown(value: str, limit: int) -> str:
+    """``plain_text(cap(value, limit))``, answered at once for the common short ``str``."""
+    if type(value) is str and len(value) <= limit:
+        return value
+    return plain_text(cap(value, limit))
 
 
 def _step_error(
