@@ -76,6 +76,7 @@ _PART = st.one_of(
     st.fixed_dictionaries({"toolUse": st.fixed_dictionaries({"name": _TEXT, "input": _JSONISH})}),
     st.fixed_dictionaries({"toolResult": st.fixed_dictionaries({"content": _JSONISH})}),
     st.fixed_dictionaries({"json": _JSONISH}),
+    st.fixed_dictionaries({"type": _JSONISH}, optional={"content": _TEXT, "text": _TEXT}),
     _TEXT,
 )
 _MESSAGE: st.SearchStrategy[Any] = st.one_of(
@@ -381,6 +382,10 @@ def test_long_histories_without_an_assistant_turn_keep_the_last_200_messages(cou
         '[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}',
         '[{"role": "user", "content": "}, {\\"role\\": \\"assistant\\"}, {"}]',
         '[{"role": "user", "content": "x", "parts": [{"type": "text", "content": "y"}]}]',
+        '[{"role": "user", "content": "q"}, {"role": "assistant", "parts": [{"type": ["x"]}]}]',
+        '[{"role": "user"}, {"role": "assistant", "parts": [{"type": "text", "text": ""}]}]',
+        '[{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [1]}]',
+        '[{"role": "user", "content": "q"}, {"role": "assistant", "message": {"role": "x"}}]',
         "[]",
         "[ ]",
         "[{}]",
@@ -389,6 +394,7 @@ def test_long_histories_without_an_assistant_turn_keep_the_last_200_messages(cou
 )
 def test_texts_the_backward_scan_cannot_delimit_read_as_before(written: str) -> None:
     assert _scanned(written) == reference_facts.new_input_text(written)
+    assert new_input_text(written) == reference_facts.new_input_text(written)
 
 
 _VALUES = [
@@ -590,3 +596,26 @@ def test_agent_loops_made_by_the_sdk_convert_as_before(
         capture and rounds > 1 and shape == "json"
     )
     assert b'"prompt_tokens":100' in body
+
+
+@pytest.mark.parametrize("odd_type", [["text"], {"a": 1}, 5, None])
+@pytest.mark.parametrize(
+    "messages_json",
+    [
+        '[{"role": "assistant", "parts": [{"type": %s, "content": "said"}]}]',
+        '[{"role": "assistant", "content": [{"type": %s, "text": "said"}]}]',
+        '[{"type": "ai", "data": {"content": "said", "type": %s}}]',
+    ],
+)
+def test_a_part_or_message_type_that_is_a_json_list_or_object_does_not_fail_the_run(
+    odd_type: Any, messages_json: str
+) -> None:
+    """A "type" that is a list or an object (unhashable) once made conversion raise."""
+    written = messages_json % json.dumps(odd_type)
+    attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.output.messages": written}
+    attributes["gen_ai.input.messages"] = written
+    spec = {"attributes": attributes, "events": (), "failed": False, "client": False, "name": "a"}
+    root = _span(0, spec)
+    chat = _span(1, {**spec, "attributes": {**attributes, "gen_ai.operation.name": "chat"}})
+    payload = json.loads(_payload_bytes(Run(root, (root, chat)), True, False))
+    assert payload["steps"][0]["action"] == "llm_call"

@@ -129,7 +129,7 @@ def _part_text(part: Any) -> str | None:
         value = part.get("content", part.get("thinking", part.get("text")))
         rendered = text(value) if not isinstance(value, str) else value
         return f"reasoning: {rendered}" if rendered else None
-    if kind in _MEDIA_PARTS:
+    if isinstance(kind, str) and kind in _MEDIA_PARTS:  # a JSON list or object is unhashable
         return _media_text(part, str(kind))
     if kind is None:
         block = _block_text(part)
@@ -230,6 +230,8 @@ def new_input_text(value: Any) -> str | None:
 def _new_input_of(items_from_end: Iterable[Any]) -> str | None:
     tail: list[Message] = []
     for item in items_from_end:
+        if _assistant_with_text(item):
+            break  # the turn that ends the new input: not shown, so not rendered
         message = message_from(item)
         if message is None:
             continue
@@ -241,6 +243,33 @@ def _new_input_of(items_from_end: Iterable[Any]) -> str | None:
         return None
     tail.reverse()
     return render(tail)
+
+
+_CALL_PARTS = ("tool_call", "function_call", "tool_use")  # compared, never hashed
+
+
+def _assistant_with_text(item: Any) -> bool:
+    """True only where ``message_from(item)`` is an assistant message with text, found
+    without rendering it: a text content, a text or tool-call part, or a tool call.
+    False says nothing: the item is then rendered to learn what it is."""
+    if type(item) is not dict or item.get("role") != "assistant" or "message" in item:
+        return False
+    content = item.get("content")
+    if type(content) is str and content:
+        return True
+    parts = item.get("parts")
+    if type(parts) is list:
+        for part in parts:
+            if type(part) is dict:
+                kind = part.get("type")
+                if kind in _CALL_PARTS:
+                    return True
+                if kind == "text":
+                    value = part.get("content", part.get("text"))
+                    if type(value) is str and value:
+                        return True
+    calls = item.get("tool_calls")
+    return type(calls) is list and any(isinstance(call, Mapping) for call in calls)
 
 
 class _Undelimited(Exception):
@@ -335,7 +364,7 @@ def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
         if not isinstance(body, Mapping) or "content" not in body:
             continue
         kind = body.get("type") or item.get("type")
-        if kind not in _LANGCHAIN_ROLES:
+        if not isinstance(kind, str) or kind not in _LANGCHAIN_ROLES:
             ids = item.get("id")
             kind = ids[-1] if isinstance(ids, list) and ids else kind
         role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
@@ -415,7 +444,7 @@ def text_only(item: Mapping[str, Any]) -> str | None:
 
 def _text_part(part: Mapping[str, Any]) -> str | None:
     kind = part.get("type")
-    if kind is not None and kind not in _TEXT_TYPES:
+    if kind is not None and (not isinstance(kind, str) or kind not in _TEXT_TYPES):
         return None
     value = part.get("content", part.get("text"))
     if kind is None and set(part) - {"text", "cachePoint"}:
