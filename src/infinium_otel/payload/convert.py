@@ -102,14 +102,16 @@ def convert_run(
     attributes = span_attributes(root_span)
     name = run_name(root_span, [node.facts for node in tree.steps])
     start, end = root.start, _run_end(root, others)
+    iso_start = _iso(start) if start is not None else None
+    iso_end = _iso(end) if end is not None else None
     tags = _custom_tags(root, run)
-    resource = root_span.resource.attributes if root_span.resource is not None else {}
+    resource = _readable(root_span.resource.attributes) if root_span.resource is not None else {}
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
     payload: dict[str, Any] = {
         "name": plain_text(cap(name, NAME_MAX)),
         "description": plain_text(_description(attributes, root, name, tree, counted, errors, run)),
-        "current_datetime": _iso(end if end is not None else start),
+        "current_datetime": iso_end if iso_end is not None else _iso(start),
     }
     duration = _duration(start, end)
     if duration == duration:  # not NaN
@@ -131,13 +133,20 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = clean_member("sections", _sections(attributes, root, tree, start, end))
+    sections = clean_member("sections", _sections(attributes, tree, iso_start, iso_end))
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
         [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
     )
     return payload
+
+
+def _readable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The SDK's attribute mapping (a resource's) answers each lookup through Python-level
+    methods: its inner dict is read instead, never changed."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if type(inner) is dict else attributes
 
 
 def _has_events(span: ReadableSpan) -> bool:
@@ -341,18 +350,14 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
 
 
 def _sections(
-    attributes: Mapping[str, Any],
-    root: SpanFacts,
-    tree: RunTree,
-    start: int | None,
-    end: int | None,
+    attributes: Mapping[str, Any], tree: RunTree, iso_start: str | None, iso_end: str | None
 ) -> dict[str, Any]:
     sections = infinium.sections(attributes)
     timing = sections.setdefault("time_tracking", {})
-    if start is not None:
-        timing.setdefault("start_time", _iso(start))
-    if end is not None:
-        timing.setdefault("end_time", _iso(end))
+    if iso_start is not None:
+        timing.setdefault("start_time", iso_start)
+    if iso_end is not None:
+        timing.setdefault("end_time", iso_end)
     tools: list[str] = []
     for node in tree.steps:
         if node.facts.kind is SpanKind.TOOL:
