@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from infinium_otel.conventions import facts as facts_module
-from infinium_otel.conventions import messages
+from infinium_otel.conventions import flattened, messages
 from infinium_otel.conventions.messages import content_text, new_input_text
 from infinium_otel.conventions.values import json_value, to_json
 from infinium_otel.payload import convert
@@ -619,3 +619,41 @@ def test_a_part_or_message_type_that_is_a_json_list_or_object_does_not_fail_the_
     chat = _span(1, {**spec, "attributes": {**attributes, "gen_ai.operation.name": "chat"}})
     payload = json.loads(_payload_bytes(Run(root, (root, chat)), True, False))
     assert payload["steps"][0]["action"] == "llm_call"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "inner", "kind"),
+    [
+        ("gen_ai.prompt.", "", {"llm.request.type": "chat"}),
+        ("llm.input_messages.", "message.", {"openinference.span.kind": "LLM"}),
+    ],
+)
+def test_a_flattened_history_renders_only_the_messages_after_the_last_assistant_one(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, inner: str, kind: dict[str, str]
+) -> None:
+    attributes: dict[str, Any] = dict(kind)
+    index = 0
+    for turn in range(100):
+        for role, said in (("user", f"q{turn}"), ("assistant", f"a{turn}")):
+            attributes[f"{prefix}{index}.{inner}role"] = role
+            attributes[f"{prefix}{index}.{inner}content"] = said
+            index += 1
+    attributes[f"{prefix}{index}.{inner}role"] = "tool"
+    attributes[f"{prefix}{index}.{inner}content"] = "the result"
+    spec = {"attributes": attributes, "events": (), "failed": False, "client": False, "name": "c"}
+    span = _span(1, spec)
+    before = reference_facts.read_facts(span)
+    rendered = 0
+    real = messages.message_from
+
+    def counting(item: Any, default_role: str = "user") -> Any:
+        nonlocal rendered
+        rendered += 1
+        return real(item, default_role)
+
+    monkeypatch.setattr(messages, "message_from", counting)
+    monkeypatch.setattr(flattened, "message_from", counting)
+    now = facts_module.read_facts(span)
+    assert now.input_text == before.input_text == "the result"
+    assert dataclasses.astuple(now) == dataclasses.astuple(before)
+    assert rendered == 1  # the tool message; the 200 turns before it are not rendered

@@ -471,6 +471,14 @@ def _read_input(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) 
     if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:
+            # Flattened histories: only the messages after the last assistant one are
+            # rendered, unless none is shown (then all are, as below).
+            if openinference.has_input_messages(attributes):
+                input_text = openinference.new_input_text(attributes)
+            else:
+                input_text = openllmetry.new_input_text(attributes)
+            if input_text is not None:
+                return input_text
             inputs = openinference.input_messages(attributes) or openllmetry.input_messages(
                 attributes
             )

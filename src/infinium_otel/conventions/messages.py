@@ -25,6 +25,7 @@ __all__ = [
     "langchain_message",
     "message_from",
     "messages_from",
+    "new_input_of",
     "new_input_text",
     "question",
     "render",
@@ -216,7 +217,7 @@ def new_input_text(value: Any) -> str | None:
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
     if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
         try:
-            return _new_input_of(_items_from_end(value))
+            return new_input_of(_items_from_end(value))
         except _Undelimited:
             pass
     parsed = json_value(value)
@@ -224,10 +225,12 @@ def new_input_text(value: Any) -> str | None:
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
         return None
-    return _new_input_of(reversed(parsed[-_MAX_MESSAGES:]))
+    return new_input_of(reversed(parsed[-_MAX_MESSAGES:]))
 
 
-def _new_input_of(items_from_end: Iterable[Any]) -> str | None:
+def new_input_of(items_from_end: Iterable[Any]) -> str | None:
+    """The shown turns of a history given from its last message back: rendered up to the
+    assistant turn that ends them; None when none is shown."""
     tail: list[Message] = []
     for item in items_from_end:
         if _assistant_with_text(item):
