@@ -114,6 +114,8 @@ def conversation_tags(spans: Iterable[SpanFacts]) -> dict[str, str]:
     so the runs of one conversation can be found together."""
     found: dict[str, str] = {}
     for facts in spans:
+        if not (facts.conversation_id or facts.session_id or facts.user_id):
+            continue
         for key, value in (
             (_CONVERSATION_TAG, facts.conversation_id),
             (_SESSION_TAG, facts.session_id),
