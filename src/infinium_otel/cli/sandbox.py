@@ -103,3 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.close()
     print("infinium-otel sandbox stopped", flush=True)
     return 0
+
+
+if __name__ == "__main__":  # ``python -m infinium_otel.sandbox`` runs this module
+    raise SystemExit(main())

@@ -5,8 +5,8 @@ first send and removed only once the server accepted it, so a crash, an outage
 or a shutdown never loses a run. Files that cannot be read back as a JSON object
 are moved into ``corrupt/``, payloads the server refused for good into
 ``rejected/``; neither blocks the rest. The file names and claim protocol live
-in ``spool_files``, the size bounds in ``spool_limits``; this module keeps the
-``Spool`` object that ties them together.
+in ``spool_files``, the size bounds' variables and parsers in ``Settings``; this
+module keeps the ``Spool`` object that ties them together.
 """
 
 from __future__ import annotations
@@ -45,18 +45,19 @@ from infinium_otel.delivery.spool_files import (
     temp_abandoned,
     write_durably,
 )
-from infinium_otel.delivery.spool_limits import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_FILES,
-    parse_size,
-    resolve_bound,
-)
 from infinium_otel.delivery.spool_safety import (
     read_regular_file,
     warn_if_exposed,
     warn_once,
 )
 from infinium_otel.errors import ConfigurationError
+from infinium_otel.settings import (
+    DEFAULT_SPOOL_MAX_BYTES as DEFAULT_MAX_BYTES,
+)
+from infinium_otel.settings import (
+    DEFAULT_SPOOL_MAX_FILES as DEFAULT_MAX_FILES,
+)
+from infinium_otel.settings import Settings, parse_size
 
 __all__ = [
     "CORRUPT_DIR",
@@ -106,6 +107,20 @@ class SpoolSummary:
     rejected: int
 
 
+def _bound(name: str, variable: str, given: int | None, environ: Mapping[str, str]) -> int:
+    """A size bound passed to ``Spool`` itself, else its variable, else its default.
+
+    The variable, default and parser are declared once, in ``Settings``; a
+    ``Spool`` built on its own (the CLI, tests) reads them from there.
+    """
+    if given is not None:
+        # Errors name the variable, as the spool's own keyword has no other name.
+        value: int = Settings.declared()[name].parse(given, variable, {})
+        return value
+    resolved: int = Settings.resolve(name, environ)
+    return resolved
+
+
 class Spool:
     """Durable payload storage for one directory (safe to share between processes).
 
@@ -128,12 +143,8 @@ class Spool:
         create: bool = True,
     ) -> None:
         env = os.environ if environ is None else environ
-        self.max_bytes = resolve_bound(
-            max_bytes, env, "INFINIUM_SPOOL_MAX_BYTES", DEFAULT_MAX_BYTES, size=True
-        )
-        self.max_files = resolve_bound(
-            max_files, env, "INFINIUM_SPOOL_MAX_FILES", DEFAULT_MAX_FILES, size=False
-        )
+        self.max_bytes = _bound("spool_max_bytes", "INFINIUM_SPOOL_MAX_BYTES", max_bytes, env)
+        self.max_files = _bound("spool_max_files", "INFINIUM_SPOOL_MAX_FILES", max_files, env)
         if not lease > 0:
             raise ConfigurationError("spool lease must be positive", config_key="lease")
         self.lease = float(lease)

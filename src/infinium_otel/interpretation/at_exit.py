@@ -10,11 +10,20 @@ where to see them later.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["interpreter_exiting", "pending_line", "register_exit_hook"]
+from infinium_otel.interpretation.pending import PendingRuns
+from infinium_otel.interpretation.sinks import LOGGER_NAME
+
+__all__ = ["interpreter_exiting", "pending_line", "register_exit_hook", "settle_at_exit"]
+
+# The poller's one logger, the same name since before its parts had modules.
+logger = logging.getLogger("infinium_otel.interpretation.processor")
 
 
 class _Settles(Protocol):
@@ -49,3 +58,40 @@ def pending_line(count: int, *, waited: float, history: str | None) -> str:
             "`infinium-otel results` lists later runs' verdicts)"
         )
     return f"infinium-otel: {runs} not arrived{after} before the program exited; {later}"
+
+
+def settle_at_exit(
+    runs: PendingRuns,
+    *,
+    wait: float,
+    flush: Callable[[float], bool],
+    history: str | None,
+) -> None:
+    """Wait up to ``wait`` seconds for ``runs``' outcomes, then say in one line what is left.
+
+    Called by the ``atexit`` hook and by a ``shutdown`` during exit, in either
+    order; one wait budget serves both, and no run is reported twice. Never raises.
+    """
+    try:
+        with runs.lock:
+            waiting = any(not e.reported_at_exit for e in runs.pending.values())
+            if waiting and runs.exit_deadline is None:
+                runs.exit_deadline = time.monotonic() + wait
+            deadline = runs.exit_deadline
+        waited = 0.0
+        if waiting and deadline is not None:
+            budget = deadline - time.monotonic()
+            if budget > 0 and not flush(budget):
+                waited = budget  # the whole budget went by without every outcome
+        with runs.lock:
+            left = [e for e in runs.pending.values() if not e.reported_at_exit]
+            for entry in left:
+                entry.reported_at_exit = True
+            count = len(left) + runs.unreported_abandoned
+            runs.unreported_abandoned = 0
+        if count:
+            logging.getLogger(LOGGER_NAME).warning(
+                "%s", pending_line(count, waited=waited, history=history)
+            )
+    except Exception:  # exit must go on whatever happens here
+        logger.debug("could not report pending interpretations at exit", exc_info=True)

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from infinium_otel.interpretation.outcome import InterpretationRequest
 from infinium_otel.settings import HISTORY_ENV, default_history_path, parse_history_setting
 
 try:  # POSIX; elsewhere appends rely on O_APPEND alone
@@ -44,6 +45,7 @@ __all__ = [
     "default_history_path",
     "new_record",
     "parse_history_setting",
+    "record_submission",
 ]
 
 logger = logging.getLogger("infinium_otel.interpretation.history")
@@ -274,6 +276,30 @@ def new_record(
         time=time.time() if now is None else now,
         otel_trace_id=format(otel_trace_id, "032x") if otel_trace_id else None,
     )
+
+
+def record_submission(history: RunHistory, request: InterpretationRequest, client: object) -> None:
+    """Add a submitted run, polled with ``client`` unless routed; never raises.
+
+    Best effort: the history never costs a run its verdict. A run without an
+    agent id or base URL to look it up with later is not recorded.
+    """
+    try:
+        agent_id = request.agent_id or getattr(client, "agent_id", None)
+        base_url = getattr(client, "base_url", None)
+        if not isinstance(agent_id, str) or not isinstance(base_url, str):
+            return
+        history.append(
+            new_record(
+                name=request.agent_name,
+                trace_id=request.infinium_trace_id,
+                agent_id=agent_id,
+                base_url=base_url,
+                otel_trace_id=request.otel_trace_id,
+            )
+        )
+    except Exception:
+        logger.debug("could not record a run in the history", exc_info=True)
 
 
 def as_dict(record: HistoryRecord) -> dict[str, Any]:

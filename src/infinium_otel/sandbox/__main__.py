@@ -1,5 +1,10 @@
-"""``python -m infinium_otel.sandbox``."""
+"""``python -m infinium_otel.sandbox``: the same command as ``infinium-otel sandbox``.
 
-from infinium_otel.cli.sandbox import main
+The command (its arguments, the stop signals, the printed settings) belongs to
+the CLI layer, ``infinium_otel.cli.sandbox``; this launcher only runs that
+module as the main program, so no module of the sandbox package imports the CLI.
+"""
 
-raise SystemExit(main())
+import runpy
+
+runpy.run_module("infinium_otel.cli.sandbox", run_name="__main__")
