@@ -16,7 +16,9 @@ short look).
    taken apart by stage on one thread.
 2. The application thread: CPU on the thread that ends the spans with
    ``configure()``, with a ``BatchSpanProcessor`` and the OTLP exporter, and with
-   no processor at all (``time.thread_time()``).
+   no processor at all (``time.thread_time()``); then ``configure()``'s processor
+   and a plain ``BatchSpanProcessor`` behind an exporter that does nothing, which
+   shows the processors' own cost apart from the exporters' work elsewhere.
 3. Memory (tracemalloc): bytes the exporter holds per buffered span (children of
    runs whose root has not ended) and per open span the nesting tracker tracks.
 4. Latency: from a root's end to its POST reaching the sink, through ``configure()``
@@ -43,7 +45,7 @@ from collections.abc import Callable, Sequence
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from shapes import emit, emit_run, prebuilt
 
 from infinium_otel import configure
@@ -56,6 +58,8 @@ try:  # older versions: no such names
     from infinium_otel.export.nesting import MAX_ANSWERS, MAX_LIVE
 except ImportError:  # pragma: no cover
     MAX_LIVE, MAX_ANSWERS = 200_000, 100_000
+from infinium_otel.export.nesting import NestingTracker
+from infinium_otel.export.tracked_batch import TrackedBatchSpanProcessor
 from infinium_otel.payload import encode
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
@@ -300,6 +304,27 @@ def latency(sink: Sink, runs: int) -> list[float]:
 # ---------------------------------------------------------------- application thread
 
 
+QUEUE = {"max_queue_size": 100_000}
+
+
+class IdleExporter(SpanExporter):
+    """Takes batches and does nothing with them but the tracker's end bookkeeping.
+
+    The "idle" rows measure what a processor costs the thread that ends spans by
+    itself: an exporter doing real work on another thread takes the interpreter
+    lock from that thread at times, which shows there too.
+    """
+
+    def __init__(self) -> None:
+        self.nesting_tracker = NestingTracker()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ended_all = getattr(self.nesting_tracker, "ended_all", None)  # older: at span end
+        if ended_all is not None:
+            ended_all(spans)
+        return SpanExportResult.SUCCESS
+
+
 def app_thread_cost(sink: Sink, kind: str, runs: int) -> float:
     """CPU seconds on the emitting thread (``time.thread_time()``) to make and end the spans."""
     provider = TracerProvider()
@@ -315,6 +340,10 @@ def app_thread_cost(sink: Sink, kind: str, runs: int) -> float:
         )
     elif kind == "OTLP batch":
         provider.add_span_processor(BatchSpanProcessor(otlp(sink)))
+    elif kind == "configure() processor, idle":
+        TrackedBatchSpanProcessor(IdleExporter(), **QUEUE).add_to(provider)  # type: ignore[arg-type]
+    elif kind == "batch processor, idle":
+        provider.add_span_processor(BatchSpanProcessor(IdleExporter(), **QUEUE))
     tracer = provider.get_tracer("benchmark.thread")
     started = time.thread_time()
     emit(tracer, runs, 25, "simple")
@@ -482,7 +511,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 STAGES = ("assembly", "conversion", "encoding", "POST")
-THREAD_KINDS = ("no processor", "configure()", "OTLP batch")
+THREAD_KINDS = (
+    "no processor",
+    "configure()",
+    "OTLP batch",
+    "configure() processor, idle",
+    "batch processor, idle",
+)
 
 
 if __name__ == "__main__":

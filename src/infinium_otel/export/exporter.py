@@ -160,6 +160,13 @@ class InfiniumSpanExporter(SpanExporter):
     # -- SpanExporter ------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            # The tracker's end bookkeeping, here on the exporter's thread when the tracker
+            # rides the batch processor (a no-op for spans it already saw end).
+            self._tracker.ended_all(spans)
+        except Exception:
+            self._count("export_errors")
+            _log.exception("Infinium exporter: the nesting tracker failed on a batch")
         if self._closed:
             return SpanExportResult.FAILURE
         if self._delivery is None:  # disabled

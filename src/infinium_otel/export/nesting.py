@@ -35,8 +35,8 @@ from __future__ import annotations
 import enum
 import threading
 import weakref
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -57,16 +57,16 @@ class Nesting(enum.Enum):
     UNKNOWN = "unknown"
 
 
-class _Live:
-    """A live span as the tracker saw it start (small: no attributes, a weak reference)."""
-
-    __slots__ = ("above", "agent", "known", "ref")
-
-    def __init__(self, ref: weakref.ReferenceType[Span], agent: bool, above: bool, known: bool):
-        self.ref = ref
-        self.agent = agent  # encloses agents (agent, workflow, chain) at its start, or later
-        self.above = above  # an agent-like span above it, as seen at its start
-        self.known = known  # the tracker saw its whole local parent chain start
+# A live span as the tracker saw it start: a tuple (cheaper to make than an object)
+# of a weak reference to the span, never the span itself, and three flags:
+# - agent: it encloses agents (agent, workflow, chain) at its start, or later;
+# - above: an agent-like span sits above it, as seen at its start;
+# - known: the tracker saw its whole local parent chain start.
+_Live = tuple[weakref.ReferenceType[Span], bool, bool, bool]
+_REF: Final = 0
+_AGENT: Final = 1
+_ABOVE: Final = 2
+_KNOWN: Final = 3
 
 
 class HasTracker(Protocol):
@@ -137,26 +137,41 @@ class NestingTracker(SpanProcessor):
         if parent is None or parent.is_remote or not parent.is_valid:
             above, known = False, True
         else:
-            record = live.get(parent.span_id)
+            parent_id = parent.span_id
+            record = live.get(parent_id)
             if record is None:
                 above, known = False, False
-            elif record.above or record.agent:
-                above, known = True, record.known
+            elif record[2] or record[1]:  # above or agent (literal indexes: the hot path)
+                above, known = True, record[3]
             else:
                 # A kind set just after the parent started still counts.
-                parent_span = record.ref()
-                if parent_span is not None and classify(_attributes(parent_span)).encloses_agents:
-                    record.agent = True
-                above, known = record.agent, record.known
+                parent_span = record[0]()
+                known = record[3]
+                above = (
+                    parent_span is not None and classify(_attributes(parent_span)).encloses_agents
+                )
+                if above:
+                    live[parent_id] = (record[0], True, False, known)
         if len(live) >= self._max_live and not self._make_room():
             self.untracked += 1
             return
         # Under an agent-like span a span's own kind changes nothing: it and every span
         # below it are nested whatever they are.
         agent = not above and classify(_attributes(span)).encloses_agents
-        live[context.span_id] = _Live(weakref.ref(span), agent, above, known)
+        live[context.span_id] = (weakref.ref(span), agent, above, known)
 
     def on_end(self, span: ReadableSpan) -> None:
+        self.ended(span)
+
+    def ended(self, span: ReadableSpan) -> None:
+        """Turn an ended span's live record into an answer (when it is agent-like).
+
+        Called at the span's end when the tracker is a processor of its own, or
+        later on the exporter's thread for each span it receives when the tracker
+        rides the batch processor (``ended_all``): the application thread then
+        pays nothing at a span's end, and until then the live record answers the
+        same. A span already done is skipped (one dict lookup).
+        """
         context = span.context
         if context is None:
             return
@@ -164,9 +179,8 @@ class NestingTracker(SpanProcessor):
         record = self._live.get(span_id)
         if record is None:
             return
-        if (record.above or (record.known and record.agent)) and classify(
-            _attributes(span)
-        ).is_agent_like:
+        nested_or_top = record[_ABOVE] or (record[_KNOWN] and record[_AGENT])
+        if nested_or_top and classify(_attributes(span)).is_agent_like:
             # Recorded before the live record goes, so an exporter asking from
             # another thread in between finds one or the other.
             answers = self._answers
@@ -174,6 +188,11 @@ class NestingTracker(SpanProcessor):
             if len(answers) > self._max_answers:
                 _forget_oldest(answers, self._max_answers)
         self._live.pop(span_id, None)
+
+    def ended_all(self, spans: Iterable[ReadableSpan]) -> None:
+        """``ended`` for each span an exporter received, before it asks any question."""
+        for span in spans:
+            self.ended(span)
 
     def shutdown(self) -> None:
         return None
@@ -202,7 +221,7 @@ class NestingTracker(SpanProcessor):
         payload keeps the run's real name, attributes and span id.
         """
         record = self._live.get(span_id)
-        live = record.ref() if record is not None else None
+        live = record[_REF]() if record is not None else None
         if live is None:
             return None
         try:
@@ -254,7 +273,7 @@ class NestingTracker(SpanProcessor):
             except RuntimeError:  # changed by another thread while copied: try later
                 return False
             for span_id, record in records:
-                if record.ref() is None:
+                if record[_REF]() is None:
                     self._live.pop(span_id, None)
             room = len(self._live) < self._max_live
             if not room:
@@ -286,9 +305,9 @@ def _forget_oldest(answers: dict[tuple[int, int], Nesting], keep: int) -> None:
 
 
 def _answer(record: _Live) -> Nesting:
-    if record.above:
+    if record[_ABOVE]:
         return Nesting.NESTED
-    if record.known and record.agent:
+    if record[_KNOWN] and record[_AGENT]:
         return Nesting.TOP
     return Nesting.UNKNOWN
 
