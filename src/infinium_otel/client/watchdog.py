@@ -32,6 +32,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, pool_classes_by_scheme
 
+from infinium_otel.client.response_head import LeanHeadResponse
+
 __all__ = ["AttemptWatch", "WatchedAdapter", "lean_answer", "watching"]
 
 logger = logging.getLogger("infinium_otel.client")
@@ -176,7 +178,8 @@ def _detach(conn: Any) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    """A connection whose socket is watched, and which sends a request in one piece.
+    """A connection whose socket is watched, which sends a request in one piece and reads
+    the answer's headers with ``LeanHeadResponse``.
 
     ``http.client`` sends the headers and then the body: two system calls, and
     on a connection without Nagle's delay two packets. With a body in bytes
@@ -184,6 +187,7 @@ class _WatchedHTTPConnection(HTTPConnection):
     """
 
     _held: bytes | None = None  # b"": hold the next send (the headers); None: send at once
+    response_class = LeanHeadResponse  # its headers read without the email parser
 
     def connect(self) -> None:
         super().connect()
