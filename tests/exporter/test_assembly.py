@@ -277,3 +277,27 @@ def test_tracker_attaches_to_every_new_provider_even_when_ids_are_reused() -> No
         provider.shutdown()
         del provider, tracer, spans_exporter
         gc.collect()
+
+
+def test_a_span_naming_itself_as_parent_is_its_own_run_and_an_invalid_one_is_dropped() -> None:
+    # Spans as another SDK or a bridge may hand them over: made directly, not by a tracer.
+    trace_id, span_id = 0x1234, 0x99
+    own = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(1))
+    looped = ReadableSpan(
+        name="agent", context=own, parent=own, attributes=AGENT, start_time=1, end_time=2
+    )
+    invalid = ReadableSpan(
+        name="chat",
+        context=SpanContext(0, 0, is_remote=False),
+        attributes=CHAT,
+        start_time=1,
+        end_time=2,
+    )
+    assembler = RunAssembler()
+    assert assembler.add([invalid, looped], 0.0) == []  # an agent span waits for its place
+    assert assembler.stats.spans_received == 2
+    assert assembler.stats.spans_dropped_cap == 1
+    assert assembler.buffered_spans == 1
+    runs = assembler.drain()
+    assert [(run.root.name, len(run.spans)) for run in runs] == [("agent", 1)]
+    assert assembler.buffered_spans == 0

@@ -30,7 +30,7 @@ from infinium_otel._suppress import instrumentation_suppressed
 from infinium_otel.client.answers import MAX_MESSAGE_CHARS, map_response
 from infinium_otel.client.redact import Redactor
 from infinium_otel.client.response import ApiResponse
-from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, watching
+from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, lean_answer, watching
 from infinium_otel.client.wire import (
     CREDENTIALS,
     INTERPRETATION,
@@ -79,6 +79,8 @@ class _TraceRoute:
     method: str
     url: str
     template: requests.PreparedRequest
+    headers: dict[str, str]
+    target: str
     proxies: MutableMapping[str, str]
     verify: bool | str
     cert: Any
@@ -219,17 +221,25 @@ class Transport:
                 requests.Request(request.method, url, headers=self._headers)
             )
             settings = session.merge_environment_settings(url, {}, True, self._verify, None)
+            adapter = session.get_adapter(url)
+            proxies = settings["proxies"]
             route = self._route = _TraceRoute(
                 session,
                 request.method,
                 url,
                 template,
-                settings["proxies"],
+                dict(template.headers),
+                (
+                    adapter.request_url(template, proxies)
+                    if isinstance(adapter, requests.adapters.HTTPAdapter)
+                    else template.path_url
+                ),
+                proxies,
                 True if settings["verify"] is None else settings["verify"],
                 settings["cert"],
                 now,
             )
-        prepared = _with_body(route.template, request.body)
+        prepared = lean_answer(_with_body(route, request.body), route.target)
         response = session.get_adapter(url).send(
             prepared,
             stream=True,
@@ -270,13 +280,16 @@ class Transport:
         return NetworkError(message, original_error=exc, details={"request": where})
 
 
-def _with_body(template: requests.PreparedRequest, body: Any) -> requests.PreparedRequest:
-    """``template`` with ``body``: what ``copy()`` and ``prepare_body()`` make, for less.
+def _with_body(route: _TraceRoute, body: Any) -> requests.PreparedRequest:
+    """The route's request with ``body``: what ``copy()`` and ``prepare_body()`` make, for less.
 
     ``copy()`` also copies the cookie jar, which matters nowhere here (the trace
     path runs only while the session holds no cookie); for a body in bytes
-    ``prepare_body`` only sets it and its ``Content-Length``.
+    ``prepare_body`` only sets it and its ``Content-Length``. The headers are a
+    plain dict with the names as prepared (urllib3 compares them lower-cased
+    itself, and iterates a plain dict for less than a case-insensitive one).
     """
+    template = route.template
     if not isinstance(body, bytes) or not body:
         prepared = template.copy()
         prepared.prepare_body(body, None)
@@ -284,8 +297,9 @@ def _with_body(template: requests.PreparedRequest, body: Any) -> requests.Prepar
     prepared = requests.PreparedRequest()
     prepared.method = template.method
     prepared.url = template.url
-    prepared.headers = template.headers.copy()
-    prepared.headers["Content-Length"] = str(len(body))
+    headers = route.headers.copy()
+    headers["Content-Length"] = str(len(body))
+    prepared.headers = headers  # type: ignore[assignment]
     prepared.body = body
     prepared.hooks = template.hooks
     return prepared

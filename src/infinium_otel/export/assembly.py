@@ -286,12 +286,24 @@ class RunAssembler:
         ready: list[tuple[int, _Entry]] = []
         touched: dict[int, None] = {}
         for span in spans:
-            entry = self._buffer(span, now)
+            # The SDK's context and parent are properties, their ids too: each is read once.
+            context = span.context
+            if context is None or not context.is_valid:
+                self.stats.spans_received += 1
+                self.stats.spans_dropped_cap += 1
+                continue
+            trace_id, span_id = context.trace_id, context.span_id
+            parent = span.parent
+            local_root = parent is None or not parent.is_valid or parent.is_remote
+            if parent is None or not parent.is_valid or parent.span_id == span_id:
+                parent_id = None  # no parent, or a span claiming itself as parent: a root
+            else:
+                parent_id = parent.span_id
+            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now)
             if entry is None:
                 continue
-            trace_id, span_id = span.context.trace_id, span.context.span_id
             touched[trace_id] = None
-            if _is_local_root(span):
+            if local_root:
                 ready.append((trace_id, entry))
             elif entry.kind.is_agent_like:
                 answer = self._nested(trace_id, span_id) if self._nested else Nesting.UNKNOWN
@@ -335,18 +347,22 @@ class RunAssembler:
 
     # -- internals ---------------------------------------------------------
 
-    def _buffer(self, span: ReadableSpan, now: float) -> _Entry | None:
+    def _buffer(
+        self,
+        span: ReadableSpan,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        local_root: bool,
+        now: float,
+    ) -> _Entry | None:
+        """Buffer one span with a valid context (``_parent_id`` and ``_is_local_root``
+        of it given); its entry, or None when it is not kept."""
         self.stats.spans_received += 1
-        context = span.context
-        if context is None or not context.is_valid:
-            self.stats.spans_dropped_cap += 1
-            return None
         attributes = span_attributes(span)
         if _is_internal(span, attributes):
             self.stats.spans_internal += 1
             return None
-        trace_id, span_id = context.trace_id, context.span_id
-        parent_id = _parent_id(span)
         sent = self._sent.get(trace_id)
         if sent is not None:
             if span_id in sent.span_ids:  # the same span exported again after its run left
@@ -370,7 +386,7 @@ class RunAssembler:
         entry = _Entry(span, classify(attributes), estimate_span_bytes(span, attributes))
         if (
             len(buffer.entries) >= self._max_per_trace
-            and not _is_local_root(span)
+            and not local_root
             and not entry.kind.is_agent_like
         ):
             buffer.dropped += 1
