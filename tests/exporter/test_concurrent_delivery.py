@@ -6,6 +6,7 @@ or a small server that answers only once several requests are open at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -47,8 +48,9 @@ class _Rendezvous(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def rendezvous() -> Iterator[str]:
+@contextlib.contextmanager
+def rendezvous_server() -> Iterator[str]:
+    """The base URL of a server answering only ``CONCURRENCY`` trace POSTs open at once."""
     handler = type(
         "Handler", (_Rendezvous,), {"barrier": threading.Barrier(CONCURRENCY, timeout=5.0)}
     )
@@ -61,6 +63,12 @@ def rendezvous() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def rendezvous() -> Iterator[str]:
+    with rendezvous_server() as url:
+        yield url
 
 
 @pytest.mark.timeout(60)
