@@ -61,4 +61,4 @@ def test_turns_before_the_last_assistant_one_are_not_rendered(
 
     monkeypatch.setattr(messages, "message_from", counting)
     assert new_input_text(json.dumps(history)) == "result"
-    assert rendered == 2  # the tool result and the assistant turn that ends the scan
+    assert rendered == 1  # the tool result; the assistant turn that ends the scan is not shown

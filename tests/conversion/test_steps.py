@@ -249,6 +249,30 @@ def test_partial_run_with_unended_root_and_missing_parents() -> None:
     assert "end_time" in payload["sections"]["time_tracking"]
 
 
+def test_a_run_from_another_language_names_its_runtime_not_this_python() -> None:
+    t = Trace(
+        resource={
+            "service.name": "web",
+            "telemetry.sdk.language": "nodejs",
+            "process.runtime.name": "nodejs",
+            "process.runtime.version": "20.20.2",
+        }
+    )
+    root = t.span("invoke_agent agent", AGENT, until=20)
+    env = check_payload(convert_run(t.run(root)))["environment"]
+    assert env["runtime"] == "nodejs"
+    assert "python_version" not in env
+    assert env["custom_tags"]["process.runtime.version"] == "20.20.2"
+
+
+def test_a_python_run_keeps_the_python_version_its_resource_gives() -> None:
+    t = Trace(resource={"telemetry.sdk.language": "python", "process.runtime.version": "3.12.1"})
+    root = t.span("invoke_agent agent", AGENT, until=20)
+    env = check_payload(convert_run(t.run(root)))["environment"]
+    assert (env["runtime"], env["python_version"]) == ("python", "3.12.1")
+    assert "process.runtime.version" not in env["custom_tags"]
+
+
 def test_root_times_duration_and_tags() -> None:
     t = Trace(
         resource={

@@ -76,6 +76,13 @@ def test_node_agent_run_becomes_one_payload(sandbox: Sandbox) -> None:
     tags = payload["environment"]["custom_tags"]
     assert tags["otel.trace_id"] == trace_id
     assert tags["service.name"] == "node-agent"
+    # The run was made by Node.js, not by the gateway's Python.
+    assert payload["environment"]["runtime"] == "nodejs"
+    assert "python_version" not in payload["environment"]
+    node_version = subprocess.run(
+        ["node", "--version"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
+    assert "v" + payload["environment"]["custom_tags"]["process.runtime.version"] == node_version
     stats = gateway.stats()
     assert stats["gateway_spans_received"] == 3 and accounted(stats)
 
@@ -126,6 +133,7 @@ def test_node_openinference_openai_instrumentation_becomes_one_payload(
     tags = payload["environment"]["custom_tags"]
     assert tags["otel.trace_id"] == trace_id
     assert tags["service.name"] == "node-openai-agent"
+    assert payload["environment"]["runtime"] == "nodejs"
     stats = gateway.stats()
     assert stats["gateway_spans_received"] == 3 and accounted(stats)
     assert stats["gateway_traces_handed_over"] == 1

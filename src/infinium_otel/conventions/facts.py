@@ -52,6 +52,37 @@ _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
 _SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
+# Every attribute the input readers look at, and the output readers (besides span events).
+_INPUT_KEYS = frozenset(
+    {
+        infinium.INPUT_SUMMARY,
+        names.PYDANTIC_AI_ALL_MESSAGES,
+        genai.INPUT_MESSAGES,
+        genai.SYSTEM_INSTRUCTIONS,
+        openinference.INPUT_VALUE,
+        openinference.OUTPUT_VALUE,  # CrewAI's task span holds its task in its output
+        names.LLM_INPUT_MESSAGES_PREFIX + "0.message.role",
+        names.LLM_INPUT_MESSAGES_PREFIX + "0.message.content",
+        names.GEN_AI_PROMPT_PREFIX + "0.role",
+        names.GEN_AI_PROMPT_PREFIX + "0.content",
+        openllmetry.ENTITY_INPUT,
+    }
+)
+_OUTPUT_KEYS = frozenset(
+    {
+        infinium.OUTPUT_SUMMARY,
+        names.PYDANTIC_AI_ALL_MESSAGES,
+        names.PYDANTIC_AI_FINAL_RESULT,
+        genai.OUTPUT_MESSAGES,
+        openinference.OUTPUT_VALUE,
+        names.LLM_OUTPUT_MESSAGES_PREFIX + "0.message.role",
+        names.LLM_OUTPUT_MESSAGES_PREFIX + "0.message.content",
+        names.GEN_AI_COMPLETION_PREFIX + "0.role",
+        names.GEN_AI_COMPLETION_PREFIX + "0.content",
+        names.GEN_AI_COMPLETION_PREFIX + "0.tool_calls.0.name",
+        openllmetry.ENTITY_OUTPUT,
+    }
+)
 _TRANSPORT_MARKERS = (
     names.HTTP_REQUEST_METHOD,
     names.HTTP_METHOD,
@@ -199,6 +230,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     status = span.status
     name = span.name
     kind = classify(attributes)
+    plan = _plan(attributes)
     facts = SpanFacts(
         context.span_id if context is not None else 0,
         parent.span_id if parent is not None else None,
@@ -212,42 +244,126 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         scope.version if scope is not None and scope.version else None,
     )
     if kind not in _GENAI_OR_CHAIN:
-        _read_plain(facts, span, attributes)
+        _read_plain(facts, span, attributes, plan)
         if facts.transport:
             return facts
     get = attributes.get
     facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
-    facts.agent_name = _first_text(get, _AGENT_NAME)
+    if plan.agent_name:
+        facts.agent_name = _first_text(get, plan.agent_name)
     if facts.agent_name is None and kind is SpanKind.AGENT:
         facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
-    facts.workflow_name = _first_text(get, _WORKFLOW_NAME)
-    facts.entity_name = _first_text(get, openllmetry.ENTITY_NAME)
-    facts.provider = _first_text(get, _PROVIDER)
-    facts.input_tokens = _first_count(get, _INPUT_TOKENS)
-    facts.output_tokens = _first_count(get, _OUTPUT_TOKENS)
-    facts.total_tokens = _first_count(get, _TOTAL_TOKENS)
-    cost = first(attributes, _COST)
-    facts.cost = None if cost is None else number(cost, 0.0)
-    facts.model = _first_text(get, _MODEL)
+    if plan.workflow_name:
+        facts.workflow_name = _first_text(get, plan.workflow_name)
+    if plan.entity_name:
+        facts.entity_name = _first_text(get, plan.entity_name)
+    if plan.provider:
+        facts.provider = _first_text(get, plan.provider)
+    if plan.input_tokens:
+        facts.input_tokens = _first_count(get, plan.input_tokens)
+    if plan.output_tokens:
+        facts.output_tokens = _first_count(get, plan.output_tokens)
+    if plan.total_tokens:
+        facts.total_tokens = _first_count(get, plan.total_tokens)
+    if plan.cost:
+        cost = first(attributes, plan.cost)
+        facts.cost = None if cost is None else number(cost, 0.0)
+    if plan.model:
+        facts.model = _first_text(get, plan.model)
     temperature = get(_TEMPERATURE)
     facts.temperature = None if temperature is None else number(temperature, 0.0)
-    if (facts.model is None or facts.temperature is None) and (
-        openinference.INVOCATION_PARAMETERS in attributes
-    ):
+    if (facts.model is None or facts.temperature is None) and plan.invocation_parameters:
         parameters = openinference.invocation_parameters(attributes)
         facts.model = facts.model or text(parameters.get("model"))
         if facts.temperature is None:
             facts.temperature = number(parameters.get("temperature"), 0.0)
-    facts.tool_name = _first_text(get, _TOOL_NAME)
+    if plan.tool_name:
+        facts.tool_name = _first_text(get, plan.tool_name)
     if kind is SpanKind.TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
-    facts.http_status = _http_status(attributes)
-    facts.conversation_id = _first_text(get, _CONVERSATION_ID)
-    facts.session_id = _first_text(get, _SESSION_ID)
-    facts.user_id = _first_text(get, _USER_ID)
+    if plan.http_status:
+        status_code = _first_count(get, plan.http_status)
+        facts.http_status = (
+            status_code if status_code is not None and 100 <= status_code <= 599 else None
+        )
+    if plan.conversation_id:
+        facts.conversation_id = _first_text(get, plan.conversation_id)
+    if plan.session_id:
+        facts.session_id = _first_text(get, plan.session_id)
+    if plan.user_id:
+        facts.user_id = _first_text(get, plan.user_id)
     if capture_content:
-        _read_content(facts, span, attributes)
+        _read_content(facts, span, attributes, plan)
     return facts
+
+
+class _Plan:
+    """Which of each fact's attribute names a span with a given set of keys carries, in
+    priority order: names it lacks are not looked up, facts it has none for not read."""
+
+    __slots__ = (
+        "agent_name",
+        "conversation_id",
+        "cost",
+        "entity_name",
+        "http_status",
+        "input_tokens",
+        "invocation_parameters",
+        "model",
+        "output_tokens",
+        "provider",
+        "reads_input",
+        "reads_output",
+        "server_address",
+        "session_id",
+        "tool_name",
+        "total_tokens",
+        "transport_marker",
+        "user_id",
+        "workflow_name",
+    )
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        present = frozenset(keys)
+
+        def carried(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(name for name in names if name in present)
+
+        self.agent_name = carried(_AGENT_NAME)
+        self.workflow_name = carried(_WORKFLOW_NAME)
+        self.entity_name = carried(openllmetry.ENTITY_NAME)
+        self.provider = carried(_PROVIDER)
+        self.input_tokens = carried(_INPUT_TOKENS)
+        self.output_tokens = carried(_OUTPUT_TOKENS)
+        self.total_tokens = carried(_TOTAL_TOKENS)
+        self.cost = carried(_COST)
+        self.model = carried(_MODEL)
+        self.invocation_parameters = openinference.INVOCATION_PARAMETERS in present
+        self.tool_name = carried(_TOOL_NAME)
+        self.http_status = carried(_HTTP_STATUS)
+        self.conversation_id = carried(_CONVERSATION_ID)
+        self.session_id = carried(_SESSION_ID)
+        self.user_id = carried(_USER_ID)
+        self.reads_input = not present.isdisjoint(_INPUT_KEYS)
+        self.reads_output = not present.isdisjoint(_OUTPUT_KEYS)
+        self.transport_marker = not present.isdisjoint(_TRANSPORT_MARKERS)
+        self.server_address = carried(_SERVER)
+
+
+# Spans of one instrumentation carry the same keys in the same order: their plan is made once.
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+_MAX_PLANS = 512
+
+
+def _plan(attributes: Mapping[str, Any]) -> _Plan:
+    keys = tuple(attributes)
+    plan = _PLANS.get(keys)
+    if plan is None:
+        plan = _Plan(keys)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()  # many shapes of spans: start again rather than grow
+        _PLANS[keys] = plan
+    return plan
 
 
 def _text(value: Any) -> str | None:
@@ -285,23 +401,63 @@ def _http_status(attributes: Mapping[str, Any]) -> int | None:
     return status if status is not None and 100 <= status <= 599 else None
 
 
-def _read_plain(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+def _read_plain(
+    facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any], plan: _Plan
+) -> None:
     """Facts of a span no GenAI convention describes: is it transport, and to where?"""
-    facts.transport = span.kind is OtelSpanKind.CLIENT or any(
-        marker in attributes for marker in _TRANSPORT_MARKERS
-    )
-    facts.http_status = _http_status(attributes)
-    facts.server_address = text(first(attributes, _SERVER))
+    facts.transport = span.kind is OtelSpanKind.CLIENT or plan.transport_marker
+    if plan.http_status:
+        facts.http_status = _http_status(attributes)
+    if plan.server_address:
+        facts.server_address = text(first(attributes, plan.server_address))
 
 
-def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+def _read_content(
+    facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any], plan: _Plan
+) -> None:
     # Each text is looked for in priority order and only as far as needed; messages are
     # parsed only when no explicit summary is given, span events only when a message
     # attribute is missing. An agent's input is the user's question and its output the
     # final answer, not the last turn of its conversation.
     get = attributes.get
-    events: Any = None
     agent = facts.kind.is_agent_like or facts.kind is SpanKind.CHAIN
+    # A side none of whose attributes is present (and no events) has no text: the readers
+    # below would each look and find nothing (a tool span's input and output, an agent's).
+    with_events = _has_events(span)
+    input_text = None
+    if with_events or plan.reads_input:
+        input_text = _read_input(span, attributes, agent)
+    output_text = None
+    if with_events or plan.reads_output:
+        output_text = _read_output(span, attributes, agent)
+    if agent and output_text is not None:
+        output_text = output_text.strip() or None  # an answer's trailing newline is no content
+    facts.input_text = input_text
+    facts.output_text = output_text
+    if facts.kind is SpanKind.TOOL:
+        facts.tool_arguments = (
+            _first_text(get, genai.TOOL_ARGUMENTS)
+            or openinference.tool_arguments(attributes)
+            or input_text
+        )
+        result = first(attributes, genai.TOOL_RESULT)
+        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+
+
+def _has_events(span: ReadableSpan) -> bool:
+    """``bool(span.events)`` without the SDK copying the events into a new tuple."""
+    events = getattr(span, "_events", None)
+    try:
+        return len(events) > 0 if events is not None else bool(span.events)
+    except TypeError:
+        return bool(span.events)
+
+
+def _read_input(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) -> str | None:
+    """The span's input text: an explicit summary, an agent's question, the new turns of
+    its history, else its raw input value."""
+    get = attributes.get
+    events: Any = None
     input_text = _text(get(infinium.INPUT_SUMMARY))
     if input_text is None:
         if get(genai.INPUT_MESSAGES) is None:
@@ -315,6 +471,14 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
     if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:
+            # Flattened histories: only the messages after the last assistant one are
+            # rendered, unless none is shown (then all are, as below).
+            if openinference.has_input_messages(attributes):
+                input_text = openinference.new_input_text(attributes)
+            else:
+                input_text = openllmetry.new_input_text(attributes)
+            if input_text is not None:
+                return input_text
             inputs = openinference.input_messages(attributes) or openllmetry.input_messages(
                 attributes
             )
@@ -323,9 +487,17 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or render(openinference.value_text(attributes, openinference.INPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_INPUT)
         )
+    return input_text
+
+
+def _read_output(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) -> str | None:
+    """The span's output text: an explicit summary, an agent's final answer, its output
+    messages, else its raw output value."""
+    get = attributes.get
+    events: Any = None
     output_text = _text(get(infinium.OUTPUT_SUMMARY))
     if output_text is None:
-        if events is None and get(genai.OUTPUT_MESSAGES) is None:
+        if get(genai.OUTPUT_MESSAGES) is None:
             events = span.events or ()
         if agent:
             output_text = _agent_output(attributes, events or ())
@@ -340,18 +512,7 @@ def _read_content(facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str,
             or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
         )
-    if agent and output_text is not None:
-        output_text = output_text.strip() or None  # an answer's trailing newline is no content
-    facts.input_text = input_text
-    facts.output_text = output_text
-    if facts.kind is SpanKind.TOOL:
-        facts.tool_arguments = (
-            _first_text(get, genai.TOOL_ARGUMENTS)
-            or openinference.tool_arguments(attributes)
-            or input_text
-        )
-        result = first(attributes, genai.TOOL_RESULT)
-        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+    return output_text
 
 
 def _agent_input(attributes: Mapping[str, Any], events: Any) -> str | None:

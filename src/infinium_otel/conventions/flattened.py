@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infinium_otel.conventions.messages import Message, message_from
+from infinium_otel.conventions.messages import Message, message_from, new_input_of
 
-__all__ = ["flattened_messages"]
+__all__ = ["flattened_messages", "flattened_new_input"]
 
 
 def flattened_messages(
@@ -19,6 +19,25 @@ def flattened_messages(
     ``llm.input_messages.0.message.role`` / ``...message.contents.0.message_content.text`` /
     ``...message.tool_calls.0.tool_call.function.name``.
     """
+    grouped = _grouped(attributes, prefix, inner)
+    messages: list[Message] = []
+    for index in sorted(grouped):
+        message = message_from(_assemble(grouped[index]), default_role)
+        if message:
+            messages.append(message)
+    return messages
+
+
+def flattened_new_input(attributes: Mapping[str, Any], prefix: str, inner: str = "") -> str | None:
+    """``render_new_input(flattened_messages(attributes, prefix, inner))`` rendering only the
+    messages after the last assistant one; None when none of them is shown (the caller then
+    renders them all, as before)."""
+    grouped = _grouped(attributes, prefix, inner)
+    return new_input_of(_assemble(grouped[index]) for index in sorted(grouped, reverse=True))
+
+
+def _grouped(attributes: Mapping[str, Any], prefix: str, inner: str) -> dict[int, dict[str, Any]]:
+    """Each message's fields by its index."""
     grouped: dict[int, dict[str, Any]] = {}
     start = len(prefix)
     for key, value in attributes.items():
@@ -28,12 +47,7 @@ def flattened_messages(
         if not index_text.isdigit() or not field.startswith(inner):
             continue
         grouped.setdefault(int(index_text), {})[field[len(inner) :]] = value
-    messages: list[Message] = []
-    for index in sorted(grouped):
-        message = message_from(_assemble(grouped[index]), default_role)
-        if message:
-            messages.append(message)
-    return messages
+    return grouped
 
 
 def _assemble(fields: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,10 @@ class SpanKind(enum.Enum):
     EVALUATOR = "evaluator"
     OTHER = "other"
 
+    # Members are singletons compared by identity: hashing by identity (in C) keeps the sets
+    # and tables keyed by kind, looked up for every span, free of Enum's Python-level hash.
+    __hash__ = object.__hash__
+
     @property
     def is_agent_like(self) -> bool:
         """Agent-like spans delimit runs."""

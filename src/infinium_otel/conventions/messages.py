@@ -13,10 +13,10 @@ give an agent's input and output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from infinium_otel.conventions.values import json_value, text, to_json
+from infinium_otel.conventions.values import JSON_WHITESPACE, SCAN_JSON, json_value, text, to_json
 
 __all__ = [
     "Message",
@@ -25,6 +25,7 @@ __all__ = [
     "langchain_message",
     "message_from",
     "messages_from",
+    "new_input_of",
     "new_input_text",
     "question",
     "render",
@@ -129,7 +130,7 @@ def _part_text(part: Any) -> str | None:
         value = part.get("content", part.get("thinking", part.get("text")))
         rendered = text(value) if not isinstance(value, str) else value
         return f"reasoning: {rendered}" if rendered else None
-    if kind in _MEDIA_PARTS:
+    if isinstance(kind, str) and kind in _MEDIA_PARTS:  # a JSON list or object is unhashable
         return _media_text(part, str(kind))
     if kind is None:
         block = _block_text(part)
@@ -210,14 +211,30 @@ def render(messages: list[Message]) -> str | None:
 def new_input_text(value: Any) -> str | None:
     """``render_new_input(messages_from(value))`` rendering only the turns after the last
     assistant one (an agent loop's history grows with every call; only its tail is shown).
-    None when that tail holds nothing to show: the caller then renders the whole history."""
+    None when that tail holds nothing to show: the caller then renders the whole history.
+
+    A long JSON array is read from its end, one message at a time, so a long history costs
+    what its tail costs; a text the scan cannot delimit is parsed whole instead."""
+    if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
+        try:
+            return new_input_of(_items_from_end(value))
+        except _Undelimited:
+            pass
     parsed = json_value(value)
     if type(parsed) is not list and isinstance(parsed, Mapping):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
         return None
+    return new_input_of(reversed(parsed[-_MAX_MESSAGES:]))
+
+
+def new_input_of(items_from_end: Iterable[Any]) -> str | None:
+    """The shown turns of a history given from its last message back: rendered up to the
+    assistant turn that ends them; None when none is shown."""
     tail: list[Message] = []
-    for item in reversed(parsed[-_MAX_MESSAGES:]):
+    for item in items_from_end:
+        if _assistant_with_text(item):
+            break  # the turn that ends the new input: not shown, so not rendered
         message = message_from(item)
         if message is None:
             continue
@@ -229,6 +246,86 @@ def new_input_text(value: Any) -> str | None:
         return None
     tail.reverse()
     return render(tail)
+
+
+_CALL_PARTS = ("tool_call", "function_call", "tool_use")  # compared, never hashed
+
+
+def _assistant_with_text(item: Any) -> bool:
+    """True only where ``message_from(item)`` is an assistant message with text, found
+    without rendering it: a text content, a text or tool-call part, or a tool call.
+    False says nothing: the item is then rendered to learn what it is."""
+    if type(item) is not dict or item.get("role") != "assistant" or "message" in item:
+        return False
+    content = item.get("content")
+    if type(content) is str and content:
+        return True
+    parts = item.get("parts")
+    if type(parts) is list:
+        for part in parts:
+            if type(part) is dict:
+                kind = part.get("type")
+                if kind in _CALL_PARTS:
+                    return True
+                if kind == "text":
+                    value = part.get("content", part.get("text"))
+                    if type(value) is str and value:
+                        return True
+    calls = item.get("tool_calls")
+    return type(calls) is list and any(isinstance(call, Mapping) for call in calls)
+
+
+class _Undelimited(Exception):
+    """The text is not a JSON array whose items the backward scan can find."""
+
+
+_MAX_MISSES = 64
+# Below this many characters parsing the whole text costs no more than the scan.
+_SCAN_FROM_END_OVER = 1024
+
+
+def _items_from_end(document: str) -> Iterator[Any]:
+    """The items of a JSON array of objects, last first, each decoded once, at most the last
+    ``_MAX_MESSAGES`` (as ``reversed(json.loads(document)[-_MAX_MESSAGES:])``).
+
+    An object's opening brace is a candidate; it is an item of the array only if the value
+    decoded from it ends right before the separator of the item found after it (or the closing
+    bracket). In a valid array this holds for no other brace: decoding from inside a string
+    swaps string and structure up to the end, and decoding from inside an item stops at that
+    item's own closing bracket. Raises ``_Undelimited`` for anything else (an item that is not
+    an object, a wrapper object, a text that is not JSON), and the caller parses it whole.
+    """
+    end = len(document.rstrip(JSON_WHITESPACE))
+    if end < 2 or document[0] != "[" or document[end - 1] != "]":
+        raise _Undelimited
+    following = end - 1  # the separator after the item looked for: "," or the closing "]"
+    search = following
+    misses = 0
+    for _ in range(_MAX_MESSAGES):
+        while True:
+            start = document.rfind("{", 1, search)
+            if start < 0 or misses > _MAX_MISSES:
+                raise _Undelimited
+            search = start
+            before = start - 1
+            while document[before] in JSON_WHITESPACE:
+                before -= 1
+            separator = document[before]
+            if separator != "," and (separator != "[" or before != 0):
+                continue  # a value inside an object, or the first of a nested array
+            try:
+                item, stop = SCAN_JSON(document, start)
+            except (StopIteration, ValueError, RecursionError):
+                misses += 1
+                continue
+            if stop == following or not document[stop:following].strip(JSON_WHITESPACE):
+                break
+            misses += 1
+        yield item
+        if separator == "[":
+            return  # the first item
+        following = search = before
+        misses = 0
 
 
 def render_new_input(messages: list[Message]) -> str | None:
@@ -270,7 +367,7 @@ def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
         if not isinstance(body, Mapping) or "content" not in body:
             continue
         kind = body.get("type") or item.get("type")
-        if kind not in _LANGCHAIN_ROLES:
+        if not isinstance(kind, str) or kind not in _LANGCHAIN_ROLES:
             ids = item.get("id")
             kind = ids[-1] if isinstance(ids, list) and ids else kind
         role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
@@ -350,7 +447,7 @@ def text_only(item: Mapping[str, Any]) -> str | None:
 
 def _text_part(part: Mapping[str, Any]) -> str | None:
     kind = part.get("type")
-    if kind is not None and kind not in _TEXT_TYPES:
+    if kind is not None and (not isinstance(kind, str) or kind not in _TEXT_TYPES):
         return None
     value = part.get("content", part.get("text"))
     if kind is None and set(part) - {"text", "cachePoint"}:
@@ -361,6 +458,8 @@ def _text_part(part: Mapping[str, Any]) -> str | None:
 def content_text(value: Any) -> str | None:
     """A JSON list of content parts or blocks (``[{"text": ...}]``, a tool's result in Strands)
     as its text; None for any other value, which is then shown as it is."""
+    if type(value) is str and not value.startswith("["):
+        return None  # JSON text that is not an array (an object, a string) or no JSON at all
     parsed = json_value(value)
     if not isinstance(parsed, list) or not parsed:
         return None

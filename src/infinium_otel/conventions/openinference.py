@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infinium_otel.conventions import names
-from infinium_otel.conventions.flattened import flattened_messages
+from infinium_otel.conventions.flattened import flattened_messages, flattened_new_input
 from infinium_otel.conventions.messages import (
     Message,
     final_answer,
@@ -47,12 +47,25 @@ def invocation_parameters(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def input_messages(attributes: Mapping[str, Any]) -> list[Message]:
-    if (
-        attributes.get(_INPUT_PREFIX + "0.message.role") is None
-        and attributes.get(_INPUT_PREFIX + "0.message.content") is None
-    ):
+    if not has_input_messages(attributes):
         return []
     return flattened_messages(attributes, _INPUT_PREFIX, "message.")
+
+
+def new_input_text(attributes: Mapping[str, Any]) -> str | None:
+    """``render_new_input(input_messages(attributes))`` rendering only the messages after the
+    last assistant one; None when there are none to show (or no input messages)."""
+    if not has_input_messages(attributes):
+        return None
+    return flattened_new_input(attributes, _INPUT_PREFIX, "message.")
+
+
+def has_input_messages(attributes: Mapping[str, Any]) -> bool:
+    """Whether ``input_messages`` looks further than the first message's attributes."""
+    return (
+        attributes.get(_INPUT_PREFIX + "0.message.role") is not None
+        or attributes.get(_INPUT_PREFIX + "0.message.content") is not None
+    )
 
 
 def output_messages(attributes: Mapping[str, Any]) -> list[Message]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infinium_otel.conventions import names
-from infinium_otel.conventions.flattened import flattened_messages
+from infinium_otel.conventions.flattened import flattened_messages, flattened_new_input
 from infinium_otel.conventions.messages import Message
 
 SPAN_KIND = names.TRACELOOP_SPAN_KIND
@@ -29,6 +29,17 @@ def input_messages(attributes: Mapping[str, Any]) -> list[Message]:
     ):
         return []
     return flattened_messages(attributes, _PROMPT_PREFIX)
+
+
+def new_input_text(attributes: Mapping[str, Any]) -> str | None:
+    """``render_new_input(input_messages(attributes))`` rendering only the messages after the
+    last assistant one; None when there are none to show (or no prompt messages)."""
+    if (
+        attributes.get(_PROMPT_PREFIX + "0.content") is None
+        and attributes.get(_PROMPT_PREFIX + "0.role") is None
+    ):
+        return None
+    return flattened_new_input(attributes, _PROMPT_PREFIX)
 
 
 def output_messages(attributes: Mapping[str, Any]) -> list[Message]:

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+# ``json.loads`` without its wrappers: the C scanner it ends in (``(value, end)`` from an
+# index; StopIteration where no value starts), and the only whitespace it lets follow a value.
+SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+JSON_WHITESPACE = " \t\n\r"
+
 __all__ = [
+    "JSON_WHITESPACE",
+    "SCAN_JSON",
     "first",
     "integer",
     "json_value",
@@ -92,16 +99,24 @@ def json_value(value: Any) -> Any:
         if not value or value[0] not in '[{"':
             return None
         try:
-            return json.loads(value)
-        except (ValueError, RecursionError):
+            parsed, end = SCAN_JSON(value, 0)
+        except (StopIteration, ValueError, RecursionError):
             return None
+        if end != len(value) and value[end:].strip(JSON_WHITESPACE):
+            return None  # more than whitespace after the value, as ``json.loads`` refuses
+        return parsed
     return value
+
+
+# What ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)`` uses,
+# made once: ``json.dumps`` with options builds a new encoder at every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def to_json(value: Any) -> str | None:
     """Compact JSON text of a parsed value, or None when it cannot be encoded."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _ENCODE(value)
     except (ValueError, TypeError, RecursionError):
         return None
 

@@ -52,6 +52,7 @@ _ACTIONS = {
     SpanKind.RERANK: "retrieval",
     SpanKind.EMBEDDING: "embedding",
 }
+_KIND_VALUES = {kind: kind.value for kind in SpanKind}
 
 
 def convert_run(
@@ -101,14 +102,16 @@ def convert_run(
     attributes = span_attributes(root_span)
     name = run_name(root_span, [node.facts for node in tree.steps])
     start, end = root.start, _run_end(root, others)
+    iso_start = _iso(start) if start is not None else None
+    iso_end = _iso(end) if end is not None else None
     tags = _custom_tags(root, run)
-    resource = root_span.resource.attributes if root_span.resource is not None else {}
+    resource = _readable(root_span.resource.attributes) if root_span.resource is not None else {}
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
     payload: dict[str, Any] = {
         "name": plain_text(cap(name, NAME_MAX)),
         "description": plain_text(_description(attributes, root, name, tree, counted, errors, run)),
-        "current_datetime": _iso(end if end is not None else start),
+        "current_datetime": iso_end if iso_end is not None else _iso(start),
     }
     duration = _duration(start, end)
     if duration == duration:  # not NaN
@@ -130,13 +133,20 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = clean_member("sections", _sections(attributes, root, tree, start, end))
+    sections = clean_member("sections", _sections(attributes, tree, iso_start, iso_end))
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
         [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
     )
     return payload
+
+
+def _readable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The SDK's attribute mapping (a resource's) answers each lookup through Python-level
+    methods: its inner dict is read instead, never changed."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if type(inner) is dict else attributes
 
 
 def _has_events(span: ReadableSpan) -> bool:
@@ -154,12 +164,14 @@ def _step(
     """One step in the contract's key order, without empty values."""
     facts = node.facts
     kind = facts.kind
-    error = _step_error(node, errors_by_span)
-    duration_ms = plain_number(facts.duration_ms)
+    error = _step_error(node, errors_by_span) if facts.failed else None
+    duration_ms: float | None = facts.duration_ms
+    if type(duration_ms) is not int:
+        duration_ms = plain_number(duration_ms)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": plain_text(cap(_step_description(facts), SHORT_TEXT_MAX)),
+        "description": _shown(_step_description(facts), SHORT_TEXT_MAX),
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
@@ -168,9 +180,9 @@ def _step(
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = plain_text(cap(preview_in, STEP_INPUT_PREVIEW_MAX))
+        step["input_preview"] = _shown(preview_in, STEP_INPUT_PREVIEW_MAX)
     if preview_out:
-        step["output_preview"] = plain_text(cap(preview_out, STEP_OUTPUT_PREVIEW_MAX))
+        step["output_preview"] = _shown(preview_out, STEP_OUTPUT_PREVIEW_MAX)
     if error is not None:
         step["error"] = error
     if kind is SpanKind.TOOL:
@@ -178,14 +190,14 @@ def _step(
         for hidden in node.hidden:
             http_status = hidden.http_status if hidden.http_status is not None else http_status
         tool_call: dict[str, Any] = {
-            "tool_name": plain_text(cap(facts.tool_name or facts.name, SHORT_TEXT_MAX))
+            "tool_name": _shown(facts.tool_name or facts.name, SHORT_TEXT_MAX)
         }
         if duration_ms is not None:
             tool_call["duration_ms"] = duration_ms
         if preview_in:
-            tool_call["input_summary"] = plain_text(cap(preview_in, TOOL_INPUT_SUMMARY_MAX))
+            tool_call["input_summary"] = _shown(preview_in, TOOL_INPUT_SUMMARY_MAX)
         if preview_out:
-            tool_call["output_summary"] = plain_text(cap(preview_out, TOOL_OUTPUT_SUMMARY_MAX))
+            tool_call["output_summary"] = _shown(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
         if error is not None:
             tool_call["error"] = dict(error)
         if http_status is not None:
@@ -198,14 +210,22 @@ def _step(
     if parent is not None:
         metadata["parent_step"] = parent.number
     metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = kind.value
+    metadata["kind"] = _KIND_VALUES[kind]
     scope_name = facts.scope_name
     if scope_name is not None:
-        scope_name = plain_value(scope_name)
+        if type(scope_name) is not str:
+            scope_name = plain_value(scope_name)
         if scope_name is not None:
             metadata["instrumentation"] = scope_name
     step["metadata"] = metadata
     return step
+
+
+def _shown(value: str, limit: int) -> str:
+    """``plain_text(cap(value, limit))``, answered at once for the common short ``str``."""
+    if type(value) is str and len(value) <= limit:
+        return value
+    return plain_text(cap(value, limit))
 
 
 def _step_error(
@@ -330,18 +350,14 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
 
 
 def _sections(
-    attributes: Mapping[str, Any],
-    root: SpanFacts,
-    tree: RunTree,
-    start: int | None,
-    end: int | None,
+    attributes: Mapping[str, Any], tree: RunTree, iso_start: str | None, iso_end: str | None
 ) -> dict[str, Any]:
     sections = infinium.sections(attributes)
     timing = sections.setdefault("time_tracking", {})
-    if start is not None:
-        timing.setdefault("start_time", _iso(start))
-    if end is not None:
-        timing.setdefault("end_time", _iso(end))
+    if iso_start is not None:
+        timing.setdefault("start_time", iso_start)
+    if iso_end is not None:
+        timing.setdefault("end_time", iso_end)
     tools: list[str] = []
     for node in tree.steps:
         if node.facts.kind is SpanKind.TOOL:

@@ -114,6 +114,8 @@ def conversation_tags(spans: Iterable[SpanFacts]) -> dict[str, str]:
     so the runs of one conversation can be found together."""
     found: dict[str, str] = {}
     for facts in spans:
+        if not (facts.conversation_id or facts.session_id or facts.user_id):
+            continue
         for key, value in (
             (_CONVERSATION_TAG, facts.conversation_id),
             (_SESSION_TAG, facts.session_id),
@@ -124,6 +126,26 @@ def conversation_tags(spans: Iterable[SpanFacts]) -> dict[str, str]:
         if len(found) == 3:
             break
     return found
+
+
+def _runtime(resource: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """(runtime, python_version, other runtime's version) of the process that made the run.
+
+    A run exported in-process is this Python's; one received by the gateway from a Node.js,
+    Java or Go service says so in its resource (``telemetry.sdk.language``), and is not
+    given this process's Python version.
+    """
+    language = text(resource.get("telemetry.sdk.language"))
+    version = text(resource.get("process.runtime.version"))
+    if language is None or language.lower() == "python":
+        return (
+            "python",
+            plain_text(cap(version, SHORT_TEXT_MAX)) if version else PYTHON_VERSION,
+            None,
+        )
+    name = text(resource.get("process.runtime.name")) or language
+    other = plain_text(cap(version, SHORT_TEXT_MAX)) if version else None
+    return plain_text(cap(name, SHORT_TEXT_MAX)), None, other
 
 
 def environment(
@@ -148,9 +170,13 @@ def environment(
         version = plain_value(cap(version, SHORT_TEXT_MAX))
         if version is not None:
             found["framework_version"] = version
-    found["python_version"] = PYTHON_VERSION
+    runtime, python_version, runtime_version = _runtime(resource)
+    if runtime_version is not None:
+        tags.setdefault("process.runtime.version", runtime_version)
+    if python_version is not None:
+        found["python_version"] = python_version
     found["sdk_version"] = f"infinium-otel {sdk_version}"
-    found["runtime"] = "python"
+    found["runtime"] = runtime
     region = text(resource.get("cloud.region"))
     if region is not None:
         found["region"] = plain_text(region)

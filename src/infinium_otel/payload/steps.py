@@ -59,6 +59,11 @@ def _order_key(facts: SpanFacts) -> tuple[int, int, int]:
     return (start, end, facts.span_id)
 
 
+def _step_order(node: StepNode) -> tuple[int, int, int, int]:
+    start, end, span_id = _order_key(node.facts)
+    return (start, node.depth, end, span_id)
+
+
 def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
     """Place every span of the run: a step, merged into a step, hidden inside one, or the root."""
     by_id: dict[int, SpanFacts] = {}
@@ -77,9 +82,7 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
         if facts.span_id not in places:
             _place(facts, by_id, places, steps)
     # A step that starts in the same instant as its parent (a coarse clock) still follows it.
-    steps.sort(
-        key=lambda node: (_order_key(node.facts)[0], node.depth, *_order_key(node.facts)[1:])
-    )
+    steps.sort(key=_step_order)
     for number, node in enumerate(steps, start=1):
         node.number = number
     members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id].owner)]

@@ -36,9 +36,13 @@ def llm_call(facts: SpanFacts) -> dict[str, Any]:
 
 
 def _put(target: dict[str, Any], key: str, value: float | None) -> None:
-    value = plain_number(value)
-    if value is not None:
-        target[key] = value
+    if value is None:
+        return
+    if type(value) is not int:
+        value = plain_number(value)
+        if value is None:
+            return
+    target[key] = value
 
 
 def usage_nodes(steps: list[StepNode]) -> set[int]:

@@ -3,11 +3,19 @@
 const { trace, context } = require("@opentelemetry/api");
 const { BasicTracerProvider, SimpleSpanProcessor } = require("@opentelemetry/sdk-trace-base");
 const { OTLPTraceExporter } = require("@opentelemetry/exporter-trace-otlp-http");
-const { resourceFromAttributes } = require("@opentelemetry/resources");
+const {
+  defaultResource,
+  detectResources,
+  processDetector,
+  resourceFromAttributes,
+} = require("@opentelemetry/resources");
 
 async function main() {
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ "service.name": "node-agent" }),
+    // What the Node SDK gives by default: the SDK's language and the process's runtime.
+    resource: defaultResource()
+      .merge(detectResources({ detectors: [processDetector] }))
+      .merge(resourceFromAttributes({ "service.name": "node-agent" })),
     spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: process.argv[2] }))],
   });
   const tracer = provider.getTracer("tests.gateway.node");

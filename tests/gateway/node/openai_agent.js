@@ -7,7 +7,7 @@ const { trace, context } = require("@opentelemetry/api");
 const { AsyncLocalStorageContextManager } = require("@opentelemetry/context-async-hooks");
 const { BasicTracerProvider, SimpleSpanProcessor } = require("@opentelemetry/sdk-trace-base");
 const { OTLPTraceExporter } = require("@opentelemetry/exporter-trace-otlp-proto");
-const { resourceFromAttributes } = require("@opentelemetry/resources");
+const { defaultResource, resourceFromAttributes } = require("@opentelemetry/resources");
 const { OpenAIInstrumentation } = require("@arizeai/openinference-instrumentation-openai");
 const OpenAI = require("openai");
 
@@ -16,7 +16,7 @@ async function main() {
   // The active span must follow the awaits, so the model call's span is the agent's child.
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ "service.name": "node-openai-agent" }),
+    resource: defaultResource().merge(resourceFromAttributes({ "service.name": "node-openai-agent" })),
     spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: tracesUrl }))],
   });
   const instrumentation = new OpenAIInstrumentation();

@@ -1,0 +1,366 @@
+"""``payload/convert.py`` as it was before reading each fact once, reading spans with
+``reference_facts.py`` and counting usage with ``reference_usage.py``: the whole former
+conversion, which ``test_conversion_reference.py`` holds the package's to, byte for byte.
+Test-only: not maintained beyond that role.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from infinium_otel._version import __version__
+from infinium_otel.contract import (
+    DESCRIPTION_MAX,
+    INPUT_SUMMARY_MAX,
+    MAX_DURATION_SECONDS,
+    NAME_MAX,
+    OUTPUT_SUMMARY_MAX,
+    STEP_INPUT_PREVIEW_MAX,
+    STEP_OUTPUT_PREVIEW_MAX,
+    TOOL_INPUT_SUMMARY_MAX,
+    TOOL_OUTPUT_SUMMARY_MAX,
+)
+from infinium_otel.conventions import infinium
+from infinium_otel.conventions.facts import run_name, span_attributes
+from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.conventions.values import text
+from infinium_otel.payload.cost import fill_estimated_costs
+from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
+from infinium_otel.payload.environment import environment
+from infinium_otel.payload.order import clean_member, plain_number, plain_text, plain_value
+from infinium_otel.payload.run import Run
+from infinium_otel.payload.run_errors import span_errors, unique_errors
+from infinium_otel.payload.steps import RunTree, StepNode, build_tree
+
+from .reference_facts import SpanFacts, read_facts
+from .reference_usage import llm_call, llm_usage, usage_nodes
+
+__all__ = ["convert_run"]
+
+_LATEST_SECOND = 4_102_444_799  # 2099-12-31T23:59:59Z
+_MAX_LISTED = 100
+
+_ACTIONS = {
+    SpanKind.LLM: "llm_call",
+    SpanKind.TOOL: "tool_use",
+    SpanKind.AGENT: "agent",
+    SpanKind.WORKFLOW: "agent",
+    SpanKind.RETRIEVAL: "retrieval",
+    SpanKind.RERANK: "retrieval",
+    SpanKind.EMBEDDING: "embedding",
+}
+
+
+def convert_run(
+    run: Run, *, capture_content: bool = True, sdk_version: str = __version__
+) -> dict[str, Any]:
+    """The payload of ``run``: contract key order, no empties, caps applied, not size-fitted."""
+    root_span = run.root
+    root = read_facts(root_span, capture_content)
+    spans: dict[int, ReadableSpan] = {root.span_id: root_span}
+    others: list[SpanFacts] = []
+    for span in run.spans:
+        if span is root_span:
+            continue
+        facts = read_facts(span, capture_content)
+        if facts.span_id in spans:
+            continue
+        spans[facts.span_id] = span
+        others.append(facts)
+    tree = build_tree(root, others)
+
+    errors_by_span: dict[int, list[dict[str, Any]]] = {}
+    for facts, _owner in tree.members:
+        if facts.failed or _has_events(spans[facts.span_id]):
+            found = span_errors(spans[facts.span_id], facts, capture_content)
+            if found:
+                errors_by_span[facts.span_id] = found
+    recoverable = not root.failed
+    for found in errors_by_span.values():
+        for error in found:
+            error["recoverable"] = recoverable
+
+    counted = usage_nodes(tree.steps)
+    steps = [_step(node, counted, errors_by_span) for node in tree.steps]
+    calls = [node.facts for node in tree.steps if node.facts.span_id in counted]
+    # The steps' own llm_call objects, copied so the two places stay independent.
+    call_dicts = [dict(step["llm_call"]) for step in steps if "llm_call" in step]
+    if not calls and root.has_usage:
+        calls = [root]
+        call_dicts = []
+    fill_estimated_costs(calls)
+    ordered_ids = [f.span_id for f, _ in tree.members]
+    errors = unique_errors(
+        [(sid, errors_by_span[sid]) for sid in ordered_ids if sid in errors_by_span],
+        tree.parents,
+    )
+
+    attributes = span_attributes(root_span)
+    name = run_name(root_span, [node.facts for node in tree.steps])
+    start, end = root.start, _run_end(root, others)
+    tags = _custom_tags(root, run)
+    resource = root_span.resource.attributes if root_span.resource is not None else {}
+    # Built in the contract's key order without empty values, so only the parts that come
+    # from user attributes (outcome, sections) still go through the general cleaning.
+    payload: dict[str, Any] = {
+        "name": plain_text(cap(name, NAME_MAX)),
+        "description": plain_text(_description(attributes, root, name, tree, counted, errors, run)),
+        "current_datetime": _iso(end if end is not None else start),
+    }
+    duration = _duration(start, end)
+    if duration == duration:  # not NaN
+        payload["duration"] = duration
+    speaker = _lead_agent(root, tree)
+    input_summary = _summary(speaker.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    if input_summary is not None:
+        payload["input_summary"] = plain_text(input_summary)
+    output_summary = _summary(speaker.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    if output_summary is not None:
+        payload["output_summary"] = plain_text(output_summary)
+    outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
+    if outcome:
+        payload["expected_outcome"] = outcome
+    if steps:
+        payload["steps"] = steps
+    if errors:
+        payload["errors"] = errors
+    usage = llm_usage(calls, call_dicts or None)
+    if usage is not None:
+        payload["llm_usage"] = usage
+    sections = clean_member("sections", _sections(attributes, root, tree, start, end))
+    if sections:
+        payload["sections"] = sections
+    payload["environment"] = environment(
+        [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
+    )
+    return payload
+
+
+def _has_events(span: ReadableSpan) -> bool:
+    """``bool(span.events)`` without the SDK copying the events into a new tuple."""
+    events = getattr(span, "_events", None)
+    try:
+        return len(events) > 0 if events is not None else bool(span.events)
+    except TypeError:
+        return bool(span.events)
+
+
+def _step(
+    node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """One step in the contract's key order, without empty values."""
+    facts = node.facts
+    kind = facts.kind
+    error = _step_error(node, errors_by_span)
+    duration_ms = plain_number(facts.duration_ms)
+    step: dict[str, Any] = {
+        "step_number": node.number,
+        "action": _ACTIONS.get(kind, "operation"),
+        "description": plain_text(cap(_step_description(facts), SHORT_TEXT_MAX)),
+    }
+    if duration_ms is not None:
+        step["duration_ms"] = duration_ms
+    if kind is SpanKind.TOOL:
+        preview_in, preview_out = facts.tool_arguments, facts.tool_result
+    else:
+        preview_in, preview_out = facts.input_text, facts.output_text
+    if preview_in:
+        step["input_preview"] = plain_text(cap(preview_in, STEP_INPUT_PREVIEW_MAX))
+    if preview_out:
+        step["output_preview"] = plain_text(cap(preview_out, STEP_OUTPUT_PREVIEW_MAX))
+    if error is not None:
+        step["error"] = error
+    if kind is SpanKind.TOOL:
+        http_status = facts.http_status
+        for hidden in node.hidden:
+            http_status = hidden.http_status if hidden.http_status is not None else http_status
+        tool_call: dict[str, Any] = {
+            "tool_name": plain_text(cap(facts.tool_name or facts.name, SHORT_TEXT_MAX))
+        }
+        if duration_ms is not None:
+            tool_call["duration_ms"] = duration_ms
+        if preview_in:
+            tool_call["input_summary"] = plain_text(cap(preview_in, TOOL_INPUT_SUMMARY_MAX))
+        if preview_out:
+            tool_call["output_summary"] = plain_text(cap(preview_out, TOOL_OUTPUT_SUMMARY_MAX))
+        if error is not None:
+            tool_call["error"] = dict(error)
+        if http_status is not None:
+            tool_call["http_status"] = http_status
+        step["tool_call"] = tool_call
+    if facts.span_id in counted:
+        step["llm_call"] = llm_call(facts)
+    parent = node.parent
+    metadata: dict[str, Any] = {"depth": node.depth}
+    if parent is not None:
+        metadata["parent_step"] = parent.number
+    metadata["span_id"] = f"{facts.span_id:016x}"
+    metadata["kind"] = kind.value
+    scope_name = facts.scope_name
+    if scope_name is not None:
+        scope_name = plain_value(scope_name)
+        if scope_name is not None:
+            metadata["instrumentation"] = scope_name
+    step["metadata"] = metadata
+    return step
+
+
+def _step_error(
+    node: StepNode, errors_by_span: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any] | None:
+    if not node.facts.failed:
+        return None
+    for facts in (node.facts, *node.merged):
+        found = errors_by_span.get(facts.span_id)
+        if found:
+            return dict(found[-1])
+    return None
+
+
+def _step_description(facts: SpanFacts) -> str:
+    kind = facts.kind
+    if kind is SpanKind.LLM or kind is SpanKind.EMBEDDING:
+        operation = facts.operation or ("embeddings" if kind is SpanKind.EMBEDDING else "llm")
+        return f"{operation} {facts.model}" if facts.model else facts.name
+    if kind is SpanKind.TOOL:
+        return f"tool {facts.tool_name or facts.name}"
+    if kind is SpanKind.AGENT:
+        return f"agent {facts.agent_name or facts.entity_name or facts.name}"
+    if kind is SpanKind.WORKFLOW:
+        return f"workflow {facts.workflow_name or facts.entity_name or facts.name}"
+    return facts.entity_name or facts.name
+
+
+def _run_end(root: SpanFacts, others: list[SpanFacts]) -> int | None:
+    if root.end is not None:
+        return root.end
+    ends = [f.end for f in others if f.end is not None]
+    return max(ends) if ends else None
+
+
+def _duration(start: int | None, end: int | None) -> float:
+    if start is None or end is None:
+        return 0.0
+    seconds = (end - start) / 1e9
+    return round(min(max(seconds, 0.0), MAX_DURATION_SECONDS), 6)
+
+
+def _iso(ns: int | None) -> str:
+    """ISO 8601 UTC with milliseconds and ``Z``, clamped to a date the platform accepts."""
+    if ns is None or ns < 0:
+        ns = 0
+    seconds, rest = divmod(ns, 1_000_000_000)
+    if seconds > _LATEST_SECOND:
+        seconds, rest = _LATEST_SECOND, 999_999_999
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{rest // 1_000_000:03d}Z"
+
+
+def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
+    """Whose question and answer the run shows: the root's, unless the root is not an agent
+    (a framework's chain, a request) and runs exactly one agent at the top, whose words are
+    the user's question and the final answer (a CrewAI kickoff wraps its agent's task)."""
+    if root.kind.is_agent_like:
+        return root
+    top = [node.facts for node in tree.steps if node.depth == 1 and node.facts.kind.is_agent_like]
+    if len(top) == 1 and (top[0].input_text or top[0].output_text):
+        return top[0]
+    return root
+
+
+def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
+    if not own:
+        llm_steps = [n for n in tree.steps if n.facts.kind is SpanKind.LLM]
+        candidates = llm_steps if first else list(reversed(llm_steps))
+        for node in candidates:
+            own = node.facts.input_text if first else node.facts.output_text
+            if own:
+                break
+    return cap(own, limit) if own else None
+
+
+def _description(
+    attributes: Mapping[str, Any],
+    root: SpanFacts,
+    name: str,
+    tree: RunTree,
+    counted: set[int],
+    errors: list[dict[str, Any]],
+    run: Run,
+) -> str:
+    given = text(attributes.get(infinium.DESCRIPTION))
+    if given:
+        return cap(given, DESCRIPTION_MAX)
+    label = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}.get(root.kind, "Run")
+    llm = sum(1 for n in tree.steps if n.facts.kind is SpanKind.LLM)
+    tools = sum(1 for n in tree.steps if n.facts.kind is SpanKind.TOOL)
+    parts = [
+        _count(len(tree.steps), "step"),
+        _count(llm, "LLM call"),
+        _count(tools, "tool call"),
+    ]
+    if errors:
+        parts.append(_count(len(errors), "error"))
+    described = f"{label} '{cap(name, NAME_MAX)}': {', '.join(parts)}"
+    if root.failed:
+        described += "; the run failed"
+    if run.partial:
+        reason = f" ({run.partial_reason})" if run.partial_reason else ""
+        described += f"; partial run{reason}: not every span had ended when it was sent"
+    return cap(described, DESCRIPTION_MAX)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
+    tags = {
+        "otel.trace_id": f"{run.trace_id:032x}",
+        "otel.span_id": f"{root.span_id:016x}",
+    }
+    if run.partial:
+        tags["partial"] = "true"
+        if run.partial_reason:
+            tags["partial_reason"] = cap(str(run.partial_reason), SHORT_TEXT_MAX)
+    return tags
+
+
+def _sections(
+    attributes: Mapping[str, Any],
+    root: SpanFacts,
+    tree: RunTree,
+    start: int | None,
+    end: int | None,
+) -> dict[str, Any]:
+    sections = infinium.sections(attributes)
+    timing = sections.setdefault("time_tracking", {})
+    if start is not None:
+        timing.setdefault("start_time", _iso(start))
+    if end is not None:
+        timing.setdefault("end_time", _iso(end))
+    tools: list[str] = []
+    for node in tree.steps:
+        if node.facts.kind is SpanKind.TOOL:
+            tool = cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX)
+            if tool not in tools and len(tools) < _MAX_LISTED:
+                tools.append(tool)
+    hosts: list[str] = []
+    for facts, _owner in tree.members:
+        host = facts.server_address
+        if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
+            hosts.append(cap(host, SHORT_TEXT_MAX))
+    if tools or hosts:
+        general = sections.setdefault("general", {})
+        given = general.get("tools_used")
+        if tools:
+            listed = [given] if isinstance(given, str) else list(given or [])
+            general["tools_used"] = listed + [t for t in tools if t not in listed]
+        if hosts:
+            listed = list(general.get("external_apis_called") or [])
+            general["external_apis_called"] = listed + [h for h in hosts if h not in listed]
+    return sections

@@ -1,0 +1,113 @@
+"""``payload/usage.py`` as it was before reading each fact once: a reference for
+``test_conversion_reference.py`` (see ``reference_convert.py``). Test-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infinium_otel.conventions.facts import SpanFacts
+from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
+from infinium_otel.payload.order import plain_number, plain_text
+from infinium_otel.payload.steps import StepNode
+
+__all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
+
+UNKNOWN_MODEL = "unknown"
+
+
+def llm_call(facts: SpanFacts) -> dict[str, Any]:
+    """One call in the contract's key order, without empty values."""
+    call: dict[str, Any] = {
+        "model": plain_text(cap(facts.model, SHORT_TEXT_MAX)) if facts.model else UNKNOWN_MODEL
+    }
+    if facts.provider:
+        call["provider"] = plain_text(cap(facts.provider, SHORT_TEXT_MAX))
+    _put(call, "prompt_tokens", facts.input_tokens)
+    _put(call, "completion_tokens", facts.output_tokens)
+    _put(call, "latency_ms", facts.duration_ms)
+    _put(call, "temperature", facts.temperature)
+    return call
+
+
+def _put(target: dict[str, Any], key: str, value: float | None) -> None:
+    value = plain_number(value)
+    if value is not None:
+        target[key] = value
+
+
+def usage_nodes(steps: list[StepNode]) -> set[int]:
+    """Span ids of the steps that count as LLM calls (LLM steps, and agents by aggregate)."""
+    counted: set[int] = set()
+    has_below: set[int] = set()
+
+    def mark_ancestors(node: StepNode) -> None:
+        parent = node.parent
+        while parent is not None and parent.facts.span_id not in has_below:
+            has_below.add(parent.facts.span_id)
+            parent = parent.parent
+
+    for node in steps:
+        if node.facts.kind is SpanKind.LLM:
+            counted.add(node.facts.span_id)
+            mark_ancestors(node)
+    agents = [n for n in steps if n.facts.kind.is_agent_like and n.facts.has_usage]
+    for node in sorted(agents, key=lambda n: -n.depth):
+        if node.facts.span_id not in has_below:
+            counted.add(node.facts.span_id)
+            mark_ancestors(node)
+            has_below.add(node.facts.span_id)
+    return counted
+
+
+def llm_usage(
+    calls: list[SpanFacts], call_dicts: list[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The ``llm_usage`` object over the counted calls (contract order, no empty values);
+    None when there are none. ``call_dicts``: ``llm_call`` of each call when the steps
+    already built them (used as they are, not built again)."""
+    if not calls:
+        return None
+    if call_dicts is None or len(call_dicts) != len(calls):
+        call_dicts = [llm_call(f) for f in calls]
+    models = {c["model"] for c in call_dicts if c["model"] != UNKNOWN_MODEL}
+    providers = {c["provider"] for c in call_dicts if c.get("provider")}
+    usage: dict[str, Any] = {}
+    model = _single(models)
+    if model is not None:
+        usage["model"] = model
+    provider = _single(providers)
+    if provider is not None:
+        usage["provider"] = provider
+    _put(usage, "prompt_tokens", _sum(f.input_tokens for f in calls))
+    _put(usage, "completion_tokens", _sum(f.output_tokens for f in calls))
+    _put(usage, "total_tokens", _sum(_total(f) for f in calls))
+    _put(usage, "estimated_cost_usd", _sum_float(f.cost for f in calls))
+    usage["api_calls_count"] = len(calls)
+    _put(usage, "total_latency_ms", _sum(f.duration_ms for f in calls))
+    usage["calls"] = call_dicts
+    return usage
+
+
+def _single(values: set[str]) -> str | None:
+    if not values:
+        return None
+    return next(iter(values)) if len(values) == 1 else "multiple"
+
+
+def _total(facts: SpanFacts) -> int | None:
+    if facts.total_tokens is not None:
+        return facts.total_tokens
+    if facts.input_tokens is None and facts.output_tokens is None:
+        return None
+    return (facts.input_tokens or 0) + (facts.output_tokens or 0)
+
+
+def _sum(values: Any) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _sum_float(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present), 10) if present else None
