@@ -2,9 +2,10 @@
 
 ``export()`` must never wait on the network or on user code, so it only hands
 finished runs (unconverted) to ``submit_all``. Everything after that happens
-on this worker's thread and nowhere else: preparing a run (conversion, the
-payload hook, encoding: the ``prepare`` callable), writing it to the spool,
-sending it, and telling listeners (interpretation) about accepted runs. The
+on this worker's threads and nowhere else: preparing a run (conversion, the
+payload hook, encoding: the ``prepare`` callable) and writing it to the spool
+on the worker thread; sending it and telling listeners (interpretation) about
+accepted runs there too, or on the sender threads (below). The
 worker decides what to do next and when; ``PayloadSender`` (``sender.py``)
 makes each send and carries out its outcome, and ``ReplaySchedule``
 (``schedule.py``) times the spool's retries.
@@ -215,7 +216,8 @@ class DeliveryWorker:
             return self._schedule.next_at
 
     def add_listener(self, listener: DeliveryListener) -> None:
-        """Call ``listener(meta, response)`` on this thread for every accepted run."""
+        """Call ``listener(meta, response)`` for every accepted run, on the thread that sent it
+        (with several sends in flight, listeners may be called from several threads at once)."""
         self._sender.listeners.append(listener)
 
     def submit(self, work: Run | Delivery) -> bool:
@@ -519,15 +521,11 @@ class DeliveryWorker:
             if self._flushes:  # only a waiting flush cares; this thread is awake
                 self._cond.notify_all()
 
-    def _let_go(self, entry: _Entry) -> bool:
-        """The entry is no longer worked on (lock held); True when it was."""
+    def _let_go(self, entry: _Entry) -> None:
+        """The entry is no longer worked on (lock held)."""
         if self._busy is entry:
             self._busy = None
-            return True
-        if entry in self._sending:
-            self._sending.discard(entry)
-            return True
-        return False
+        self._sending.discard(entry)
 
     def _send(self, item: Delivery, *, replay: bool) -> tuple[Outcome | None, bool]:
         """One send within the retry window (and shutdown's deadline); see the module doc."""
