@@ -122,6 +122,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def waiting_for_a_core(pid: int) -> float:
+    """Seconds the process's threads spent runnable but not running (``schedstat``), summed:
+    time the machine's other load took from the gateway."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile, or no schedstat here
+    return total / 1e9
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -232,11 +244,13 @@ def main() -> int:
         gateway = start(["gateway", "--http-port", str(port), "--grpc-port", "0"])
         processes.append(gateway)
         cpu_before = cpu_seconds(gateway.pid)
+        waited_before = waiting_for_a_core(gateway.pid)
         started = time.perf_counter()
         seconds, retried = send_all(port, bodies, options.clients)
         stats = settle(port, len(bodies))
         end_to_end = time.perf_counter() - started
         gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
+        waited = waiting_for_a_core(gateway.pid) - waited_before
         spans = len(bodies) * SPANS_PER_RUN
         lost = len(bodies) - stats.get("delivery_delivered", 0)
         ours = in_process_cpu_per_span(sandbox_url, bodies)
@@ -253,7 +267,8 @@ def main() -> int:
         print(
             f"gateway process busy {100 * gateway_cpu / end_to_end:.0f} % of one core on "
             f"average (one process, one GIL: at 100 % it would take "
-            f"{1 / per_span:,.0f} spans/s)"
+            f"{1 / per_span:,.0f} spans/s); its threads waited {waited:.1f} s in all for "
+            f"a core ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
         )
         print(
             f"cpu per span: gateway {per_span * 1e6:.0f} us, in-process exporter "

@@ -34,6 +34,7 @@ BAD_TEXT = {
     "max_spans_per_run": ["0", "x"],
     "run_ttl": ["0.01", "inf"],
     "max_queued_payloads": ["0", "1000001"],
+    "max_concurrent_sends": ["0", "9", "two"],
     "wait_at_exit": ["-1", "3601", "later"],
     "history": ["bad\x00path"],
     "routes": ["/nonexistent/infinium-routes.json"],

@@ -48,6 +48,8 @@ INTERPRETATION_SINKS = frozenset({"log", "span_event"})
 MIN_POLL_INTERVAL = 1.0
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_SPOOL_MAX_FILES = 10_000
+# Sends in flight at once; within the HTTP connection pool's 10 (with room for polls).
+MAX_CONCURRENT_SENDS = 8
 
 # What ``interpretation=`` may be, short of a processor object: ``None`` follows the
 # setting, ``True`` means the setting or else ``log``, ``False`` off, else sink names.
@@ -455,6 +457,11 @@ class Settings:
     run_ttl: float = field(default=300.0, metadata=declare("INFINIUM_RUN_TTL", Number(0.1, 86_400)))
     max_queued_payloads: int = field(
         default=1_000, metadata=declare("INFINIUM_MAX_QUEUED_PAYLOADS", Whole(1, 1_000_000))
+    )
+    # Payloads sent at once by the delivery worker (1: one at a time, in order).
+    max_concurrent_sends: int = field(
+        default=1,
+        metadata=declare("INFINIUM_MAX_CONCURRENT_SENDS", Whole(1, MAX_CONCURRENT_SENDS)),
     )
 
     # Names of the settings given by keyword or environment (not defaults); set by

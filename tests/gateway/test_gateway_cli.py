@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
 from exporter.support import agent_attributes, chat_attributes
+from exporter.test_concurrent_delivery import rendezvous_server
 from infinium_otel.sandbox import Sandbox
 
 from .support import provider
@@ -31,18 +32,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def gateway_process(sandbox: Sandbox, *args: str) -> subprocess.Popen[str]:
-    env = {
+def gateway_process(
+    sandbox: Sandbox, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    environ = {
         **os.environ,
         "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "INFINIUM_AGENT_ID": sandbox.agent_id,
         "INFINIUM_AGENT_SECRET": sandbox.agent_secret,
         "INFINIUM_BASE_URL": sandbox.url,
         "INFINIUM_INTERPRETATION": "off",
+        **(env or {}),
     }
     return subprocess.Popen(
         [*CLI, "gateway", *args],
-        env=env,
+        env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -139,3 +143,41 @@ def test_missing_credentials_are_one_line(sandbox: Sandbox) -> None:
     )
     assert process.returncode == 2
     assert "INFINIUM_AGENT" in process.stderr and "Traceback" not in process.stderr
+
+
+def test_concurrent_sends_out_of_range_is_a_mistake(sandbox: Sandbox) -> None:
+    process = gateway_process(sandbox, "--concurrent-sends", "0", "--grpc-port", "0")
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "--concurrent-sends" in err and "must be 1 to 8" in err
+    assert "Traceback" not in err
+
+
+def test_sends_four_runs_at_once_by_default(sandbox: Sandbox) -> None:
+    port = free_port()
+    with rendezvous_server() as url:  # answers only four POSTs open at once
+        process = gateway_process(
+            sandbox,
+            *("--http-port", str(port), "--grpc-port", "0", "--wait", "0.2"),
+            env={"INFINIUM_BASE_URL": url},
+        )
+        try:
+            assert process.stdout is not None
+            process.stdout.readline()
+            exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
+            with provider(exporter, "s") as p:
+                tracer = p.get_tracer("cli")
+                for index in range(4):
+                    agent = agent_attributes(f"r{index}")
+                    with tracer.start_as_current_span("agent", attributes=agent):
+                        with tracer.start_as_current_span("chat", attributes=chat_attributes()):
+                            pass
+            time.sleep(1.0)  # handed over together, sent together
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, err
+    assert "8 spans received, 4 runs delivered" in out

@@ -16,12 +16,16 @@ import threading
 from infinium_otel.cli.arguments import Parser, port, positive_seconds, stderr_line
 from infinium_otel.cli.stopping import install_stop_handlers, restore_handlers
 from infinium_otel.errors import ConfigurationError
+from infinium_otel.settings import MAX_CONCURRENT_SENDS
 
 _PROG = "infinium-otel gateway"
 TOKEN_ENV = "INFINIUM_GATEWAY_TOKEN"
 TLS_CERT_ENV = "INFINIUM_GATEWAY_TLS_CERT"
 TLS_KEY_ENV = "INFINIUM_GATEWAY_TLS_KEY"
 CLIENT_CA_ENV = "INFINIUM_GATEWAY_CLIENT_CA"
+CONCURRENT_SENDS_ENV = "INFINIUM_MAX_CONCURRENT_SENDS"
+# The gateway sends many runs: overlapping the network waits of a few sends pays.
+GATEWAY_CONCURRENT_SENDS = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON file routing runs to agents by attribute (or INFINIUM_ROUTES)",
     )
     parser.add_argument(
+        "--concurrent-sends",
+        type=_concurrent_sends,
+        default=None,
+        help=f"runs sent to Infinium at once (or {CONCURRENT_SENDS_ENV}; "
+        f"default {GATEWAY_CONCURRENT_SENDS})",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=positive_seconds,
         default=30.0,
@@ -95,6 +106,16 @@ def _mebibytes(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number of MiB: {text!r}") from None
     if not 1 <= value <= 1024 * 1024:
         raise argparse.ArgumentTypeError(f"must be 1 to 1048576 MiB, got {value}")
+    return value
+
+
+def _concurrent_sends(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_CONCURRENT_SENDS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_CONCURRENT_SENDS}, got {value}")
     return value
 
 
@@ -130,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         max_held_bytes=args.max_held_mib * 1024 * 1024,
     )
     try:
-        settings = Settings.load(routes=args.routes)
+        concurrent = args.concurrent_sends
+        if concurrent is None and not os.environ.get(CONCURRENT_SENDS_ENV):
+            concurrent = GATEWAY_CONCURRENT_SENDS
+        settings = Settings.load(routes=args.routes, max_concurrent_sends=concurrent)
         if settings.disabled:
             stderr_line(_PROG, "INFINIUM_DISABLED is set: the gateway would send nothing")
             return 2

@@ -5,7 +5,9 @@ consequences: the counters, the payload's spool file (removed once accepted,
 released for a later retry, or set aside when refused for good), the
 listeners told about an accepted run, and a rate-limited log line for a run
 not delivered. It has no queue and no thread: the delivery worker calls it
-from its own thread and decides when to send and how long to retry.
+from its threads (several sends may be in flight at once) and decides when to
+send and how long to retry. Counters and spool calls are made under a lock so
+concurrent sends keep them exact.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class PayloadSender:
         self.warn = warn
         self.listeners: list[DeliveryListener] = []
         self._swept = False
+        self._lock = threading.RLock()  # counters, refused agents and spool calls
 
     def send(
         self,
@@ -81,7 +84,7 @@ class PayloadSender:
                 client, item.body, deadline=deadline, max_retries=max_retries, cancel=cancel
             )
         if attempt.shrunk:
-            self.stats.shrunk_after_413 += 1
+            self._count("shrunk_after_413")
         outcome = attempt.outcome
         if outcome is Outcome.DELIVERED:
             self._delivered(item, attempt.response)
@@ -90,7 +93,7 @@ class PayloadSender:
             self._refused(item, attempt.reason)
             return outcome, False
         if outcome is Outcome.AUTH_REFUSED:
-            self.stats.failed_auth += 1
+            self._count("failed_auth")
             self._agent_refused(item.meta.agent_id)
         return outcome, self._failed(item, outcome, attempt.reason)
 
@@ -99,9 +102,10 @@ class PayloadSender:
         if self.spool is None:
             return None
         try:
-            key = self.spool.write(body, agent_id) if agent_id else self.spool.write(body)
+            with self._lock:
+                key = self.spool.write(body, agent_id) if agent_id else self.spool.write(body)
         except Exception as error:
-            self.stats.spool_write_failed += 1
+            self._count("spool_write_failed")
             self.warn.log(
                 logging.WARNING,
                 "spool-write",
@@ -110,7 +114,7 @@ class PayloadSender:
             )
             return None
         if key is not None:
-            self.stats.spooled += 1
+            self._count("spooled")
         return key
 
     def keep_unsent(self, work: Run | Delivery) -> bool:
@@ -138,18 +142,20 @@ class PayloadSender:
         if not self._swept:
             self._swept = True
             try:
-                self.spool.sweep_temp_files()
+                with self._lock:
+                    self.spool.sweep_temp_files()
             except Exception:
                 _log.warning("Infinium spool: sweep_temp_files failed", exc_info=True)
         try:
-            claimed = self.spool.claim_next(self._routable_entry)
+            with self._lock:
+                claimed = self.spool.claim_next(self._routable_entry)
         except Exception:
             _log.warning("Infinium spool: cannot read the spool", exc_info=True)
             return None
         if claimed is None:
             return None
         key, body = claimed
-        self.stats.retried += 1
+        self._count("retried")
         meta = dataclasses.replace(meta_from_payload(body), agent_id=entry_agent(key))
         return Delivery(body=body, meta=meta, spool_key=key, replayed=True)
 
@@ -162,7 +168,7 @@ class PayloadSender:
             return True
         if key not in self._unroutable and len(self._unroutable) < MAX_UNROUTABLE_TRACKED:
             self._unroutable.add(key)
-            self.stats.spool_unroutable += 1
+            self._count("spool_unroutable")
             self.warn.log(
                 logging.WARNING,
                 f"unroutable-{agent}",
@@ -176,9 +182,10 @@ class PayloadSender:
 
     def _agent_refused(self, agent_id: str | None) -> None:
         """A routed agent's credentials were refused: stop replaying its payloads (only)."""
-        if agent_id is None or agent_id in self.refused_agents:
-            return
-        self.refused_agents.add(agent_id)
+        with self._lock:
+            if agent_id is None or agent_id in self.refused_agents:
+                return
+            self.refused_agents.add(agent_id)
         _log.error(
             "Infinium: the credentials of agent %s were refused (401/403); its spooled runs "
             "are kept on disk and no longer retried by this process. Fix the secret its "
@@ -187,10 +194,11 @@ class PayloadSender:
         )
 
     def _delivered(self, item: Delivery, response: ApiResponse | None) -> None:
-        self.stats.delivered += 1
-        self.refused_agents.discard(item.meta.agent_id or "")  # its credentials work again
-        if item.replayed:
-            self.stats.replayed += 1
+        with self._lock:
+            self.stats.delivered += 1
+            self.refused_agents.discard(item.meta.agent_id or "")  # its credentials work again
+            if item.replayed:
+                self.stats.replayed += 1
         if item.spool_key is not None:
             self._call("remove", item.spool_key)
         if response is None:
@@ -204,10 +212,7 @@ class PayloadSender:
     def _failed(self, item: Delivery, outcome: Outcome, reason: str) -> bool:
         """Not accepted (yet): keep a spooled payload for later (True), else count it lost."""
         kept = self._release(item)
-        if kept:
-            self.stats.spool_deferred += 1
-        else:
-            self.stats.failed += 1
+        self._count("spool_deferred" if kept else "failed")
         if item.replayed and kept:
             _log.debug("Infinium: spooled run %r not delivered yet: %s", item.meta.run_name, reason)
             return kept
@@ -223,7 +228,7 @@ class PayloadSender:
 
     def _refused(self, item: Delivery, reason: str) -> None:
         """The server will never take this payload: set it aside, never resend it."""
-        self.stats.failed += 1
+        self._count("failed")
         aside = ""
         if item.spool_key is not None and self.spool is not None:
             self._call("reject", item.spool_key)
@@ -248,8 +253,14 @@ class PayloadSender:
     def _call(self, name: str, key: str) -> bool:
         """``spool.<name>(key)``, never raising; False when it failed or said so."""
         try:
-            result = getattr(self.spool, name)(key)
+            with self._lock:
+                result = getattr(self.spool, name)(key)
         except Exception:
             _log.warning("Infinium spool: %s failed", name, exc_info=True)
             return False
         return result is not False
+
+    def _count(self, counter: str) -> None:
+        """Add one to a counter; under the lock, as sends may end on several threads at once."""
+        with self._lock:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)

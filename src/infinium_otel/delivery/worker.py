@@ -1,13 +1,21 @@
-"""The delivery worker: one bounded queue, one thread, truthful flush and shutdown.
+"""The delivery worker: one bounded queue, its threads, truthful flush and shutdown.
 
 ``export()`` must never wait on the network or on user code, so it only hands
 finished runs (unconverted) to ``submit_all``. Everything after that happens
-on this worker's thread and nowhere else: preparing a run (conversion, the
-payload hook, encoding: the ``prepare`` callable), writing it to the spool,
-sending it, and telling listeners (interpretation) about accepted runs. The
+on this worker's threads and nowhere else: preparing a run (conversion, the
+payload hook, encoding: the ``prepare`` callable) and writing it to the spool
+on the worker thread; sending it and telling listeners (interpretation) about
+accepted runs there too, or on the sender threads (below). The
 worker decides what to do next and when; ``PayloadSender`` (``sender.py``)
 makes each send and carries out its outcome, and ``ReplaySchedule``
 (``schedule.py``) times the spool's retries.
+
+Sends in flight: with ``max_concurrent_sends`` 1 (the default) this thread
+also sends, one payload at a time, in submission order. With more, that many
+sender threads take prepared payloads and send them at once, so network waits
+overlap while this thread goes on preparing; payloads then leave in submission
+order but may be accepted out of it. Everything else (preparing, expiry, the
+spool's replays) stays on the one worker thread.
 
 The queue holds at most ``max_queue`` entries in two stretches: runs waiting to
 be prepared, and payloads ready to send. The worker prepares everything queued
@@ -139,8 +147,10 @@ class DeliveryWorker:
         spool_retry_initial: float = 5.0,
         spool_retry_max: float = 300.0,
         spool_start_delay: float = 1.0,
+        max_concurrent_sends: int = 1,
     ) -> None:
         self._max_queue = max(1, max_queue)
+        self._concurrency = max(1, max_concurrent_sends)
         self._retry_window = retry_window
         self._prepare = prepare
         self._source = source
@@ -154,10 +164,14 @@ class DeliveryWorker:
         self._schedule_start_replay()
 
     def _reset_state(self) -> None:
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # the worker thread and waiting flushes
+        self._sendable = threading.Condition(lock)  # sender threads: a payload is ready
         self._incoming: deque[_Entry] = deque()  # runs (or payloads) not prepared yet
         self._ready: deque[_Entry] = deque()  # prepared payloads, oldest first
-        self._busy: _Entry | None = None
+        self._busy: _Entry | None = None  # being prepared (or sent, by the worker thread)
+        self._sending: set[_Entry] = set()  # being sent by sender threads
+        self._senders: list[threading.Thread] = []
         self._next_seq = 0
         self._unsettled: set[int] = set()
         self._flushes: list[_Flush] = []
@@ -190,7 +204,8 @@ class DeliveryWorker:
     def pending(self) -> int:
         """Entries queued or being worked on."""
         with self._cond:
-            return len(self._incoming) + len(self._ready) + (self._busy is not None)
+            in_flight = (self._busy is not None) + len(self._sending)
+            return len(self._incoming) + len(self._ready) + in_flight
 
     @property
     def spool_retry_due(self) -> float | None:
@@ -201,7 +216,8 @@ class DeliveryWorker:
             return self._schedule.next_at
 
     def add_listener(self, listener: DeliveryListener) -> None:
-        """Call ``listener(meta, response)`` on this thread for every accepted run."""
+        """Call ``listener(meta, response)`` for every accepted run, on the thread that sent it
+        (with several sends in flight, listeners may be called from several threads at once)."""
         self._sender.listeners.append(listener)
 
     def submit(self, work: Run | Delivery) -> bool:
@@ -273,7 +289,7 @@ class DeliveryWorker:
             self._flushes.append(waiter)
             try:
                 while self._unsettled_below(waiter.target):
-                    if self._thread is threading.current_thread():
+                    if self._is_own_thread():
                         return False  # called from a hook or listener: it would wait on itself
                     if not self._closed:
                         self._ensure_thread()
@@ -309,16 +325,17 @@ class DeliveryWorker:
             for entry in abandoned:
                 self._stats.abandoned_at_shutdown += 1
                 self._settle(entry.seq, ok=False)
-            if abandoned or self._busy is not None:
+            if abandoned or self._busy is not None or self._sending:
                 delivered = False
             self._closed = True
             self._cond.notify_all()
+            self._sendable.notify_all()
         for entry in abandoned:
             self._keep_unsent(entry.work)
         self._cancel.set()  # ends the client's backoff sleeps at once
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in [self._thread, *self._senders]:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._sender.clients.close()
         return delivered
 
@@ -368,6 +385,21 @@ class DeliveryWorker:
                 target=self._run, name="infinium-otel-delivery", daemon=True
             )
             self._thread.start()
+        if self._concurrency > 1 and (
+            len(self._senders) < self._concurrency
+            or not all(sender.is_alive() for sender in self._senders)
+        ):
+            self._senders = [sender for sender in self._senders if sender.is_alive()]
+            while len(self._senders) < self._concurrency:
+                sender = threading.Thread(
+                    target=self._send_loop, name="infinium-otel-send", daemon=True
+                )
+                sender.start()
+                self._senders.append(sender)
+
+    def _is_own_thread(self) -> bool:
+        current = threading.current_thread()
+        return current is self._thread or current in self._senders
 
     # -- the thread --------------------------------------------------------
 
@@ -394,7 +426,7 @@ class DeliveryWorker:
             if self._incoming:
                 self._busy = self._incoming.popleft()
                 return functools.partial(self._prepare_entry, self._busy)
-            if self._ready:
+            if self._ready and self._concurrency == 1:
                 self._busy = self._ready.popleft()
                 return functools.partial(self._send_entry, self._busy)
             if self._stopping:
@@ -406,6 +438,25 @@ class DeliveryWorker:
             if replay_wait is not None:
                 waits.append(replay_wait)
             self._cond.wait(max(0.0, min(waits)) if waits else None)
+
+    def _send_loop(self) -> None:
+        """A sender thread: send prepared payloads as they come, until the worker closes."""
+        while True:
+            with self._cond:
+                while not self._ready and not self._closed:
+                    self._sendable.wait()
+                if self._closed:
+                    return
+                entry = self._ready.popleft()
+                self._sending.add(entry)
+            try:
+                self._send_entry(entry)
+            except Exception:  # never let the thread die
+                _log.exception("Infinium delivery: unexpected failure")
+                with self._cond:
+                    unfinished = entry in self._sending
+                if unfinished:  # not settled nor kept on disk: it was not accepted
+                    self._finish(entry, ok=False)
 
     def _expire(self) -> None:
         assert self._source is not None
@@ -443,6 +494,7 @@ class DeliveryWorker:
                 self._settle(entry.seq, ok=False)
             else:  # it was counted as in flight: coming back, it displaces nothing
                 self._ready.append(entry)
+                self._sendable.notify()
             if self._flushes:
                 self._cond.notify_all()
         if abandoned:
@@ -457,18 +509,23 @@ class DeliveryWorker:
             with self._cond:  # on disk, retried by the spool schedule: not settled yet
                 if not self._stopping and len(self._kept) < MAX_TRACKED_KEPT:
                     self._kept[key] = entry.seq
-                    self._busy = None
+                    self._let_go(entry)
                     self._cond.notify_all()
                     return
         self._finish(entry, ok=outcome is Outcome.DELIVERED)
 
     def _finish(self, entry: _Entry, *, ok: bool) -> None:
         with self._cond:
-            if self._busy is entry:
-                self._busy = None
+            self._let_go(entry)
             self._settle(entry.seq, ok=ok)
             if self._flushes:  # only a waiting flush cares; this thread is awake
                 self._cond.notify_all()
+
+    def _let_go(self, entry: _Entry) -> None:
+        """The entry is no longer worked on (lock held)."""
+        if self._busy is entry:
+            self._busy = None
+        self._sending.discard(entry)
 
     def _send(self, item: Delivery, *, replay: bool) -> tuple[Outcome | None, bool]:
         """One send within the retry window (and shutdown's deadline); see the module doc."""

@@ -120,6 +120,7 @@ class InfiniumSpanExporter(SpanExporter):
         self._delivery = DeliveryWorker(
             self._clients,
             max_queue=settings.max_queued_payloads,
+            max_concurrent_sends=settings.max_concurrent_sends,
             retry_window=retry_window(settings),
             prepare=self._preparer,
             source=self._buffer,

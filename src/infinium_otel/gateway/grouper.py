@@ -94,23 +94,29 @@ class TraceGrouper:
         """Hold ``spans``; return the traces a bound made hand over early."""
         early: list[list[ReadableSpan]] = []
         with self._lock:
+            self.stats.spans_accepted += len(spans)
+            group: _Group | None = None
+            current = -1  # the trace of ``group``: a request's spans mostly come trace by trace
             for span in spans:
                 trace_id = span.context.trace_id if span.context else 0
-                group = self._groups.get(trace_id)
-                if group is None:
-                    group = self._groups[trace_id] = _Group(now, now)
-                else:
-                    self._groups.move_to_end(trace_id)
-                    group.last = now
+                if trace_id != current or group is None:
+                    current = trace_id
+                    group = self._groups.get(trace_id)
+                    if group is None:
+                        group = self._groups[trace_id] = _Group(now, now)
+                    else:
+                        self._groups.move_to_end(trace_id)
+                        group.last = now
                 size = estimate_span_bytes(span)
                 group.spans.append(span)
                 group.size += size
-                group.has_root = group.has_root or span.parent is None
+                if span.parent is None:
+                    group.has_root = True
                 self._spans += 1
                 self._bytes += size
-                self.stats.spans_accepted += 1
                 if len(group.spans) >= self._max_per_trace:
                     early.append(self._take(trace_id, early=True))
+                    group = None  # taken: a further span of this trace starts a new group
             while self._groups and (
                 len(self._groups) > self._max_traces or self._bytes > self._max_bytes
             ):
