@@ -9,6 +9,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from infinium_otel import configure
+from infinium_otel.export.nesting import NestingTracker
 from infinium_otel.sandbox import Sandbox
 
 from .support import agent_attributes, chat_attributes, checked_payloads, trace_posts
@@ -68,3 +69,21 @@ def test_span_ends_are_tracked_on_the_exporters_thread_and_sub_agents_stay_neste
     (payload,) = checked_payloads(sandbox)
     assert payload["name"] == "outer"
     assert handle.shutdown(10)
+
+
+def test_a_snapshot_of_a_root_still_queued_after_its_end_keeps_its_end_time(
+    provider: TracerProvider,
+) -> None:
+    tracker = NestingTracker()  # wired as configure() wires it: its on_start only
+    tracer = provider.get_tracer("t")
+    root = tracer.start_span("invoke_agent outer", attributes=agent_attributes("outer"))
+    tracker.on_start(root)  # type: ignore[arg-type]
+    span_id = root.get_span_context().span_id
+    open_snapshot = tracker.live_snapshot(span_id)
+    assert open_snapshot is not None and open_snapshot.end_time is None
+    root.end()
+    # Ended, but not yet seen by the exporter (which tells the tracker about ends).
+    ended_snapshot = tracker.live_snapshot(span_id)
+    assert ended_snapshot is not None
+    assert ended_snapshot.end_time == root.end_time  # type: ignore[attr-defined]
+    assert ended_snapshot.name == "invoke_agent outer"

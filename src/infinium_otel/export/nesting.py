@@ -215,10 +215,12 @@ class NestingTracker(SpanProcessor):
         return Nesting.UNKNOWN if record is None else _answer(record)
 
     def live_snapshot(self, span_id: int) -> ReadableSpan | None:
-        """A still-open span as it is now (no end time), when the tracker saw it start.
+        """A span the tracker saw start and has not yet seen exported, as it is now.
 
-        A partial run whose root has not ended yet uses it as its root, so the
-        payload keeps the run's real name, attributes and span id.
+        A partial run whose root has not reached the exporter uses it as its root, so
+        the payload keeps the run's real name, attributes and span id. Span ends are
+        tracked on the exporter's thread, so the root may have ended and still wait in
+        the batch processor's queue: then its end time is kept.
         """
         record = self._live.get(span_id)
         live = record[_REF]() if record is not None else None
@@ -236,7 +238,7 @@ class NestingTracker(SpanProcessor):
                 kind=live.kind,
                 status=live.status,
                 start_time=live.start_time,
-                end_time=None,
+                end_time=live.end_time,
                 instrumentation_scope=live.instrumentation_scope,
             )
         except Exception:  # a span changing under us: fall back to no snapshot
