@@ -21,8 +21,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infinium_otel.credentials import Secret, is_valid_uuid
 from infinium_otel.errors import ConfigurationError
-from infinium_otel.settings import Secret, is_valid_uuid
 
 __all__ = ["Route", "RoutingTable", "load_routes"]
 

@@ -18,13 +18,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from infinium_otel.credentials import Secret, is_valid_uuid
 from infinium_otel.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from infinium_otel.routing import RoutingTable
+from infinium_otel.routing import RoutingTable, load_routes
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -33,13 +32,11 @@ __all__ = [
     "HISTORY_ENV",
     "INTERPRETATION_SINKS",
     "InterpretationChoice",
-    "Secret",
     "Setting",
     "Settings",
     "check_base_url",
     "default_history_path",
     "is_loopback_host",
-    "is_valid_uuid",
     "parse_history_setting",
 ]
 
@@ -55,41 +52,8 @@ MAX_CONCURRENT_SENDS = 8
 # setting, ``True`` means the setting or else ``log``, ``False`` off, else sink names.
 InterpretationChoice = bool | str | Iterable[str] | None
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-class Secret:
-    """Holds the agent secret so that no repr, str or format can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that needs it: the request header."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> Any:
-        raise TypeError("Secret cannot be pickled")
-
-
-def is_valid_uuid(value: str) -> bool:
-    """True for an ``8-4-4-4-12`` hex id (no path characters can hide in one)."""
-    return bool(_UUID_RE.match(value))
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -303,8 +267,6 @@ class Routes:
     """A routing table: a path to its JSON file, a dict or the list (see ``routing.py``)."""
 
     def __call__(self, raw: object, key: str, parsed: Mapping[str, Any]) -> RoutingTable:
-        from infinium_otel.routing import load_routes  # routing reads this module's Secret
-
         return load_routes(raw, key)
 
 

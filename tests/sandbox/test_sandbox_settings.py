@@ -8,7 +8,7 @@ from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Sandbo
 
 
 def test_constants_are_usable_credentials() -> None:
-    from infinium_otel.settings import is_valid_uuid
+    from infinium_otel.credentials import is_valid_uuid
 
     assert is_valid_uuid(SANDBOX_AGENT_ID)
     assert len(SANDBOX_AGENT_SECRET) >= 8

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping
 
 from infinium_otel._version import __version__
+from infinium_otel.credentials import is_valid_uuid
 from infinium_otel.errors import ValidationError
-from infinium_otel.settings import is_valid_uuid
 
 __all__ = [
     "CREDENTIALS",

@@ -18,13 +18,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from infinium_otel.credentials import is_valid_uuid
 from infinium_otel.sandbox import pages
 from infinium_otel.sandbox.faults import Fault
 from infinium_otel.sandbox.host_check import host_allowed
 from infinium_otel.sandbox.interpretation import interpret
 from infinium_otel.sandbox.recording import RecordedRequest, redacted_headers
 from infinium_otel.sandbox.validation import validate_trace_payload
-from infinium_otel.settings import is_valid_uuid
 
 if TYPE_CHECKING:
     import threading

@@ -19,12 +19,13 @@ from types import TracebackType
 from typing import Any
 
 from infinium_otel.contract import MAX_PAYLOAD_BYTES
+from infinium_otel.credentials import is_valid_uuid
 from infinium_otel.sandbox.faults import FaultQueue
 from infinium_otel.sandbox.handler import API_BASE_PATH, _Handler
 from infinium_otel.sandbox.host_check import allowed_hosts
 from infinium_otel.sandbox.recording import HeaderDict, RecordedRequest
 from infinium_otel.sandbox.store import StoredTrace, TraceStore
-from infinium_otel.settings import is_loopback_host, is_valid_uuid
+from infinium_otel.settings import is_loopback_host
 
 __all__ = [
     "API_BASE_PATH",
