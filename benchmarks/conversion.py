@@ -21,12 +21,16 @@ from collections.abc import Callable
 
 from shapes import as_runs, prebuilt
 
-from infinium_otel.payload import encode
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 
 HUGE = 1 << 40  # a size limit no payload reaches: encode_payload then encodes once
-ENCODER = getattr(encode, "ENCODER", "json")  # older versions: json only
+try:  # the encoder's own module; older versions: payload/encode.py, or json only
+    from infinium_otel.payload.json_encoder import ENCODER
+except ImportError:  # pragma: no cover
+    from infinium_otel.payload import encode
+
+    ENCODER = getattr(encode, "ENCODER", "json")
 
 
 def median_cpu(work: Callable[[], object], repetitions: int) -> float:

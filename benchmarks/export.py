@@ -60,7 +60,6 @@ except ImportError:  # pragma: no cover
     MAX_LIVE, MAX_ANSWERS = 200_000, 100_000
 from infinium_otel.export.nesting import NestingTracker
 from infinium_otel.export.tracked_batch import TrackedBatchSpanProcessor
-from infinium_otel.payload import encode
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.settings import Settings
@@ -68,7 +67,12 @@ from infinium_otel.settings import Settings
 AGENT_ID = "00000000-0000-4000-8000-000000000001"
 AGENT_SECRET = "benchmark-secret-key"
 BATCH = 512
-ENCODER = getattr(encode, "ENCODER", "json")  # older versions: json only
+try:  # the encoder's own module; older versions: payload/encode.py, or json only
+    from infinium_otel.payload.json_encoder import ENCODER
+except ImportError:  # pragma: no cover
+    from infinium_otel.payload import encode
+
+    ENCODER = getattr(encode, "ENCODER", "json")
 
 # A sink in its own process: 200 with a trace id for Infinium, 200 for OTLP, and
 # GET /stats with what it received (OTLP spans are counted by decoding protobuf).

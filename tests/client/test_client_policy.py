@@ -34,8 +34,8 @@ from infinium_otel.errors import (
     UnexpectedResponseError,
     ValidationError,
 )
-from infinium_otel.payload.encode import check_payload_size
-from infinium_otel.payload.encode import encode_json as encode_payload
+from infinium_otel.payload.json_encoder import check_payload_size
+from infinium_otel.payload.json_encoder import encode_json as encode_payload
 
 NOW = 1_700_000_000.0
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from infinium_otel.errors import PayloadTooLargeError
-from infinium_otel.payload import encode
+from infinium_otel.payload import json_encoder
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.order import order_payload
@@ -97,7 +97,7 @@ def _values(count: int) -> list[Any]:
 
 def test_orjson_bytes_are_the_standard_encoders_bytes() -> None:
     pytest.importorskip("orjson")
-    assert encode.ENCODER == "orjson"
+    assert json_encoder.ENCODER == "orjson"
     values = _values(3000)
     values += [float(x) * 10.0**e for x in range(1, 10) for e in range(-323, 300)]
     rng = random.Random(3)
@@ -106,11 +106,11 @@ def test_orjson_bytes_are_the_standard_encoders_bytes() -> None:
     values += [{1: "int key"}, {"n": float("nan")}, {"i": float("inf")}, [float("-inf")]]
     for value in values:
         try:
-            expected: bytes | type[Exception] = encode._std_dumps(value)
+            expected: bytes | type[Exception] = json_encoder._std_dumps(value)
         except (TypeError, ValueError) as exc:
             expected = type(exc)
         try:
-            got: bytes | type[Exception] = encode._dumps(value)
+            got: bytes | type[Exception] = json_encoder._dumps(value)
         except (TypeError, ValueError) as exc:
             got = type(exc)
         assert got == expected, value
@@ -119,12 +119,12 @@ def test_orjson_bytes_are_the_standard_encoders_bytes() -> None:
 def test_orjson_answers_for_a_converted_payload(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("orjson")
     payload = convert_run(_run(steps=6))
-    expected = encode._std_dumps(payload)
+    expected = json_encoder._std_dumps(payload)
 
     def refuse(value: Any) -> bytes:
         raise AssertionError("the standard encoder ran")
 
-    monkeypatch.setattr(encode, "_std_dumps", refuse)
+    monkeypatch.setattr(json_encoder, "_std_dumps", refuse)
     assert encode_payload(payload).body == expected
 
 
@@ -132,11 +132,11 @@ def test_orjson_path_falls_back_for_what_orjson_writes_differently() -> None:
     pytest.importorskip("orjson")
     # NaN: orjson writes null, the standard path drops the member after cleaning.
     assert encode_payload({"name": "n", "duration": float("nan")}).body == b'{"name":"n"}'
-    assert encode._dumps({"t": 1e-5}) == b'{"t":1e-05}'
-    assert encode._dumps([2.5e-8]) == b"[2.5e-08]"
-    assert encode._dumps(3e-9) == b"3e-09"
-    assert encode._dumps({"big": 2**70}) == b'{"big":1180591620717411303424}'
-    assert encode._dumps({"s": "a\ud800b"}) == '{"s":"a\ufffdb"}'.encode()
+    assert json_encoder._dumps({"t": 1e-5}) == b'{"t":1e-05}'
+    assert json_encoder._dumps([2.5e-8]) == b"[2.5e-08]"
+    assert json_encoder._dumps(3e-9) == b"3e-09"
+    assert json_encoder._dumps({"big": 2**70}) == b'{"big":1180591620717411303424}'
+    assert json_encoder._dumps({"s": "a\ud800b"}) == '{"s":"a\ufffdb"}'.encode()
 
 
 def test_the_strict_encoder_still_refuses_what_json_cannot_say() -> None:
@@ -145,9 +145,9 @@ def test_the_strict_encoder_still_refuses_what_json_cannot_say() -> None:
     from infinium_otel.errors import ValidationError
 
     with pytest.raises(ValidationError):
-        encode.encode_json({"id": uuid.uuid4()})
+        json_encoder.encode_json({"id": uuid.uuid4()})
     with pytest.raises(ValidationError):
-        encode.encode_json({"n": float("nan")})
+        json_encoder.encode_json({"n": float("nan")})
 
 
 # ------------------------------------------------------------------ fitting
@@ -313,7 +313,7 @@ def test_fitting_an_unclean_payload_sends_a_valid_truncated_body() -> None:
                 continue
             assert len(fitted.body) <= limit
             assert sent["environment"]["custom_tags"]["truncated"] == "true"
-            assert fitted.body == encode._std_dumps(order_payload(sent))  # clean, in order
+            assert fitted.body == json_encoder._std_dumps(order_payload(sent))  # clean, in order
             if fitted.dropped_steps:
                 assert "earlier steps truncated] " in sent["description"]
 
@@ -335,7 +335,7 @@ def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "orjson":
         pytest.importorskip("orjson")
     else:
-        monkeypatch.setattr(encode, "_orjson", None)
+        monkeypatch.setattr(json_encoder, "_orjson", None)
     return str(request.param)
 
 
@@ -364,10 +364,10 @@ def test_fitting_hand_made_payloads_gives_the_reference_bytes_with_either_encode
 
 def test_a_step_holding_the_mark_between_steps_is_sent_as_it_is(encoder: str) -> None:
     payload = convert_run(_run(80))
-    mark = encode._ITEM_MARK
+    mark = json_encoder._ITEM_MARK
     payload["steps"][5]["metadata"]["notes"] = ["a", mark, "b"]  # exactly the mark, between
     payload["steps"][9]["metadata"]["notes"] = [1, mark, mark, mark, 2]
-    whole = encode._std_dumps(payload)
+    whole = json_encoder._std_dumps(payload)
     assert encode_payload(payload, max_bytes=len(whole)).body == whole
     for limit in _limits(payload):
         _same_fit(payload, limit)

@@ -22,7 +22,7 @@ from infinium_otel.client.retry import RetryPolicy
 from infinium_otel.client.transport import Transport
 from infinium_otel.client.wire import CREDENTIALS, INTERPRETATION, TRACE, Request, validate_path_id
 from infinium_otel.errors import ConfigurationError, InfiniumError, ValidationError
-from infinium_otel.payload.encode import check_payload_size, encode_json
+from infinium_otel.payload.json_encoder import check_payload_size, encode_json
 from infinium_otel.settings import MIN_POLL_INTERVAL, Settings
 
 __all__ = ["ClientCore", "ClientFacade", "resolve_settings"]

@@ -1,14 +1,13 @@
-"""The trace payload model: caps, contract key order, clean JSON and fit-to-size.
+"""The trace payload model: caps, contract key order and fit-to-size.
 
 ``order_payload`` gives any payload-shaped dict the contract's key order and
 drops null, empty-list and empty-object values (and non-finite numbers).
-``encode_payload`` turns it into compact UTF-8 JSON in one ``json.dumps`` when
+``encode_payload`` turns it into compact UTF-8 JSON in one encoder call when
 it fits, and otherwise shrinks it in the contract's order so the run is still
 delivered, marked ``environment.custom_tags.truncated = "true"``.
 
-This is the package's one JSON encoder for payloads and its one size check:
-``encode_json`` (strict: what JSON cannot say is a ``ValidationError``) and
-``check_payload_size`` serve the client, which sends a caller's payload as given.
+The JSON encoder itself, and the client's strict ``encode_json`` and
+``check_payload_size``, live in ``json_encoder.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,15 @@ from infinium_otel.contract import (
     MAX_PAYLOAD_BYTES,
     TARGET_PAYLOAD_BYTES,
 )
-from infinium_otel.errors import PayloadTooLargeError, ValidationError
+from infinium_otel.errors import PayloadTooLargeError
+from infinium_otel.payload.json_encoder import (
+    _ITEM_MARK,
+    _ITEM_SPLIT,
+    _dumps,
+    _dumps_each,
+    _dumps_telling,
+    _with_orjson,
+)
 from infinium_otel.payload.order import is_ordered, order_payload
 
 _ENCODE_TEXT = json.encoder.encode_basestring
@@ -35,8 +42,6 @@ __all__ = [
     "TARGET_PAYLOAD_BYTES",
     "EncodedPayload",
     "cap",
-    "check_payload_size",
-    "encode_json",
     "encode_payload",
     "order_payload",
 ]
@@ -46,8 +51,6 @@ __all__ = [
 TEXT_MAX = 2_000
 SHORT_TEXT_MAX = 500
 
-# Which JSON encoder serialises payloads ("json", or "orjson" when the ``fast`` extra is in).
-ENCODER = "json"
 
 _TRUNCATED_PREFIX = re.compile(r"^\[(\d{1,9}) earlier steps truncated\] ")
 _PREVIEW_SHRINK_STEPS = (200, 100)
@@ -60,132 +63,6 @@ class EncodedPayload:
     body: bytes
     truncated: bool
     dropped_steps: int
-
-
-# ------------------------------------------------------------------ encoding
-
-try:  # the ``fast`` extra: a C encoder, used only where its output is the same bytes
-    import orjson as _orjson  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None  # type: ignore[assignment,unused-ignore]
-else:
-    ENCODER = "orjson"
-
-# orjson options that make it refuse (rather than convert) what the standard encoder
-# refuses or writes differently: dataclasses, datetimes and subclasses of str, int,
-# dict and list go to ``_refuse``, and then the payload to the standard encoder.
-_ORJSON_OPTIONS = (
-    0
-    if _orjson is None
-    else _orjson.OPT_PASSTHROUGH_DATACLASS
-    | _orjson.OPT_PASSTHROUGH_DATETIME
-    | _orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-# Where orjson's bytes may differ from the standard encoder's: a null value (orjson
-# writes NaN and infinities as null, which the standard encoder refuses) and floats
-# between 1e-10 and 1e-4 (orjson "0.00001" and "1e-7", Python "1e-05" and "1e-07").
-# Found by literal searches (fast), then checked where they stand; such text inside a
-# string can match too, and then the standard encoder answers.
-_NULL = re.compile(rb"null")
-_SMALL_FLOAT = re.compile(rb"0\.0000")
-_SHORT_EXPONENT = re.compile(rb"e-\d")
-_BEFORE_VALUE = b":,["
-_AFTER_VALUE = b",}]"
-_DIGITS = b"0123456789"
-
-
-def _orjson_doubtful(body: bytes) -> bool:
-    """True where orjson's bytes could differ from the standard encoder's."""
-    end = len(body)
-    for match in _NULL.finditer(body):
-        start, stop = match.span()
-        if (start == 0 or body[start - 1] in _BEFORE_VALUE) and (
-            stop == end or body[stop] in _AFTER_VALUE
-        ):
-            return True
-    for match in _SMALL_FLOAT.finditer(body):
-        start = match.start()
-        if start > 0 and body[start - 1] == 0x2D:  # a minus sign
-            start -= 1
-        if start == 0 or body[start - 1] in _BEFORE_VALUE:
-            return True
-    for match in _SHORT_EXPONENT.finditer(body):
-        start, stop = match.span()
-        if start > 0 and body[start - 1] in _DIGITS and (stop == end or body[stop] not in _DIGITS):
-            return True
-    return False
-
-
-def _with_orjson() -> bool:
-    return _orjson is not None
-
-
-def _refuse(value: Any) -> Any:
-    raise TypeError(type(value).__name__)
-
-
-# ``json.dumps`` with these arguments, without building an encoder at each call.
-_STD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _std_dumps(payload: Any) -> bytes:
-    text = _STD_ENCODER.encode(payload)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        repaired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-        return repaired.encode("utf-8")
-
-
-def _dumps(payload: Any) -> bytes:
-    """Compact UTF-8 JSON in the mapping's key order; split surrogates are paired, lone ones
-    become U+FFFD (never a failed send). Raises ``ValueError``/``TypeError`` for non-JSON.
-
-    With orjson installed its bytes are used when they are certainly the standard
-    encoder's; otherwise (big integers, lone surrogates, non-str keys, the doubtful
-    cases above) the standard encoder answers.
-    """
-    return _dumps_telling(payload)[0]
-
-
-def _dumps_telling(payload: Any) -> tuple[bytes, bool]:
-    """``_dumps``, and whether orjson wrote it (then any part of ``payload`` it writes alike)."""
-    if _orjson is not None:
-        try:
-            body: bytes = _orjson.dumps(payload, default=_refuse, option=_ORJSON_OPTIONS)
-        except TypeError:  # orjson.JSONEncodeError is a TypeError
-            pass
-        else:
-            if not _orjson_doubtful(body):
-                return body, True
-    return _std_dumps(payload), False
-
-
-def encode_json(payload: Mapping[str, Any]) -> bytes:
-    """A caller's payload as compact UTF-8 JSON, unchanged; what JSON cannot say is refused.
-
-    NaN, infinities and objects JSON has no form for are a ``ValidationError``
-    (``field="payload"``) rather than silently altered: the caller chose them.
-    """
-    if not isinstance(payload, Mapping):
-        raise ValidationError(
-            f"payload must be a mapping, got {type(payload).__name__}", field="payload"
-        )
-    try:
-        # The standard encoder only: what it refuses (a UUID, an Enum) orjson would accept.
-        return _std_dumps(payload)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise ValidationError(f"payload is not valid JSON: {exc}", field="payload") from None
-
-
-def check_payload_size(body: bytes, limit: int = MAX_PAYLOAD_BYTES) -> None:
-    """Refuse, before sending, a body the API would refuse anyway (``limit`` is inclusive)."""
-    if len(body) > limit:
-        raise PayloadTooLargeError(
-            f"payload is {len(body)} bytes; the API accepts at most {limit}",
-            field="payload",
-            details={"size": len(body), "limit": limit},
-        )
 
 
 def encode_payload(
@@ -632,39 +509,6 @@ _EMPTY_TOOL_CALL = b',"tool_call":{}'
 # Stands in for the calls while the rest of ``llm_usage`` is encoded around them.
 _CALLS_MARK = "\x00infinium-otel-calls\x00"
 _CALLS_MARK_BYTES = b'"\\u0000infinium-otel-calls\\u0000"'
-
-
-# Stands between the items of a list encoded in one call, to split it again.
-_ITEM_MARK = "\x00infinium-otel-item\x00"
-_ITEM_MARK_BYTES = b'"\\u0000infinium-otel-item\\u0000"'
-_ITEM_SPLIT = b"," + _ITEM_MARK_BYTES + b","
-
-
-def _dumps_each(items: list[Any], exact: bool = False) -> list[bytes]:
-    """``[_dumps(item) for item in items]``, from one encoder call over all of them.
-
-    ``exact``: orjson's bytes are known to be the standard encoder's for these items
-    (see ``_Shrinker``), so they are not looked over again.
-
-    One call costs far less than thousands; the list is split again at marks
-    between the items. Should an item hold the mark itself, the split finds more
-    parts than items, and each item is encoded on its own instead.
-    """
-    if len(items) < 2 and not exact:
-        return [_dumps(item) for item in items]
-    spaced: list[Any] = [_ITEM_MARK] * (2 * len(items) - 1)
-    spaced[::2] = items
-    try:
-        if exact and _orjson is not None:  # known to need no second look
-            body: bytes = _orjson.dumps(spaced, default=_refuse, option=_ORJSON_OPTIONS)
-        else:
-            body = _dumps(spaced)
-        parts = body[1:-1].split(_ITEM_SPLIT) if items else []
-    except (ValueError, TypeError, RecursionError):
-        parts = []
-    if len(parts) != len(items):
-        return [_dumps(item) for item in items]
-    return parts
 
 
 def _without_repeats(work: dict[str, Any], calls_follow_steps: bool) -> dict[str, Any]:
