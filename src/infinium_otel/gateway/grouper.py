@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 
-from infinium_otel.export.assembly import estimate_span_bytes
+from infinium_otel.export.trace_buffer import estimate_span_bytes
 
 __all__ = ["GrouperStats", "TraceGrouper"]
 
