@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import socket
+import threading
 import time
 import tracemalloc
 import zlib
@@ -193,6 +194,76 @@ def test_no_more_traces_are_accepted_than_the_delivery_queue_can_take(sandbox: S
     assert stats["delivery_dropped_queue_full"] == 0
     assert stats["delivery_delivered"] == 5
     assert len(sandbox.traces()) == 5
+
+
+def run_request(n: int) -> bytes:
+    """One agent run (a root span) in its own trace."""
+    return request(
+        span(1, attributes=agent_attributes(f"r{n}"), trace_id=bytes([n]) * 16)
+    ).SerializeToString()
+
+
+@pytest.mark.timeout(30)
+def test_a_request_finding_the_gateway_full_waits_for_room_instead_of_429(
+    sandbox: Sandbox,
+) -> None:
+    """Room frees within a moment (the held runs are handed over and delivered), so the
+    client is answered 200 then, not told to sleep a whole second on ``Retry-After``."""
+    gateway = start_gateway(
+        sandbox, exporter_options={"max_queued_payloads": 2}, wait=0.2, orphan_wait=2.0
+    )
+    try:
+        assert [post(gateway, run_request(n), PROTOBUF)[0] for n in (1, 2)] == [200, 200]
+        assert gateway.stats()["gateway_traces_held"] == 2  # full: held runs count
+        started = time.monotonic()
+        status, headers, _ = post(gateway, run_request(3), PROTOBUF)
+        waited = time.monotonic() - started
+        assert status == 200 and "Retry-After" not in headers
+        assert 0.05 < waited < gateway.options.admission_wait  # it waited, then got in
+        assert wait_until(lambda: len(sandbox.traces()) == 3)
+        stats = gateway.stats()
+        assert stats["gateway_backpressure_answers"] == 0
+        assert stats["gateway_spans_refused_busy"] == 0
+        assert accounted(stats)
+    finally:
+        gateway.close(5)
+
+
+@pytest.mark.timeout(30)
+def test_a_request_waiting_for_room_is_answered_503_when_the_gateway_stops(
+    sandbox: Sandbox,
+) -> None:
+    gateway = start_gateway(
+        sandbox,
+        exporter_options={"max_queued_payloads": 1},
+        wait=30.0,
+        orphan_wait=30.0,
+        admission_wait=20.0,
+    )
+    answers: list[tuple[int, dict[str, str], float]] = []
+
+    def second() -> None:
+        started = time.monotonic()
+        status, headers, _ = post(gateway, run_request(2), PROTOBUF)
+        answers.append((status, headers, time.monotonic() - started))
+
+    try:
+        assert post(gateway, run_request(1), PROTOBUF)[0] == 200
+        waiting = threading.Thread(target=second, daemon=True)
+        waiting.start()
+        assert wait_until(lambda: gateway.pipeline._room_lock.locked())  # it is waiting
+        assert gateway.close(10)  # the held run is delivered; the waiting one refused
+        waiting.join(10)
+    finally:
+        gateway.close(5)
+    assert len(answers) == 1
+    status, headers, waited = answers[0]
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert waited < 10  # answered when the gateway stopped, not after its 20 s wait
+    stats = gateway.stats()
+    assert stats["gateway_spans_refused_busy"] == 1
+    assert stats["delivery_delivered"] == 1 and len(sandbox.traces()) == 1
+    assert accounted(stats)
 
 
 def test_concurrent_request_cap_answers_503(sandbox: Sandbox) -> None:

@@ -26,6 +26,8 @@ _log = logging.getLogger("infinium_otel.gateway")
 
 # How often the hand-over thread looks for quiet traces, at most.
 TICK = 0.1
+# How often a request waiting for room looks again (one waiter looks at a time).
+ROOM_POLL = 0.005
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class GatewayOptions:
     max_held_bytes: int = 256 * 1024 * 1024
     max_held_spans: int = 200_000
     retry_after_seconds: int = 1
+    # A request that finds the gateway full waits up to this long for room before it is
+    # answered 429: room frees within milliseconds as runs are delivered, while
+    # ``Retry-After`` can only say whole seconds, and a client sleeping that second
+    # leaves the gateway idle. 0 answers 429 at once.
+    admission_wait: float = 1.0
     limits: DecodeLimits = field(default_factory=DecodeLimits)
 
 
@@ -101,6 +108,7 @@ class Pipeline:
             "links_cut": 0,
             "hand_over_errors": 0,
         }
+        self._room_lock = threading.Lock()  # held by the one request looking for room
         self._stop = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -116,20 +124,31 @@ class Pipeline:
         return hmac.compare_digest((presented or "").strip().encode(), expected)
 
     def receive(self, request: ExportTraceServiceRequest) -> Admission:
-        """Take one request's spans, or refuse them all when full (the client retries)."""
+        """Take one request's spans, or refuse them all when full (the client retries).
+
+        When full, the request waits up to ``admission_wait`` for room before it is
+        refused: its spans are either all accepted or all refused, never some."""
         decoded = decode_request(request, self.options.limits, self._decode_cache)
         spans = decoded.spans
-        with self._admit_lock:
-            if self._closing:
-                self.count(spans_refused_busy=len(spans) + decoded.rejected)
-                return Admission(busy=True, closing=True, message="gateway is shutting down")
-            if not self.grouper.has_room(len(spans)) or self._downstream_full():
+        deadline: float | None = None
+        while True:
+            with self._admit_lock:
+                if self._closing:
+                    self.count(spans_refused_busy=len(spans) + decoded.rejected)
+                    return Admission(busy=True, closing=True, message="gateway is shutting down")
+                if self._has_room(len(spans)):
+                    early = self.grouper.add(spans, time.monotonic())
+                    break
+            if deadline is None:
+                deadline = time.monotonic() + self.options.admission_wait
+            if not self._wait_for_room(len(spans), deadline):
+                if self._stop.is_set():
+                    continue  # closing (set after ``_closing``): answered as such, above
                 self.count(
                     backpressure_answers=1,
                     spans_refused_busy=len(spans) + decoded.rejected,
                 )
                 return Admission(busy=True, message="gateway is full; retry later")
-            early = self.grouper.add(spans, time.monotonic())
         self.count(
             spans_received=len(spans) + decoded.rejected,
             spans_rejected=decoded.rejected,
@@ -143,6 +162,28 @@ class Pipeline:
         return Admission(
             accepted=len(spans), rejected=decoded.rejected, message=decoded.error_message
         )
+
+    def _has_room(self, spans: int) -> bool:
+        return self.grouper.has_room(spans) and not self._downstream_full()
+
+    def _wait_for_room(self, spans: int, deadline: float) -> bool:
+        """Whether room for ``spans`` appeared before ``deadline`` (or the gateway closes).
+
+        One waiting request looks every ``ROOM_POLL`` seconds; the others wait for its
+        turn without spinning. Room seen here is taken under the admission lock by the
+        caller, so a request arriving meanwhile may take it first (then it waits on)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self._room_lock.acquire(timeout=remaining):
+            return False
+        try:
+            while not self._stop.wait(ROOM_POLL):
+                if self._has_room(spans):
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+            return False  # closing
+        finally:
+            self._room_lock.release()
 
     def count(self, **amounts: int) -> None:
         with self._count_lock:
