@@ -11,6 +11,8 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -194,6 +196,46 @@ def test_no_more_traces_are_accepted_than_the_delivery_queue_can_take(sandbox: S
     assert stats["delivery_dropped_queue_full"] == 0
     assert stats["delivery_delivered"] == 5
     assert len(sandbox.traces()) == 5
+
+
+def read_answer(stream: Any) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP answer from a raw socket's file: status line, headers, body by its length."""
+    status = stream.readline().decode("latin-1").rstrip("\r\n")
+    headers: dict[str, str] = {}
+    while line := stream.readline().decode("latin-1").rstrip("\r\n"):
+        name, value = line.split(":", 1)
+        headers[name.lower()] = value.strip()
+    return status, headers, stream.read(int(headers["content-length"]))
+
+
+def test_answers_are_whole_http_answers_on_a_kept_alive_connection(gateway: Gateway) -> None:
+    """Each answer is written at once (status line, headers and body together): two on
+    one connection, then an error answer that says it closes the connection."""
+    port = gateway.http_port
+    assert port is not None
+    body = agent_request(7)
+    head = (
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        stream = raw.makefile("rb")
+        for _ in range(2):
+            raw.sendall(head + body)
+            status, headers, answer = read_answer(stream)
+            assert status == "HTTP/1.1 200 OK"
+            assert headers["content-type"] == "application/x-protobuf"
+            assert headers["server"] == "infinium-otel-gateway"
+            assert parsedate_to_datetime(headers["date"]).tzinfo is not None
+            assert "connection" not in headers
+            assert ExportTraceServiceResponse.FromString(answer) == ExportTraceServiceResponse()
+        raw.sendall(head.replace(b"x-protobuf", b"xml") + body)
+        status, headers, answer = read_answer(stream)
+        assert status == "HTTP/1.1 415 Unsupported Media Type"
+        assert headers["connection"] == "close"
+        assert b"unsupported content type" in answer
+        assert stream.read() == b""  # closed after it
+    assert gateway.stats()["gateway_spans_accepted"] == 2
 
 
 def run_request(n: int) -> bytes:
