@@ -181,6 +181,8 @@ class _Reader:
         self._out = out
         self._max_chars = limits.max_value_chars
         self._contexts: dict[tuple[int, int, bool, int], SpanContext] = {}
+        self._raw_trace = b""  # the last trace id read, and its value
+        self._trace_id = 0
 
     def span(
         self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope
@@ -189,7 +191,11 @@ class _Reader:
         if len(raw_trace) != 16 or len(raw_span) != 8:
             self._out.reject("spans with an invalid trace or span id")
             return None
-        trace_id = int.from_bytes(raw_trace, "big")
+        if raw_trace == self._raw_trace:  # a request's spans mostly share their trace
+            trace_id = self._trace_id
+        else:
+            trace_id = self._trace_id = int.from_bytes(raw_trace, "big")
+            self._raw_trace = raw_trace
         span_id = int.from_bytes(raw_span, "big")
         if not trace_id or not span_id:
             self._out.reject("spans with an invalid trace or span id")
@@ -226,8 +232,9 @@ class _Reader:
                 status = Status(StatusCode.ERROR, span.status.message or None)
             elif code == ProtoStatus.STATUS_CODE_OK:
                 status = _OK
+        name = span.name
         return ReadableSpan(
-            name=self.text(span.name),
+            name=name if len(name) <= self._max_chars else self.text(name),
             context=context,
             parent=parent,
             resource=resource,
@@ -265,12 +272,11 @@ class _Reader:
             if not key:
                 continue
             value = pair.value
-            which = value.WhichOneof("value")
-            if which == "string_value":  # the common case, inline
-                text = value.string_value
+            # A non-empty string is the common case: read it without asking which
+            # field is set (an empty one, or another type, takes the general path).
+            text = value.string_value
+            if text:
                 decoded: AttributeValue | None = text if len(text) <= max_chars else self.text(text)
-            elif which == "int_value":
-                decoded = value.int_value
             else:
                 decoded = self.value(value)
             if decoded is not None:
