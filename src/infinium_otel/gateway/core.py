@@ -27,7 +27,7 @@ _log = logging.getLogger("infinium_otel.gateway")
 # The hand-over thread looks for quiet traces at least this often, and sleeps until
 # the next one is due, but never less than ``MIN_TICK`` (traces due together go together).
 TICK = 0.1
-MIN_TICK = 0.005
+MIN_TICK = 0.01
 # How often a request waiting for room looks again (one waiter looks at a time).
 ROOM_POLL = 0.005
 
