@@ -264,6 +264,7 @@ def test_a_request_finding_the_gateway_full_waits_for_room_instead_of_429(
         assert 0.05 < waited < gateway.options.admission_wait  # it waited, then got in
         assert wait_until(lambda: len(sandbox.traces()) == 3)
         stats = gateway.stats()
+        assert stats["gateway_requests_waited_for_room"] == 1
         assert stats["gateway_backpressure_answers"] == 0
         assert stats["gateway_spans_refused_busy"] == 0
         assert accounted(stats)

@@ -101,6 +101,7 @@ class Pipeline:
             "requests_failed": 0,
             "tls_handshakes_failed": 0,
             "backpressure_answers": 0,
+            "requests_waited_for_room": 0,
             "spans_received": 0,
             "spans_rejected": 0,
             "spans_refused_busy": 0,
@@ -152,6 +153,7 @@ class Pipeline:
                 )
                 return Admission(busy=True, message="gateway is full; retry later")
         self.count(
+            requests_waited_for_room=int(deadline is not None),
             spans_received=len(spans) + decoded.rejected,
             spans_rejected=decoded.rejected,
             attributes_cut=decoded.attributes_cut,
