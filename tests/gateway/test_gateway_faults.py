@@ -272,6 +272,29 @@ def test_a_request_finding_the_gateway_full_waits_for_room_instead_of_429(
         gateway.close(5)
 
 
+def test_without_admission_wait_a_full_gateway_answers_429_at_once(sandbox: Sandbox) -> None:
+    gateway = start_gateway(
+        sandbox,
+        exporter_options={"max_queued_payloads": 1},
+        wait=30.0,
+        orphan_wait=30.0,
+        admission_wait=0.0,
+    )
+    try:
+        assert post(gateway, run_request(1), PROTOBUF)[0] == 200
+        started = time.monotonic()
+        status, headers, _ = post(gateway, run_request(2), PROTOBUF)
+        assert status == 429 and headers["Retry-After"] == "1"
+        assert time.monotonic() - started < 5  # answered without waiting for room
+        assert not gateway.pipeline._room_lock.locked()
+        stats = gateway.stats()
+        assert stats["gateway_backpressure_answers"] == 1
+        assert stats["gateway_requests_waited_for_room"] == 0
+        assert accounted(stats)
+    finally:
+        gateway.close(5)
+
+
 @pytest.mark.timeout(30)
 def test_a_request_waiting_for_room_is_answered_503_when_the_gateway_stops(
     sandbox: Sandbox,
