@@ -22,7 +22,9 @@ Options: ``--clients 8 --runs 2000 --held-runs 10000``.
    own share, in this process on the same bodies: parsing the protobuf, decoding
    into spans and grouping them by trace (what the gateway adds to the exporter).
 3. Peak memory. A second gateway with a 600 s wait holds ``--held-runs`` runs
-   at once; its peak resident set (``VmHWM``) after they are all accepted.
+   at once; its peak resident set (``VmHWM``) after they are all accepted, and
+   its CPU per span while taking them (the intake alone: HTTP, decoding,
+   grouping, with no delivery competing for the GIL).
 """
 
 from __future__ import annotations
@@ -313,8 +315,14 @@ def main() -> int:
         )
         processes.append(holder)
         held = runs(options.held_runs)
+        intake_before = cpu_seconds(holder.pid)
         send_all(held_port, held, options.clients)  # never full: no waits, no retries
+        intake = (cpu_seconds(holder.pid) - intake_before) / (len(held) * SPANS_PER_RUN)
         held_stats = gateway_stats(held_port)
+        print(
+            f"intake alone (runs held, nothing handed over yet): {intake * 1e6:.1f} us of "
+            "gateway CPU per span"
+        )
         print(
             f"memory: {held_stats['gateway_traces_held']:,} runs "
             f"({held_stats['gateway_spans_held']:,} spans) held, peak RSS "
