@@ -316,12 +316,13 @@ def main() -> int:
         processes.append(holder)
         held = runs(options.held_runs)
         intake_before = cpu_seconds(holder.pid)
-        send_all(held_port, held, options.clients)  # never full: no waits, no retries
-        intake = (cpu_seconds(holder.pid) - intake_before) / (len(held) * SPANS_PER_RUN)
+        held_seconds, _, _ = send_all(held_port, held, options.clients)  # never full
+        held_spans = len(held) * SPANS_PER_RUN
+        intake = (cpu_seconds(holder.pid) - intake_before) / held_spans
         held_stats = gateway_stats(held_port)
         print(
             f"intake alone (runs held, nothing handed over yet): {intake * 1e6:.1f} us of "
-            "gateway CPU per span"
+            f"gateway CPU per span, {held_spans / held_seconds:,.0f} spans/s accepted"
         )
         print(
             f"memory: {held_stats['gateway_traces_held']:,} runs "
