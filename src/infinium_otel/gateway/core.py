@@ -174,16 +174,18 @@ class Pipeline:
         """Whether room for ``spans`` appeared before ``deadline`` (or the gateway closes).
 
         One waiting request looks every ``ROOM_POLL`` seconds; the others wait for its
-        turn without spinning. Room seen here is taken under the admission lock by the
-        caller, so a request arriving meanwhile may take it first (then it waits on)."""
+        turn without spinning, and each looks at once when its turn comes, so when room
+        for several frees together they go in one after another, not a poll apart. Room
+        seen here is taken under the admission lock by the caller, so a request arriving
+        meanwhile may take it first (then it waits on)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not self._room_lock.acquire(timeout=remaining):
             return False
         try:
-            while not self._stop.wait(ROOM_POLL):
+            while not self._stop.is_set():
                 if self._has_room(spans):
                     return True
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or self._stop.wait(ROOM_POLL):
                     return False
             return False  # closing
         finally:
