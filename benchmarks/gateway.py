@@ -8,16 +8,23 @@ Options: ``--clients 8 --runs 2000 --held-runs 10000``.
    (``infinium-otel gateway``) run as separate processes. ``--clients`` threads
    here POST pre-encoded OTLP/HTTP protobuf requests, one 20-span agent run
    each, as fast as the gateway answers (a 429/503 is retried after its
-   ``Retry-After``, as the official exporters do). Spans per second is spans
+   ``Retry-After``, as the official exporters do; a full gateway first holds a
+   request up to ``admission_wait`` for room). Spans per second is spans
    accepted over the sending time; "lost" is runs sent minus runs the gateway's
-   exporter reports delivered (``/stats``) once everything settled.
+   exporter reports delivered (``/stats``) once everything settled. Also shown:
+   the seconds the clients slept on ``Retry-After`` (the gateway hears nothing
+   from a sleeping client), and the gateway's load while the clients sent as
+   well as end to end (which includes the 1 s grouping wait at the end, when
+   only delivery is left).
 2. CPU per span. The gateway process's CPU time (``/proc``) over the spans it
    took, against ``InfiniumSpanExporter`` in this process exporting the same
    runs (decoded once, before timing) to the same sandbox. Then the gateway's
    own share, in this process on the same bodies: parsing the protobuf, decoding
    into spans and grouping them by trace (what the gateway adds to the exporter).
 3. Peak memory. A second gateway with a 600 s wait holds ``--held-runs`` runs
-   at once; its peak resident set (``VmHWM``) after they are all accepted.
+   at once; its peak resident set (``VmHWM``) after they are all accepted, and
+   its CPU per span while taking them (the intake alone: HTTP, decoding,
+   grouping, with no delivery competing for the GIL).
 """
 
 from __future__ import annotations
@@ -141,9 +148,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def send_all(port: int, bodies: list[bytes], clients: int) -> tuple[float, int]:
-    """POST every body from ``clients`` threads; seconds taken and busy answers retried."""
+def send_all(port: int, bodies: list[bytes], clients: int) -> tuple[float, int, float]:
+    """POST every body from ``clients`` threads; seconds taken, busy answers retried, and
+    the seconds the clients slept on ``Retry-After`` in all (time the gateway did not get
+    their requests)."""
     retried = [0]
+    slept = [0.0]
     lock = threading.Lock()
     chunks = [bodies[i::clients] for i in range(clients)]
 
@@ -166,6 +176,7 @@ def send_all(port: int, bodies: list[bytes], clients: int) -> tuple[float, int]:
                     break
                 with lock:
                     retried[0] += 1
+                    slept[0] += wait
                 time.sleep(wait)
         connection.close()
 
@@ -175,7 +186,7 @@ def send_all(port: int, bodies: list[bytes], clients: int) -> tuple[float, int]:
         thread.start()
     for thread in threads:
         thread.join()
-    return time.perf_counter() - started, retried[0]
+    return time.perf_counter() - started, retried[0], slept[0]
 
 
 def settle(port: int, runs_sent: int, timeout: float = 300.0) -> dict[str, int]:
@@ -185,7 +196,7 @@ def settle(port: int, runs_sent: int, timeout: float = 300.0) -> dict[str, int]:
         done = stats.get("delivery_delivered", 0) + stats.get("delivery_failed", 0)
         if done >= runs_sent or time.monotonic() > deadline:
             return stats
-        time.sleep(0.2)
+        time.sleep(0.05)  # the end-to-end time is at most this late
 
 
 def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
@@ -246,7 +257,8 @@ def main() -> int:
         cpu_before = cpu_seconds(gateway.pid)
         waited_before = waiting_for_a_core(gateway.pid)
         started = time.perf_counter()
-        seconds, retried = send_all(port, bodies, options.clients)
+        seconds, retried, slept = send_all(port, bodies, options.clients)
+        sending_cpu = cpu_seconds(gateway.pid) - cpu_before
         stats = settle(port, len(bodies))
         end_to_end = time.perf_counter() - started
         gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
@@ -257,7 +269,8 @@ def main() -> int:
         print(
             f"accepted: {spans / seconds:,.0f} spans/s ({options.clients} clients, "
             f"{len(bodies)} runs of {SPANS_PER_RUN} spans in {seconds:.2f} s, "
-            f"{retried} busy answers retried), runs lost: {lost}"
+            f"{retried} busy answers retried, the clients slept {slept:.1f} s in all on "
+            f"Retry-After), runs lost: {lost}"
         )
         print(
             f"end to end: {spans / end_to_end:,.0f} spans/s (first request to last run "
@@ -265,8 +278,9 @@ def main() -> int:
         )
         per_span = gateway_cpu / spans
         print(
-            f"gateway process busy {100 * gateway_cpu / end_to_end:.0f} % of one core on "
-            f"average (one process, one GIL: at 100 % it would take "
+            f"gateway process busy {100 * sending_cpu / seconds:.0f} % of one core while the "
+            f"clients sent, {100 * gateway_cpu / end_to_end:.0f} % end to end (one process, "
+            f"one GIL: at 100 % it would take "
             f"{1 / per_span:,.0f} spans/s); its threads waited {waited:.1f} s in all for "
             f"a core ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
         )
@@ -301,8 +315,15 @@ def main() -> int:
         )
         processes.append(holder)
         held = runs(options.held_runs)
-        send_all(held_port, held, options.clients)
+        intake_before = cpu_seconds(holder.pid)
+        held_seconds, _, _ = send_all(held_port, held, options.clients)  # never full
+        held_spans = len(held) * SPANS_PER_RUN
+        intake = (cpu_seconds(holder.pid) - intake_before) / held_spans
         held_stats = gateway_stats(held_port)
+        print(
+            f"intake alone (runs held, nothing handed over yet): {intake * 1e6:.1f} us of "
+            f"gateway CPU per span, {held_spans / held_seconds:,.0f} spans/s accepted"
+        )
         print(
             f"memory: {held_stats['gateway_traces_held']:,} runs "
             f"({held_stats['gateway_spans_held']:,} spans) held, peak RSS "

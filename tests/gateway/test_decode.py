@@ -8,6 +8,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from opentelemetry.trace import SpanKind, StatusCode
 
+from infinium_otel.gateway import decode
 from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
 
@@ -60,6 +61,7 @@ def test_parent_remoteness_from_span_flags(flags: int, remote: bool) -> None:
     ("value", "expected"),
     [
         ("text", "text"),
+        ("", ""),  # an empty string is still a string
         (True, True),
         (7, 7),
         (2.5, 2.5),
@@ -75,6 +77,34 @@ def test_parent_remoteness_from_span_flags(flags: int, remote: bool) -> None:
 def test_attribute_values(value: object, expected: object) -> None:
     (made,) = decode_request(request(span(1, attributes={"a": value}))).spans
     assert made.attributes["a"] == expected
+
+
+def test_spans_of_interleaved_traces_keep_their_own_trace_ids() -> None:
+    other = b"\x07" * 16
+    spans = decode_request(request(span(1), span(2, trace_id=other), span(3), span(4))).spans
+    assert [(s.context.trace_id, s.context.span_id) for s in spans] == [
+        (int.from_bytes(TRACE, "big"), 1),
+        (int.from_bytes(other, "big"), 2),
+        (int.from_bytes(TRACE, "big"), 3),
+        (int.from_bytes(TRACE, "big"), 4),
+    ]
+
+
+def test_spans_built_by_position_equal_spans_built_by_keyword(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The positional call is used only while the SDK's signature matches; both agree."""
+    assert decode._POSITIONAL  # this SDK's ReadableSpan takes them in the expected order
+    raw = span(2, 1, name="step", kind=Span.SPAN_KIND_CLIENT, attributes={"a": "b", "n": 3})
+    raw.status.code = Status.STATUS_CODE_ERROR
+    raw.events.add(time_unix_nano=START + 5, name="e")
+    raw.links.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    (by_position,) = decode_request(request(raw)).spans
+    monkeypatch.setattr(decode, "_POSITIONAL", False)
+    (by_keyword,) = decode_request(request(raw)).spans
+    assert by_position.to_json() == by_keyword.to_json()
+    assert by_position.instrumentation_scope == by_keyword.instrumentation_scope
+    assert by_position.kind is SpanKind.CLIENT and by_position.attributes == {"a": "b", "n": 3}
 
 
 def test_events_and_links() -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import gzip
 import http.client
 import socket
+import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -193,6 +196,177 @@ def test_no_more_traces_are_accepted_than_the_delivery_queue_can_take(sandbox: S
     assert stats["delivery_dropped_queue_full"] == 0
     assert stats["delivery_delivered"] == 5
     assert len(sandbox.traces()) == 5
+
+
+def read_answer(stream: Any) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP answer from a raw socket's file: status line, headers, body by its length."""
+    status = stream.readline().decode("latin-1").rstrip("\r\n")
+    headers: dict[str, str] = {}
+    while line := stream.readline().decode("latin-1").rstrip("\r\n"):
+        name, value = line.split(":", 1)
+        headers[name.lower()] = value.strip()
+    return status, headers, stream.read(int(headers["content-length"]))
+
+
+def test_answers_are_whole_http_answers_on_a_kept_alive_connection(gateway: Gateway) -> None:
+    """Each answer is written at once (status line, headers and body together): two on
+    one connection, then an error answer that says it closes the connection."""
+    port = gateway.http_port
+    assert port is not None
+    body = agent_request(7)
+    head = (
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        stream = raw.makefile("rb")
+        for _ in range(2):
+            raw.sendall(head + body)
+            status, headers, answer = read_answer(stream)
+            assert status == "HTTP/1.1 200 OK"
+            assert headers["content-type"] == "application/x-protobuf"
+            assert headers["server"] == "infinium-otel-gateway"
+            assert parsedate_to_datetime(headers["date"]).tzinfo is not None
+            assert "connection" not in headers
+            assert ExportTraceServiceResponse.FromString(answer) == ExportTraceServiceResponse()
+        raw.sendall(head.replace(b"x-protobuf", b"xml") + body)
+        status, headers, answer = read_answer(stream)
+        assert status == "HTTP/1.1 415 Unsupported Media Type"
+        assert headers["connection"] == "close"
+        assert b"unsupported content type" in answer
+        assert stream.read() == b""  # closed after it
+    assert gateway.stats()["gateway_spans_accepted"] == 2
+
+
+def run_request(n: int) -> bytes:
+    """One agent run (a root span) in its own trace."""
+    return request(
+        span(1, attributes=agent_attributes(f"r{n}"), trace_id=bytes([n]) * 16)
+    ).SerializeToString()
+
+
+@pytest.mark.timeout(30)
+def test_a_request_finding_the_gateway_full_waits_for_room_instead_of_429(
+    sandbox: Sandbox,
+) -> None:
+    """Room frees within a moment (the held runs are handed over and delivered), so the
+    client is answered 200 then, not told to sleep a whole second on ``Retry-After``."""
+    gateway = start_gateway(
+        sandbox,
+        exporter_options={"max_queued_payloads": 2},
+        wait=0.2,
+        orphan_wait=2.0,
+        admission_wait=5.0,  # room frees after about 0.2 s; 5 s leaves a loaded machine time
+    )
+    try:
+        assert [post(gateway, run_request(n), PROTOBUF)[0] for n in (1, 2)] == [200, 200]
+        assert gateway.stats()["gateway_traces_held"] == 2  # full: held runs count
+        started = time.monotonic()
+        status, headers, _ = post(gateway, run_request(3), PROTOBUF)
+        waited = time.monotonic() - started
+        assert status == 200 and "Retry-After" not in headers
+        assert waited > 0.05  # it waited for room, then got in
+        assert wait_until(lambda: len(sandbox.traces()) == 3)
+        stats = gateway.stats()
+        assert stats["gateway_requests_waited_for_room"] == 1
+        assert stats["gateway_backpressure_answers"] == 0
+        assert stats["gateway_spans_refused_busy"] == 0
+        assert accounted(stats)
+    finally:
+        gateway.close(5)
+
+
+@pytest.mark.timeout(30)
+def test_several_requests_waiting_for_room_all_get_in_as_it_frees(sandbox: Sandbox) -> None:
+    gateway = start_gateway(
+        sandbox,
+        exporter_options={"max_queued_payloads": 2},
+        wait=1.0,  # long enough that all three arrive while it is full
+        orphan_wait=2.0,
+        admission_wait=10.0,
+    )
+    statuses: list[int] = []
+    try:
+        assert [post(gateway, run_request(n), PROTOBUF)[0] for n in (1, 2)] == [200, 200]
+        waiting = [
+            threading.Thread(
+                target=lambda n=n: statuses.append(post(gateway, run_request(n), PROTOBUF)[0])
+            )
+            for n in (3, 4, 5)
+        ]
+        for thread in waiting:
+            thread.start()
+        for thread in waiting:
+            thread.join(20)
+        assert statuses == [200, 200, 200]
+        assert wait_until(lambda: len(sandbox.traces()) == 5)
+        stats = gateway.stats()
+        assert stats["gateway_requests_waited_for_room"] == 3
+        assert stats["gateway_backpressure_answers"] == 0
+        assert stats["delivery_dropped_queue_full"] == 0
+        assert accounted(stats)
+    finally:
+        gateway.close(5)
+
+
+def test_without_admission_wait_a_full_gateway_answers_429_at_once(sandbox: Sandbox) -> None:
+    gateway = start_gateway(
+        sandbox,
+        exporter_options={"max_queued_payloads": 1},
+        wait=30.0,
+        orphan_wait=30.0,
+        admission_wait=0.0,
+    )
+    try:
+        assert post(gateway, run_request(1), PROTOBUF)[0] == 200
+        started = time.monotonic()
+        status, headers, _ = post(gateway, run_request(2), PROTOBUF)
+        assert status == 429 and headers["Retry-After"] == "1"
+        assert time.monotonic() - started < 5  # answered without waiting for room
+        assert not gateway.pipeline._room_lock.locked()
+        stats = gateway.stats()
+        assert stats["gateway_backpressure_answers"] == 1
+        assert stats["gateway_requests_waited_for_room"] == 0
+        assert accounted(stats)
+    finally:
+        gateway.close(5)
+
+
+@pytest.mark.timeout(30)
+def test_a_request_waiting_for_room_is_answered_503_when_the_gateway_stops(
+    sandbox: Sandbox,
+) -> None:
+    gateway = start_gateway(
+        sandbox,
+        exporter_options={"max_queued_payloads": 1},
+        wait=30.0,
+        orphan_wait=30.0,
+        admission_wait=20.0,
+    )
+    answers: list[tuple[int, dict[str, str], float]] = []
+
+    def second() -> None:
+        started = time.monotonic()
+        status, headers, _ = post(gateway, run_request(2), PROTOBUF)
+        answers.append((status, headers, time.monotonic() - started))
+
+    try:
+        assert post(gateway, run_request(1), PROTOBUF)[0] == 200
+        waiting = threading.Thread(target=second, daemon=True)
+        waiting.start()
+        assert wait_until(lambda: gateway.pipeline._room_lock.locked())  # it is waiting
+        assert gateway.close(10)  # the held run is delivered; the waiting one refused
+        waiting.join(10)
+    finally:
+        gateway.close(5)
+    assert len(answers) == 1
+    status, headers, waited = answers[0]
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert waited < 10  # answered when the gateway stopped, not after its 20 s wait
+    stats = gateway.stats()
+    assert stats["gateway_spans_refused_busy"] == 1
+    assert stats["delivery_delivered"] == 1 and len(sandbox.traces()) == 1
+    assert accounted(stats)
 
 
 def test_concurrent_request_cap_answers_503(sandbox: Sandbox) -> None:

@@ -83,3 +83,17 @@ def test_drain_hands_over_everything() -> None:
     assert sorted(len(g) for g in grouper.drain()) == [1, 1]
     assert grouper.held_traces == 0
     assert grouper.stats.spans_accepted == grouper.stats.spans_handed_over == 2
+
+
+def test_due_says_when_the_next_held_trace_can_be_due() -> None:
+    """The hand-over thread sleeps until then instead of up to a tick past it."""
+    grouper = TraceGrouper(wait=1.0, orphan_wait=5.0)
+    assert grouper.due(0.0) == [] and grouper.next_due is None
+    grouper.add([made(1, 1)], now=0.0)  # a root: due at 1.0
+    grouper.add([made(2, 2, 9, remote=True)], now=0.2)  # an orphan: 1.2 with a root, else 5.2
+    assert grouper.due(0.5) == [] and grouper.next_due == 1.0
+    (group,) = grouper.due(1.1)
+    assert ids(group) == [1] and grouper.next_due == 1.2
+    assert grouper.due(1.3) == [] and grouper.next_due == 5.2
+    (orphan,) = grouper.due(5.2)
+    assert ids(orphan) == [2] and grouper.next_due is None

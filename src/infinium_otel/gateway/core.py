@@ -24,8 +24,12 @@ __all__ = ["Admission", "GatewayOptions", "Pipeline"]
 
 _log = logging.getLogger("infinium_otel.gateway")
 
-# How often the hand-over thread looks for quiet traces, at most.
+# The hand-over thread looks for quiet traces at least this often, and sleeps until
+# the next one is due, but never less than ``MIN_TICK`` (traces due together go together).
 TICK = 0.1
+MIN_TICK = 0.01
+# How often a request waiting for room looks again (one waiter looks at a time).
+ROOM_POLL = 0.005
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,11 @@ class GatewayOptions:
     max_held_bytes: int = 256 * 1024 * 1024
     max_held_spans: int = 200_000
     retry_after_seconds: int = 1
+    # A request that finds the gateway full waits up to this long for room before it is
+    # answered 429: room frees within milliseconds as runs are delivered, while
+    # ``Retry-After`` can only say whole seconds, and a client sleeping that second
+    # leaves the gateway idle. 0 answers 429 at once.
+    admission_wait: float = 1.0
     limits: DecodeLimits = field(default_factory=DecodeLimits)
 
 
@@ -92,6 +101,7 @@ class Pipeline:
             "requests_failed": 0,
             "tls_handshakes_failed": 0,
             "backpressure_answers": 0,
+            "requests_waited_for_room": 0,
             "spans_received": 0,
             "spans_rejected": 0,
             "spans_refused_busy": 0,
@@ -101,6 +111,7 @@ class Pipeline:
             "links_cut": 0,
             "hand_over_errors": 0,
         }
+        self._room_lock = threading.Lock()  # held by the one request looking for room
         self._stop = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -116,21 +127,33 @@ class Pipeline:
         return hmac.compare_digest((presented or "").strip().encode(), expected)
 
     def receive(self, request: ExportTraceServiceRequest) -> Admission:
-        """Take one request's spans, or refuse them all when full (the client retries)."""
+        """Take one request's spans, or refuse them all when full (the client retries).
+
+        When full, the request waits up to ``admission_wait`` for room before it is
+        refused: its spans are either all accepted or all refused, never some."""
         decoded = decode_request(request, self.options.limits, self._decode_cache)
         spans = decoded.spans
-        with self._admit_lock:
-            if self._closing:
-                self.count(spans_refused_busy=len(spans) + decoded.rejected)
-                return Admission(busy=True, closing=True, message="gateway is shutting down")
-            if not self.grouper.has_room(len(spans)) or self._downstream_full():
+        deadline: float | None = None
+        while True:
+            with self._admit_lock:
+                if self._closing:
+                    self.count(spans_refused_busy=len(spans) + decoded.rejected)
+                    return Admission(busy=True, closing=True, message="gateway is shutting down")
+                if self._has_room(len(spans)):
+                    early = self.grouper.add(spans, time.monotonic())
+                    break
+            if deadline is None:
+                deadline = time.monotonic() + self.options.admission_wait
+            if not self._wait_for_room(len(spans), deadline):
+                if self._stop.is_set():
+                    continue  # closing (set after ``_closing``): answered as such, above
                 self.count(
                     backpressure_answers=1,
                     spans_refused_busy=len(spans) + decoded.rejected,
                 )
                 return Admission(busy=True, message="gateway is full; retry later")
-            early = self.grouper.add(spans, time.monotonic())
         self.count(
+            requests_waited_for_room=int(deadline is not None),
             spans_received=len(spans) + decoded.rejected,
             spans_rejected=decoded.rejected,
             attributes_cut=decoded.attributes_cut,
@@ -143,6 +166,30 @@ class Pipeline:
         return Admission(
             accepted=len(spans), rejected=decoded.rejected, message=decoded.error_message
         )
+
+    def _has_room(self, spans: int) -> bool:
+        return self.grouper.has_room(spans) and not self._downstream_full()
+
+    def _wait_for_room(self, spans: int, deadline: float) -> bool:
+        """Whether room for ``spans`` appeared before ``deadline`` (or the gateway closes).
+
+        One waiting request looks every ``ROOM_POLL`` seconds; the others wait for its
+        turn without spinning, and each looks at once when its turn comes, so when room
+        for several frees together they go in one after another, not a poll apart. Room
+        seen here is taken under the admission lock by the caller, so a request arriving
+        meanwhile may take it first (then it waits on)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self._room_lock.acquire(timeout=remaining):
+            return False
+        try:
+            while not self._stop.is_set():
+                if self._has_room(spans):
+                    return True
+                if time.monotonic() >= deadline or self._stop.wait(ROOM_POLL):
+                    return False
+            return False  # closing
+        finally:
+            self._room_lock.release()
 
     def count(self, **amounts: int) -> None:
         with self._count_lock:
@@ -173,10 +220,17 @@ class Pipeline:
         self._thread.start()
 
     def _run(self) -> None:
+        """Hand traces over as they become due, not up to a tick late: the delivery
+        starts sooner and gets them a few at a time instead of in bursts."""
         interval = min(TICK, self.options.wait / 4)
-        while not self._stop.wait(interval):
+        pause = interval
+        while not self._stop.wait(pause):
             for group in self.grouper.due(time.monotonic()):
                 self._hand_over(group)
+            upcoming = self.grouper.next_due
+            pause = interval
+            if upcoming is not None:
+                pause = min(interval, max(MIN_TICK, upcoming - time.monotonic()))
 
     def _hand_over(self, spans: list[ReadableSpan]) -> None:
         try:

@@ -45,6 +45,7 @@ class _Group:
     spans: list[ReadableSpan] = field(default_factory=list)
     size: int = 0
     has_root: bool = False
+    remote_parents: bool = False  # only then can a parent need making local
 
 
 class TraceGrouper:
@@ -73,6 +74,8 @@ class TraceGrouper:
         self._bytes = 0
         self._lock = threading.Lock()
         self.stats = GrouperStats()
+        # Set by ``due``: when the next trace held then can be due (None: none held).
+        self.next_due: float | None = None
 
     @property
     def held_spans(self) -> int:
@@ -110,8 +113,11 @@ class TraceGrouper:
                 size = estimate_span_bytes(span)
                 group.spans.append(span)
                 group.size += size
-                if span.parent is None:
+                parent = span.parent
+                if parent is None:
                     group.has_root = True
+                elif parent.is_remote:
+                    group.remote_parents = True
                 self._spans += 1
                 self._bytes += size
                 if len(group.spans) >= self._max_per_trace:
@@ -124,15 +130,22 @@ class TraceGrouper:
         return early
 
     def due(self, now: float) -> list[list[ReadableSpan]]:
-        """The traces quiet long enough: ``wait`` with their root here, else ``orphan_wait``."""
+        """The traces quiet long enough: ``wait`` with their root here, else ``orphan_wait``.
+
+        Also sets ``next_due``: the earliest time another trace held now can be due."""
         ready: list[int] = []
         with self._lock:
+            upcoming = float("inf")
             for trace_id, group in self._groups.items():  # oldest activity first
                 quiet = now - group.last
                 if quiet < self.wait:
+                    upcoming = min(upcoming, group.last + self.wait)
                     break
                 if group.has_root or quiet >= self.orphan_wait:
                     ready.append(trace_id)
+                else:
+                    upcoming = min(upcoming, group.last + self.orphan_wait)
+            self.next_due = upcoming if upcoming != float("inf") else None
             return [self._take(trace_id, early=False) for trace_id in ready]
 
     def drain(self) -> list[list[ReadableSpan]]:
@@ -148,6 +161,8 @@ class TraceGrouper:
         self.stats.traces_handed_over += 1
         if early:
             self.stats.traces_handed_early += 1
+        if not group.remote_parents:
+            return group.spans
         spans, changed = with_local_parents(group.spans)
         self.stats.parents_made_local += changed
         return spans

@@ -9,12 +9,14 @@ the request's content type. ``/healthz``, ``/readyz`` and ``/stats`` answer GETs
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import logging
 import socket
 import ssl
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -264,18 +266,45 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, code: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
     ) -> None:
+        """The status line, headers and body in one write: one segment on the wire, and one
+        system call instead of two (on loopback each costs the receiver's work too)."""
+        self.log_request(code, len(body))
+        lines = [
+            f"{self.protocol_version} {code} {_reason(code)}",
+            f"Server: {self.server_version}",
+            f"Date: {_http_date()}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
+        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+        if self.close_connection:
+            lines.append("Connection: close")
+        lines.append("\r\n")
         try:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write("\r\n".join(lines).encode("latin-1") + body)
         except OSError:
             self.close_connection = True
+
+
+def _reason(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The ``Date`` header, formatted once a second rather than for every answer."""
+    global _date
+    now = int(time.time())
+    second, text = _date
+    if second != now:
+        text = email.utils.formatdate(now, usegmt=True)
+        _date = (now, text)
+    return text
 
 
 def _status_proto(code: int, message: str) -> bytes:
