@@ -62,7 +62,7 @@ class Preparer:
         self._sender = sender
         self._handoff = handoff
         self._stats = stats
-        self._prepare = prepare
+        self._make_payload = prepare
         self._source = source
         self._expiry_interval = max(0.01, expiry_interval)
         self._submit = submit
@@ -83,7 +83,7 @@ class Preparer:
         return True
 
     def _next_task(self) -> Task | None:
-        """Wait for the next job (lock held): expiry, then a run to prepare; None to stop."""
+        """Wait for the next job (lock held): expiry, then a run to prepare; None once closed."""
         state = self._state
         while True:
             if state.closed:
@@ -95,9 +95,7 @@ class Preparer:
             entry = state.queue.next_to_prepare()
             if entry is not None:
                 self.preparing = entry
-                return functools.partial(self._prepare_entry, entry)
-            if state.stopping:
-                return None
+                return functools.partial(self._prepare_one, entry)
             state.to_prepare.wait(max(0.0, self._next_expiry - now) if self.watching else None)
 
     def _expire(self) -> None:
@@ -111,6 +109,17 @@ class Preparer:
             self._submit(runs)
         with self._state.lock:
             self.watching = self.watching and buffered and not self._state.stopping
+
+    def _prepare_one(self, entry: QueuedEntry) -> None:
+        try:
+            self._prepare_entry(entry)
+        except Exception:  # a defect in preparing: the run is lost, counted, and settled
+            _log.exception("Infinium delivery: preparing a run failed")
+            with self._state.lock:
+                if self.preparing is entry:
+                    self.preparing = None
+                    self._sender.count("failed")
+                    self._state.settle(entry.seq, ok=False)
 
     def _prepare_entry(self, entry: QueuedEntry) -> None:
         """Turn a run into a payload, spool it, queue it to send (or settle it as not sent)."""
@@ -139,11 +148,7 @@ class Preparer:
     def _payload_for(self, work: Run | Delivery) -> Delivery | NotSent:
         if isinstance(work, Delivery):
             return work
-        if self._prepare is None:
+        if self._make_payload is None:
             _log.error("Infinium delivery: a run was submitted to a worker that cannot convert")
             return NotSent.CONVERSION_FAILED
-        try:
-            return self._prepare(work)
-        except Exception:  # a defect in preparing must still settle the run
-            _log.exception("Infinium delivery: preparing a run failed")
-            return NotSent.CONVERSION_FAILED
+        return self._make_payload(work)
