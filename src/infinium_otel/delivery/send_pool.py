@@ -84,6 +84,7 @@ class SendPool:
             with self._state.lock:
                 if entry in self.in_flight:
                     self.in_flight.discard(entry)
+                    self._sender.count("failed")
                     self._state.settle(entry.seq, ok=False)
 
     def _send_entry(self, entry: QueuedEntry) -> None:
