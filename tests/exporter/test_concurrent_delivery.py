@@ -12,9 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
+from infinium_otel.client.response import ApiResponse
+from infinium_otel.delivery.items import RunMeta
 from infinium_otel.errors import ConfigurationError
 from infinium_otel.sandbox import Fault, Sandbox
 from infinium_otel.settings import Settings
@@ -163,6 +166,99 @@ def test_shutdown_keeps_its_deadline_with_sends_in_flight(sandbox: Sandbox) -> N
     stats = exporter.stats()
     assert stats["delivery_delivered"] == 0
     assert stats["delivery_abandoned_at_shutdown"] == 2
+
+
+# What the same runs and the same answers come to, whatever the pool's size.
+SAME_STORY = {
+    "first_flush": False,  # two runs refused (422)
+    "queued": 12,
+    "delivered": 9,  # the twelve, less two refused and one dropped by the hook
+    "failed": 2,
+    "dropped_by_hook": 1,
+    "pending": 0,
+    "posts": 14,  # eleven payloads and three 503s retried
+    "stored": 9,
+    "second_flush": True,  # the failures were reported once; the next three arrive
+    "delivered_after": 12,
+    "shutdown": True,
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("senders", [1, CONCURRENCY])
+def test_a_pool_of_one_and_a_pool_of_four_tell_the_same_story(
+    senders: int, sandbox: Sandbox
+) -> None:
+    """The serial path is the pool with one sender: the same counters and flush answers."""
+    sandbox.faults.push(
+        "trace", Fault(status=503, retry_after="0", repeat=3), Fault(status=422, repeat=2)
+    )
+
+    def hook(payload: dict[str, Any]) -> dict[str, Any] | None:
+        return None if payload["name"] == "run-5" else payload
+
+    exporter = exporter_for(
+        sandbox, max_concurrent_sends=senders, max_retries=10, payload_hook=hook
+    )
+    for batch in prebuilt_runs(12):
+        exporter.export(batch)
+    story: dict[str, Any] = {"first_flush": exporter.force_flush(30_000)}
+    stats = exporter.stats()
+    story.update(
+        queued=stats["delivery_queued"],
+        delivered=stats["delivery_delivered"],
+        failed=stats["delivery_failed"],
+        dropped_by_hook=stats["runs_dropped_by_hook"],
+        pending=stats["delivery_pending"],
+        posts=trace_posts(sandbox),
+        stored=len(checked_payloads(sandbox)),
+    )
+    for batch in prebuilt_runs(3):
+        exporter.export(batch)
+    story["second_flush"] = exporter.force_flush(30_000)
+    story["delivered_after"] = exporter.stats()["delivery_delivered"]
+    story["shutdown"] = exporter.shutdown_report(10.0)
+    assert story == SAME_STORY
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("senders", [1, CONCURRENCY])
+def test_flush_from_a_hook_or_a_listener_answers_false_at_once(
+    senders: int, sandbox: Sandbox
+) -> None:
+    """A flush on one of delivery's own threads would wait on itself: it says False at once,
+    whichever thread it is (the preparing one runs hooks, the senders run listeners)."""
+    answers: list[tuple[str, str, bool, float]] = []
+    holder: dict[str, Any] = {}
+
+    def flush_from(where: str) -> None:
+        started = time.monotonic()
+        flushed = holder["exporter"].force_flush(30_000)
+        took = time.monotonic() - started
+        answers.append((where, threading.current_thread().name, flushed, took))
+
+    def hook(payload: dict[str, Any]) -> dict[str, Any]:
+        flush_from("hook")
+        return payload
+
+    def listener(meta: RunMeta, response: ApiResponse) -> None:
+        flush_from("listener")
+
+    exporter = exporter_for(sandbox, max_concurrent_sends=senders, payload_hook=hook)
+    holder["exporter"] = exporter
+    assert exporter._delivery is not None
+    exporter._delivery.add_listener(listener)
+    for batch in prebuilt_runs(2):
+        exporter.export(batch)
+    assert exporter.force_flush(20_000) is True  # from the application: the truth
+    assert sorted((where, thread, flushed) for where, thread, flushed, _ in answers) == [
+        ("hook", "infinium-otel-delivery", False),
+        ("hook", "infinium-otel-delivery", False),
+        ("listener", "infinium-otel-send", False),
+        ("listener", "infinium-otel-send", False),
+    ]
+    assert all(took < 5.0 for *_, took in answers), answers  # not its 30 s deadline
+    assert exporter.shutdown_report(10.0)
 
 
 def test_the_setting_is_declared_and_bounded() -> None:

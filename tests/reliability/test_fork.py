@@ -156,3 +156,37 @@ def test_fork_while_the_delivery_thread_is_logging(sandbox: Sandbox) -> None:
         holder.join()
     pipeline.close()
     assert names_received(sandbox) == {"delivered-in-child": 1}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("senders", [1, 4])
+def test_fork_while_the_send_pool_has_sends_in_flight(senders: int, sandbox: Sandbox) -> None:
+    """The child starts with none of the parent's sends: an empty pipeline of its own,
+    whatever the pool's size; the parent's sends in flight still end as delivered."""
+    sandbox.faults.push("trace", Fault(status=201, delay=1.0, repeat=senders))
+    pipeline = Pipeline(sandbox, timeout=5.0, max_concurrent_sends=senders)
+    for index in range(senders):
+        emit_run(pipeline.tracer, f"parent-{index}")
+    deadline = time.monotonic() + 10.0
+    while sandbox.faults.pending("trace") and time.monotonic() < deadline:
+        time.sleep(0.01)  # every slow answer taken: the pool's sends are on the wire
+    assert pipeline.exporter.stats()["delivery_pending"] == senders
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fresh = pipeline.exporter.stats()["delivery_pending"] == 0
+            emit_run(pipeline.tracer, "child-0")
+            emit_run(pipeline.tracer, "child-1")
+            flushed = pipeline.exporter.force_flush(20_000)
+            stats = pipeline.exporter.stats()
+            settled = (stats["delivery_delivered"], stats["delivery_pending"]) == (2, 0)
+            code = 0 if fresh and flushed and settled else 2
+        finally:
+            os._exit(code)
+    assert _wait_exit(pid, timeout=30) == 0
+    assert pipeline.exporter.force_flush(20_000)
+    assert pipeline.exporter.stats()["delivery_delivered"] == senders
+    assert pipeline.close() is True
+    assert names_received(sandbox) == {"child-0": 1, "child-1": 1}  # a fault's 201 stores nothing

@@ -1,7 +1,8 @@
 """The sandbox is a server below the command line: it never imports the CLI.
 
 ``python -m infinium_otel.sandbox`` still runs the ``infinium-otel sandbox``
-command, whose module lives in ``infinium_otel.cli``.
+command, whose module lives in ``infinium_otel.cli``: its launcher,
+``__main__.py``, is the one file that names the CLI, and only that command.
 """
 
 from __future__ import annotations
@@ -53,17 +54,28 @@ def _imported_names(path: Path) -> set[str]:
     return names
 
 
-def test_no_sandbox_file_has_an_import_of_the_cli() -> None:
+def _cli_imports(path: Path) -> list[str]:
+    return sorted(
+        name
+        for name in _imported_names(path)
+        if name == "infinium_otel.cli" or name.startswith("infinium_otel.cli.")
+    )
+
+
+def test_no_sandbox_file_but_the_launcher_has_an_import_of_the_cli() -> None:
     root = Path(infinium_otel.sandbox.__file__).parent
     offenders = {
-        str(path.relative_to(root)): sorted(
-            name
-            for name in _imported_names(path)
-            if name == "infinium_otel.cli" or name.startswith("infinium_otel.cli.")
-        )
+        str(path.relative_to(root)): _cli_imports(path)
         for path in sorted(root.rglob("*.py"))
+        if path != root / "__main__.py"
     }
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_the_launcher_imports_only_the_sandbox_command() -> None:
+    launcher = Path(infinium_otel.sandbox.__file__).parent / "__main__.py"
+    assert _cli_imports(launcher) == ["infinium_otel.cli.sandbox"]
+    assert "runpy" not in _imported_names(launcher)  # it calls the command's main() itself
 
 
 @pytest.mark.timeout(60)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from infinium_otel import configure
+from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.delivery.spool import REJECTED_DIR, Spool
+from infinium_otel.delivery.worker import DeliveryWorker
 from infinium_otel.errors import InfiniumError
 from infinium_otel.sandbox import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET, Fault, Sandbox
 
@@ -200,3 +205,75 @@ def test_flush_is_false_at_once_when_the_credentials_are_refused(
     assert time.monotonic() - started < 10
     assert len(Spool(spool_dir).entries()) == 1  # kept for `spool replay`
     worker.shutdown(2)
+
+
+class _OpenRequests(BaseHTTPRequestHandler):
+    """Accepts every trace POST after a short pause; records how many were open at once."""
+
+    lock: threading.Lock
+    state: dict[str, int]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with self.lock:
+            self.state["open"] += 1
+            self.state["most"] = max(self.state["most"], self.state["open"])
+        time.sleep(0.05)  # long enough for a second sender to overlap, were there one
+        with self.lock:
+            self.state["open"] -= 1
+            self.state["done"] += 1
+        data = json.dumps({"traceId": "11111111-2222-3333-4444-555555555555"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def open_request_counter() -> Iterator[tuple[str, dict[str, int]]]:
+    state = {"open": 0, "most": 0, "done": 0}
+    handler = type("Handler", (_OpenRequests,), {"lock": threading.Lock(), "state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1", state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.timeout(60)
+def test_with_one_sender_replays_and_live_sends_take_turns(spool_dir: Path) -> None:
+    """A replay takes a free sender like any send: with one, never two requests at once."""
+    left = [f"left-{i}" for i in range(6)]
+    fill(Spool(spool_dir), left)
+    with open_request_counter() as (url, state):
+        client = InfiniumClient(
+            agent_id=SANDBOX_AGENT_ID,
+            agent_secret=SANDBOX_AGENT_SECRET,
+            base_url=url,
+            max_retries=0,
+            timeout=5.0,
+        )
+        worker = DeliveryWorker(
+            client,
+            spool=Spool(spool_dir),
+            spool_start_delay=0.0,
+            spool_retry_initial=0.2,
+            max_concurrent_sends=1,
+        )
+        live = [delivery(f"live-{i}") for i in range(6)]
+        assert worker.submit_all(live) == 6
+        assert worker.flush(30) is True
+        wait_until(lambda: worker.stats.replayed == 6, timeout=30)
+        assert state["done"] == 12
+        assert state["most"] == 1
+        assert worker.stats.delivered == 12
+        assert Spool(spool_dir).entries() == []
+        assert worker.shutdown(5)

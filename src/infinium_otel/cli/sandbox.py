@@ -105,5 +105,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # ``python -m infinium_otel.sandbox`` runs this module
+if __name__ == "__main__":  # ``python -m infinium_otel.cli.sandbox``
     raise SystemExit(main())

@@ -84,7 +84,7 @@ class PayloadSender:
                 client, item.body, deadline=deadline, max_retries=max_retries, cancel=cancel
             )
         if attempt.shrunk:
-            self._count("shrunk_after_413")
+            self.count("shrunk_after_413")
         outcome = attempt.outcome
         if outcome is Outcome.DELIVERED:
             self._delivered(item, attempt.response)
@@ -93,7 +93,7 @@ class PayloadSender:
             self._refused(item, attempt.reason)
             return outcome, False
         if outcome is Outcome.AUTH_REFUSED:
-            self._count("failed_auth")
+            self.count("failed_auth")
             self._agent_refused(item.meta.agent_id)
         return outcome, self._failed(item, outcome, attempt.reason)
 
@@ -105,7 +105,7 @@ class PayloadSender:
             with self._lock:
                 key = self.spool.write(body, agent_id) if agent_id else self.spool.write(body)
         except Exception as error:
-            self._count("spool_write_failed")
+            self.count("spool_write_failed")
             self.warn.log(
                 logging.WARNING,
                 "spool-write",
@@ -114,7 +114,7 @@ class PayloadSender:
             )
             return None
         if key is not None:
-            self._count("spooled")
+            self.count("spooled")
         return key
 
     def keep_unsent(self, work: Run | Delivery) -> bool:
@@ -155,7 +155,7 @@ class PayloadSender:
         if claimed is None:
             return None
         key, body = claimed
-        self._count("retried")
+        self.count("retried")
         meta = dataclasses.replace(meta_from_payload(body), agent_id=entry_agent(key))
         return Delivery(body=body, meta=meta, spool_key=key, replayed=True)
 
@@ -168,7 +168,7 @@ class PayloadSender:
             return True
         if key not in self._unroutable and len(self._unroutable) < MAX_UNROUTABLE_TRACKED:
             self._unroutable.add(key)
-            self._count("spool_unroutable")
+            self.count("spool_unroutable")
             self.warn.log(
                 logging.WARNING,
                 f"unroutable-{agent}",
@@ -212,7 +212,7 @@ class PayloadSender:
     def _failed(self, item: Delivery, outcome: Outcome, reason: str) -> bool:
         """Not accepted (yet): keep a spooled payload for later (True), else count it lost."""
         kept = self._release(item)
-        self._count("spool_deferred" if kept else "failed")
+        self.count("spool_deferred" if kept else "failed")
         if item.replayed and kept:
             _log.debug("Infinium: spooled run %r not delivered yet: %s", item.meta.run_name, reason)
             return kept
@@ -228,7 +228,7 @@ class PayloadSender:
 
     def _refused(self, item: Delivery, reason: str) -> None:
         """The server will never take this payload: set it aside, never resend it."""
-        self._count("failed")
+        self.count("failed")
         aside = ""
         if item.spool_key is not None and self.spool is not None:
             self._call("reject", item.spool_key)
@@ -260,7 +260,7 @@ class PayloadSender:
             return False
         return result is not False
 
-    def _count(self, counter: str) -> None:
+    def count(self, counter: str) -> None:
         """Add one to a counter; under the lock, as sends may end on several threads at once."""
         with self._lock:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
