@@ -22,7 +22,7 @@ from typing import Any
 import urllib3
 import urllib3.exceptions
 
-from infinium_otel.client.http1 import parse_head
+from infinium_otel.client.http1 import CHUNKED, chunk_size, parse_head
 from infinium_otel.client.watchdog import attach_to_current
 
 __all__ = ["Answer", "AnswerOverdue", "AnswerTooLarge", "exchange"]
@@ -87,45 +87,127 @@ def _read_answer(
     sock: Any, method: str, overdue: Callable[[], bool], limit: int
 ) -> tuple[Answer, bool]:
     """The answer and whether its connection may carry the next request."""
-    buffer = b""
-    while True:
-        end = buffer.find(b"\r\n\r\n")
-        if end >= 0 or len(buffer) > _MAX_HEAD_BYTES or b"\n\n" in buffer:
-            break
-        chunk = sock.recv(_CHUNK_BYTES)
-        if not chunk:
-            if not buffer:
-                raise urllib3.exceptions.ProtocolError(
-                    "Connection aborted.",
-                    http.client.RemoteDisconnected("Remote end closed connection without response"),
-                )
-            break  # a head cut short: http.client says how
-        buffer += chunk
-        if overdue():
-            raise AnswerOverdue
-    head = parse_head(buffer[:end], method) if end >= 0 else None
+    received = _Received(sock, overdue)
+    end = received.head_end()
+    head = None if end < 0 else parse_head(received.data[:end], method)
     if head is None:
-        return _read_with_http_client(sock, buffer, method, overdue, limit), False
-    if head.length > limit:
+        return _read_with_http_client(sock, received.data, method, overdue, limit), False
+    received.pos = end + 4
+    if head.length == CHUNKED:
+        raw = _read_chunks(received, head.status, limit)
+    elif head.length > limit:
         raise AnswerTooLarge(head.status)
-    start = end + 4
-    need = start + head.length
-    parts = [buffer]
-    have = len(buffer)
-    while have < need:
-        chunk = sock.recv(min(need - have, _MAX_RECV_BYTES))
-        if not chunk:
+    else:
+        raw = received.take(head.length)
+    content = _decoded(raw, head.fields, head.status, limit)
+    return (head.status, head.fields, content), head.keep_alive and not received.left()
+
+
+def _read_chunks(received: _Received, status: int, limit: int) -> bytes:
+    """A chunked body, its trailer lines read and dropped (as ``http.client`` does)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        line = received.line()
+        length = chunk_size(line)
+        if length is None:
             raise urllib3.exceptions.ProtocolError(
-                "Response ended prematurely",
-                http.client.IncompleteRead(b"", need - have),
+                "Connection broken: invalid chunk length", http.client.IncompleteRead(b"")
             )
-        parts.append(chunk)
-        have += len(chunk)
-        if overdue():
+        if length == 0:
+            break
+        size += length
+        if size > limit:
+            raise AnswerTooLarge(status)
+        parts.append(received.take(length))
+        if received.line():
+            raise urllib3.exceptions.ProtocolError(
+                "Connection broken: a chunk longer than its length",
+                http.client.IncompleteRead(b""),
+            )
+    while received.line():  # trailers, up to the blank line
+        pass
+    return b"".join(parts)
+
+
+class _Received:
+    """What has come from the socket and not been used yet (``data[pos:]``)."""
+
+    __slots__ = ("_overdue", "_sock", "data", "pos")
+
+    def __init__(self, sock: Any, overdue: Callable[[], bool]) -> None:
+        self._sock = sock
+        self._overdue = overdue
+        self.data = b""
+        self.pos = 0
+
+    def _more(self) -> bool:
+        """Receive more (False at the end of the stream)."""
+        chunk = self._sock.recv(_CHUNK_BYTES)
+        if not chunk:
+            return False
+        self.data = self.data[self.pos :] + chunk if self.pos else self.data + chunk
+        self.pos = 0
+        if self._overdue():
             raise AnswerOverdue
-    data = parts[0] if len(parts) == 1 else b"".join(parts)
-    content = _decoded(data[start:need], head.fields, head.status, limit)
-    return (head.status, head.fields, content), head.keep_alive and have == need
+        return True
+
+    def head_end(self) -> int:
+        """Where the head's blank line starts; -1 when the head is unusual or cut short."""
+        while True:
+            end = self.data.find(b"\r\n\r\n")
+            if end >= 0 or len(self.data) > _MAX_HEAD_BYTES or b"\n\n" in self.data:
+                return end
+            if not self._more():
+                if not self.data:
+                    raise urllib3.exceptions.ProtocolError(
+                        "Connection aborted.",
+                        http.client.RemoteDisconnected(
+                            "Remote end closed connection without response"
+                        ),
+                    )
+                return -1  # a head cut short: http.client says how
+
+    def take(self, count: int) -> bytes:
+        """The next ``count`` bytes (received in parts, never past them)."""
+        have = len(self.data) - self.pos
+        if have >= count:
+            taken = self.data[self.pos : self.pos + count]
+            self.pos += count
+            return taken
+        parts = [self.data[self.pos :]]
+        self.data, self.pos = b"", 0
+        while have < count:
+            chunk = self._sock.recv(min(count - have, _MAX_RECV_BYTES))
+            if not chunk:
+                raise urllib3.exceptions.ProtocolError(
+                    "Response ended prematurely", http.client.IncompleteRead(b"", count - have)
+                )
+            parts.append(chunk)
+            have += len(chunk)
+            if self._overdue():
+                raise AnswerOverdue
+        return b"".join(parts)
+
+    def line(self) -> bytes:
+        """The next line, without its CRLF (at most 64 KiB, as ``http.client`` allows)."""
+        while True:
+            end = self.data.find(b"\r\n", self.pos)
+            if end >= 0:
+                line = self.data[self.pos : end]
+                self.pos = end + 2
+                return line
+            if len(self.data) - self.pos > 65_536:
+                raise urllib3.exceptions.ProtocolError(
+                    "Connection broken: a line too long", http.client.LineTooLong("chunk line")
+                )
+            if not self._more():
+                raise urllib3.exceptions.ProtocolError(
+                    "Response ended prematurely", http.client.IncompleteRead(b"")
+                )
+
+    def left(self) -> int:
+        return len(self.data) - self.pos
 
 
 def _read_with_http_client(

@@ -6,7 +6,7 @@ headers, a buffered file per answer) as the kernel spends carrying it over
 loopback. The transport's direct path writes the head worked out here once per
 route, and reads an answer with ``parse_head`` when it is an ordinary one: a
 status line, one ``Name: value`` of printable ASCII per line, and a body framed
-by one ``Content-Length``. Anything else (``None`` from ``parse_head``) is read
+by one ``Content-Length`` or sent in chunks. Anything else (``None`` from ``parse_head``) is read
 by ``http.client`` as before.
 """
 
@@ -16,15 +16,31 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
-__all__ = ["Head", "host_header", "parse_head", "request_head"]
+__all__ = [
+    "CHUNKED",
+    "Head",
+    "chunk_size",
+    "header_map",
+    "host_header",
+    "parse_head",
+    "request_head",
+]
+
+CHUNKED = -1
 
 # A header name of token characters and a value of printable ASCII and tabs: what
 # ``http.client`` sends unchanged (it refuses CR, LF and NUL in either).
 _SAFE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SAFE_VALUE = re.compile(r"[\t\x20-\x7e]*")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([2-5][0-9][0-9])(?: ([\t\x20-\x7e]*))?")
-_PLAIN_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):[\t ]*([\t\x20-\x7e]*)")
-_DIGITS = re.compile(rb"[0-9]{1,18}")
+# A final status line, then header lines each of one name (printable ASCII without
+# ':' or spaces), ':' and a value of printable ASCII and tabs: what the email parser
+# that http.client uses reads as plain headers, and nothing it would read otherwise.
+_PLAIN_HEAD = re.compile(
+    rb"HTTP/1\.([01]) ([2-5][0-9][0-9])(?: ([\t\x20-\x7e]*))?"
+    rb"((?:\r\n[\x21-\x39\x3b-\x7e]+:[\t\x20-\x7e]*)*)"
+)
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,22 +50,18 @@ class Head:
     status: int
     reason: str
     fields: tuple[tuple[str, str], ...]
-    length: int
+    length: int  # CHUNKED: the body comes in chunks
     keep_alive: bool
 
-    def headers(self) -> dict[str, str]:
-        """Name -> value (the first spelling of a name; repeated values joined by ", ")."""
-        found: dict[str, str] = {}
-        spelling: dict[str, str] = {}
-        for name, value in self.fields:
-            lower = name.lower()
-            first = spelling.get(lower)
-            if first is None:
-                spelling[lower] = name
-                found[name] = value
-            else:
-                found[first] = f"{found[first]}, {value}"
-        return found
+
+def header_map(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Lower-cased name -> value (repeated values joined by ", ", as urllib3 joins them)."""
+    found: dict[str, str] = {}
+    for name, value in fields:
+        lower = name.lower()
+        before = found.get(lower)
+        found[lower] = value if before is None else f"{before}, {value}"
+    return found
 
 
 def host_header(host: str, port: int | None, default_port: int) -> str:
@@ -83,40 +95,55 @@ def parse_head(head: bytes, method: str) -> Head | None:
     """The answer's head (up to, not including, its blank line), or None when unusual.
 
     Unusual: an interim (1xx) or malformed status line, a folded or non-ASCII
-    header line, a chunked or encoded transfer, no ``Content-Length`` (a body
-    read up to the close), or several of them. ``http.client`` reads those.
+    header line, a transfer coding other than chunked alone, neither a
+    ``Content-Length`` nor chunks (a body read up to the close), several
+    lengths, or both. ``http.client`` reads those.
     """
-    lines = head.split(b"\r\n")
-    status_line = _STATUS_LINE.fullmatch(lines[0])
-    if status_line is None or len(lines) > 101:  # http.client's limit: 100 headers
+    plain = _PLAIN_HEAD.fullmatch(head)
+    if plain is None or head.count(b"\r\n") > 100:  # http.client's limit: 100 headers
         return None
     fields: list[tuple[str, str]] = []
     length: int | None = None
-    keep_alive = status_line.group(1) == b"1"
-    for line in lines[1:]:
-        field = _PLAIN_LINE.fullmatch(line)
-        if field is None:
-            return None
-        name, value = field.group(1).decode("ascii"), field.group(2).decode("ascii")
+    chunked = False
+    keep_alive = plain.group(1) == b"1"
+    for line in plain.group(4).decode("ascii").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        value = value.lstrip(" \t")
+        fields.append((name, value))
         lower = name.lower()
+        if lower not in _FRAMING:
+            continue
         if lower == "content-length":
-            digits = value.strip().encode("ascii")
+            digits = value.strip()
             if length is not None or not _DIGITS.fullmatch(digits):
                 return None
             length = int(digits)
         elif lower == "transfer-encoding":
-            return None
-        elif lower == "connection":
-            tokens = {token.strip().lower() for token in value.split(",")}
+            if chunked or value.strip().lower() != "chunked":
+                return None
+            chunked = True
+        else:
+            tokens = {token.strip() for token in value.lower().split(",")}
             if "close" in tokens:
                 keep_alive = False
             elif "keep-alive" in tokens:
                 keep_alive = True
-        fields.append((name, value))
-    status = int(status_line.group(2))
+    status = int(plain.group(2))
+    if chunked:
+        if length is not None:
+            return None
+        length = CHUNKED
     if status in (204, 304) or method == "HEAD":
         length = 0
     if length is None:
         return None
-    reason = (status_line.group(3) or b"").decode("ascii").strip()
+    reason = (plain.group(3) or b"").decode("ascii").strip()
     return Head(status, reason, tuple(fields), length, keep_alive)
+
+
+def chunk_size(line: bytes) -> int | None:
+    """The size a chunk's line gives (extensions ignored), or None when it is no size."""
+    size = line.split(b";", 1)[0].strip()
+    if not size or len(size) > 16 or not all(c in b"0123456789abcdefABCDEF" for c in size):
+        return None
+    return int(size, 16)

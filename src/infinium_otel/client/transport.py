@@ -33,7 +33,7 @@ from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 from infinium_otel._suppress import instrumentation_suppressed
 from infinium_otel.client.answers import MAX_MESSAGE_CHARS, map_response
 from infinium_otel.client.exchange import AnswerOverdue, AnswerTooLarge, exchange
-from infinium_otel.client.http1 import host_header, request_head
+from infinium_otel.client.http1 import header_map, host_header, request_head
 from infinium_otel.client.redact import Redactor
 from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, lean_answer, watching
@@ -306,9 +306,10 @@ class Transport:
             raise _too_large(request, large.status) from None
         except AnswerOverdue:
             raise _trickled(request, timeout) from None
-        if any(name.lower() in ("set-cookie", "set-cookie2") for name, _ in fields):
+        headers = header_map(fields)
+        if "set-cookie" in headers or "set-cookie2" in headers:
             _keep_cookies(route, self._base_url + request.path, fields)
-        return RawResponse(status, _header_map(fields), content)
+        return RawResponse(status, headers, content)
 
     def _send_prepared(
         self, route: _Route, request: Request, url: str, target: str, timeout: float
@@ -417,21 +418,6 @@ def _direct_head(template: requests.PreparedRequest, url: str) -> _Direct | None
 def _fits(direct: _Direct, body: bytes | None) -> bool:
     """A body goes out with a ``Content-Length`` (none for a GET without one)."""
     return direct.has_length or not body
-
-
-def _header_map(fields: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """Name -> value (the first spelling of a name; repeated values joined by ", ")."""
-    found: dict[str, str] = {}
-    spelling: dict[str, str] = {}
-    for name, value in fields:
-        lower = name.lower()
-        first = spelling.get(lower)
-        if first is None:
-            spelling[lower] = name
-            found[name] = value
-        else:
-            found[first] = f"{found[first]}, {value}"
-    return found
 
 
 def _keep_cookies(route: _Route, url: str, fields: tuple[tuple[str, str], ...]) -> None:
