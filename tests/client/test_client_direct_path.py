@@ -418,3 +418,24 @@ def test_tls_trusted_through_the_environments_ca_bundle_keeps_its_connection(
             assert client.send_trace_bytes(BODY).trace_id == TRACE_ID
     assert len(server.heads) == 3
     assert server.connections == 1
+
+
+@pytest.mark.timeout(60)
+def test_tls_verified_by_default_trusts_the_ca_bundle_requests_trusts(
+    serve: Callable[..., HeadServer],
+    certificate: tuple[str, ssl.SSLContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With verify on and no CA setting, ``requests`` trusts its default bundle (certifi's),
+    not the system's store: here that bundle is the test's certificate."""
+    import requests.adapters
+
+    cert, context = certificate
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", cert)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    server = serve(tls=context)
+    with client_for(server.url) as client:
+        assert client.send_trace_bytes(BODY).trace_id == TRACE_ID
+        assert client.get_interpreted_task_result(TRACE_ID).success
+    assert len(server.heads) == 2

@@ -292,6 +292,9 @@ class Transport:
         pool = adapter.get_connection_with_tls_context(
             route.template, route.verify, route.proxies, route.cert
         )
+        # As ``send`` does: the CA bundle (certifi's when verify is True) and client
+        # certificate go on the pool, and a missing file is an error.
+        adapter.cert_verify(pool, route.url, route.verify, route.cert)
         body = request.body or b""
         length = f"Content-Length: {len(body)}\r\n" if direct.has_length else ""
         head = (
