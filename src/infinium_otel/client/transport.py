@@ -22,7 +22,7 @@ import ssl
 import time
 import types
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -294,7 +294,7 @@ class Transport:
         )
         # As ``send`` does: the CA bundle (certifi's when verify is True) and client
         # certificate go on the pool, and a missing file is an error.
-        adapter.cert_verify(pool, route.url, route.verify, route.cert)
+        cast(Callable[..., None], adapter.cert_verify)(pool, route.url, route.verify, route.cert)
         body = request.body or b""
         length = f"Content-Length: {len(body)}\r\n" if direct.has_length else ""
         head = (
