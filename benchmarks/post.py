@@ -143,7 +143,7 @@ def run(root: str, calls: int, repetitions: int, profile: bool) -> None:
         for _ in range(calls * 4):
             ours_post()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler).sort_stats(os.environ.get("POST_PROFILE_SORT", "tottime")).print_stats(30)
         return
 
     samples: dict[str, list[float]] = {name: [] for name in ways}
