@@ -14,6 +14,7 @@ alive; after any failure it is closed.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import io
 from collections.abc import Callable
@@ -32,6 +33,7 @@ _CHUNK_BYTES = 65_536
 # (which refuses lines over 64 KiB and more than 100 headers).
 _MAX_HEAD_BYTES = 4 * 65_536
 _MAX_RECV_BYTES = 1_048_576
+_ANSWERED_EARLY = (errno.ECONNRESET, errno.EPROTOTYPE)
 
 Answer = tuple[int, tuple[tuple[str, str], ...], bytes]  # status, header fields, body
 
@@ -72,7 +74,13 @@ def exchange(
             attach_to_current(conn)
         sock = conn.sock
         sock.settimeout(timeout)
-        sock.sendall(head + body if body else head)
+        try:
+            sock.sendall(head + body if body else head)
+        except OSError as error:
+            # As urllib3 does: a server may answer and close before taking the whole
+            # body (a 413), and its answer is still there to read.
+            if not isinstance(error, BrokenPipeError) and error.errno not in _ANSWERED_EARLY:
+                raise
         answer, reusable = _read_answer(sock, method, overdue, limit)
         return answer
     finally:

@@ -301,14 +301,17 @@ class Transport:
             f"{request.method} {target} HTTP/1.1\r\nHost: {direct.host}\r\n"
             f"{direct.before}{length}{direct.after}\r\n"
         ).encode("ascii")
+        failure: InfiniumError | None = None
         try:
             status, fields, content = exchange(
                 pool, head, body, request.method, timeout, watch.overdue, MAX_RESPONSE_BYTES
             )
         except AnswerTooLarge as large:
-            raise _too_large(request, large.status) from None
+            failure = _too_large(request, large.status)
         except AnswerOverdue:
-            raise _trickled(request, timeout) from None
+            failure = _trickled(request, timeout)
+        if failure is not None:
+            raise failure  # outside the handler: no context whose frames hold the head
         headers = header_map(fields)
         if "set-cookie" in headers or "set-cookie2" in headers:
             _keep_cookies(route, self._base_url + request.path, fields)
