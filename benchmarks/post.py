@@ -1,7 +1,8 @@
 """CPU per trace POST and per interpretation GET: our client against plain ``requests``.
 
 Run: ``python benchmarks/post.py`` (loopback only; about a minute; ``--quick`` for a
-short look; ``--profile`` to print where our POST's CPU goes).
+short look; ``--profile`` to print where our POST's CPU goes, by own time or by
+``POST_PROFILE_SORT=cumulative``).
 
 A sink in its own process answers each POST with a trace id and each GET with an
 interpretation, so ``time.process_time()`` (all threads of this process) counts
@@ -143,7 +144,8 @@ def run(root: str, calls: int, repetitions: int, profile: bool) -> None:
         for _ in range(calls * 4):
             ours_post()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(os.environ.get("POST_PROFILE_SORT", "tottime")).print_stats(30)
+        order = os.environ.get("POST_PROFILE_SORT", "tottime")
+        pstats.Stats(profiler).sort_stats(order).print_stats(30)
         return
 
     samples: dict[str, list[float]] = {name: [] for name in ways}

@@ -26,6 +26,8 @@ from infinium_otel.errors import InfiniumError, InfiniumTimeoutError, NetworkErr
 
 from .conftest import assert_secret_free
 from .servers import AGENT_ID, run_watched
+from .test_client_secrecy import SECRET as ODD_SECRET
+from .test_client_secrecy import assert_frames_clean
 
 SECRET = "direct-path-secret-0123456789"
 TRACE_ID = "11111111-2222-4333-8444-555555555555"
@@ -439,3 +441,35 @@ def test_tls_verified_by_default_trusts_the_ca_bundle_requests_trusts(
         assert client.send_trace_bytes(BODY).trace_id == TRACE_ID
         assert client.get_interpreted_task_result(TRACE_ID).success
     assert len(server.heads) == 2
+
+
+def _dropped(_: int) -> tuple[bytes | list[bytes], bool]:
+    return b"", True
+
+
+def _too_large(_: int) -> tuple[bytes | list[bytes], bool]:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 9000000000\r\n\r\n{", True
+
+
+def _cut_short(_: int) -> tuple[bytes | list[bytes], bool]:
+    return accepted(0)[0][:-5], True
+
+
+def _trickled(_: int) -> tuple[bytes | list[bytes], bool]:
+    return [b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", *(b" " for _ in range(40))], True
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("answer", [_dropped, _too_large, _cut_short, _trickled])
+def test_a_failed_direct_call_keeps_no_frame_holding_the_secret(
+    serve: Callable[..., HeadServer], answer: Answerer
+) -> None:
+    server = serve(answer)
+    client = InfiniumClient(
+        AGENT_ID, ODD_SECRET, server.url + "/api/v1", timeout=1.0, max_retries=0
+    )
+    _, error, _ = run_watched(lambda: client.send_trace_bytes(BODY), 10.0)
+    client.close()
+    assert isinstance(error, InfiniumError)
+    assert_frames_clean(error)
+    assert len(server.heads) == 1
