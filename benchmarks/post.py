@@ -7,10 +7,11 @@ short look; ``--profile`` to print where our POST's CPU goes, by own time or by
 A sink in its own process answers each POST with a trace id and each GET with an
 interpretation, so ``time.process_time()`` (all threads of this process) counts
 the client's work only: writing the request, reading the answer and parsing its
-JSON. Three ways to POST the same ~6 KB bodies over one kept-alive connection:
+JSON. Each way sends the same bodies (about 6 KB; ``--size`` to change) over one
+kept-alive connection:
 
 - ``requests``: ``requests.Session().post(...)`` then ``.json()``, the baseline;
-- ``InfiniumClient``: ``send_trace_bytes`` (the delivery thread's call: retry
+- ours: ``InfiniumClient.send_trace_bytes`` (the delivery thread's call: retry
   loop, watchdog, answer checks and secret masking included);
 - and the same for one interpretation poll (``get_interpreted_task_result``)
   against ``requests.Session().get(...)``.
@@ -86,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls and repetitions")
     parser.add_argument("--profile", action="store_true", help="profile our POST instead")
+    parser.add_argument("--size", type=int, default=6000, help="trace body bytes (about)")
     args = parser.parse_args()
     calls, repetitions = (200, 5) if args.quick else (500, 11)
 
@@ -95,14 +97,14 @@ def main() -> None:
     try:
         assert sink.stdout is not None
         root = f"http://127.0.0.1:{int(sink.stdout.readline())}"
-        run(root, calls, repetitions, args.profile)
+        run(root, calls, repetitions, args.profile, args.size)
     finally:
         sink.terminate()
         sink.wait(5)
 
 
-def run(root: str, calls: int, repetitions: int, profile: bool) -> None:
-    body = body_of(6000)
+def run(root: str, calls: int, repetitions: int, profile: bool, size: int) -> None:
+    body = body_of(size)
     base = root + "/api/v1"
     trace_url = f"{base}/agents/{AGENT_ID}/trace"
     result_url = f"{base}/agents/{AGENT_ID}/interpreted-result/{TRACE_ID}"
