@@ -64,7 +64,7 @@ __all__ = [
 logger = logging.getLogger("infinium_otel.client")
 
 MAX_RESPONSE_BYTES = 8 * 1_048_576
-# How old the environment's proxy, CA bundle and netrc settings may be on the trace path.
+# How old the environment's proxy, CA bundle and netrc settings may be for a call.
 ENVIRONMENT_REFRESH_SECONDS = 1.0
 _CHUNK_BYTES = 65_536
 
@@ -80,6 +80,9 @@ class _Direct:
     before: str  # the header lines before Content-Length (all of them for a GET)
     after: str  # the header lines after it (a netrc Authorization)
     has_length: bool
+
+    def __repr__(self) -> str:  # its lines hold the agent secret
+        return f"_Direct(host={self.host!r})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +110,11 @@ class _Route:
     direct: _Direct | None
     made: float
 
+    def __repr__(self) -> str:  # its headers hold the agent secret
+        return f"_Route({self.method} {self.url})"
+
     def target_for(self, url: str, path: str) -> str | None:
+        """The request line's target for ``url`` (``path`` below the base URL), if known."""
         if url == self.url:
             return self.target
         return None if self.prefix is None else self.prefix + path
