@@ -91,9 +91,10 @@ class Redactor:
         """``value`` with every form of the secret (or its leading part) masked."""
         if self._pattern is None or not value:
             return value
-        if not any(start in value for start in self._starts):
-            return value
-        return self._pattern.sub(MASK, value)
+        for start in self._starts:
+            if start in value:
+                return self._pattern.sub(MASK, value)
+        return value
 
     def shorten(self, value: str, limit: int) -> str:
         """Masked first, then cut to ``limit`` characters, so no cut can split the secret.
