@@ -473,3 +473,23 @@ def test_a_failed_direct_call_keeps_no_frame_holding_the_secret(
     assert isinstance(error, InfiniumError)
     assert_frames_clean(error)
     assert len(server.heads) == 1
+
+
+def test_without_the_pool_api_calls_go_through_the_adapter_with_the_same_head(
+    serve: Callable[..., HeadServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With requests < 2.32.2 or urllib3 1 the adapter's ``send`` carries every call."""
+    from infinium_otel.client import transport
+
+    monkeypatch.setattr(transport, "_POOL_API", False)
+    server = serve()
+    host = server.url.split("//", 1)[1]
+    with client_for(server.url) as client:
+        assert client.send_trace_bytes(BODY).trace_id == TRACE_ID
+        assert client.get_interpreted_task_result(TRACE_ID).success
+        assert client.send_trace_bytes(BODY).trace_id == TRACE_ID
+    assert server.head_lines(0) == expected_head("POST", "trace", host, len(BODY))
+    assert server.head_lines(1) == expected_head(
+        "GET", f"interpreted-result/{TRACE_ID}", host, None
+    )
+    assert server.connections == 1

@@ -26,6 +26,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connection
 import urllib3.exceptions
 import urllib3.util
 from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
@@ -67,6 +68,12 @@ MAX_RESPONSE_BYTES = 8 * 1_048_576
 # How old the environment's proxy, CA bundle and netrc settings may be for a call.
 ENVIRONMENT_REFRESH_SECONDS = 1.0
 _CHUNK_BYTES = 65_536
+
+# The direct path takes a connection from the adapter's pool through the API of
+# requests >= 2.32.2 and urllib3 2; with older ones every call goes through ``send``.
+_POOL_API = hasattr(requests.adapters.HTTPAdapter, "get_connection_with_tls_context") and hasattr(
+    urllib3.connection.HTTPConnection, "is_closed"
+)
 
 # What ``Session.send`` does with every answer: keep the cookies it sets.
 _extract_cookies: Callable[[Any, Any, Any], None] = _untyped_extract_cookies
@@ -264,7 +271,11 @@ class Transport:
             else template.path_url
         )
         direct = None
-        if isinstance(adapter, WatchedAdapter) and not requests.utils.select_proxy(url, proxies):
+        if (
+            _POOL_API
+            and isinstance(adapter, WatchedAdapter)
+            and not requests.utils.select_proxy(url, proxies)
+        ):
             direct = _direct_head(template, url)
         route = _Route(
             session=session,
