@@ -13,6 +13,7 @@ for the agent secret before it is cut short.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -47,9 +48,13 @@ _PATH_WORD = re.compile(r"\S*/\S*")
 
 
 class _Body:
-    """A body decoded once: its JSON object (masked) or None, its text preview, its type."""
+    """A body decoded once: its JSON object (masked) or None, its text preview, its type.
 
-    __slots__ = ("content_type", "data", "is_json_type", "preview", "text")
+    The masked text is worked out only when a message needs it (an accepted
+    answer never does): masking scans it for every form of the secret.
+    """
+
+    __slots__ = ("_raw_text", "_redactor", "_text", "content_type", "data", "is_json_type")
 
     def __init__(self, raw: RawResponse, redactor: Redactor) -> None:
         self.content_type = (raw.header("Content-Type") or "").strip()
@@ -65,8 +70,20 @@ class _Body:
         self.data: dict[str, Any] | None = (
             redactor.value(parsed) if isinstance(parsed, dict) else None
         )
-        self.text = redactor.shorten(text, MAX_MESSAGE_CHARS)
-        self.preview = self.text[:_PREVIEW_CHARS]
+        self._raw_text = text
+        self._redactor = redactor
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The body's text, masked, cut to ``MAX_MESSAGE_CHARS``."""
+        if self._text is None:
+            self._text = self._redactor.shorten(self._raw_text, MAX_MESSAGE_CHARS)
+        return self._text
+
+    @property
+    def preview(self) -> str:
+        return self.text[:_PREVIEW_CHARS]
 
     def kind(self) -> str:
         return self.content_type.split(";", 1)[0].strip() or "no content type"
@@ -116,7 +133,7 @@ def _read(
     details: dict[str, Any] = {"status_code": status, "request": where}
     if body.data is not None:
         details["response_data"] = body.data
-    hint = _missing_api_root(base_url)
+    hint = _missing_api_root(base_url) if base_url else False
 
     if 200 <= status < 300:
         return _success(request, status, body, details, hint)
@@ -254,6 +271,7 @@ def _speaks_of_the_trace(body: _Body, request: Request) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=64)
 def _missing_api_root(base_url: str | None) -> bool:
     """True when the base URL does not end in ``/api/v1``, the API's root."""
     if not base_url:

@@ -73,12 +73,16 @@ def _prefix_pattern(parts: list[str], required: int) -> str:
 class Redactor:
     """Masks the agent secret, in all its echoed forms, in text and in decoded JSON."""
 
-    __slots__ = ("_pattern", "_window")
+    __slots__ = ("_pattern", "_starts", "_window")
 
     def __init__(self, secret: str) -> None:
         parts = [_char_forms(char) for char in secret]
         required = min(len(parts), MIN_PREFIX)
         self._pattern = re.compile(_prefix_pattern(parts, required)) if parts else None
+        # Every form of the secret starts with its first character or one of these
+        # (an escape, a percent-encoding, an entity, a '+' for a space): a text
+        # holding none of them holds no form of it, and is not scanned.
+        self._starts = (secret[:1], "\\", "%", "&", "+") if parts else ()
         # However the secret is written, it spans at most this many characters.
         self._window = _MAX_FORM * len(parts) + 1
         del secret
@@ -87,7 +91,10 @@ class Redactor:
         """``value`` with every form of the secret (or its leading part) masked."""
         if self._pattern is None or not value:
             return value
-        return self._pattern.sub(MASK, value)
+        for start in self._starts:
+            if start in value:
+                return self._pattern.sub(MASK, value)
+        return value
 
     def shorten(self, value: str, limit: int) -> str:
         """Masked first, then cut to ``limit`` characters, so no cut can split the secret.

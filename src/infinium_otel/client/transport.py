@@ -15,19 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import http.client
 import logging
 import os
+import ssl
 import time
+import types
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connection
 import urllib3.exceptions
+import urllib3.util
 from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 
 from infinium_otel._suppress import instrumentation_suppressed
 from infinium_otel.client.answers import MAX_MESSAGE_CHARS, map_response
+from infinium_otel.client.exchange import AnswerOverdue, AnswerTooLarge, exchange
+from infinium_otel.client.http1 import header_map, host_header, request_head
 from infinium_otel.client.redact import Redactor
 from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, lean_answer, watching
@@ -58,21 +65,43 @@ __all__ = [
 logger = logging.getLogger("infinium_otel.client")
 
 MAX_RESPONSE_BYTES = 8 * 1_048_576
-# How old the environment's proxy, CA bundle and netrc settings may be on the trace path.
+# How old the environment's proxy, CA bundle and netrc settings may be for a call.
 ENVIRONMENT_REFRESH_SECONDS = 1.0
 _CHUNK_BYTES = 65_536
+
+# The direct path takes a connection from the adapter's pool through the API of
+# requests >= 2.32.2 and urllib3 2; with older ones every call goes through ``send``.
+_POOL_API = hasattr(requests.adapters.HTTPAdapter, "get_connection_with_tls_context") and hasattr(
+    urllib3.connection.HTTPConnection, "is_closed"
+)
 
 # What ``Session.send`` does with every answer: keep the cookies it sets.
 _extract_cookies: Callable[[Any, Any, Any], None] = _untyped_extract_cookies
 
 
 @dataclasses.dataclass(frozen=True)
-class _TraceRoute:
-    """A trace POST prepared once: headers (with any netrc auth) and the environment's settings.
+class _Direct:
+    """A route's request head around its target and length, for ``exchange``."""
+
+    host: str  # the Host header, first
+    before: str  # the header lines before Content-Length (all of them for a GET)
+    after: str  # the header lines after it (a netrc Authorization)
+    has_length: bool
+
+    def __repr__(self) -> str:  # its lines hold the agent secret
+        return f"_Direct(host={self.host!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    """The calls of one method prepared once: headers (with any netrc auth), the environment's
+    settings, and the request line's target up to the call's path.
 
     ``requests`` re-reads the environment (proxies, CA bundle, netrc) and rebuilds
-    the request on every call, which costs far more CPU than the POST itself;
-    the trace path reuses this for ``ENVIRONMENT_REFRESH_SECONDS`` instead.
+    the request on every call, which costs far more CPU than the call itself;
+    a route is reused for ``ENVIRONMENT_REFRESH_SECONDS`` instead. With no proxy
+    (``direct``) a call is written and read by ``exchange`` on a connection of
+    the adapter's pool; through a proxy it goes through the adapter's ``send``.
     """
 
     session: requests.Session
@@ -81,10 +110,21 @@ class _TraceRoute:
     template: requests.PreparedRequest
     headers: dict[str, str]
     target: str
+    prefix: str | None  # ``target`` less the call's path: the same for every path
     proxies: MutableMapping[str, str]
     verify: bool | str
     cert: Any
+    direct: _Direct | None
     made: float
+
+    def __repr__(self) -> str:  # its headers hold the agent secret
+        return f"_Route({self.method} {self.url})"
+
+    def target_for(self, url: str, path: str) -> str | None:
+        """The request line's target for ``url`` (``path`` below the base URL), if known."""
+        if url == self.url:
+            return self.target
+        return None if self.prefix is None else self.prefix + path
 
 
 class Transport:
@@ -110,7 +150,7 @@ class Transport:
         }
         del secret
         self._session: requests.Session | None = None
-        self._route: _TraceRoute | None = None
+        self._routes: dict[str, _Route] = {}
         self._pid = os.getpid()
         self._closed = False
 
@@ -127,13 +167,13 @@ class Transport:
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             self._session = session
-            self._route = None
+            self._routes = {}
             self._pid = os.getpid()
         return self._session
 
     def close(self) -> None:
         self._closed = True
-        self._route = None
+        self._routes = {}
         session, self._session = self._session, None
         if session is not None and self._pid == os.getpid():
             session.close()
@@ -180,8 +220,12 @@ class Transport:
     ) -> RawResponse:
         url = self._base_url + request.path
         with instrumentation_suppressed():
-            if request.purpose == TRACE and not len(session.cookies):
-                response = self._send_trace(session, request, url, timeout)
+            route = None if len(session.cookies) else self._route_for(session, request, url)
+            target = None if route is None else route.target_for(url, request.path)
+            if route is not None and target is not None:
+                if route.direct is not None and _fits(route.direct, request.body):
+                    return self._send_direct(route, route.direct, request, target, timeout, watch)
+                response = self._send_prepared(route, request, url, target, timeout)
             else:
                 response = session.request(
                     request.method,
@@ -199,47 +243,104 @@ class Transport:
                 response.close()
         return RawResponse(response.status_code, response.headers, body)
 
-    def _send_trace(
-        self, session: requests.Session, request: Request, url: str, timeout: float
-    ) -> requests.Response:
-        """What ``session.request`` does for a trace POST, from a route prepared once.
+    def _route_for(self, session: requests.Session, request: Request, url: str) -> _Route:
+        """The route of ``request``'s method, prepared afresh when old or for another session.
 
         Only used while the session holds no cookies, so there is no cookie to
-        merge into the request; a cookie the answer sets is kept, as the session
-        would keep it (and the next call takes the full path).
+        merge into the request; a cookie an answer sets is kept, as the session
+        would keep it (and the next call takes ``session.request``).
         """
-        route = self._route
+        route = self._routes.get(request.method)
         now = time.monotonic()
         if (
-            route is None
-            or route.session is not session
-            or route.url != url
-            or route.method != request.method
-            or not 0 <= now - route.made < ENVIRONMENT_REFRESH_SECONDS
+            route is not None
+            and route.session is session
+            and 0 <= now - route.made < ENVIRONMENT_REFRESH_SECONDS
+            and (route.prefix is not None or route.url == url)
         ):
-            template = session.prepare_request(
-                requests.Request(request.method, url, headers=self._headers)
+            return route
+        template = session.prepare_request(
+            requests.Request(request.method, url, headers=self._headers)
+        )
+        settings = session.merge_environment_settings(url, {}, True, self._verify, None)
+        adapter = session.get_adapter(url)
+        proxies = settings["proxies"]
+        target = (
+            adapter.request_url(template, proxies)
+            if isinstance(adapter, requests.adapters.HTTPAdapter)
+            else template.path_url
+        )
+        direct = None
+        if (
+            _POOL_API
+            and isinstance(adapter, WatchedAdapter)
+            and not requests.utils.select_proxy(url, proxies)
+        ):
+            direct = _direct_head(template, url)
+        route = _Route(
+            session=session,
+            method=request.method,
+            url=url,
+            template=template,
+            headers=dict(template.headers),
+            target=target,
+            prefix=target[: -len(request.path)] if target.endswith(request.path) else None,
+            proxies=proxies,
+            verify=True if settings["verify"] is None else settings["verify"],
+            cert=settings["cert"],
+            direct=direct,
+            made=now,
+        )
+        self._routes[request.method] = route
+        return route
+
+    def _send_direct(
+        self,
+        route: _Route,
+        direct: _Direct,
+        request: Request,
+        target: str,
+        timeout: float,
+        watch: AttemptWatch,
+    ) -> RawResponse:
+        """One call written and read by ``exchange`` on a connection of the adapter's pool."""
+        adapter = route.session.get_adapter(route.url)
+        if not isinstance(adapter, WatchedAdapter):  # a route is direct only on ours
+            raise InfiniumError("the session's adapter changed")
+        pool = adapter.get_connection_with_tls_context(
+            route.template, route.verify, route.proxies, route.cert
+        )
+        # As ``send`` does: the CA bundle (certifi's when verify is True) and client
+        # certificate go on the pool, and a missing file is an error.
+        cast(Callable[..., None], adapter.cert_verify)(pool, route.url, route.verify, route.cert)
+        body = request.body or b""
+        length = f"Content-Length: {len(body)}\r\n" if direct.has_length else ""
+        head = (
+            f"{request.method} {target} HTTP/1.1\r\nHost: {direct.host}\r\n"
+            f"{direct.before}{length}{direct.after}\r\n"
+        ).encode("ascii")
+        failure: InfiniumError | None = None
+        try:
+            status, fields, content = exchange(
+                pool, head, body, request.method, timeout, watch.overdue, MAX_RESPONSE_BYTES
             )
-            settings = session.merge_environment_settings(url, {}, True, self._verify, None)
-            adapter = session.get_adapter(url)
-            proxies = settings["proxies"]
-            route = self._route = _TraceRoute(
-                session,
-                request.method,
-                url,
-                template,
-                dict(template.headers),
-                (
-                    adapter.request_url(template, proxies)
-                    if isinstance(adapter, requests.adapters.HTTPAdapter)
-                    else template.path_url
-                ),
-                proxies,
-                True if settings["verify"] is None else settings["verify"],
-                settings["cert"],
-                now,
-            )
-        prepared = lean_answer(_with_body(route, request.body), route.target)
+        except AnswerTooLarge as large:
+            failure = _too_large(request, large.status)
+        except AnswerOverdue:
+            failure = _trickled(request, timeout)
+        if failure is not None:
+            raise failure  # outside the handler: no context whose frames hold the head
+        headers = header_map(fields)
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            _keep_cookies(route, self._base_url + request.path, fields)
+        return RawResponse(status, headers, content)
+
+    def _send_prepared(
+        self, route: _Route, request: Request, url: str, target: str, timeout: float
+    ) -> requests.Response:
+        """What ``session.request`` does for a call, from its route (through a proxy)."""
+        prepared = lean_answer(_with_body(route, url, request.body), target)
+        session = route.session
         response = session.get_adapter(url).send(
             prepared,
             stream=True,
@@ -273,18 +374,19 @@ class Transport:
                 original_error=exc,
             )
         reason = self._redactor.shorten(str(exc), MAX_MESSAGE_CHARS)
-        if isinstance(exc, requests.exceptions.SSLError):
+        if _is_tls_failure(exc):
             message = f"{where}: TLS verification failed: {reason}"
         else:
             message = f"{where}: network error ({type(exc).__name__}): {reason}"
         return NetworkError(message, original_error=exc, details={"request": where})
 
 
-def _with_body(route: _TraceRoute, body: Any) -> requests.PreparedRequest:
-    """The route's request with ``body``: what ``copy()`` and ``prepare_body()`` make, for less.
+def _with_body(route: _Route, url: str, body: Any) -> requests.PreparedRequest:
+    """The route's request for ``url`` with ``body``: what ``copy()`` and ``prepare_body()``
+    make, for less.
 
-    ``copy()`` also copies the cookie jar, which matters nowhere here (the trace
-    path runs only while the session holds no cookie); for a body in bytes
+    ``copy()`` also copies the cookie jar, which matters nowhere here (routes
+    serve only while the session holds no cookie); for a body in bytes
     ``prepare_body`` only sets it and its ``Content-Length``. The headers are a
     plain dict with the names as prepared (urllib3 compares them lower-cased
     itself, and iterates a plain dict for less than a case-insensitive one).
@@ -292,17 +394,67 @@ def _with_body(route: _TraceRoute, body: Any) -> requests.PreparedRequest:
     template = route.template
     if not isinstance(body, bytes) or not body:
         prepared = template.copy()
+        prepared.url = url
         prepared.prepare_body(body, None)
         return prepared
     prepared = requests.PreparedRequest()
     prepared.method = template.method
-    prepared.url = template.url
+    prepared.url = url
     headers = route.headers.copy()
     headers["Content-Length"] = str(len(body))
     prepared.headers = headers  # type: ignore[assignment]
     prepared.body = body
     prepared.hooks = template.hooks
     return prepared
+
+
+def _direct_head(template: requests.PreparedRequest, url: str) -> _Direct | None:
+    """The head pieces ``http.client`` would write for ``template``, or None when a header,
+    the host or the target is one it would refuse or write differently."""
+    parts = urllib3.util.parse_url(url)
+    host = parts.host or ""
+    if not host.isascii() or "%" in host or host.endswith("."):
+        return None
+    default_port = 443 if parts.scheme == "https" else 80
+    written = request_head(
+        str(template.method),
+        template.path_url,
+        host_header(host.strip("[]"), parts.port, default_port),
+        template.headers.items(),
+    )
+    if written is None:
+        return None
+    lines = written.decode("ascii").split("\r\n")[1:-2]
+    host_line, fields = lines[0], lines[1:]
+    names = [line.split(":", 1)[0].lower() for line in fields]
+    if "user-agent" not in names or "accept-encoding" not in names or "host" in names:
+        return None  # urllib3 or http.client would add or drop one of them
+    has_length = "content-length" in names
+    cut = names.index("content-length") if has_length else len(fields)
+    return _Direct(
+        host=host_line.split(": ", 1)[1],
+        before="".join(f"{line}\r\n" for line in fields[:cut]),
+        after="".join(f"{line}\r\n" for line in fields[cut + 1 :]),
+        has_length=has_length,
+    )
+
+
+def _fits(direct: _Direct, body: bytes | None) -> bool:
+    """A body goes out with a ``Content-Length`` (none for a GET without one)."""
+    return direct.has_length or not body
+
+
+def _keep_cookies(route: _Route, url: str, fields: tuple[tuple[str, str], ...]) -> None:
+    """Keep the cookies an answer sets in the session's jar, as ``Session.send`` would."""
+    message = http.client.HTTPMessage()
+    for name, value in fields:
+        message[name] = value
+    request = route.template.copy()
+    request.url = url
+    original = types.SimpleNamespace(msg=message)
+    _extract_cookies(
+        route.session.cookies, request, types.SimpleNamespace(_original_response=original)
+    )
 
 
 def _host_port(url: str) -> str:
@@ -320,15 +472,18 @@ def _read_body(
     for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
-            raise InfiniumError(
-                f"{request.method} {request.path}: the answer is larger than "
-                f"{MAX_RESPONSE_BYTES} bytes",
-                status_code=response.status_code,
-            )
+            raise _too_large(request, response.status_code)
         chunks.append(chunk)
         if watch.overdue():
             raise _trickled(request, timeout)
     return b"".join(chunks)
+
+
+def _too_large(request: Request, status: int | None) -> InfiniumError:
+    return InfiniumError(
+        f"{request.method} {request.path}: the answer is larger than {MAX_RESPONSE_BYTES} bytes",
+        status_code=status,
+    )
 
 
 def _trickled(request: Request, timeout: float) -> InfiniumTimeoutError:
@@ -389,6 +544,16 @@ def _is_timeout(exc: BaseException) -> bool:
         if isinstance(current, (urllib3.exceptions.TimeoutError, TimeoutError)):
             return True
     return isinstance(exc, requests.Timeout) and not new_connection
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    """True when TLS failed (an untrusted certificate, a wrong host name, a bad handshake)."""
+    return any(
+        isinstance(
+            current, (requests.exceptions.SSLError, urllib3.exceptions.SSLError, ssl.SSLError)
+        )
+        for current in _linked(exc)
+    )
 
 
 def _scrubbed(exc: BaseException) -> BaseException:

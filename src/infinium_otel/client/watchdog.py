@@ -32,7 +32,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, pool_classes_by_scheme
 
-__all__ = ["AttemptWatch", "WatchedAdapter", "lean_answer", "watching"]
+__all__ = ["AttemptWatch", "WatchedAdapter", "attach_to_current", "lean_answer", "watching"]
 
 logger = logging.getLogger("infinium_otel.client")
 
@@ -161,7 +161,8 @@ def watching(deadline: float) -> Iterator[AttemptWatch]:
         watch.finish()
 
 
-def _attach(conn: HTTPConnection) -> None:
+def attach_to_current(conn: HTTPConnection) -> None:
+    """Put ``conn``'s socket under the current attempt's watch (a pooled connection reused)."""
     watch: AttemptWatch | None = getattr(_current, "watch", None)
     if watch is not None:
         conn._infinium_watch = watch  # type: ignore[attr-defined]
@@ -187,12 +188,12 @@ class _WatchedHTTPConnection(HTTPConnection):
 
     def connect(self) -> None:
         super().connect()
-        _attach(self)
+        attach_to_current(self)
 
     def request(
         self, method: str, url: str, body: Any = None, headers: Any = None, **options: Any
     ) -> None:
-        _attach(self)  # a reused connection is already open
+        attach_to_current(self)  # a reused connection is already open
         one_piece = isinstance(body, bytes) and bool(body) and not options.get("chunked")
         self._held = b"" if one_piece else None
         try:

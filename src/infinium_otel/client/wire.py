@@ -56,6 +56,9 @@ class RawResponse:
         if value is not None:
             return value
         wanted = name.lower()
+        value = self.headers.get(wanted)
+        if value is not None:
+            return value
         for key, found in self.headers.items():
             if key.lower() == wanted:
                 return found
