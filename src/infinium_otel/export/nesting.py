@@ -42,6 +42,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from infinium_otel.conventions import classify
+from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
 
 __all__ = ["Nesting", "NestingTracker", "attach_tracker", "feeds"]
 
@@ -94,6 +95,8 @@ class NestingTracker(SpanProcessor):
         self.untracked = 0
         # Weak: a provider's id can be reused once it is gone, so ids alone would lie.
         self._providers: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+        if not CONTEXT_IS_TUPLE:
+            self.on_start = self._untracked_start  # type: ignore[method-assign]
 
     @property
     def attached(self) -> bool:
@@ -125,23 +128,30 @@ class NestingTracker(SpanProcessor):
 
     # -- SpanProcessor (application threads) -------------------------------
 
-    # Both run on the application's threads for every span: plain dict operations (atomic
-    # under the GIL), no lock, and a span's kind is read only where it can change an answer.
+    # ``on_start`` runs on the application's threads for every span: plain dict operations
+    # (atomic under the GIL), no lock, the span's context read from the tuple the API
+    # declares (``span_context_layout``) rather than through five properties, and a span's
+    # kind read only where it can change an answer.
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        context = span.context
+        try:
+            context = span._context
+            parent = span._parent
+        except AttributeError:  # not the SDK's span: its public properties say the same
+            context, parent = span.context, span.parent
         if context is None:
             return
         live = self._live
-        parent = span.parent
-        if parent is None or parent.is_remote or not parent.is_valid:
+        # Literal indexes on the hot path: parent[2] is_remote, [5] is_valid, [1] span id;
+        # a record's [1] agent, [2] above, [3] known.
+        if parent is None or parent[2] or not parent[5]:
             above, known = False, True
         else:
-            parent_id = parent.span_id
+            parent_id = parent[1]
             record = live.get(parent_id)
             if record is None:
                 above, known = False, False
-            elif record[2] or record[1]:  # above or agent (literal indexes: the hot path)
+            elif record[2] or record[1]:
                 above, known = True, record[3]
             else:
                 # A kind set just after the parent started still counts.
@@ -158,7 +168,15 @@ class NestingTracker(SpanProcessor):
         # Under an agent-like span a span's own kind changes nothing: it and every span
         # below it are nested whatever they are.
         agent = not above and classify(_attributes(span)).encloses_agents
-        live[context.span_id] = (weakref.ref(span), agent, above, known)
+        live[context[1]] = (weakref.ref(span), agent, above, known)
+
+    def _untracked_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """``on_start`` where span contexts are not the API's tuple: counted, not tracked.
+
+        The tracker is only a fast path: every answer is then ``UNKNOWN`` and
+        assembly decides from the finished tree, as without a tracker.
+        """
+        self.untracked += 1
 
     def on_end(self, span: ReadableSpan) -> None:
         self.ended(span)
