@@ -66,10 +66,13 @@ class EncodedPayload:
 
 
 def encode_payload(
-    payload: Mapping[str, Any], *, max_bytes: int = TARGET_PAYLOAD_BYTES
+    payload: Mapping[str, Any], *, max_bytes: int = TARGET_PAYLOAD_BYTES, ordered: bool = False
 ) -> EncodedPayload:
     """Compact UTF-8 JSON of ``payload``, shrunk in the contract's order when over ``max_bytes``.
 
+    ``ordered``: the caller knows ``payload`` is already as ``order_payload`` returns
+    it (in contract order, without empty or non-finite values), as ``convert_run``
+    builds it; fitting then skips checking that, a pass over the whole payload.
     Raises ``PayloadTooLargeError`` only when even the minimal form (name,
     description, time, duration, environment) does not fit.
     """
@@ -82,7 +85,7 @@ def encode_payload(
         first = first.plain() or first
     if first.length <= max_bytes:
         return EncodedPayload(first.body(), False, 0)
-    return _Shrinker(payload, max_bytes, first).fit()
+    return _Shrinker(payload, max_bytes, first, ordered=ordered).fit()
 
 
 # From this many steps on, the standard encoder's first encoding marks where each step
@@ -167,7 +170,14 @@ class _Shrinker:
     re-ordering and re-encoding the whole payload at each step would give.
     """
 
-    def __init__(self, payload: Mapping[str, Any], max_bytes: int, first: _FirstEncoding) -> None:
+    def __init__(
+        self,
+        payload: Mapping[str, Any],
+        max_bytes: int,
+        first: _FirstEncoding,
+        *,
+        ordered: bool = False,
+    ) -> None:
         self.max_bytes = max_bytes
         # orjson wrote the whole payload and had nothing doubtful to write; kept only when
         # the payload is also used as it is (below): then orjson writes each of its parts,
@@ -205,11 +215,12 @@ class _Shrinker:
                 "calls": [s["llm_call"] for s in raw_steps if "llm_call" in s],
             }
         reused: list[bytes] | None = None
-        if is_ordered(_without_repeats(work, self.calls_follow_steps)):
+        if ordered or is_ordered(_without_repeats(work, self.calls_follow_steps)):
             # Built in contract order already (conversion builds it so): no cleaning pass;
-            # copies of just what shrinking changes, so the input is left be.
+            # a copy of each step, and of an object in one only when shrinking changes it
+            # (``_owned``), so the input is left be.
             if raw_steps:
-                work["steps"] = [_own_step(step) for step in raw_steps]  # type: ignore[arg-type]
+                work["steps"] = [dict(step) for step in raw_steps]
             usage = work.get("llm_usage")
             if isinstance(usage, dict):
                 work["llm_usage"] = dict(usage)
@@ -229,10 +240,14 @@ class _Shrinker:
             for key, value in self.work.items()
             if key != "steps" and not (key == "llm_usage" and self.calls_follow_steps)
         }
-        self.step_bytes: list[bytes | None] = list(
-            reused if reused is not None else self._dumps_each(self.steps)
-        )
-        self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
+        self.step_bytes: list[bytes | None]
+        if self.exact:
+            # Encoded when first needed, with the capped ones (``_cap_exact``): one call.
+            self.step_bytes = [None] * len(self.steps)
+            self.step_lengths = [0] * len(self.steps)
+        else:
+            self.step_bytes = list(reused if reused is not None else self._dumps_each(self.steps))
+            self.step_lengths = [len(b) for b in self.step_bytes if b is not None]
         self.call_lengths = self._call_lengths()
         # Bytes of objects emptied by shrinking: gone from the body, still counted when
         # estimating what to drop (as the whole-payload algorithm did).
@@ -284,21 +299,9 @@ class _Shrinker:
     # -- shrinking -------------------------------------------------------
 
     def fit(self) -> EncodedPayload:
-        if self._fits(self._length()):
-            return self._done(self._body())
-        # Capping at the first limit and then the next is capping at the next: the first
-        # is only measured, and done only when it is enough.
-        first, last = _PREVIEW_SHRINK_STEPS
-        if self._fits(self._length() - _cut_savings(self._previews(first), first)):
-            self._cap_all(first, measure=True)
-            return self._done(self._body())
-        # orjson encodes the capped steps again faster than their lengths can be followed
-        # in Python; the standard encoder does not.
-        self._cap_all(last, measure=not self.exact)
-        if self.exact:
-            self._encode_stale()  # the lengths to drop steps by, and the bytes of those kept
-        if self._fits(self._length()):
-            return self._done(self._body())
+        capped = self._cap_exact() if self.exact else self._cap_measured()
+        if capped is not None:
+            return capped
         self._drop_oldest_steps(keep=min(len(self.steps), _MIN_KEPT_STEPS))
         if self._fits(self._length()):
             return self._done(self._body())
@@ -313,6 +316,77 @@ class _Shrinker:
         if self._fits(self._length()):
             return self._done(self._body())
         return self._done(self._last_resort())
+
+    def _cap_measured(self) -> EncodedPayload | None:
+        """The payload as it is, or with its texts capped, when that fits; else capped at last.
+
+        Capping at the first limit and then the next is capping at the next: the
+        first is only measured, and done only when it is enough.
+        """
+        if self._fits(self._length()):
+            return self._done(self._body())
+        first, last = _PREVIEW_SHRINK_STEPS
+        if self._fits(self._length() - _cut_savings(self._previews(first), first)):
+            self._cap_all(first, measure=True)
+            return self._done(self._body())
+        self._cap_all(last, measure=True)
+        if self._fits(self._length()):
+            return self._done(self._body())
+        return None
+
+    def _cap_exact(self) -> EncodedPayload | None:
+        """``_cap_measured``'s outcome, for steps orjson encodes (faster than measuring).
+
+        The texts are capped at the last limit first and every step encoded in one
+        call: when even that does not fit, neither do the payload as it is nor its
+        texts capped at the first limit (each is longer), and nothing else is
+        measured. When it fits, those two lengths follow from the capped one and
+        the bytes the caps saved, and the texts are put back if one of them fits.
+        """
+        first, last = _PREVIEW_SHRINK_STEPS
+        cut = self._cap_recording(last)
+        self._encode_stale()  # the lengths to drop steps by, and the bytes of those kept
+        length = self._length()
+        if not self._fits(length):
+            return None
+        texts = [text for _, _, _, text in cut]
+        whole = length + _cut_savings(texts, last)
+        limit = None
+        if self._fits(whole):
+            limit = 0
+        elif self._fits(whole - _cut_savings([t for t in texts if len(t) > first], first)):
+            limit = first
+        if limit is not None:
+            for index, owner, key, text in cut:
+                owner[key] = text
+                self.step_bytes[index] = None
+            if limit:
+                self._cap_all(limit, measure=False)
+        return self._done(self._body())
+
+    def _cap_recording(self, limit: int) -> list[tuple[int, dict[str, Any], str, str]]:
+        """Cap every step's texts at ``limit``; what each was: (step, object, key, text)."""
+        cut: list[tuple[int, dict[str, Any], str, str]] = []
+        encoded = self.step_bytes
+        for index, step in enumerate(self.steps):
+            before = len(cut)
+            for key in ("input_preview", "output_preview"):
+                value = step.get(key)
+                if isinstance(value, str) and len(value) > limit:
+                    cut.append((index, step, key, value))
+                    step[key] = cap(value, limit)
+            tool_call = step.get("tool_call")
+            if isinstance(tool_call, dict):
+                owned = None
+                for key in ("input_summary", "output_summary"):
+                    value = tool_call.get(key)
+                    if isinstance(value, str) and len(value) > limit:
+                        owned = owned or _owned(step, "tool_call")
+                        cut.append((index, owned, key, value))
+                        owned[key] = cap(value, limit)
+            if len(cut) != before:
+                encoded[index] = None
+        return cut
 
     def _previews(self, limit: int) -> list[str]:
         """The step texts longer than ``limit`` (what capping at ``limit`` cuts)."""
@@ -392,10 +466,15 @@ class _Shrinker:
             change = _renumber_step(step, count)
             if change is None:
                 self.emptied[index] += len(_EMPTY_METADATA)
+            if self.exact:
+                encoded[index] = None  # encoded again below, all in one call
+            elif change is None:
                 self._changed(index)
             elif change or encoded[index] is not None:
                 self.step_lengths[index] += change
                 encoded[index] = _renumbered(encoded[index], number, step)
+        if self.exact:
+            self._encode_stale()
 
     # -- the body --------------------------------------------------------
 
@@ -523,15 +602,14 @@ def _without_repeats(work: dict[str, Any], calls_follow_steps: bool) -> dict[str
     return {**work, "llm_usage": {**usage, "calls": usage["calls"][:1]}}
 
 
-def _own_step(step: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a step deep enough for shrinking to change it (the objects it changes)."""
-    owned = dict(step)
-    tool_call = owned.get("tool_call")
-    if tool_call is not None:
-        owned["tool_call"] = dict(tool_call)
-    metadata = owned.get("metadata")
-    if metadata is not None:
-        owned["metadata"] = dict(metadata)
+def _owned(step: dict[str, Any], key: str) -> dict[str, Any]:
+    """A copy of the object ``step[key]``, put in its place, for shrinking to change.
+
+    Steps are copied one level deep; an object inside one is copied only here,
+    where it is about to change, so the input payload is left be.
+    """
+    owned = dict(step[key])
+    step[key] = owned
     return owned
 
 
@@ -620,6 +698,7 @@ def _renumber_step(step: dict[str, Any], count: int) -> int | None:
         step["step_number"] = renumbered
     metadata = step.get("metadata")
     if isinstance(metadata, dict) and "parent_step" in metadata:
+        metadata = _owned(step, "metadata")
         parent = metadata["parent_step"]
         if isinstance(parent, int) and parent > count:
             metadata["parent_step"] = parent - count
@@ -647,12 +726,14 @@ def _cap_previews(step: dict[str, Any], limit: int, *, measure: bool = True) -> 
             step[key] = capped
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
+        owned = None
         for key in ("input_summary", "output_summary"):
             value = tool_call.get(key)
             if isinstance(value, str) and len(value) > limit:
                 capped = cap(value, limit)
                 saved += _cut_saving(value, capped) if measure else 1
-                tool_call[key] = capped
+                owned = owned or _owned(step, "tool_call")
+                owned[key] = capped
     return saved
 
 
@@ -662,6 +743,8 @@ def _drop_previews(step: dict[str, Any]) -> tuple[bool, bool]:
     changed = step.pop("output_preview", None) is not None or changed
     tool_call = step.get("tool_call")
     if isinstance(tool_call, dict):
+        if "input_summary" in tool_call or "output_summary" in tool_call:
+            tool_call = _owned(step, "tool_call")
         changed = tool_call.pop("input_summary", None) is not None or changed
         changed = tool_call.pop("output_summary", None) is not None or changed
         if not tool_call:
