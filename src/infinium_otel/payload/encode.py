@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infinium_otel._text import TRUNCATION_MARKER, cap
@@ -190,6 +190,7 @@ class _Shrinker:
         if earlier:
             self.description = self.description[earlier.end() :]
         raw_steps = [s for s in payload.get("steps") or () if isinstance(s, Mapping)]
+        self.raw_steps = raw_steps  # as given, to take back after capping (``_cap_exact``)
         usage = payload.get("llm_usage")
         calls = usage.get("calls") if isinstance(usage, Mapping) else None
         step_calls = sum(1 for s in raw_steps if "llm_call" in s)
@@ -341,15 +342,16 @@ class _Shrinker:
         call: when even that does not fit, neither do the payload as it is nor its
         texts capped at the first limit (each is longer), and nothing else is
         measured. When it fits, those two lengths follow from the capped one and
-        the bytes the caps saved, and the texts are put back if one of them fits.
+        the bytes the caps saved, and the steps are taken again as they were if
+        one of them fits.
         """
         first, last = _PREVIEW_SHRINK_STEPS
-        cut = self._cap_recording(last)
+        capped = self._cap_texts(last)
         self._encode_stale()  # the lengths to drop steps by, and the bytes of those kept
         length = self._length()
         if not self._fits(length):
             return None
-        texts = [text for _, _, _, text in cut]
+        texts = _previews(self.raw_steps, last)
         whole = length + _cut_savings(texts, last)
         limit = None
         if self._fits(whole):
@@ -357,52 +359,41 @@ class _Shrinker:
         elif self._fits(whole - _cut_savings([t for t in texts if len(t) > first], first)):
             limit = first
         if limit is not None:
-            for index, owner, key, text in cut:
-                owner[key] = text
+            for index in capped:
+                self.steps[index] = dict(self.raw_steps[index])
                 self.step_bytes[index] = None
             if limit:
                 self._cap_all(limit, measure=False)
         return self._done(self._body())
 
-    def _cap_recording(self, limit: int) -> list[tuple[int, dict[str, Any], str, str]]:
-        """Cap every step's texts at ``limit``; what each was: (step, object, key, text)."""
-        cut: list[tuple[int, dict[str, Any], str, str]] = []
+    def _cap_texts(self, limit: int) -> list[int]:
+        """Cap every step's texts at ``limit`` (as ``_cap_previews``); the steps that changed.
+
+        The loop of ``_cap_all`` written out for the commonest texts: it runs over
+        every step of the biggest runs.
+        """
+        head = max(0, limit - len(TRUNCATION_MARKER))
+        capped: list[int] = []
         encoded = self.step_bytes
         for index, step in enumerate(self.steps):
-            before = len(cut)
-            for key in ("input_preview", "output_preview"):
-                value = step.get(key)
-                if isinstance(value, str) and len(value) > limit:
-                    cut.append((index, step, key, value))
-                    step[key] = cap(value, limit)
-            tool_call = step.get("tool_call")
-            if isinstance(tool_call, dict):
-                owned = None
-                for key in ("input_summary", "output_summary"):
-                    value = tool_call.get(key)
-                    if isinstance(value, str) and len(value) > limit:
-                        owned = owned or _owned(step, "tool_call")
-                        cut.append((index, owned, key, value))
-                        owned[key] = cap(value, limit)
-            if len(cut) != before:
+            changed = False
+            text = step.get("input_preview")
+            if isinstance(text, str) and len(text) > limit:
+                step["input_preview"] = text[:head] + TRUNCATION_MARKER
+                changed = True
+            text = step.get("output_preview")
+            if isinstance(text, str) and len(text) > limit:
+                step["output_preview"] = text[:head] + TRUNCATION_MARKER
+                changed = True
+            if "tool_call" in step and _cap_previews(step, limit, measure=False):
+                changed = True
+            if changed:
+                capped.append(index)
                 encoded[index] = None
-        return cut
+        return capped
 
     def _previews(self, limit: int) -> list[str]:
-        """The step texts longer than ``limit`` (what capping at ``limit`` cuts)."""
-        found = []
-        for step in self.steps:
-            for key in ("input_preview", "output_preview"):
-                value = step.get(key)
-                if isinstance(value, str) and len(value) > limit:
-                    found.append(value)
-            tool_call = step.get("tool_call")
-            if isinstance(tool_call, dict):
-                for key in ("input_summary", "output_summary"):
-                    value = tool_call.get(key)
-                    if isinstance(value, str) and len(value) > limit:
-                        found.append(value)
-        return found
+        return _previews(self.steps, limit)
 
     def _cap_all(self, limit: int, *, measure: bool) -> None:
         """Cap every step's previews; ``measure``: follow the lengths (else encode again)."""
@@ -455,6 +446,14 @@ class _Shrinker:
         del self.emptied[:count]
         self.dropped += count
         encoded = self.step_bytes
+        if self.exact:  # every step encoded again, all in one call
+            emptied = self.emptied
+            for index, step in enumerate(self.steps):
+                if _renumber_step(step, count, measure=False) is None:
+                    emptied[index] += len(_EMPTY_METADATA)
+                encoded[index] = None
+            self._encode_stale()
+            return
         for index, step in enumerate(self.steps):
             metadata = step.get("metadata")
             # Only a step whose number alone changes can be patched.
@@ -466,15 +465,10 @@ class _Shrinker:
             change = _renumber_step(step, count)
             if change is None:
                 self.emptied[index] += len(_EMPTY_METADATA)
-            if self.exact:
-                encoded[index] = None  # encoded again below, all in one call
-            elif change is None:
                 self._changed(index)
             elif change or encoded[index] is not None:
                 self.step_lengths[index] += change
                 encoded[index] = _renumbered(encoded[index], number, step)
-        if self.exact:
-            self._encode_stale()
 
     # -- the body --------------------------------------------------------
 
@@ -602,6 +596,23 @@ def _without_repeats(work: dict[str, Any], calls_follow_steps: bool) -> dict[str
     return {**work, "llm_usage": {**usage, "calls": usage["calls"][:1]}}
 
 
+def _previews(steps: Sequence[Mapping[str, Any]], limit: int) -> list[str]:
+    """The step texts longer than ``limit`` (what capping at ``limit`` cuts)."""
+    found = []
+    for step in steps:
+        for key in ("input_preview", "output_preview"):
+            value = step.get(key)
+            if isinstance(value, str) and len(value) > limit:
+                found.append(value)
+        tool_call = step.get("tool_call")
+        if isinstance(tool_call, dict):
+            for key in ("input_summary", "output_summary"):
+                value = tool_call.get(key)
+                if isinstance(value, str) and len(value) > limit:
+                    found.append(value)
+    return found
+
+
 def _owned(step: dict[str, Any], key: str) -> dict[str, Any]:
     """A copy of the object ``step[key]``, put in its place, for shrinking to change.
 
@@ -688,13 +699,17 @@ def _renumbered(body: bytes | None, number: Any, step: dict[str, Any]) -> bytes 
     return b'{"step_number":%d' % step["step_number"] + body[len(old) :]
 
 
-def _renumber_step(step: dict[str, Any], count: int) -> int | None:
-    """Number ``step`` ``count`` places earlier; the change in its length, None if unknown."""
+def _renumber_step(step: dict[str, Any], count: int, *, measure: bool = True) -> int | None:
+    """Number ``step`` ``count`` places earlier; the change in its length, None if unknown.
+
+    Without ``measure`` (the step is encoded again): 0, or None when it lost its metadata.
+    """
     change = 0
     number = step.get("step_number")
     if isinstance(number, int):
         renumbered = number - count
-        change += _number_length(renumbered) - _number_length(number)
+        if measure:
+            change += _number_length(renumbered) - _number_length(number)
         step["step_number"] = renumbered
     metadata = step.get("metadata")
     if isinstance(metadata, dict) and "parent_step" in metadata:
@@ -702,7 +717,8 @@ def _renumber_step(step: dict[str, Any], count: int) -> int | None:
         parent = metadata["parent_step"]
         if isinstance(parent, int) and parent > count:
             metadata["parent_step"] = parent - count
-            change += _number_length(parent - count) - _number_length(parent)
+            if measure:
+                change += _number_length(parent - count) - _number_length(parent)
         else:
             del metadata["parent_step"]
             if not metadata:
