@@ -18,7 +18,7 @@ from infinium_otel.contract import TARGET_PAYLOAD_BYTES
 from infinium_otel.delivery.items import Delivery
 from infinium_otel.errors import PayloadTooLargeError
 from infinium_otel.export.prepare import RunPreparer
-from infinium_otel.payload import encode
+from infinium_otel.payload import encode, json_encoder
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.order import is_ordered, order_payload
@@ -55,8 +55,6 @@ def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "orjson":
         pytest.importorskip("orjson")
     else:
-        from infinium_otel.payload import json_encoder
-
         monkeypatch.setattr(json_encoder, "_orjson", None)
     return str(request.param)
 
@@ -124,3 +122,18 @@ def test_the_exporter_skips_the_order_check_only_for_payloads_straight_from_conv
     assert unhooked.body == hooked.body
     assert len(unhooked.body) <= TARGET_PAYLOAD_BYTES
     assert json.loads(unhooked.body)["environment"]["custom_tags"]["truncated"] == "true"
+
+
+def test_items_encoded_in_chunks_are_each_items_own_bytes(encoder: str) -> None:
+    """Over several chunks, with the split mark inside items of some chunks only."""
+    items: list[Any] = [
+        {"step_number": n, "text": "é \\" * (n % 7), "value": n / 3} for n in range(700)
+    ]
+    items[3]["notes"] = ["a", json_encoder._ITEM_MARK, "b"]
+    items[600]["notes"] = [json_encoder._ITEM_MARK]
+    expected = [json_encoder._std_dumps(item) for item in items]
+    assert json_encoder._dumps_each(items) == expected
+    plain = items[4:600]  # no mark, and nothing orjson writes differently: exact
+    assert json_encoder._dumps_each(plain, exact=True) == expected[4:600]
+    assert json_encoder._dumps_each(items[:1]) == expected[:1]
+    assert json_encoder._dumps_each([]) == []

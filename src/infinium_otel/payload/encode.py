@@ -261,6 +261,8 @@ class _Shrinker:
     def _call_lengths(self) -> list[int]:
         """Each step's encoded ``llm_call`` length (0 without one), from one encoder call."""
         calls = self._dumps_each([step["llm_call"] for step in self.steps if "llm_call" in step])
+        if len(calls) == len(self.steps):  # every step an LLM call
+            return [len(call) for call in calls]
         lengths = [0] * len(self.steps)
         position = 0
         for index, step in enumerate(self.steps):
@@ -407,6 +409,11 @@ class _Shrinker:
         """Encode the steps that changed, all in one call; their lengths are then exact."""
         encoded = self.step_bytes
         stale = [index for index, body in enumerate(encoded) if body is None]
+        if len(stale) == len(encoded):  # all of them (with orjson, after each change)
+            bodies = self._dumps_each(self.steps)
+            encoded[:] = bodies
+            self.step_lengths[:] = map(len, bodies)
+            return
         bodies = self._dumps_each([self.steps[i] for i in stale])
         for index, body in zip(stale, bodies, strict=True):
             encoded[index] = body
@@ -451,7 +458,7 @@ class _Shrinker:
             for index, step in enumerate(self.steps):
                 if _renumber_step(step, count, measure=False) is None:
                     emptied[index] += len(_EMPTY_METADATA)
-                encoded[index] = None
+            encoded[:] = [None] * len(encoded)
             self._encode_stale()
             return
         for index, step in enumerate(self.steps):
@@ -480,26 +487,34 @@ class _Shrinker:
         return _member("description", text)
 
     def _body(self) -> bytes:
-        """The body from the encoded parts, encoding again only the steps that changed."""
-        parts: list[bytes] = []
+        """The body from the encoded parts, encoding again only the steps that changed.
+
+        Joined once: each join or concatenation of a body-sized result is another
+        megabyte of fresh memory for the biggest runs.
+        """
+        pieces: list[bytes] = [b"{"]
         for key in self.keys:
             if key == "description":
                 member = self._description_member()
             elif key == "steps":
-                member = self._steps_member()
+                if self.steps:
+                    self._encode_stale()
+                    if len(pieces) > 1:
+                        pieces.append(b",")
+                    pieces.append(_STEPS_KEY + b"[")
+                    pieces.extend(_interleaved(self.step_bytes, b","))
+                    pieces.append(b"]")
+                continue
             elif key == "llm_usage" and self.calls_follow_steps:
                 member = self._usage_member()
             else:
                 member = self.members.get(key)
             if member:
-                parts.append(member)
-        return b"{" + b",".join(parts) + b"}"
-
-    def _steps_member(self) -> bytes | None:
-        if not self.steps:
-            return None
-        self._encode_stale()
-        return _STEPS_KEY + b"[" + b",".join(b for b in self.step_bytes if b is not None) + b"]"
+                if len(pieces) > 1:
+                    pieces.append(b",")
+                pieces.append(member)
+        pieces.append(b"}")
+        return b"".join(pieces)
 
     def _usage_parts(self) -> tuple[bytes, bytes, bytes | None] | None:
         """The ``llm_usage`` member around its calls: (before, after, member without calls)."""
@@ -519,10 +534,10 @@ class _Shrinker:
         if self.usage_parts is None:
             return None
         prefix, suffix, without = self.usage_parts
-        calls = self._dumps_each([s["llm_call"] for s in self.steps if "llm_call" in s])
+        calls = [s["llm_call"] for s in self.steps if "llm_call" in s]
         if not calls:
             return without
-        return prefix + b"[" + b",".join(calls) + b"]" + suffix
+        return prefix + _dumps(calls) + suffix  # the list, as its items encoded apart would be
 
     def _last_resort(self) -> bytes:
         """Beyond the contract's order: trim the lists a huge run can still hold, then the rest."""
@@ -622,6 +637,13 @@ def _owned(step: dict[str, Any], key: str) -> dict[str, Any]:
     owned = dict(step[key])
     step[key] = owned
     return owned
+
+
+def _interleaved(items: list[bytes | None], separator: bytes) -> list[bytes]:
+    """``items`` with ``separator`` between each two, for one join (all items encoded)."""
+    spaced: list[bytes] = [separator] * (2 * len(items) - 1)
+    spaced[::2] = items  # type: ignore[assignment]
+    return spaced
 
 
 def _member(key: str, value: Any) -> bytes:
