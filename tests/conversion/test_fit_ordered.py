@@ -18,7 +18,7 @@ from infinium_otel.contract import TARGET_PAYLOAD_BYTES
 from infinium_otel.delivery.items import Delivery
 from infinium_otel.errors import PayloadTooLargeError
 from infinium_otel.export.prepare import RunPreparer
-from infinium_otel.payload import encode, json_encoder
+from infinium_otel.payload import json_encoder, shrink
 from infinium_otel.payload.convert import convert_run
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.order import is_ordered, order_payload
@@ -105,13 +105,13 @@ def test_the_exporter_skips_the_order_check_only_for_payloads_straight_from_conv
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     checked: list[int] = []
-    real = encode.is_ordered
+    real = shrink.is_ordered
 
     def counting(payload: Any) -> bool:
         checked.append(1)
         return real(payload)
 
-    monkeypatch.setattr(encode, "is_ordered", counting)
+    monkeypatch.setattr(shrink, "is_ordered", counting)
     run = _run(400, "Where is parcel 42? " * 8)  # over the size limit: fitted
     unhooked = RunPreparer()(run)
     assert isinstance(unhooked, Delivery)
