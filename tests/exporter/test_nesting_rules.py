@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from infinium_otel.export import nesting
 from infinium_otel.export.assembly import RunAssembler
 from infinium_otel.export.nesting import Nesting, NestingTracker
 
@@ -382,3 +383,59 @@ def test_threads_ending_sub_agents_while_the_exporter_asks(spans: Spans) -> None
     assert Nesting.NESTED in asked and Nesting.TOP not in asked
     assert spans.tracker.waiting_answers <= 50 + len(threads)
     assert spans.tracker.live_spans == 0
+
+
+def test_a_span_under_a_remote_parent_starts_a_chain_even_if_its_id_is_live(
+    spans: Spans,
+) -> None:
+    """A service calling itself: the server span's remote parent has the client span's id."""
+    spans.attach()
+    with spans.tracer.start_as_current_span("outer", attributes=AGENT) as outer:
+        client = outer.get_span_context()
+        remote = trace.SpanContext(
+            client.trace_id, client.span_id, is_remote=True, trace_flags=client.trace_flags
+        )
+        context = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+        with spans.tracer.start_as_current_span("server agent", context=context, attributes=AGENT):
+            pass
+        (server,) = [s for s in spans.memory.get_finished_spans() if s.name == "server agent"]
+    assert server.parent is not None and server.parent.is_remote
+    assert spans.tracker.verdict(server.context.trace_id, server.context.span_id) is Nesting.TOP
+
+
+class _OtherSpan:
+    """A span of another layout: only the public properties, no SDK internals."""
+
+    def __init__(self, real: Span) -> None:
+        self.context = real.context
+        self.parent = real.parent
+        self.attributes = dict(real.attributes or {})
+
+
+def test_a_span_without_the_sdks_internals_is_tracked_through_its_properties(
+    spans: Spans,
+) -> None:
+    tracker = spans.tracker
+    outer = spans.start("outer", **AGENT)
+    inner = spans.start("inner", parent=outer, **AGENT)
+    for span in (outer, inner):
+        tracker.on_start(_OtherSpan(span))  # type: ignore[arg-type]
+    inner.end()
+    outer.end()
+    tracker.ended_all(spans.take())
+    assert tracker.verdict(inner.context.trace_id, inner.context.span_id) is Nesting.NESTED
+    assert tracker.verdict(outer.context.trace_id, outer.context.span_id) is Nesting.TOP
+
+
+def test_span_contexts_of_another_layout_leave_every_answer_to_assembly(
+    spans: Spans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nesting, "CONTEXT_IS_TUPLE", False)
+    spans.tracker = NestingTracker()
+    spans.attach()
+    assembler = spans.assembler()
+    emit_nested(spans)
+    assert spans.tracker.live_spans == 0 and spans.tracker.untracked == 4
+    runs = assembler.add(spans.take(), now=0.0)
+    assert [r.root.name for r in runs] == ["outer"]
+    assert names(runs[0].spans) == {"outer", "middle step", "inner", "chat"}

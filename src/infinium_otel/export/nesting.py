@@ -36,12 +36,13 @@ import enum
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from infinium_otel.conventions import classify
+from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
 
 __all__ = ["Nesting", "NestingTracker", "attach_tracker", "feeds"]
 
@@ -57,16 +58,20 @@ class Nesting(enum.Enum):
     UNKNOWN = "unknown"
 
 
-# A live span as the tracker saw it start: a tuple (cheaper to make than an object)
-# of a weak reference to the span, never the span itself, and three flags:
-# - agent: it encloses agents (agent, workflow, chain) at its start, or later;
-# - above: an agent-like span sits above it, as seen at its start;
-# - known: the tracker saw its whole local parent chain start.
-_Live = tuple[weakref.ReferenceType[Span], bool, bool, bool]
-_REF: Final = 0
-_AGENT: Final = 1
-_ABOVE: Final = 2
-_KNOWN: Final = 3
+class _Live(weakref.ref):  # type: ignore[type-arg]
+    """A live span as the tracker saw it start: a weak reference to it (never the span
+    itself) that carries three flags. One object per span, where a tuple of a
+    reference and flags was two for the garbage collector to follow:
+
+    - agent: it encloses agents (agent, workflow, chain) at its start, or later;
+    - above: an agent-like span sits above it, as seen at its start;
+    - known: the tracker saw its whole local parent chain start.
+    """
+
+    __slots__ = ("above", "agent", "known")
+    agent: bool
+    above: bool
+    known: bool
 
 
 class HasTracker(Protocol):
@@ -94,6 +99,8 @@ class NestingTracker(SpanProcessor):
         self.untracked = 0
         # Weak: a provider's id can be reused once it is gone, so ids alone would lie.
         self._providers: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+        if not CONTEXT_IS_TUPLE:
+            self.on_start = self._untracked_start  # type: ignore[method-assign]
 
     @property
     def attached(self) -> bool:
@@ -125,40 +132,58 @@ class NestingTracker(SpanProcessor):
 
     # -- SpanProcessor (application threads) -------------------------------
 
-    # Both run on the application's threads for every span: plain dict operations (atomic
-    # under the GIL), no lock, and a span's kind is read only where it can change an answer.
+    # ``on_start`` runs on the application's threads for every span: plain dict operations
+    # (atomic under the GIL), no lock, the span's context read from the tuple the API
+    # declares (``span_context_layout``) rather than through five properties, and a span's
+    # kind read only where it can change an answer.
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        context = span.context
+        try:
+            context = span._context
+            parent = span._parent
+        except AttributeError:  # not the SDK's span: its public properties say the same
+            context, parent = span.context, span.parent
         if context is None:
             return
         live = self._live
-        parent = span.parent
-        if parent is None or parent.is_remote or not parent.is_valid:
+        # Literal indexes on the hot path: parent[2] is_remote, [5] is_valid, [1] span id.
+        if parent is None or parent[2] or not parent[5]:
             above, known = False, True
         else:
-            parent_id = parent.span_id
+            parent_id = parent[1]
             record = live.get(parent_id)
             if record is None:
                 above, known = False, False
-            elif record[2] or record[1]:  # above or agent (literal indexes: the hot path)
-                above, known = True, record[3]
+            elif record.above or record.agent:
+                above, known = True, record.known
             else:
                 # A kind set just after the parent started still counts.
-                parent_span = record[0]()
-                known = record[3]
+                parent_span = record()
+                known = record.known
                 above = (
                     parent_span is not None and classify(_attributes(parent_span)).encloses_agents
                 )
-                if above:
-                    live[parent_id] = (record[0], True, False, known)
+                if above:  # in place: a reader in between sees NESTED either way
+                    record.above = True
+                    record.agent = False
         if len(live) >= self._max_live and not self._make_room():
             self.untracked += 1
             return
         # Under an agent-like span a span's own kind changes nothing: it and every span
         # below it are nested whatever they are.
-        agent = not above and classify(_attributes(span)).encloses_agents
-        live[context.span_id] = (weakref.ref(span), agent, above, known)
+        record = _Live(span)
+        record.agent = not above and classify(_attributes(span)).encloses_agents
+        record.above = above
+        record.known = known
+        live[context[1]] = record
+
+    def _untracked_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """``on_start`` where span contexts are not the API's tuple: counted, not tracked.
+
+        The tracker is only a fast path: every answer is then ``UNKNOWN`` and
+        assembly decides from the finished tree, as without a tracker.
+        """
+        self.untracked += 1
 
     def on_end(self, span: ReadableSpan) -> None:
         self.ended(span)
@@ -179,7 +204,7 @@ class NestingTracker(SpanProcessor):
         record = self._live.get(span_id)
         if record is None:
             return
-        nested_or_top = record[_ABOVE] or (record[_KNOWN] and record[_AGENT])
+        nested_or_top = record.above or (record.known and record.agent)
         if nested_or_top and classify(_attributes(span)).is_agent_like:
             # Recorded before the live record goes, so an exporter asking from
             # another thread in between finds one or the other.
@@ -223,7 +248,7 @@ class NestingTracker(SpanProcessor):
         the batch processor's queue: then its end time is kept.
         """
         record = self._live.get(span_id)
-        live = record[_REF]() if record is not None else None
+        live = record() if record is not None else None
         if live is None:
             return None
         try:
@@ -275,7 +300,7 @@ class NestingTracker(SpanProcessor):
             except RuntimeError:  # changed by another thread while copied: try later
                 return False
             for span_id, record in records:
-                if record[_REF]() is None:
+                if record() is None:
                     self._live.pop(span_id, None)
             room = len(self._live) < self._max_live
             if not room:
@@ -307,9 +332,9 @@ def _forget_oldest(answers: dict[tuple[int, int], Nesting], keep: int) -> None:
 
 
 def _answer(record: _Live) -> Nesting:
-    if record[_ABOVE]:
+    if record.above:
         return Nesting.NESTED
-    if record[_KNOWN] and record[_AGENT]:
+    if record.known and record.agent:
         return Nesting.TOP
     return Nesting.UNKNOWN
 

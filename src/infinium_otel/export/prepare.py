@@ -110,7 +110,8 @@ class RunPreparer:
                 return self._count(hooked)
             payload = hooked
         try:
-            body = encode_payload(payload).body
+            # Straight from conversion (no hook): already in contract order.
+            body = encode_payload(payload, ordered=self._hook is None).body
         except Exception:
             _log.exception("Infinium exporter: could not encode a run; it was dropped")
             return self._count(NotSent.CONVERSION_FAILED)
