@@ -29,7 +29,7 @@ from infinium_otel.conventions.messages import (
 )
 from infinium_otel.conventions.values import first, integer, number, text
 
-__all__ = ["SpanFacts", "read_facts", "run_name", "span_attributes"]
+__all__ = ["SpanFacts", "has_events", "read_facts", "run_name", "span_attributes"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -423,7 +423,7 @@ def _read_content(
     agent = facts.kind.is_agent_like or facts.kind is SpanKind.CHAIN
     # A side none of whose attributes is present (and no events) has no text: the readers
     # below would each look and find nothing (a tool span's input and output, an agent's).
-    with_events = _has_events(span)
+    with_events = has_events(span)
     input_text = None
     if with_events or plan.reads_input:
         input_text = _read_input(span, attributes, agent)
@@ -444,7 +444,7 @@ def _read_content(
         facts.tool_result = (content_text(result) or _text(result)) if result else output_text
 
 
-def _has_events(span: ReadableSpan) -> bool:
+def has_events(span: ReadableSpan) -> bool:
     """``bool(span.events)`` without the SDK copying the events into a new tuple."""
     events = getattr(span, "_events", None)
     try:

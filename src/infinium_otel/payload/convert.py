@@ -26,15 +26,24 @@ from infinium_otel.contract import (
     TOOL_OUTPUT_SUMMARY_MAX,
 )
 from infinium_otel.conventions import infinium
-from infinium_otel.conventions.facts import SpanFacts, read_facts, run_name, span_attributes
+from infinium_otel.conventions.facts import (
+    SpanFacts,
+    read_facts,
+    run_name,
+    span_attributes,
+)
+from infinium_otel.conventions.facts import (
+    has_events as _has_events,
+)
 from infinium_otel.conventions.kind import SpanKind
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.environment import environment
-from infinium_otel.payload.order import clean_member, plain_number, plain_text, plain_value
+from infinium_otel.payload.order import clean_member, plain_text, plain_value
 from infinium_otel.payload.run import Run
 from infinium_otel.payload.run_errors import span_errors, unique_errors
+from infinium_otel.payload.shown import shown_number, shown_text
 from infinium_otel.payload.steps import RunTree, StepNode, build_tree
 from infinium_otel.payload.usage import llm_call, llm_usage, usage_nodes
 
@@ -93,10 +102,17 @@ def convert_run(
         calls = [root]
         call_dicts = []
     fill_estimated_costs(calls)
-    ordered_ids = [f.span_id for f, _ in tree.members]
-    errors = unique_errors(
-        [(sid, errors_by_span[sid]) for sid in ordered_ids if sid in errors_by_span],
-        tree.parents,
+    errors = (
+        unique_errors(
+            [
+                (f.span_id, errors_by_span[f.span_id])
+                for f, _ in tree.members
+                if f.span_id in errors_by_span
+            ],
+            tree.parents,
+        )
+        if errors_by_span
+        else []
     )
 
     attributes = span_attributes(root_span)
@@ -149,15 +165,6 @@ def _readable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if type(inner) is dict else attributes
 
 
-def _has_events(span: ReadableSpan) -> bool:
-    """``bool(span.events)`` without the SDK copying the events into a new tuple."""
-    events = getattr(span, "_events", None)
-    try:
-        return len(events) > 0 if events is not None else bool(span.events)
-    except TypeError:
-        return bool(span.events)
-
-
 def _step(
     node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -165,67 +172,79 @@ def _step(
     facts = node.facts
     kind = facts.kind
     error = _step_error(node, errors_by_span) if facts.failed else None
-    duration_ms: float | None = facts.duration_ms
-    if type(duration_ms) is not int:
-        duration_ms = plain_number(duration_ms)
+    duration_ms = shown_number(facts.duration_ms)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": _shown(_step_description(facts), SHORT_TEXT_MAX),
+        "description": shown_text(_step_description(facts), SHORT_TEXT_MAX),
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
-    if kind is SpanKind.TOOL:
+    is_tool = kind is SpanKind.TOOL
+    if is_tool:
         preview_in, preview_out = facts.tool_arguments, facts.tool_result
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = _shown(preview_in, STEP_INPUT_PREVIEW_MAX)
+        step["input_preview"] = shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
     if preview_out:
-        step["output_preview"] = _shown(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        step["output_preview"] = shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
     if error is not None:
         step["error"] = error
-    if kind is SpanKind.TOOL:
-        http_status = facts.http_status
-        for hidden in node.hidden:
-            http_status = hidden.http_status if hidden.http_status is not None else http_status
-        tool_call: dict[str, Any] = {
-            "tool_name": _shown(facts.tool_name or facts.name, SHORT_TEXT_MAX)
-        }
-        if duration_ms is not None:
-            tool_call["duration_ms"] = duration_ms
-        if preview_in:
-            tool_call["input_summary"] = _shown(preview_in, TOOL_INPUT_SUMMARY_MAX)
-        if preview_out:
-            tool_call["output_summary"] = _shown(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
-        if error is not None:
-            tool_call["error"] = dict(error)
-        if http_status is not None:
-            tool_call["http_status"] = http_status
-        step["tool_call"] = tool_call
+    if is_tool:
+        step["tool_call"] = _tool_call(node, duration_ms, preview_in, preview_out, error)
     if facts.span_id in counted:
-        step["llm_call"] = llm_call(facts)
+        step["llm_call"] = llm_call(facts, duration_ms)
+    step["metadata"] = _step_metadata(node)
+    return step
+
+
+def _tool_call(
+    node: StepNode,
+    duration_ms: float | None,
+    preview_in: str | None,
+    preview_out: str | None,
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A tool step's ``tool_call``; its HTTP status is the last one its hidden spans saw."""
+    facts = node.facts
+    http_status = facts.http_status
+    for hidden in node.hidden:
+        http_status = hidden.http_status if hidden.http_status is not None else http_status
+    tool_call: dict[str, Any] = {
+        "tool_name": shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
+    }
+    if duration_ms is not None:
+        tool_call["duration_ms"] = duration_ms
+    if preview_in:
+        tool_call["input_summary"] = shown_text(preview_in, TOOL_INPUT_SUMMARY_MAX)
+    if preview_out:
+        tool_call["output_summary"] = shown_text(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
+    if error is not None:
+        tool_call["error"] = dict(error)
+    if http_status is not None:
+        tool_call["http_status"] = http_status
+    return tool_call
+
+
+def _step_metadata(node: StepNode) -> dict[str, Any]:
+    """Where the step sits in the tree and which span it stands for."""
+    facts = node.facts
     parent = node.parent
-    metadata: dict[str, Any] = {"depth": node.depth}
-    if parent is not None:
-        metadata["parent_step"] = parent.number
+    metadata: dict[str, Any] = (
+        {"depth": node.depth}
+        if parent is None
+        else {"depth": node.depth, "parent_step": parent.number}
+    )
     metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = _KIND_VALUES[kind]
+    metadata["kind"] = _KIND_VALUES[facts.kind]
     scope_name = facts.scope_name
     if scope_name is not None:
         if type(scope_name) is not str:
             scope_name = plain_value(scope_name)
         if scope_name is not None:
             metadata["instrumentation"] = scope_name
-    step["metadata"] = metadata
-    return step
-
-
-def _shown(value: str, limit: int) -> str:
-    """``plain_text(cap(value, limit))``, answered at once for the common short ``str``."""
-    if type(value) is str and len(value) <= limit:
-        return value
-    return plain_text(cap(value, limit))
+    return metadata
 
 
 def _step_error(

@@ -12,8 +12,8 @@ from typing import Any
 
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.kind import SpanKind
-from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
-from infinium_otel.payload.order import plain_number, plain_text
+from infinium_otel.payload.encode import SHORT_TEXT_MAX
+from infinium_otel.payload.shown import shown_number, shown_text
 from infinium_otel.payload.steps import StepNode
 
 __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
@@ -21,28 +21,26 @@ __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
 UNKNOWN_MODEL = "unknown"
 
 
-def llm_call(facts: SpanFacts) -> dict[str, Any]:
-    """One call in the contract's key order, without empty values."""
-    call: dict[str, Any] = {
-        "model": plain_text(cap(facts.model, SHORT_TEXT_MAX)) if facts.model else UNKNOWN_MODEL
-    }
-    if facts.provider:
-        call["provider"] = plain_text(cap(facts.provider, SHORT_TEXT_MAX))
+def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any]:
+    """One call in the contract's key order, without empty values. ``latency_ms``: the call's
+    ``duration_ms`` when the caller has it already."""
+    model = facts.model
+    call: dict[str, Any] = {"model": shown_text(model, SHORT_TEXT_MAX) if model else UNKNOWN_MODEL}
+    provider = facts.provider
+    if provider:
+        call["provider"] = shown_text(provider, SHORT_TEXT_MAX)
     _put(call, "prompt_tokens", facts.input_tokens)
     _put(call, "completion_tokens", facts.output_tokens)
-    _put(call, "latency_ms", facts.duration_ms)
+    _put(call, "latency_ms", latency_ms if latency_ms is not None else facts.duration_ms)
     _put(call, "temperature", facts.temperature)
     return call
 
 
 def _put(target: dict[str, Any], key: str, value: float | None) -> None:
-    if value is None:
-        return
-    if type(value) is not int:
-        value = plain_number(value)
-        if value is None:
-            return
-    target[key] = value
+    if value is not None:
+        value = shown_number(value)
+        if value is not None:
+            target[key] = value
 
 
 def usage_nodes(steps: list[StepNode]) -> set[int]:
