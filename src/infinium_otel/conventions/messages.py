@@ -384,9 +384,7 @@ def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
         calls = body.get("tool_calls")
         if isinstance(calls, list) and calls:
             found["tool_calls"] = [
-                {"name": c.get("name"), "arguments": c.get("args")}
-                for c in calls
-                if is_mapping(c)
+                {"name": c.get("name"), "arguments": c.get("args")} for c in calls if is_mapping(c)
             ]
         return found
     return None

@@ -136,11 +136,7 @@ def tool_arguments(attributes: Mapping[str, Any]) -> str | None:
     """A tool's arguments from ``input.value``: the keyword arguments alone when the value is a
     recorded Python call (``{"args": [], "kwargs": {...}}``, smolagents)."""
     parsed = json_value(attributes.get(INPUT_VALUE))
-    if (
-        is_mapping(parsed)
-        and is_mapping(parsed.get("kwargs"))
-        and not parsed.get("args")
-    ):
+    if is_mapping(parsed) and is_mapping(parsed.get("kwargs")) and not parsed.get("args"):
         return to_json(parsed["kwargs"])
     return None
 
