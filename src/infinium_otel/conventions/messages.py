@@ -79,24 +79,18 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
     role = item.get("role")
     role = (role if type(role) is str else text(role)) or default_role
     nested = item.get("message")
-    if is_mapping(nested) and "parts" not in item and "content" not in item:
+    if nested is not None and is_mapping(nested) and "parts" not in item and "content" not in item:
         return message_from(nested, role)
     pieces: list[str] = []
     parts = item.get("parts")
     if isinstance(parts, list):
-        for part in parts:
-            piece = _part_text(part)
-            if piece:
-                pieces.append(piece)
+        _add_parts(parts, pieces)
     content = item.get("content")
     if isinstance(content, str):
         if content:
             pieces.append(content)
     elif isinstance(content, list):
-        for part in content:
-            piece = _part_text(part)
-            if piece:
-                pieces.append(piece)
+        _add_parts(content, pieces)
     elif content is not None:
         rendered = text(content)
         if rendered:
@@ -112,6 +106,19 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
 _MEDIA_PARTS = frozenset({"blob", "uri", "file", "image", "image_url", "input_audio"})
 # Content blocks without a "type" (Bedrock Converse, Strands): key -> how to render.
 _MEDIA_BLOCKS = ("image", "document", "video", "audio")
+
+
+def _add_parts(parts: list[Any], pieces: list[str]) -> None:
+    """The text of each part onto ``pieces``; a plain text part (most are) read at once."""
+    for part in parts:
+        if type(part) is dict and part.get("type") == "text":
+            value = part.get("content", part.get("text"))
+            if type(value) is str and value:
+                pieces.append(value)
+                continue
+        piece = _part_text(part)
+        if piece:
+            pieces.append(piece)
 
 
 def _part_text(part: Any) -> str | None:

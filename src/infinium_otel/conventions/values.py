@@ -122,13 +122,39 @@ def json_value(value: Any) -> Any:
 
 # What ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)`` uses,
 # made once: ``json.dumps`` with options builds a new encoder at every call.
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _c_encoder() -> Callable[[Any, int], Any] | None:
+    """The C encoder ``_ENCODER.encode`` makes at every call, made once. Without the circular
+    check (whose memo would be shared between threads): what could loop ends in
+    RecursionError instead of ValueError, and parsed JSON and attribute values cannot."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    encoder: Callable[[Any, int], Any] = make(
+        None,
+        _ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,
+        False,
+        True,
+    )
+    return encoder
+
+
+_C_ENCODE = _c_encoder()
 
 
 def to_json(value: Any) -> str | None:
     """Compact JSON text of a parsed value, or None when it cannot be encoded."""
     try:
-        return _ENCODE(value)
+        if _C_ENCODE is None:
+            return _ENCODER.encode(value)
+        return "".join(_C_ENCODE(value, 0))
     except (ValueError, TypeError, RecursionError):
         return None
 
