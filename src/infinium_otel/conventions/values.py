@@ -63,6 +63,8 @@ def text(value: Any) -> str | None:
 
 def integer(value: Any) -> int | None:
     """A non-negative count (tokens, status codes); None for anything else."""
+    if type(value) is int:  # the common case, answered first
+        return value if value >= 0 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -79,6 +81,10 @@ def integer(value: Any) -> int | None:
 
 def number(value: Any, minimum: float | None = None) -> float | None:
     """A finite float not under ``minimum``; None for NaN, infinities and non-numbers."""
+    if type(value) is float:  # the common case, answered first
+        if not math.isfinite(value) or (minimum is not None and value < minimum):
+            return None
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -116,7 +116,7 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = run_name(root_span, [node.facts for node in tree.steps])
+    name = run_name(root_span, (node.facts for node in tree.steps))
     start, end = root.start, _run_end(root, others)
     iso_start = _iso(start) if start is not None else None
     iso_end = _iso(end) if end is not None else None
