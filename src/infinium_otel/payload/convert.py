@@ -149,7 +149,7 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = clean_member("sections", _sections(attributes, tree, iso_start, iso_end))
+    sections = _sections(attributes, tree, iso_start, iso_end)
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
@@ -370,8 +370,12 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
 
 def _sections(
     attributes: Mapping[str, Any], tree: RunTree, iso_start: str | None, iso_end: str | None
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
+    attributes it holds only what is made here (ISO times, lists of plain names), in the
+    contract's order and clean already, so it skips the general cleaning."""
     sections = infinium.sections(attributes)
+    from_attributes = bool(sections)
     timing = sections.setdefault("time_tracking", {})
     if iso_start is not None:
         timing.setdefault("start_time", iso_start)
@@ -380,14 +384,14 @@ def _sections(
     tools: list[str] = []
     for node in tree.steps:
         if node.facts.kind is SpanKind.TOOL:
-            tool = cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX)
+            tool = plain_text(cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX))
             if tool not in tools and len(tools) < _MAX_LISTED:
                 tools.append(tool)
     hosts: list[str] = []
     for facts, _owner in tree.members:
         host = facts.server_address
         if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
-            hosts.append(cap(host, SHORT_TEXT_MAX))
+            hosts.append(plain_text(cap(host, SHORT_TEXT_MAX)))
     if tools or hosts:
         general = sections.setdefault("general", {})
         given = general.get("tools_used")
@@ -397,4 +401,9 @@ def _sections(
         if hosts:
             listed = list(general.get("external_apis_called") or [])
             general["external_apis_called"] = listed + [h for h in hosts if h not in listed]
-    return sections
+    if from_attributes:
+        cleaned: dict[str, Any] | None = clean_member("sections", sections)
+        return cleaned
+    if not timing:
+        del sections["time_tracking"]
+    return sections or None
