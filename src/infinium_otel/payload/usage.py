@@ -86,12 +86,31 @@ def llm_usage(
     provider = _single(providers)
     if provider is not None:
         usage["provider"] = provider
-    _put(usage, "prompt_tokens", _sum(f.input_tokens for f in calls))
-    _put(usage, "completion_tokens", _sum(f.output_tokens for f in calls))
-    _put(usage, "total_tokens", _sum(_total(f) for f in calls))
-    _put(usage, "estimated_cost_usd", _sum_float(f.cost for f in calls))
+    # Each total over the calls that report it, gathered in one pass over the calls.
+    prompt: list[int] = []
+    completion: list[int] = []
+    total: list[int] = []
+    cost: list[float] = []
+    latency: list[int] = []
+    for facts in calls:
+        if facts.input_tokens is not None:
+            prompt.append(facts.input_tokens)
+        if facts.output_tokens is not None:
+            completion.append(facts.output_tokens)
+        tokens = _total(facts)
+        if tokens is not None:
+            total.append(tokens)
+        if facts.cost is not None:
+            cost.append(facts.cost)
+        duration_ms = facts.duration_ms
+        if duration_ms is not None:
+            latency.append(duration_ms)
+    _put(usage, "prompt_tokens", sum(prompt) if prompt else None)
+    _put(usage, "completion_tokens", sum(completion) if completion else None)
+    _put(usage, "total_tokens", sum(total) if total else None)
+    _put(usage, "estimated_cost_usd", round(sum(cost), 10) if cost else None)
     usage["api_calls_count"] = len(calls)
-    _put(usage, "total_latency_ms", _sum(f.duration_ms for f in calls))
+    _put(usage, "total_latency_ms", sum(latency) if latency else None)
     usage["calls"] = call_dicts
     return usage
 
@@ -108,13 +127,3 @@ def _total(facts: SpanFacts) -> int | None:
     if facts.input_tokens is None and facts.output_tokens is None:
         return None
     return (facts.input_tokens or 0) + (facts.output_tokens or 0)
-
-
-def _sum(values: Any) -> int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
-
-
-def _sum_float(values: Any) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(sum(present), 10) if present else None
