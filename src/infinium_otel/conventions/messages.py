@@ -188,13 +188,16 @@ def _block_text(block: Mapping[str, Any]) -> str | None:
     return None
 
 
+_TEXT_OR_JSON = frozenset({"text", "json"})
+
+
 def _tool_result_text(response: Any) -> str | None:
     if response is None:
         return None
     if isinstance(response, list) and all(is_mapping(p) for p in response):
         pieces = [p for p in (_part_text(item) for item in response) if p]
         rendered: str | None = "\n".join(pieces) if pieces else to_json(response)
-    elif is_mapping(response) and set(response) <= {"text", "json"}:
+    elif is_mapping(response) and response.keys() <= _TEXT_OR_JSON:
         inner = response.get("text", response.get("json"))
         rendered = inner if isinstance(inner, str) else to_json(inner)
     else:

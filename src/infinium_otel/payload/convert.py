@@ -172,7 +172,9 @@ def _step(
     facts = node.facts
     kind = facts.kind
     error = _step_error(node, errors_by_span) if facts.failed else None
-    duration_ms = shown_number(facts.duration_ms)
+    duration_ms: float | None = facts.duration_ms
+    if type(duration_ms) is not int:
+        duration_ms = shown_number(duration_ms)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),

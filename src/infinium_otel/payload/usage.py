@@ -36,8 +36,10 @@ def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any
     return call
 
 
-def _put(target: dict[str, Any], key: str, value: float | None) -> None:
-    if value is not None:
+def _put(target: dict[str, Any], key: str, value: Any) -> None:
+    if type(value) is int:  # counts and durations: shown as they are
+        target[key] = value
+    elif value is not None:
         value = shown_number(value)
         if value is not None:
             target[key] = value
