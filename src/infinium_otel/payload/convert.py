@@ -35,7 +35,7 @@ from infinium_otel.conventions.facts import (
 from infinium_otel.conventions.facts import (
     has_events as _has_events,
 )
-from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.conventions.kind import AGENT, EMBEDDING, LLM, TOOL, WORKFLOW, SpanKind
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
@@ -182,7 +182,7 @@ def _step(
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
-    is_tool = kind is SpanKind.TOOL
+    is_tool = kind is TOOL
     if is_tool:
         preview_in, preview_out = facts.tool_arguments, facts.tool_result
     else:
@@ -263,14 +263,14 @@ def _step_error(
 
 def _step_description(facts: SpanFacts) -> str:
     kind = facts.kind
-    if kind is SpanKind.LLM or kind is SpanKind.EMBEDDING:
-        operation = facts.operation or ("embeddings" if kind is SpanKind.EMBEDDING else "llm")
+    if kind is LLM or kind is EMBEDDING:
+        operation = facts.operation or ("embeddings" if kind is EMBEDDING else "llm")
         return f"{operation} {facts.model}" if facts.model else facts.name
-    if kind is SpanKind.TOOL:
+    if kind is TOOL:
         return f"tool {facts.tool_name or facts.name}"
-    if kind is SpanKind.AGENT:
+    if kind is AGENT:
         return f"agent {facts.agent_name or facts.entity_name or facts.name}"
-    if kind is SpanKind.WORKFLOW:
+    if kind is WORKFLOW:
         return f"workflow {facts.workflow_name or facts.entity_name or facts.name}"
     return facts.entity_name or facts.name
 
@@ -314,7 +314,7 @@ def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
 
 def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
     if not own:
-        llm_steps = [n for n in tree.steps if n.facts.kind is SpanKind.LLM]
+        llm_steps = [n for n in tree.steps if n.facts.kind is LLM]
         candidates = llm_steps if first else list(reversed(llm_steps))
         for node in candidates:
             own = node.facts.input_text if first else node.facts.output_text
@@ -336,8 +336,8 @@ def _description(
     if given:
         return cap(given, DESCRIPTION_MAX)
     label = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}.get(root.kind, "Run")
-    llm = sum(1 for n in tree.steps if n.facts.kind is SpanKind.LLM)
-    tools = sum(1 for n in tree.steps if n.facts.kind is SpanKind.TOOL)
+    llm = sum(1 for n in tree.steps if n.facts.kind is LLM)
+    tools = sum(1 for n in tree.steps if n.facts.kind is TOOL)
     parts = [
         _count(len(tree.steps), "step"),
         _count(llm, "LLM call"),
@@ -385,7 +385,7 @@ def _sections(
         timing.setdefault("end_time", iso_end)
     tools: list[str] = []
     for node in tree.steps:
-        if node.facts.kind is SpanKind.TOOL:
+        if node.facts.kind is TOOL:
             tool = plain_text(cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX))
             if tool not in tools and len(tools) < _MAX_LISTED:
                 tools.append(tool)

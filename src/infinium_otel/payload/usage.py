@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from infinium_otel.conventions.facts import SpanFacts
-from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.conventions.kind import LLM
 from infinium_otel.payload.encode import SHORT_TEXT_MAX
 from infinium_otel.payload.shown import shown_number, shown_text
 from infinium_otel.payload.steps import StepNode
@@ -57,7 +57,7 @@ def usage_nodes(steps: list[StepNode]) -> set[int]:
             parent = parent.parent
 
     for node in steps:
-        if node.facts.kind is SpanKind.LLM:
+        if node.facts.kind is LLM:
             counted.add(node.facts.span_id)
             mark_ancestors(node)
     agents = [n for n in steps if n.facts.kind.is_agent_like and n.facts.has_usage]
