@@ -49,7 +49,9 @@ _TEMPERATURE = genai.TEMPERATURE[0]
 _CONVERSATION_ID = genai.CONVERSATION_ID
 _SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
 _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
-_CLIENT = OtelSpanKind.CLIENT  # a global: an enum's class attribute costs more, per span
+# Globals: an enum's class attribute (``StatusCode.ERROR``) costs more, and these are read per span.
+_CLIENT = OtelSpanKind.CLIENT
+_ERROR = StatusCode.ERROR
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
 _SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
@@ -239,8 +241,8 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         kind,
         span.start_time,
         span.end_time,
-        status is not None and status.status_code is StatusCode.ERROR,
-        text(status.description) if status is not None else None,
+        status is not None and status.status_code is _ERROR,
+        _text(status.description) if status is not None else None,
         scope.name if scope is not None and scope.name else None,
         scope.version if scope is not None and scope.version else None,
     )
