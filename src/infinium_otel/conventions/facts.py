@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import StatusCode
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
-from infinium_otel.conventions.kind import SpanKind, classify
+from infinium_otel.conventions.kind import AGENT, CHAIN, TOOL, SpanKind, classify
 from infinium_otel.conventions.messages import (
     Message,
     content_text,
@@ -29,7 +29,7 @@ from infinium_otel.conventions.messages import (
 )
 from infinium_otel.conventions.values import first, integer, number, text
 
-__all__ = ["SpanFacts", "read_facts", "run_name", "span_attributes"]
+__all__ = ["SpanFacts", "has_events", "read_facts", "run_name", "span_attributes"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -49,6 +49,9 @@ _TEMPERATURE = genai.TEMPERATURE[0]
 _CONVERSATION_ID = genai.CONVERSATION_ID
 _SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
 _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
+# Globals: an enum's class attribute (``StatusCode.ERROR``) costs more, and these are read per span.
+_CLIENT = OtelSpanKind.CLIENT
+_ERROR = StatusCode.ERROR
 _GENAI_OR_CHAIN = frozenset(kind for kind in SpanKind if kind.is_genai) | {SpanKind.CHAIN}
 _HTTP_STATUS = (names.HTTP_RESPONSE_STATUS_CODE, names.HTTP_STATUS_CODE)
 _SERVER = (names.SERVER_ADDRESS, names.NET_PEER_NAME, names.HTTP_HOST)
@@ -199,7 +202,7 @@ def run_name(span: ReadableSpan, steps: Iterable[SpanFacts] = ()) -> str:
     own = text(first(attributes, _RUN_NAME))
     if own:
         return own
-    if classify(attributes) is SpanKind.AGENT:
+    if classify(attributes) is AGENT:
         own = text(attributes.get(openinference.GRAPH_NODE_ID))
         if own:
             return own
@@ -238,8 +241,8 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         kind,
         span.start_time,
         span.end_time,
-        status is not None and status.status_code is StatusCode.ERROR,
-        text(status.description) if status is not None else None,
+        status is not None and status.status_code is _ERROR,
+        _text(status.description) if status is not None else None,
         scope.name if scope is not None and scope.name else None,
         scope.version if scope is not None and scope.version else None,
     )
@@ -251,7 +254,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
     if plan.agent_name:
         facts.agent_name = _first_text(get, plan.agent_name)
-    if facts.agent_name is None and kind is SpanKind.AGENT:
+    if facts.agent_name is None and kind is AGENT:
         facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
     if plan.workflow_name:
         facts.workflow_name = _first_text(get, plan.workflow_name)
@@ -279,7 +282,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
             facts.temperature = number(parameters.get("temperature"), 0.0)
     if plan.tool_name:
         facts.tool_name = _first_text(get, plan.tool_name)
-    if kind is SpanKind.TOOL and facts.tool_name is None:
+    if kind is TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
     if plan.http_status:
         status_code = _first_count(get, plan.http_status)
@@ -405,7 +408,7 @@ def _read_plain(
     facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any], plan: _Plan
 ) -> None:
     """Facts of a span no GenAI convention describes: is it transport, and to where?"""
-    facts.transport = span.kind is OtelSpanKind.CLIENT or plan.transport_marker
+    facts.transport = span.kind is _CLIENT or plan.transport_marker
     if plan.http_status:
         facts.http_status = _http_status(attributes)
     if plan.server_address:
@@ -420,10 +423,10 @@ def _read_content(
     # attribute is missing. An agent's input is the user's question and its output the
     # final answer, not the last turn of its conversation.
     get = attributes.get
-    agent = facts.kind.is_agent_like or facts.kind is SpanKind.CHAIN
+    agent = facts.kind.is_agent_like or facts.kind is CHAIN
     # A side none of whose attributes is present (and no events) has no text: the readers
     # below would each look and find nothing (a tool span's input and output, an agent's).
-    with_events = _has_events(span)
+    with_events = has_events(span)
     input_text = None
     if with_events or plan.reads_input:
         input_text = _read_input(span, attributes, agent)
@@ -434,7 +437,7 @@ def _read_content(
         output_text = output_text.strip() or None  # an answer's trailing newline is no content
     facts.input_text = input_text
     facts.output_text = output_text
-    if facts.kind is SpanKind.TOOL:
+    if facts.kind is TOOL:
         facts.tool_arguments = (
             _first_text(get, genai.TOOL_ARGUMENTS)
             or openinference.tool_arguments(attributes)
@@ -444,7 +447,7 @@ def _read_content(
         facts.tool_result = (content_text(result) or _text(result)) if result else output_text
 
 
-def _has_events(span: ReadableSpan) -> bool:
+def has_events(span: ReadableSpan) -> bool:
     """``bool(span.events)`` without the SDK copying the events into a new tuple."""
     events = getattr(span, "_events", None)
     try:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import Event
 
 from infinium_otel.conventions import names
 from infinium_otel.conventions.messages import Message, message_from, messages_from
-from infinium_otel.conventions.values import json_value, to_json
+from infinium_otel.conventions.values import is_mapping, json_value, to_json
 
 OPERATION = names.GEN_AI_OPERATION_NAME
 AGENT_NAME = (names.GEN_AI_AGENT_NAME,)
@@ -114,9 +114,9 @@ def _event_messages(event: Event, role: str) -> list[Message]:
         if value is None:
             continue
         parsed = json_value(value)
-        if isinstance(parsed, Mapping):
+        if is_mapping(parsed):
             inner = parsed.get("message")
-            source = inner if isinstance(inner, Mapping) else parsed
+            source = inner if is_mapping(inner) else parsed
             message = message_from(source, role)
             if message is None and source is parsed and not _MESSAGE_KEYS & parsed.keys():
                 # Not a message but the event's payload itself (Strands' tool arguments).

@@ -32,29 +32,40 @@ class SpanKind(enum.Enum):
     # and tables keyed by kind, looked up for every span, free of Enum's Python-level hash.
     __hash__ = object.__hash__
 
-    @property
-    def is_agent_like(self) -> bool:
-        """Agent-like spans delimit runs."""
-        return self in (SpanKind.AGENT, SpanKind.WORKFLOW)
+    # What each kind is, set on every member below: plain attributes, read for every span,
+    # cost a lookup where properties cost a call.
+    is_agent_like: bool
+    """Agent-like spans delimit runs."""
+    encloses_agents: bool
+    """Agent spans under one of these are steps of one run: an agent, a workflow, or a
+    framework's chain (a LangGraph graph or a CrewAI kickoff invokes several agents)."""
+    is_genai: bool
+    """Spans whose presence makes a plain tree worth sending."""
 
-    @property
-    def encloses_agents(self) -> bool:
-        """Agent spans under one of these are steps of one run: an agent, a workflow, or a
-        framework's chain (a LangGraph graph or a CrewAI kickoff invokes several agents)."""
-        return self in (SpanKind.AGENT, SpanKind.WORKFLOW, SpanKind.CHAIN)
 
-    @property
-    def is_genai(self) -> bool:
-        """Spans whose presence makes a plain tree worth sending."""
-        return self in (
-            SpanKind.AGENT,
-            SpanKind.WORKFLOW,
-            SpanKind.LLM,
-            SpanKind.EMBEDDING,
-            SpanKind.TOOL,
-            SpanKind.RETRIEVAL,
-            SpanKind.RERANK,
-        )
+for _kind in SpanKind:
+    _kind.is_agent_like = _kind in (SpanKind.AGENT, SpanKind.WORKFLOW)
+    _kind.encloses_agents = _kind in (SpanKind.AGENT, SpanKind.WORKFLOW, SpanKind.CHAIN)
+    _kind.is_genai = _kind in (
+        SpanKind.AGENT,
+        SpanKind.WORKFLOW,
+        SpanKind.LLM,
+        SpanKind.EMBEDDING,
+        SpanKind.TOOL,
+        SpanKind.RETRIEVAL,
+        SpanKind.RERANK,
+    )
+
+
+# The members as module names, for the comparisons made for every span: on Python 3.11
+# ``SpanKind.TOOL`` is a class attribute load through the enum's metaclass, several times
+# the cost of a global.
+AGENT = SpanKind.AGENT
+WORKFLOW = SpanKind.WORKFLOW
+LLM = SpanKind.LLM
+EMBEDDING = SpanKind.EMBEDDING
+TOOL = SpanKind.TOOL
+CHAIN = SpanKind.CHAIN
 
 
 _GENAI_OPERATIONS = {

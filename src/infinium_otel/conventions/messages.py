@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from infinium_otel.conventions.values import JSON_WHITESPACE, SCAN_JSON, json_value, text, to_json
+from infinium_otel.conventions.values import (
+    JSON_WHITESPACE,
+    SCAN_JSON,
+    is_mapping,
+    json_value,
+    text,
+    to_json,
+)
 
 __all__ = [
     "Message",
@@ -43,7 +50,7 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     if parsed is None:
         plain = text(value)
         return [(default_role, plain)] if plain else []
-    if type(parsed) is not list and isinstance(parsed, Mapping):
+    if type(parsed) is not list and is_mapping(parsed):
         if isinstance(parsed.get("messages"), list):
             parsed = parsed["messages"]
         else:
@@ -65,31 +72,25 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
     if type(item) is not dict:
         if isinstance(item, str):
             return (default_role, item) if item else None
-        if not isinstance(item, Mapping):
+        if not is_mapping(item):
             return None
     if "role" not in item:
         item = langchain_message(item) or item
     role = item.get("role")
     role = (role if type(role) is str else text(role)) or default_role
     nested = item.get("message")
-    if isinstance(nested, Mapping) and "parts" not in item and "content" not in item:
+    if nested is not None and is_mapping(nested) and "parts" not in item and "content" not in item:
         return message_from(nested, role)
     pieces: list[str] = []
     parts = item.get("parts")
     if isinstance(parts, list):
-        for part in parts:
-            piece = _part_text(part)
-            if piece:
-                pieces.append(piece)
+        _add_parts(parts, pieces)
     content = item.get("content")
     if isinstance(content, str):
         if content:
             pieces.append(content)
     elif isinstance(content, list):
-        for part in content:
-            piece = _part_text(part)
-            if piece:
-                pieces.append(piece)
+        _add_parts(content, pieces)
     elif content is not None:
         rendered = text(content)
         if rendered:
@@ -107,12 +108,25 @@ _MEDIA_PARTS = frozenset({"blob", "uri", "file", "image", "image_url", "input_au
 _MEDIA_BLOCKS = ("image", "document", "video", "audio")
 
 
+def _add_parts(parts: list[Any], pieces: list[str]) -> None:
+    """The text of each part onto ``pieces``; a plain text part (most are) read at once."""
+    for part in parts:
+        if type(part) is dict and part.get("type") == "text":
+            value = part.get("content", part.get("text"))
+            if type(value) is str and value:
+                pieces.append(value)
+                continue
+        piece = _part_text(part)
+        if piece:
+            pieces.append(piece)
+
+
 def _part_text(part: Any) -> str | None:
     """One content part as text. Media never contributes its bytes, only a marker."""
     if type(part) is not dict:
         if isinstance(part, str):
             return part or None
-        if not isinstance(part, Mapping):
+        if not is_mapping(part):
             return None
     kind = part.get("type")
     if kind == "text":
@@ -154,33 +168,36 @@ def _media_text(part: Mapping[str, Any], kind: str) -> str:
 def _block_text(block: Mapping[str, Any]) -> str | None:
     """A Converse-style block (``{"text"}``, ``{"toolUse"}``, ``{"toolResult"}``, ...)."""
     use = block.get("toolUse")
-    if isinstance(use, Mapping):
+    if is_mapping(use):
         return _tool_call_text({"name": use.get("name"), "arguments": use.get("input")})
     result = block.get("toolResult")
-    if isinstance(result, Mapping):
+    if is_mapping(result):
         return _tool_result_text(result.get("content"))
     reasoning = block.get("reasoningContent")
-    if isinstance(reasoning, Mapping):
+    if is_mapping(reasoning):
         inner = reasoning.get("reasoningText")
-        said = text(inner.get("text")) if isinstance(inner, Mapping) else None
+        said = text(inner.get("text")) if is_mapping(inner) else None
         return f"reasoning: {said}" if said else None
     if "json" in block and len(block) == 1:
         return to_json(block["json"])
     for key in _MEDIA_BLOCKS:
         media = block.get(key)
-        if isinstance(media, Mapping):
+        if is_mapping(media):
             label = text(media.get("format"))
             return f"[{key}/{label}]" if label else f"[{key}]"
     return None
 
 
+_TEXT_OR_JSON = frozenset({"text", "json"})
+
+
 def _tool_result_text(response: Any) -> str | None:
     if response is None:
         return None
-    if isinstance(response, list) and all(isinstance(p, Mapping) for p in response):
+    if isinstance(response, list) and all(is_mapping(p) for p in response):
         pieces = [p for p in (_part_text(item) for item in response) if p]
         rendered: str | None = "\n".join(pieces) if pieces else to_json(response)
-    elif isinstance(response, Mapping) and set(response) <= {"text", "json"}:
+    elif is_mapping(response) and response.keys() <= _TEXT_OR_JSON:
         inner = response.get("text", response.get("json"))
         rendered = inner if isinstance(inner, str) else to_json(inner)
     else:
@@ -189,10 +206,10 @@ def _tool_result_text(response: Any) -> str | None:
 
 
 def _tool_call_text(call: Any) -> str | None:
-    if not isinstance(call, Mapping):
+    if not is_mapping(call):
         return None
     function = call.get("function")
-    source = function if isinstance(function, Mapping) else call
+    source = function if is_mapping(function) else call
     name = text(source.get("name")) or "tool"
     arguments = source.get("arguments", source.get("input"))
     rendered = arguments if isinstance(arguments, str) else to_json(arguments)
@@ -221,7 +238,7 @@ def new_input_text(value: Any) -> str | None:
         except _Undelimited:
             pass
     parsed = json_value(value)
-    if type(parsed) is not list and isinstance(parsed, Mapping):
+    if type(parsed) is not list and is_mapping(parsed):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
         return None
@@ -272,7 +289,7 @@ def _assistant_with_text(item: Any) -> bool:
                     if type(value) is str and value:
                         return True
     calls = item.get("tool_calls")
-    return type(calls) is list and any(isinstance(call, Mapping) for call in calls)
+    return type(calls) is list and any(is_mapping(call) for call in calls)
 
 
 class _Undelimited(Exception):
@@ -364,7 +381,7 @@ def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
     anything else."""
     for key in ("data", "kwargs"):
         body = item.get(key)
-        if not isinstance(body, Mapping) or "content" not in body:
+        if not is_mapping(body) or "content" not in body:
             continue
         kind = body.get("type") or item.get("type")
         if not isinstance(kind, str) or kind not in _LANGCHAIN_ROLES:
@@ -377,9 +394,7 @@ def langchain_message(item: Mapping[str, Any]) -> dict[str, Any] | None:
         calls = body.get("tool_calls")
         if isinstance(calls, list) and calls:
             found["tool_calls"] = [
-                {"name": c.get("name"), "arguments": c.get("args")}
-                for c in calls
-                if isinstance(c, Mapping)
+                {"name": c.get("name"), "arguments": c.get("args")} for c in calls if is_mapping(c)
             ]
         return found
     return None
@@ -404,13 +419,13 @@ def final_answer(value: Any) -> str | None:
 
 def _last_text(value: Any, wanted: str) -> str | None:
     parsed = json_value(value)
-    if isinstance(parsed, Mapping):
+    if is_mapping(parsed):
         inner = parsed.get("messages")
         parsed = inner if isinstance(inner, list) else [parsed]
     if not isinstance(parsed, list):
         return None
     for item in reversed(parsed[-_MAX_MESSAGES:]):
-        if not isinstance(item, Mapping):
+        if not is_mapping(item):
             continue
         if "role" not in item:
             item = langchain_message(item) or item
@@ -438,7 +453,7 @@ def text_only(item: Mapping[str, Any]) -> str | None:
                 if isinstance(part, str):
                     if part:
                         pieces.append(part)
-                elif isinstance(part, Mapping):
+                elif is_mapping(part):
                     said = _text_part(part)
                     if said:
                         pieces.append(said)
@@ -463,7 +478,7 @@ def content_text(value: Any) -> str | None:
     parsed = json_value(value)
     if not isinstance(parsed, list) or not parsed:
         return None
-    if not all(isinstance(item, Mapping) and "role" not in item for item in parsed):
+    if not all(is_mapping(item) and "role" not in item for item in parsed):
         return None
     pieces = [p for p in (_part_text(item) for item in parsed[:_MAX_MESSAGES]) if p]
     return "\n".join(pieces) if pieces else None

@@ -16,7 +16,7 @@ from infinium_otel.conventions.messages import (
     question,
     render,
 )
-from infinium_otel.conventions.values import json_value, to_json
+from infinium_otel.conventions.values import is_mapping, json_value, to_json
 
 SPAN_KIND = names.OPENINFERENCE_SPAN_KIND
 AGENT_NAME = (names.AGENT_NAME,)
@@ -43,7 +43,7 @@ _OUTPUT_PREFIX = names.LLM_OUTPUT_MESSAGES_PREFIX
 def invocation_parameters(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     """``llm.invocation_parameters`` (a JSON string) as a mapping; empty when absent or invalid."""
     parsed = json_value(attributes.get(INVOCATION_PARAMETERS))
-    return parsed if isinstance(parsed, Mapping) else {}
+    return parsed if is_mapping(parsed) else {}
 
 
 def input_messages(attributes: Mapping[str, Any]) -> list[Message]:
@@ -86,7 +86,7 @@ def agent_input(attributes: Mapping[str, Any]) -> str | None:
     """An agent's question from ``input.value``: the task inside JSON-encoded call arguments,
     or the user's last message when the value is a conversation; None otherwise."""
     parsed = json_value(attributes.get(INPUT_VALUE))
-    if not isinstance(parsed, Mapping):
+    if not is_mapping(parsed):
         parsed = {}
     for key in _TASK_KEYS:
         value = parsed.get(key)
@@ -96,7 +96,7 @@ def agent_input(attributes: Mapping[str, Any]) -> str | None:
     if task is not None and isinstance(task.get("description"), str):
         return str(task["description"]) or None
     for holder in (parsed, parsed.get("kwargs")):
-        if isinstance(holder, Mapping) and isinstance(holder.get("messages"), list):
+        if is_mapping(holder) and isinstance(holder.get("messages"), list):
             return question(holder["messages"])
     return None
 
@@ -115,7 +115,7 @@ def _crewai_task_output(attributes: Mapping[str, Any]) -> Mapping[str, Any] | No
     if not isinstance(value, str) or '"raw"' not in value:
         return None
     parsed = json_value(value)
-    if isinstance(parsed, Mapping) and "raw" in parsed and "description" in parsed:
+    if is_mapping(parsed) and "raw" in parsed and "description" in parsed:
         return parsed
     return None
 
@@ -123,9 +123,9 @@ def _crewai_task_output(attributes: Mapping[str, Any]) -> Mapping[str, Any] | No
 def agent_output(attributes: Mapping[str, Any]) -> str | None:
     """An agent's answer from ``output.value`` when it is a conversation (LangGraph's state)."""
     parsed = json_value(attributes.get(OUTPUT_VALUE))
-    if isinstance(parsed, Mapping) and isinstance(parsed.get("raw"), str) and parsed["raw"]:
+    if is_mapping(parsed) and isinstance(parsed.get("raw"), str) and parsed["raw"]:
         return str(parsed["raw"])  # CrewAI's TaskOutput / CrewOutput
-    if isinstance(parsed, Mapping) and isinstance(parsed.get("messages"), list):
+    if is_mapping(parsed) and isinstance(parsed.get("messages"), list):
         conversation = parsed["messages"]
         # The final answer; else (a node that asked for a tool) what its last message says.
         return final_answer(conversation) or render(messages_from(conversation[-1:], "assistant"))
@@ -136,11 +136,7 @@ def tool_arguments(attributes: Mapping[str, Any]) -> str | None:
     """A tool's arguments from ``input.value``: the keyword arguments alone when the value is a
     recorded Python call (``{"args": [], "kwargs": {...}}``, smolagents)."""
     parsed = json_value(attributes.get(INPUT_VALUE))
-    if (
-        isinstance(parsed, Mapping)
-        and isinstance(parsed.get("kwargs"), Mapping)
-        and not parsed.get("args")
-    ):
+    if is_mapping(parsed) and is_mapping(parsed.get("kwargs")) and not parsed.get("args"):
         return to_json(parsed["kwargs"])
     return None
 
@@ -155,7 +151,7 @@ def value_text(attributes: Mapping[str, Any], key: str) -> list[Message]:
     if isinstance(value, str):
         if value.startswith('{"') and ('"data"' in value or '"lc"' in value):
             parsed = json_value(value)
-            message = langchain_message(parsed) if isinstance(parsed, Mapping) else None
+            message = langchain_message(parsed) if is_mapping(parsed) else None
             if message is not None:
                 said = message_from(message, role)
                 if said:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 # ``json.loads`` without its wrappers: the C scanner it ends in (``(value, end)`` from an
 # index; StopIteration where no value starts), and the only whitespace it lets follow a value.
@@ -22,11 +22,23 @@ __all__ = [
     "SCAN_JSON",
     "first",
     "integer",
+    "is_mapping",
     "json_value",
     "number",
     "string_list",
     "text",
 ]
+
+
+# Types JSON values and span attributes come in that are never mappings.
+_NEVER_MAPPINGS = frozenset({type(None), str, int, float, bool, list, tuple, bytes})
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, with the types parsed JSON and attributes hold answered
+    without the ABC's check, which costs more than the rest of most readers."""
+    kind = type(value)
+    return kind is dict or (kind not in _NEVER_MAPPINGS and isinstance(value, Mapping))
 
 
 def text(value: Any) -> str | None:
@@ -44,13 +56,15 @@ def text(value: Any) -> str | None:
     if isinstance(value, (list, tuple)):
         parts = [t for t in (text(v) for v in value) if t]
         return ", ".join(parts) or None
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         return to_json(value)
     return None
 
 
 def integer(value: Any) -> int | None:
     """A non-negative count (tokens, status codes); None for anything else."""
+    if type(value) is int:  # the common case, answered first
+        return value if value >= 0 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -67,6 +81,10 @@ def integer(value: Any) -> int | None:
 
 def number(value: Any, minimum: float | None = None) -> float | None:
     """A finite float not under ``minimum``; None for NaN, infinities and non-numbers."""
+    if type(value) is float:  # the common case, answered first
+        if not math.isfinite(value) or (minimum is not None and value < minimum):
+            return None
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -110,13 +128,39 @@ def json_value(value: Any) -> Any:
 
 # What ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)`` uses,
 # made once: ``json.dumps`` with options builds a new encoder at every call.
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _c_encoder() -> Callable[[Any, int], Any] | None:
+    """The C encoder ``_ENCODER.encode`` makes at every call, made once. Without the circular
+    check (whose memo would be shared between threads): what could loop ends in
+    RecursionError instead of ValueError, and parsed JSON and attribute values cannot."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    encoder: Callable[[Any, int], Any] = make(
+        None,
+        _ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,
+        False,
+        True,
+    )
+    return encoder
+
+
+_C_ENCODE = _c_encoder()
 
 
 def to_json(value: Any) -> str | None:
     """Compact JSON text of a parsed value, or None when it cannot be encoded."""
     try:
-        return _ENCODE(value)
+        if _C_ENCODE is None:
+            return _ENCODER.encode(value)
+        return "".join(_C_ENCODE(value, 0))
     except (ValueError, TypeError, RecursionError):
         return None
 

@@ -26,15 +26,24 @@ from infinium_otel.contract import (
     TOOL_OUTPUT_SUMMARY_MAX,
 )
 from infinium_otel.conventions import infinium
-from infinium_otel.conventions.facts import SpanFacts, read_facts, run_name, span_attributes
-from infinium_otel.conventions.kind import SpanKind
+from infinium_otel.conventions.facts import (
+    SpanFacts,
+    read_facts,
+    run_name,
+    span_attributes,
+)
+from infinium_otel.conventions.facts import (
+    has_events as _has_events,
+)
+from infinium_otel.conventions.kind import AGENT, EMBEDDING, LLM, TOOL, WORKFLOW, SpanKind
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.environment import environment
-from infinium_otel.payload.order import clean_member, plain_number, plain_text, plain_value
+from infinium_otel.payload.order import clean_member, plain_text, plain_value
 from infinium_otel.payload.run import Run
 from infinium_otel.payload.run_errors import span_errors, unique_errors
+from infinium_otel.payload.shown import shown_number, shown_text
 from infinium_otel.payload.steps import RunTree, StepNode, build_tree
 from infinium_otel.payload.usage import llm_call, llm_usage, usage_nodes
 
@@ -93,14 +102,21 @@ def convert_run(
         calls = [root]
         call_dicts = []
     fill_estimated_costs(calls)
-    ordered_ids = [f.span_id for f, _ in tree.members]
-    errors = unique_errors(
-        [(sid, errors_by_span[sid]) for sid in ordered_ids if sid in errors_by_span],
-        tree.parents,
+    errors = (
+        unique_errors(
+            [
+                (f.span_id, errors_by_span[f.span_id])
+                for f, _ in tree.members
+                if f.span_id in errors_by_span
+            ],
+            tree.parents,
+        )
+        if errors_by_span
+        else []
     )
 
     attributes = span_attributes(root_span)
-    name = run_name(root_span, [node.facts for node in tree.steps])
+    name = run_name(root_span, (node.facts for node in tree.steps))
     start, end = root.start, _run_end(root, others)
     iso_start = _iso(start) if start is not None else None
     iso_end = _iso(end) if end is not None else None
@@ -133,7 +149,7 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = clean_member("sections", _sections(attributes, tree, iso_start, iso_end))
+    sections = _sections(attributes, tree, iso_start, iso_end)
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
@@ -149,15 +165,6 @@ def _readable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if type(inner) is dict else attributes
 
 
-def _has_events(span: ReadableSpan) -> bool:
-    """``bool(span.events)`` without the SDK copying the events into a new tuple."""
-    events = getattr(span, "_events", None)
-    try:
-        return len(events) > 0 if events is not None else bool(span.events)
-    except TypeError:
-        return bool(span.events)
-
-
 def _step(
     node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -167,65 +174,79 @@ def _step(
     error = _step_error(node, errors_by_span) if facts.failed else None
     duration_ms: float | None = facts.duration_ms
     if type(duration_ms) is not int:
-        duration_ms = plain_number(duration_ms)
+        duration_ms = shown_number(duration_ms)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": _shown(_step_description(facts), SHORT_TEXT_MAX),
+        "description": shown_text(_step_description(facts), SHORT_TEXT_MAX),
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
-    if kind is SpanKind.TOOL:
+    is_tool = kind is TOOL
+    if is_tool:
         preview_in, preview_out = facts.tool_arguments, facts.tool_result
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = _shown(preview_in, STEP_INPUT_PREVIEW_MAX)
+        step["input_preview"] = shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
     if preview_out:
-        step["output_preview"] = _shown(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        step["output_preview"] = shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
     if error is not None:
         step["error"] = error
-    if kind is SpanKind.TOOL:
-        http_status = facts.http_status
-        for hidden in node.hidden:
-            http_status = hidden.http_status if hidden.http_status is not None else http_status
-        tool_call: dict[str, Any] = {
-            "tool_name": _shown(facts.tool_name or facts.name, SHORT_TEXT_MAX)
-        }
-        if duration_ms is not None:
-            tool_call["duration_ms"] = duration_ms
-        if preview_in:
-            tool_call["input_summary"] = _shown(preview_in, TOOL_INPUT_SUMMARY_MAX)
-        if preview_out:
-            tool_call["output_summary"] = _shown(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
-        if error is not None:
-            tool_call["error"] = dict(error)
-        if http_status is not None:
-            tool_call["http_status"] = http_status
-        step["tool_call"] = tool_call
+    if is_tool:
+        step["tool_call"] = _tool_call(node, duration_ms, preview_in, preview_out, error)
     if facts.span_id in counted:
-        step["llm_call"] = llm_call(facts)
+        step["llm_call"] = llm_call(facts, duration_ms)
+    step["metadata"] = _step_metadata(node)
+    return step
+
+
+def _tool_call(
+    node: StepNode,
+    duration_ms: float | None,
+    preview_in: str | None,
+    preview_out: str | None,
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A tool step's ``tool_call``; its HTTP status is the last one its hidden spans saw."""
+    facts = node.facts
+    http_status = facts.http_status
+    for hidden in node.hidden:
+        http_status = hidden.http_status if hidden.http_status is not None else http_status
+    tool_call: dict[str, Any] = {
+        "tool_name": shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
+    }
+    if duration_ms is not None:
+        tool_call["duration_ms"] = duration_ms
+    if preview_in:
+        tool_call["input_summary"] = shown_text(preview_in, TOOL_INPUT_SUMMARY_MAX)
+    if preview_out:
+        tool_call["output_summary"] = shown_text(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
+    if error is not None:
+        tool_call["error"] = dict(error)
+    if http_status is not None:
+        tool_call["http_status"] = http_status
+    return tool_call
+
+
+def _step_metadata(node: StepNode) -> dict[str, Any]:
+    """Where the step sits in the tree and which span it stands for."""
+    facts = node.facts
     parent = node.parent
-    metadata: dict[str, Any] = {"depth": node.depth}
-    if parent is not None:
-        metadata["parent_step"] = parent.number
+    metadata: dict[str, Any] = (
+        {"depth": node.depth}
+        if parent is None
+        else {"depth": node.depth, "parent_step": parent.number}
+    )
     metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = _KIND_VALUES[kind]
+    metadata["kind"] = _KIND_VALUES[facts.kind]
     scope_name = facts.scope_name
     if scope_name is not None:
         if type(scope_name) is not str:
             scope_name = plain_value(scope_name)
         if scope_name is not None:
             metadata["instrumentation"] = scope_name
-    step["metadata"] = metadata
-    return step
-
-
-def _shown(value: str, limit: int) -> str:
-    """``plain_text(cap(value, limit))``, answered at once for the common short ``str``."""
-    if type(value) is str and len(value) <= limit:
-        return value
-    return plain_text(cap(value, limit))
+    return metadata
 
 
 def _step_error(
@@ -242,14 +263,14 @@ def _step_error(
 
 def _step_description(facts: SpanFacts) -> str:
     kind = facts.kind
-    if kind is SpanKind.LLM or kind is SpanKind.EMBEDDING:
-        operation = facts.operation or ("embeddings" if kind is SpanKind.EMBEDDING else "llm")
+    if kind is LLM or kind is EMBEDDING:
+        operation = facts.operation or ("embeddings" if kind is EMBEDDING else "llm")
         return f"{operation} {facts.model}" if facts.model else facts.name
-    if kind is SpanKind.TOOL:
+    if kind is TOOL:
         return f"tool {facts.tool_name or facts.name}"
-    if kind is SpanKind.AGENT:
+    if kind is AGENT:
         return f"agent {facts.agent_name or facts.entity_name or facts.name}"
-    if kind is SpanKind.WORKFLOW:
+    if kind is WORKFLOW:
         return f"workflow {facts.workflow_name or facts.entity_name or facts.name}"
     return facts.entity_name or facts.name
 
@@ -293,7 +314,7 @@ def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
 
 def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
     if not own:
-        llm_steps = [n for n in tree.steps if n.facts.kind is SpanKind.LLM]
+        llm_steps = [n for n in tree.steps if n.facts.kind is LLM]
         candidates = llm_steps if first else list(reversed(llm_steps))
         for node in candidates:
             own = node.facts.input_text if first else node.facts.output_text
@@ -315,8 +336,8 @@ def _description(
     if given:
         return cap(given, DESCRIPTION_MAX)
     label = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}.get(root.kind, "Run")
-    llm = sum(1 for n in tree.steps if n.facts.kind is SpanKind.LLM)
-    tools = sum(1 for n in tree.steps if n.facts.kind is SpanKind.TOOL)
+    llm = sum(1 for n in tree.steps if n.facts.kind is LLM)
+    tools = sum(1 for n in tree.steps if n.facts.kind is TOOL)
     parts = [
         _count(len(tree.steps), "step"),
         _count(llm, "LLM call"),
@@ -351,8 +372,12 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
 
 def _sections(
     attributes: Mapping[str, Any], tree: RunTree, iso_start: str | None, iso_end: str | None
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
+    attributes it holds only what is made here (ISO times, lists of plain names), in the
+    contract's order and clean already, so it skips the general cleaning."""
     sections = infinium.sections(attributes)
+    from_attributes = bool(sections)
     timing = sections.setdefault("time_tracking", {})
     if iso_start is not None:
         timing.setdefault("start_time", iso_start)
@@ -360,15 +385,15 @@ def _sections(
         timing.setdefault("end_time", iso_end)
     tools: list[str] = []
     for node in tree.steps:
-        if node.facts.kind is SpanKind.TOOL:
-            tool = cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX)
+        if node.facts.kind is TOOL:
+            tool = plain_text(cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX))
             if tool not in tools and len(tools) < _MAX_LISTED:
                 tools.append(tool)
     hosts: list[str] = []
     for facts, _owner in tree.members:
         host = facts.server_address
         if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
-            hosts.append(cap(host, SHORT_TEXT_MAX))
+            hosts.append(plain_text(cap(host, SHORT_TEXT_MAX)))
     if tools or hosts:
         general = sections.setdefault("general", {})
         given = general.get("tools_used")
@@ -378,4 +403,9 @@ def _sections(
         if hosts:
             listed = list(general.get("external_apis_called") or [])
             general["external_apis_called"] = listed + [h for h in hosts if h not in listed]
-    return sections
+    if from_attributes:
+        cleaned: dict[str, Any] | None = clean_member("sections", sections)
+        return cleaned
+    if not timing:
+        del sections["time_tracking"]
+    return sections or None

@@ -47,10 +47,10 @@ class RunTree:
     parents: dict[int, int | None]
 
 
-@dataclasses.dataclass(slots=True)
-class _Place:
-    owner: StepNode | None
-    hidden: bool
+# Where a span went: the step that stands for it (None outside any step), and whether it is
+# hidden inside that step. A plain tuple: one is made for every span of every run.
+_Place = tuple[StepNode | None, bool]
+_OUTSIDE: _Place = (None, False)
 
 
 def _order_key(facts: SpanFacts) -> tuple[int, int, int]:
@@ -70,23 +70,28 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
     for facts in spans:
         if facts.span_id != root.span_id:
             by_id.setdefault(facts.span_id, facts)
-    places: dict[int, _Place] = {root.span_id: _Place(None, False)}
+    places: dict[int, _Place] = {root.span_id: _OUTSIDE}
     steps: list[StepNode] = []
     if root.kind in _CALL_KINDS:
         # The call is the run's work: without a step of its own the run would show none.
         root_step = StepNode(root, None, 1)
         steps.append(root_step)
-        places[root.span_id] = _Place(root_step, False)
+        places[root.span_id] = (root_step, False)
     ordered = sorted(by_id.values(), key=_order_key)
     for facts in ordered:
-        if facts.span_id not in places:
+        if facts.span_id in places:
+            continue
+        above = places.get(facts.parent_id) if facts.parent_id is not None else None
+        if above is not None:  # the common case: the parent started first, so is placed
+            places[facts.span_id] = _place_one(facts, above, steps)
+        else:
             _place(facts, by_id, places, steps)
     # A step that starts in the same instant as its parent (a coarse clock) still follows it.
     steps.sort(key=_step_order)
     for number, node in enumerate(steps, start=1):
         node.number = number
-    members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id].owner)]
-    members.extend((facts, places[facts.span_id].owner) for facts in ordered)
+    members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id][0])]
+    members.extend((facts, places[facts.span_id][0]) for facts in ordered)
     parents = {f.span_id: f.parent_id for f in ordered}
     parents[root.span_id] = None
     return RunTree(root, steps, members, parents)
@@ -114,7 +119,7 @@ def _place(
     top_parent = chain[-1].parent_id
     above = places.get(top_parent) if top_parent is not None else None
     if above is None:
-        above = _Place(None, False)
+        above = _OUTSIDE
     for span in reversed(chain):
         if span.span_id in places:
             above = places[span.span_id]
@@ -125,17 +130,19 @@ def _place(
 
 
 def _place_one(facts: SpanFacts, above: _Place, steps: list[StepNode]) -> _Place:
-    owner = above.owner
-    if above.hidden and owner is not None:
-        owner.hidden.append(facts)
-        return _Place(owner, True)
-    if owner is not None and facts.transport and owner.facts.kind in _CALL_KINDS:
-        owner.hidden.append(facts)
-        return _Place(owner, True)
-    if owner is not None and facts.kind in _SAME_CALL_KINDS and owner.facts.kind is facts.kind:
-        owner.facts.fill_from(facts)
-        owner.merged.append(facts)
-        return _Place(owner, False)
+    owner, hidden = above
+    if owner is not None:
+        if hidden:
+            owner.hidden.append(facts)
+            return above
+        owner_kind = owner.facts.kind
+        if facts.transport and owner_kind in _CALL_KINDS:
+            owner.hidden.append(facts)
+            return (owner, True)
+        if facts.kind is owner_kind and owner_kind in _SAME_CALL_KINDS:
+            owner.facts.fill_from(facts)
+            owner.merged.append(facts)
+            return (owner, False)
     node = StepNode(facts, owner, owner.depth + 1 if owner is not None else 1)
     steps.append(node)
-    return _Place(node, False)
+    return (node, False)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from infinium_otel.conventions.facts import SpanFacts
-from infinium_otel.conventions.kind import SpanKind
-from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
-from infinium_otel.payload.order import plain_number, plain_text
+from infinium_otel.conventions.kind import LLM
+from infinium_otel.payload.encode import SHORT_TEXT_MAX
+from infinium_otel.payload.shown import shown_number, shown_text
 from infinium_otel.payload.steps import StepNode
 
 __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
@@ -21,28 +21,28 @@ __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
 UNKNOWN_MODEL = "unknown"
 
 
-def llm_call(facts: SpanFacts) -> dict[str, Any]:
-    """One call in the contract's key order, without empty values."""
-    call: dict[str, Any] = {
-        "model": plain_text(cap(facts.model, SHORT_TEXT_MAX)) if facts.model else UNKNOWN_MODEL
-    }
-    if facts.provider:
-        call["provider"] = plain_text(cap(facts.provider, SHORT_TEXT_MAX))
+def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any]:
+    """One call in the contract's key order, without empty values. ``latency_ms``: the call's
+    ``duration_ms`` when the caller has it already."""
+    model = facts.model
+    call: dict[str, Any] = {"model": shown_text(model, SHORT_TEXT_MAX) if model else UNKNOWN_MODEL}
+    provider = facts.provider
+    if provider:
+        call["provider"] = shown_text(provider, SHORT_TEXT_MAX)
     _put(call, "prompt_tokens", facts.input_tokens)
     _put(call, "completion_tokens", facts.output_tokens)
-    _put(call, "latency_ms", facts.duration_ms)
+    _put(call, "latency_ms", latency_ms if latency_ms is not None else facts.duration_ms)
     _put(call, "temperature", facts.temperature)
     return call
 
 
-def _put(target: dict[str, Any], key: str, value: float | None) -> None:
-    if value is None:
-        return
-    if type(value) is not int:
-        value = plain_number(value)
-        if value is None:
-            return
-    target[key] = value
+def _put(target: dict[str, Any], key: str, value: Any) -> None:
+    if type(value) is int:  # counts and durations: shown as they are
+        target[key] = value
+    elif value is not None:
+        value = shown_number(value)
+        if value is not None:
+            target[key] = value
 
 
 def usage_nodes(steps: list[StepNode]) -> set[int]:
@@ -57,7 +57,7 @@ def usage_nodes(steps: list[StepNode]) -> set[int]:
             parent = parent.parent
 
     for node in steps:
-        if node.facts.kind is SpanKind.LLM:
+        if node.facts.kind is LLM:
             counted.add(node.facts.span_id)
             mark_ancestors(node)
     agents = [n for n in steps if n.facts.kind.is_agent_like and n.facts.has_usage]
@@ -88,12 +88,31 @@ def llm_usage(
     provider = _single(providers)
     if provider is not None:
         usage["provider"] = provider
-    _put(usage, "prompt_tokens", _sum(f.input_tokens for f in calls))
-    _put(usage, "completion_tokens", _sum(f.output_tokens for f in calls))
-    _put(usage, "total_tokens", _sum(_total(f) for f in calls))
-    _put(usage, "estimated_cost_usd", _sum_float(f.cost for f in calls))
+    # Each total over the calls that report it, gathered in one pass over the calls.
+    prompt: list[int] = []
+    completion: list[int] = []
+    total: list[int] = []
+    cost: list[float] = []
+    latency: list[int] = []
+    for facts in calls:
+        if facts.input_tokens is not None:
+            prompt.append(facts.input_tokens)
+        if facts.output_tokens is not None:
+            completion.append(facts.output_tokens)
+        tokens = _total(facts)
+        if tokens is not None:
+            total.append(tokens)
+        if facts.cost is not None:
+            cost.append(facts.cost)
+        duration_ms = facts.duration_ms
+        if duration_ms is not None:
+            latency.append(duration_ms)
+    _put(usage, "prompt_tokens", sum(prompt) if prompt else None)
+    _put(usage, "completion_tokens", sum(completion) if completion else None)
+    _put(usage, "total_tokens", sum(total) if total else None)
+    _put(usage, "estimated_cost_usd", round(sum(cost), 10) if cost else None)
     usage["api_calls_count"] = len(calls)
-    _put(usage, "total_latency_ms", _sum(f.duration_ms for f in calls))
+    _put(usage, "total_latency_ms", sum(latency) if latency else None)
     usage["calls"] = call_dicts
     return usage
 
@@ -110,13 +129,3 @@ def _total(facts: SpanFacts) -> int | None:
     if facts.input_tokens is None and facts.output_tokens is None:
         return None
     return (facts.input_tokens or 0) + (facts.output_tokens or 0)
-
-
-def _sum(values: Any) -> int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
-
-
-def _sum_float(values: Any) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(sum(present), 10) if present else None
