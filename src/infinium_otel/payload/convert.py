@@ -7,6 +7,7 @@ docs/conventions.md and docs/payload-mapping.md for what comes from where.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -296,8 +297,14 @@ def _iso(ns: int | None) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
     if seconds > _LATEST_SECOND:
         seconds, rest = _LATEST_SECOND, 999_999_999
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{rest // 1_000_000:03d}Z"
+    return f"{_second(seconds)}.{rest // 1_000_000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(seconds: int) -> str:
+    """The date and time of one second: a run's start and end share a few, so formatting
+    each once saves the C library's conversions on every run (bounded, thread-safe)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import platform
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -148,6 +150,69 @@ def _runtime(resource: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
     return plain_text(cap(name, SHORT_TEXT_MAX)), None, other
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FromResource:
+    """What a run's environment takes from its resource, shown as the payload shows it."""
+
+    tags: tuple[tuple[str, str], ...]
+    runtime: str
+    python_version: str | None
+    runtime_version: str | None
+    region: str | None
+
+
+def _from_resource(resource: Mapping[str, Any]) -> _FromResource:
+    tags: list[tuple[str, str]] = []
+    for key in _RESOURCE_TAGS:
+        value = text(resource.get(key))
+        if value:
+            tags.append((key, plain_text(cap(value, SHORT_TEXT_MAX))))
+    runtime, python_version, runtime_version = _runtime(resource)
+    region = text(resource.get("cloud.region"))
+    return _FromResource(
+        tuple(tags),
+        runtime,
+        python_version,
+        runtime_version,
+        plain_text(region) if region is not None else None,
+    )
+
+
+# Every resource attribute the environment reads: their values are the cache's key, so an
+# entry can only ever be found by a resource that would give the same section.
+_READ_KEYS = (
+    *_RESOURCE_TAGS,
+    "telemetry.sdk.language",
+    "process.runtime.version",
+    "process.runtime.name",
+    "cloud.region",
+)
+_KEY_TYPES = frozenset({str, type(None)})
+_CACHE_MAX = 64
+_cache: dict[tuple[str | None, ...], _FromResource] = {}
+_cache_lock = threading.Lock()
+
+
+def from_resource(resource: Mapping[str, Any]) -> _FromResource:
+    """The resource's part of the environment, worked out once per distinct set of values.
+
+    Keyed by the values read (only when each is a plain ``str`` or absent, whose equality is
+    identity of meaning), never by the resource object: a changed or another resource with
+    other values misses. Bounded: emptied when full (the gateway's resources are few).
+    """
+    values = tuple(map(resource.get, _READ_KEYS))
+    if not _KEY_TYPES.issuperset(map(type, values)):
+        return _from_resource(resource)
+    found = _cache.get(values)
+    if found is None:
+        found = _from_resource(resource)
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[values] = found
+    return found
+
+
 def environment(
     spans: Iterable[SpanFacts],
     resource: Mapping[str, Any],
@@ -158,10 +223,9 @@ def environment(
     framework, version = framework_of(spans)
     for key, ident in conversation_tags(spans).items():
         tags.setdefault(key, ident)
-    for key in _RESOURCE_TAGS:
-        value = text(resource.get(key))
-        if value:
-            tags[key] = cap(value, SHORT_TEXT_MAX)
+    known = from_resource(resource)
+    for key, value in known.tags:
+        tags[key] = value
     # Contract key order, without empty values.
     found: dict[str, Any] = {}
     if framework:
@@ -170,15 +234,13 @@ def environment(
         version = plain_value(cap(version, SHORT_TEXT_MAX))
         if version is not None:
             found["framework_version"] = version
-    runtime, python_version, runtime_version = _runtime(resource)
-    if runtime_version is not None:
-        tags.setdefault("process.runtime.version", runtime_version)
-    if python_version is not None:
-        found["python_version"] = python_version
+    if known.runtime_version is not None:
+        tags.setdefault("process.runtime.version", known.runtime_version)
+    if known.python_version is not None:
+        found["python_version"] = known.python_version
     found["sdk_version"] = f"infinium-otel {sdk_version}"
-    found["runtime"] = runtime
-    region = text(resource.get("cloud.region"))
-    if region is not None:
-        found["region"] = plain_text(region)
+    found["runtime"] = known.runtime
+    if known.region is not None:
+        found["region"] = known.region
     found["custom_tags"] = {key: plain_text(value) for key, value in tags.items()}
     return found
