@@ -117,7 +117,8 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = run_name(root_span, (node.facts for node in tree.steps))
+    name = cap(run_name(root_span, (node.facts for node in tree.steps)), NAME_MAX)
+    kinds = _StepKinds(tree)
     start, end = root.start, _run_end(root, others)
     iso_start = _iso(start) if start is not None else None
     iso_end = _iso(end) if end is not None else None
@@ -126,8 +127,8 @@ def convert_run(
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
     payload: dict[str, Any] = {
-        "name": plain_text(cap(name, NAME_MAX)),
-        "description": plain_text(_description(attributes, root, name, tree, counted, errors, run)),
+        "name": plain_text(name),
+        "description": plain_text(_description(attributes, root, name, kinds, errors, run)),
         "current_datetime": iso_end if iso_end is not None else _iso(start),
     }
     duration = _duration(start, end)
@@ -150,7 +151,7 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = _sections(attributes, tree, iso_start, iso_end)
+    sections = _sections(attributes, tree, iso_start, iso_end, tools=kinds.tools)
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
@@ -330,29 +331,55 @@ def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str 
     return cap(own, limit) if own else None
 
 
+class _StepKinds:
+    """What the description and sections need from the steps, gathered in one pass."""
+
+    __slots__ = ("llm_calls", "steps", "tool_calls", "tools")
+
+    def __init__(self, tree: RunTree) -> None:
+        llm_calls = tool_calls = 0
+        tools: list[str] = []  # distinct tool names as shown, in step order
+        for node in tree.steps:
+            facts = node.facts
+            kind = facts.kind
+            if kind is LLM:
+                llm_calls += 1
+            elif kind is TOOL:
+                tool_calls += 1
+                if len(tools) < _MAX_LISTED:
+                    tool = shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
+                    if tool not in tools:
+                        tools.append(tool)
+        self.steps = len(tree.steps)
+        self.llm_calls = llm_calls
+        self.tool_calls = tool_calls
+        self.tools = tools
+
+
+_LABELS = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}
+
+
 def _description(
     attributes: Mapping[str, Any],
     root: SpanFacts,
     name: str,
-    tree: RunTree,
-    counted: set[int],
+    kinds: _StepKinds,
     errors: list[dict[str, Any]],
     run: Run,
 ) -> str:
+    """``name``: the run's name, capped already."""
     given = text(attributes.get(infinium.DESCRIPTION))
     if given:
         return cap(given, DESCRIPTION_MAX)
-    label = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}.get(root.kind, "Run")
-    llm = sum(1 for n in tree.steps if n.facts.kind is LLM)
-    tools = sum(1 for n in tree.steps if n.facts.kind is TOOL)
+    label = _LABELS.get(root.kind, "Run")
     parts = [
-        _count(len(tree.steps), "step"),
-        _count(llm, "LLM call"),
-        _count(tools, "tool call"),
+        _count(kinds.steps, "step"),
+        _count(kinds.llm_calls, "LLM call"),
+        _count(kinds.tool_calls, "tool call"),
     ]
     if errors:
         parts.append(_count(len(errors), "error"))
-    described = f"{label} '{cap(name, NAME_MAX)}': {', '.join(parts)}"
+    described = f"{label} '{name}': {', '.join(parts)}"
     if root.failed:
         described += "; the run failed"
     if run.partial:
@@ -378,11 +405,17 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
 
 
 def _sections(
-    attributes: Mapping[str, Any], tree: RunTree, iso_start: str | None, iso_end: str | None
+    attributes: Mapping[str, Any],
+    tree: RunTree,
+    iso_start: str | None,
+    iso_end: str | None,
+    *,
+    tools: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
     attributes it holds only what is made here (ISO times, lists of plain names), in the
-    contract's order and clean already, so it skips the general cleaning."""
+    contract's order and clean already, so it skips the general cleaning. ``tools``: the
+    distinct tool names as shown, when gathered already."""
     sections = infinium.sections(attributes)
     from_attributes = bool(sections)
     timing = sections.setdefault("time_tracking", {})
@@ -390,12 +423,8 @@ def _sections(
         timing.setdefault("start_time", iso_start)
     if iso_end is not None:
         timing.setdefault("end_time", iso_end)
-    tools: list[str] = []
-    for node in tree.steps:
-        if node.facts.kind is TOOL:
-            tool = plain_text(cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX))
-            if tool not in tools and len(tools) < _MAX_LISTED:
-                tools.append(tool)
+    if tools is None:
+        tools = _StepKinds(tree).tools
     hosts: list[str] = []
     for facts, _owner in tree.members:
         host = facts.server_address

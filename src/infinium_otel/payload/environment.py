@@ -201,11 +201,14 @@ def from_resource(resource: Mapping[str, Any]) -> _FromResource:
     other values misses. Bounded: emptied when full (the gateway's resources are few).
     """
     values = tuple(map(resource.get, _READ_KEYS))
-    if not _KEY_TYPES.issuperset(map(type, values)):
-        return _from_resource(resource)
     found = _cache.get(values)
     if found is None:
         found = _from_resource(resource)
+        if not _KEY_TYPES.issuperset(map(type, values)):
+            # Not kept: ``True == 1 == 1.0`` would share an entry that each shows its own way.
+            # A key of str and None is never equal to a tuple holding another attribute type
+            # (number, bool, bytes, sequence), so a hit needs no type check.
+            return found
         with _cache_lock:
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
@@ -219,7 +222,8 @@ def environment(
     sdk_version: str,
     tags: dict[str, str],
 ) -> dict[str, Any]:
-    spans = list(spans)
+    if type(spans) is not list:
+        spans = list(spans)
     framework, version = framework_of(spans)
     for key, ident in conversation_tags(spans).items():
         tags.setdefault(key, ident)
@@ -242,5 +246,7 @@ def environment(
     found["runtime"] = known.runtime
     if known.region is not None:
         found["region"] = known.region
-    found["custom_tags"] = {key: plain_text(value) for key, value in tags.items()}
+    found["custom_tags"] = {
+        key: value if type(value) is str else plain_text(value) for key, value in tags.items()
+    }
     return found
