@@ -95,10 +95,15 @@ def convert_run(
             error["recoverable"] = recoverable
 
     counted = usage_nodes(tree.steps)
-    steps = [_step(node, counted, errors_by_span) for node in tree.steps]
-    calls = [node.facts for node in tree.steps if node.facts.span_id in counted]
-    # The steps' own llm_call objects, copied so the two places stay independent.
-    call_dicts = [dict(step["llm_call"]) for step in steps if "llm_call" in step]
+    steps: list[dict[str, Any]] = []
+    calls: list[SpanFacts] = []
+    call_dicts: list[dict[str, Any]] = []
+    for node in tree.steps:
+        step = _step(node, counted, errors_by_span)
+        steps.append(step)
+        if "llm_call" in step:  # the counted calls: the steps' own objects, copied so the
+            calls.append(node.facts)  # two places stay independent
+            call_dicts.append(dict(step["llm_call"]))
     if not calls and root.has_usage:
         calls = [root]
         call_dicts = []
@@ -135,10 +140,20 @@ def convert_run(
     if duration == duration:  # not NaN
         payload["duration"] = duration
     speaker = _lead_agent(root, tree)
-    input_summary = _summary(speaker.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    said = speaker.input_text
+    input_summary = (
+        cap(said, INPUT_SUMMARY_MAX)
+        if said
+        else _summary(None, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    )
     if input_summary is not None:
         payload["input_summary"] = plain_text(input_summary)
-    output_summary = _summary(speaker.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    said = speaker.output_text
+    output_summary = (
+        cap(said, OUTPUT_SUMMARY_MAX)
+        if said
+        else _summary(None, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    )
     if output_summary is not None:
         payload["output_summary"] = plain_text(output_summary)
     outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
