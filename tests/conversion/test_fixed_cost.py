@@ -7,6 +7,8 @@ must still show its own environment, with any number of threads converting at on
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 import time
 from typing import Any
@@ -15,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infinium_otel.payload import convert
+from infinium_otel.payload import convert, usage
 from infinium_otel.payload import environment as environment_module
 from infinium_otel.payload.environment import environment
 from infinium_otel.payload.run import Run
 
-from . import reference_environment
+from . import reference_environment, reference_usage
 from .builder import BASE_NS, MS, Trace
 
 _READ_KEYS = (
@@ -208,3 +210,32 @@ def _strftime_iso(ns: int | None) -> str:
 def test_times_are_what_strftime_made(stamps: list[int | None]) -> None:
     for ns in stamps * 2:
         assert convert._iso(ns) == _strftime_iso(ns)
+
+
+class _Tokens(int):
+    """An int subclass, as an instrumentation may hand over (an IntEnum, a wrapped count)."""
+
+    def __repr__(self) -> str:
+        return f"_Tokens({int(self)})"
+
+
+_COUNT = st.one_of(st.none(), st.integers(0, 2**70), st.integers(0, 9).map(_Tokens))
+_COST = st.one_of(st.none(), st.sampled_from([-0.0, 0.0, 0.1, 0.2, 1e-11, 1e16, 3.3]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_COUNT, _COUNT, _COUNT, _COST), min_size=1, max_size=5))
+def test_usage_totals_are_what_summing_each_list_gave(
+    reported: list[tuple[int | None, int | None, int | None, float | None]],
+) -> None:
+    template = convert.read_facts(_run({}).spans[0])
+    calls = []
+    for index, (prompt, completion, total, cost) in enumerate(reported):
+        facts = dataclasses.replace(template, span_id=index + 1)
+        facts.input_tokens, facts.output_tokens, facts.total_tokens = prompt, completion, total
+        facts.cost = cost
+        calls.append(facts)
+    shown = usage.llm_usage(calls)
+    expected = reference_usage.llm_usage(calls)
+    assert shown == expected
+    assert json.dumps(shown) == json.dumps(expected)  # same types and key order too

@@ -95,8 +95,8 @@ def llm_usage(
         usage["model"] = _single(models)
     if providers:
         usage["provider"] = _single(providers)
-    # Each total over the calls that report it (None when none does), in one pass; the
-    # counts are ints, so adding as they come gives what sum() gives.
+    # Each total over the calls that report it (None when none does), in one pass: added
+    # from 0 as they come, as sum() adds them (so an int subclass also becomes an int).
     prompt: int | None = None
     completion: int | None = None
     total: int | None = None
@@ -106,19 +106,19 @@ def llm_usage(
         input_tokens = facts.input_tokens
         output_tokens = facts.output_tokens
         if input_tokens is not None:
-            prompt = input_tokens if prompt is None else prompt + input_tokens
+            prompt = (0 if prompt is None else prompt) + input_tokens
         if output_tokens is not None:
-            completion = output_tokens if completion is None else completion + output_tokens
+            completion = (0 if completion is None else completion) + output_tokens
         tokens = facts.total_tokens
         if tokens is None and (input_tokens is not None or output_tokens is not None):
             tokens = (input_tokens or 0) + (output_tokens or 0)
         if tokens is not None:
-            total = tokens if total is None else total + tokens
+            total = (0 if total is None else total) + tokens
         if facts.cost is not None:
             costs.append(facts.cost)
         duration_ms = facts.duration_ms
         if duration_ms is not None:
-            latency = duration_ms if latency is None else latency + duration_ms
+            latency = (0 if latency is None else latency) + duration_ms
     _put(usage, "prompt_tokens", prompt)
     _put(usage, "completion_tokens", completion)
     _put(usage, "total_tokens", total)
