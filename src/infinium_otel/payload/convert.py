@@ -419,6 +419,16 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
     return tags
 
 
+def _hosts(tree: RunTree) -> list[str]:
+    """The distinct hosts the run's transport spans called, as shown, in span order."""
+    hosts: list[str] = []
+    for facts, _owner in tree.members:
+        host = facts.server_address
+        if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
+            hosts.append(plain_text(cap(host, SHORT_TEXT_MAX)))
+    return hosts
+
+
 def _sections(
     attributes: Mapping[str, Any],
     tree: RunTree,
@@ -432,19 +442,32 @@ def _sections(
     contract's order and clean already, so it skips the general cleaning. ``tools``: the
     distinct tool names as shown, when gathered already."""
     sections = infinium.sections(attributes)
-    from_attributes = bool(sections)
+    if tools is None:
+        tools = _StepKinds(tree).tools
+    hosts = _hosts(tree)
+    if not sections:  # the common case: only what is made here, built in the contract's order
+        if iso_start is not None:
+            sections["time_tracking"] = (
+                {"start_time": iso_start, "end_time": iso_end}
+                if iso_end is not None
+                else {"start_time": iso_start}
+            )
+        elif iso_end is not None:
+            sections["time_tracking"] = {"end_time": iso_end}
+        if tools or hosts:
+            general: dict[str, Any] = {}
+            if tools:
+                general["tools_used"] = list(tools)
+            if hosts:
+                general["external_apis_called"] = hosts
+            sections["general"] = general
+        return sections or None
+    # From attributes: merged with what is made here, then cleaned as any user value is.
     timing = sections.setdefault("time_tracking", {})
     if iso_start is not None:
         timing.setdefault("start_time", iso_start)
     if iso_end is not None:
         timing.setdefault("end_time", iso_end)
-    if tools is None:
-        tools = _StepKinds(tree).tools
-    hosts: list[str] = []
-    for facts, _owner in tree.members:
-        host = facts.server_address
-        if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
-            hosts.append(plain_text(cap(host, SHORT_TEXT_MAX)))
     if tools or hosts:
         general = sections.setdefault("general", {})
         given = general.get("tools_used")
@@ -454,9 +477,5 @@ def _sections(
         if hosts:
             listed = list(general.get("external_apis_called") or [])
             general["external_apis_called"] = listed + [h for h in hosts if h not in listed]
-    if from_attributes:
-        cleaned: dict[str, Any] | None = clean_member("sections", sections)
-        return cleaned
-    if not timing:
-        del sections["time_tracking"]
-    return sections or None
+    cleaned: dict[str, Any] | None = clean_member("sections", sections)
+    return cleaned

@@ -14,6 +14,7 @@ from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.order import plain_text, plain_value
+from infinium_otel.payload.shown import shown_text
 
 __all__ = ["conversation_tags", "environment", "framework_of"]
 
@@ -233,9 +234,10 @@ def environment(
     # Contract key order, without empty values.
     found: dict[str, Any] = {}
     if framework:
-        found["framework"] = plain_text(cap(framework, SHORT_TEXT_MAX))
+        found["framework"] = shown_text(framework, SHORT_TEXT_MAX)
     if version:
-        version = plain_value(cap(version, SHORT_TEXT_MAX))
+        if type(version) is not str or len(version) > SHORT_TEXT_MAX:
+            version = plain_value(cap(version, SHORT_TEXT_MAX))
         if version is not None:
             found["framework_version"] = version
     if known.runtime_version is not None:
