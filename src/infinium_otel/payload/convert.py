@@ -7,6 +7,7 @@ docs/conventions.md and docs/payload-mapping.md for what comes from where.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -94,10 +95,15 @@ def convert_run(
             error["recoverable"] = recoverable
 
     counted = usage_nodes(tree.steps)
-    steps = [_step(node, counted, errors_by_span) for node in tree.steps]
-    calls = [node.facts for node in tree.steps if node.facts.span_id in counted]
-    # The steps' own llm_call objects, copied so the two places stay independent.
-    call_dicts = [dict(step["llm_call"]) for step in steps if "llm_call" in step]
+    steps: list[dict[str, Any]] = []
+    calls: list[SpanFacts] = []
+    call_dicts: list[dict[str, Any]] = []
+    for node in tree.steps:
+        step = _step(node, counted, errors_by_span)
+        steps.append(step)
+        if "llm_call" in step:  # the counted calls: the steps' own objects, copied so the
+            calls.append(node.facts)  # two places stay independent
+            call_dicts.append(dict(step["llm_call"]))
     if not calls and root.has_usage:
         calls = [root]
         call_dicts = []
@@ -116,7 +122,8 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = run_name(root_span, (node.facts for node in tree.steps))
+    name = cap(run_name(root_span, (node.facts for node in tree.steps)), NAME_MAX)
+    kinds = _StepKinds(tree)
     start, end = root.start, _run_end(root, others)
     iso_start = _iso(start) if start is not None else None
     iso_end = _iso(end) if end is not None else None
@@ -125,18 +132,28 @@ def convert_run(
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
     payload: dict[str, Any] = {
-        "name": plain_text(cap(name, NAME_MAX)),
-        "description": plain_text(_description(attributes, root, name, tree, counted, errors, run)),
+        "name": plain_text(name),
+        "description": plain_text(_description(attributes, root, name, kinds, errors, run)),
         "current_datetime": iso_end if iso_end is not None else _iso(start),
     }
     duration = _duration(start, end)
     if duration == duration:  # not NaN
         payload["duration"] = duration
     speaker = _lead_agent(root, tree)
-    input_summary = _summary(speaker.input_text, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    said = speaker.input_text
+    input_summary = (
+        cap(said, INPUT_SUMMARY_MAX)
+        if said
+        else _summary(None, tree, first=True, limit=INPUT_SUMMARY_MAX)
+    )
     if input_summary is not None:
         payload["input_summary"] = plain_text(input_summary)
-    output_summary = _summary(speaker.output_text, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    said = speaker.output_text
+    output_summary = (
+        cap(said, OUTPUT_SUMMARY_MAX)
+        if said
+        else _summary(None, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
+    )
     if output_summary is not None:
         payload["output_summary"] = plain_text(output_summary)
     outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
@@ -149,7 +166,7 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = _sections(attributes, tree, iso_start, iso_end)
+    sections = _sections(attributes, tree, iso_start, iso_end, tools=kinds.tools)
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
@@ -296,8 +313,14 @@ def _iso(ns: int | None) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
     if seconds > _LATEST_SECOND:
         seconds, rest = _LATEST_SECOND, 999_999_999
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{rest // 1_000_000:03d}Z"
+    return f"{_second(seconds)}.{rest // 1_000_000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(seconds: int) -> str:
+    """The date and time of one second: a run's start and end share a few, so formatting
+    each once saves the C library's conversions on every run (bounded, thread-safe)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
@@ -323,29 +346,55 @@ def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str 
     return cap(own, limit) if own else None
 
 
+class _StepKinds:
+    """What the description and sections need from the steps, gathered in one pass."""
+
+    __slots__ = ("llm_calls", "steps", "tool_calls", "tools")
+
+    def __init__(self, tree: RunTree) -> None:
+        llm_calls = tool_calls = 0
+        tools: list[str] = []  # distinct tool names as shown, in step order
+        for node in tree.steps:
+            facts = node.facts
+            kind = facts.kind
+            if kind is LLM:
+                llm_calls += 1
+            elif kind is TOOL:
+                tool_calls += 1
+                if len(tools) < _MAX_LISTED:
+                    tool = shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
+                    if tool not in tools:
+                        tools.append(tool)
+        self.steps = len(tree.steps)
+        self.llm_calls = llm_calls
+        self.tool_calls = tool_calls
+        self.tools = tools
+
+
+_LABELS = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}
+
+
 def _description(
     attributes: Mapping[str, Any],
     root: SpanFacts,
     name: str,
-    tree: RunTree,
-    counted: set[int],
+    kinds: _StepKinds,
     errors: list[dict[str, Any]],
     run: Run,
 ) -> str:
+    """``name``: the run's name, capped already."""
     given = text(attributes.get(infinium.DESCRIPTION))
     if given:
         return cap(given, DESCRIPTION_MAX)
-    label = {SpanKind.AGENT: "Agent run", SpanKind.WORKFLOW: "Workflow run"}.get(root.kind, "Run")
-    llm = sum(1 for n in tree.steps if n.facts.kind is LLM)
-    tools = sum(1 for n in tree.steps if n.facts.kind is TOOL)
+    label = _LABELS.get(root.kind, "Run")
     parts = [
-        _count(len(tree.steps), "step"),
-        _count(llm, "LLM call"),
-        _count(tools, "tool call"),
+        _count(kinds.steps, "step"),
+        _count(kinds.llm_calls, "LLM call"),
+        _count(kinds.tool_calls, "tool call"),
     ]
     if errors:
         parts.append(_count(len(errors), "error"))
-    described = f"{label} '{cap(name, NAME_MAX)}': {', '.join(parts)}"
+    described = f"{label} '{name}': {', '.join(parts)}"
     if root.failed:
         described += "; the run failed"
     if run.partial:
@@ -370,30 +419,55 @@ def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
     return tags
 
 
-def _sections(
-    attributes: Mapping[str, Any], tree: RunTree, iso_start: str | None, iso_end: str | None
-) -> dict[str, Any] | None:
-    """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
-    attributes it holds only what is made here (ISO times, lists of plain names), in the
-    contract's order and clean already, so it skips the general cleaning."""
-    sections = infinium.sections(attributes)
-    from_attributes = bool(sections)
-    timing = sections.setdefault("time_tracking", {})
-    if iso_start is not None:
-        timing.setdefault("start_time", iso_start)
-    if iso_end is not None:
-        timing.setdefault("end_time", iso_end)
-    tools: list[str] = []
-    for node in tree.steps:
-        if node.facts.kind is TOOL:
-            tool = plain_text(cap(node.facts.tool_name or node.facts.name, SHORT_TEXT_MAX))
-            if tool not in tools and len(tools) < _MAX_LISTED:
-                tools.append(tool)
+def _hosts(tree: RunTree) -> list[str]:
+    """The distinct hosts the run's transport spans called, as shown, in span order."""
     hosts: list[str] = []
     for facts, _owner in tree.members:
         host = facts.server_address
         if host and facts.transport and host not in hosts and len(hosts) < _MAX_LISTED:
             hosts.append(plain_text(cap(host, SHORT_TEXT_MAX)))
+    return hosts
+
+
+def _sections(
+    attributes: Mapping[str, Any],
+    tree: RunTree,
+    iso_start: str | None,
+    iso_end: str | None,
+    *,
+    tools: list[str] | None = None,
+) -> dict[str, Any] | None:
+    """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
+    attributes it holds only what is made here (ISO times, lists of plain names), in the
+    contract's order and clean already, so it skips the general cleaning. ``tools``: the
+    distinct tool names as shown, when gathered already."""
+    sections = infinium.sections(attributes)
+    if tools is None:
+        tools = _StepKinds(tree).tools
+    hosts = _hosts(tree)
+    if not sections:  # the common case: only what is made here, built in the contract's order
+        if iso_start is not None:
+            sections["time_tracking"] = (
+                {"start_time": iso_start, "end_time": iso_end}
+                if iso_end is not None
+                else {"start_time": iso_start}
+            )
+        elif iso_end is not None:
+            sections["time_tracking"] = {"end_time": iso_end}
+        if tools or hosts:
+            general: dict[str, Any] = {}
+            if tools:
+                general["tools_used"] = list(tools)
+            if hosts:
+                general["external_apis_called"] = hosts
+            sections["general"] = general
+        return sections or None
+    # From attributes: merged with what is made here, then cleaned as any user value is.
+    timing = sections.setdefault("time_tracking", {})
+    if iso_start is not None:
+        timing.setdefault("start_time", iso_start)
+    if iso_end is not None:
+        timing.setdefault("end_time", iso_end)
     if tools or hosts:
         general = sections.setdefault("general", {})
         given = general.get("tools_used")
@@ -403,9 +477,5 @@ def _sections(
         if hosts:
             listed = list(general.get("external_apis_called") or [])
             general["external_apis_called"] = listed + [h for h in hosts if h not in listed]
-    if from_attributes:
-        cleaned: dict[str, Any] | None = clean_member("sections", sections)
-        return cleaned
-    if not timing:
-        del sections["time_tracking"]
-    return sections or None
+    cleaned: dict[str, Any] | None = clean_member("sections", sections)
+    return cleaned

@@ -65,6 +65,8 @@ def estimate_cost(
 
 def fill_estimated_costs(calls: Iterable[SpanFacts]) -> None:
     """Give each call without a reported cost its estimate (when the table has its model)."""
+    if _calculator() is None:
+        return  # no table: no call gets an estimate
     for facts in calls:
         if facts.cost is None:
             facts.cost = estimate_cost(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import platform
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -12,6 +14,7 @@ from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, cap
 from infinium_otel.payload.order import plain_text, plain_value
+from infinium_otel.payload.shown import shown_text
 
 __all__ = ["conversation_tags", "environment", "framework_of"]
 
@@ -148,37 +151,104 @@ def _runtime(resource: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
     return plain_text(cap(name, SHORT_TEXT_MAX)), None, other
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FromResource:
+    """What a run's environment takes from its resource, shown as the payload shows it."""
+
+    tags: tuple[tuple[str, str], ...]
+    runtime: str
+    python_version: str | None
+    runtime_version: str | None
+    region: str | None
+
+
+def _from_resource(resource: Mapping[str, Any]) -> _FromResource:
+    tags: list[tuple[str, str]] = []
+    for key in _RESOURCE_TAGS:
+        value = text(resource.get(key))
+        if value:
+            tags.append((key, plain_text(cap(value, SHORT_TEXT_MAX))))
+    runtime, python_version, runtime_version = _runtime(resource)
+    region = text(resource.get("cloud.region"))
+    return _FromResource(
+        tuple(tags),
+        runtime,
+        python_version,
+        runtime_version,
+        plain_text(region) if region is not None else None,
+    )
+
+
+# Every resource attribute the environment reads: their values are the cache's key, so an
+# entry can only ever be found by a resource that would give the same section.
+_READ_KEYS = (
+    *_RESOURCE_TAGS,
+    "telemetry.sdk.language",
+    "process.runtime.version",
+    "process.runtime.name",
+    "cloud.region",
+)
+_KEY_TYPES = frozenset({str, type(None)})
+_CACHE_MAX = 64
+_cache: dict[tuple[str | None, ...], _FromResource] = {}
+_cache_lock = threading.Lock()
+
+
+def from_resource(resource: Mapping[str, Any]) -> _FromResource:
+    """The resource's part of the environment, worked out once per distinct set of values.
+
+    Keyed by the values read (only when each is a plain ``str`` or absent, whose equality is
+    identity of meaning), never by the resource object: a changed or another resource with
+    other values misses. Bounded: emptied when full (the gateway's resources are few).
+    """
+    values = tuple(map(resource.get, _READ_KEYS))
+    found = _cache.get(values)
+    if found is None:
+        found = _from_resource(resource)
+        if not _KEY_TYPES.issuperset(map(type, values)):
+            # Not kept: ``True == 1 == 1.0`` would share an entry that each shows its own way.
+            # A key of str and None is never equal to a tuple holding another attribute type
+            # (number, bool, bytes, sequence), so a hit needs no type check.
+            return found
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[values] = found
+    return found
+
+
 def environment(
     spans: Iterable[SpanFacts],
     resource: Mapping[str, Any],
     sdk_version: str,
     tags: dict[str, str],
 ) -> dict[str, Any]:
-    spans = list(spans)
+    if type(spans) is not list:
+        spans = list(spans)
     framework, version = framework_of(spans)
     for key, ident in conversation_tags(spans).items():
         tags.setdefault(key, ident)
-    for key in _RESOURCE_TAGS:
-        value = text(resource.get(key))
-        if value:
-            tags[key] = cap(value, SHORT_TEXT_MAX)
+    known = from_resource(resource)
+    for key, value in known.tags:
+        tags[key] = value
     # Contract key order, without empty values.
     found: dict[str, Any] = {}
     if framework:
-        found["framework"] = plain_text(cap(framework, SHORT_TEXT_MAX))
+        found["framework"] = shown_text(framework, SHORT_TEXT_MAX)
     if version:
-        version = plain_value(cap(version, SHORT_TEXT_MAX))
+        if type(version) is not str or len(version) > SHORT_TEXT_MAX:
+            version = plain_value(cap(version, SHORT_TEXT_MAX))
         if version is not None:
             found["framework_version"] = version
-    runtime, python_version, runtime_version = _runtime(resource)
-    if runtime_version is not None:
-        tags.setdefault("process.runtime.version", runtime_version)
-    if python_version is not None:
-        found["python_version"] = python_version
+    if known.runtime_version is not None:
+        tags.setdefault("process.runtime.version", known.runtime_version)
+    if known.python_version is not None:
+        found["python_version"] = known.python_version
     found["sdk_version"] = f"infinium-otel {sdk_version}"
-    found["runtime"] = runtime
-    region = text(resource.get("cloud.region"))
-    if region is not None:
-        found["region"] = plain_text(region)
-    found["custom_tags"] = {key: plain_text(value) for key, value in tags.items()}
+    found["runtime"] = known.runtime
+    if known.region is not None:
+        found["region"] = known.region
+    found["custom_tags"] = {
+        key: value if type(value) is str else plain_text(value) for key, value in tags.items()
+    }
     return found

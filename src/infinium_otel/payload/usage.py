@@ -61,7 +61,9 @@ def usage_nodes(steps: list[StepNode]) -> set[int]:
             counted.add(node.facts.span_id)
             mark_ancestors(node)
     agents = [n for n in steps if n.facts.kind.is_agent_like and n.facts.has_usage]
-    for node in sorted(agents, key=lambda n: -n.depth):
+    if len(agents) > 1:
+        agents.sort(key=lambda n: -n.depth)  # stable, as sorted() is
+    for node in agents:
         if node.facts.span_id not in has_below:
             counted.add(node.facts.span_id)
             mark_ancestors(node)
@@ -79,40 +81,50 @@ def llm_usage(
         return None
     if call_dicts is None or len(call_dicts) != len(calls):
         call_dicts = [llm_call(f) for f in calls]
-    models = {c["model"] for c in call_dicts if c["model"] != UNKNOWN_MODEL}
-    providers = {c["provider"] for c in call_dicts if c.get("provider")}
+    models: set[str] = set()
+    providers: set[str] = set()
+    for call in call_dicts:
+        model = call["model"]
+        if model != UNKNOWN_MODEL:
+            models.add(model)
+        provider = call.get("provider")
+        if provider:
+            providers.add(provider)
     usage: dict[str, Any] = {}
-    model = _single(models)
-    if model is not None:
-        usage["model"] = model
-    provider = _single(providers)
-    if provider is not None:
-        usage["provider"] = provider
-    # Each total over the calls that report it, gathered in one pass over the calls.
-    prompt: list[int] = []
-    completion: list[int] = []
-    total: list[int] = []
-    cost: list[float] = []
-    latency: list[int] = []
+    if models:
+        usage["model"] = _single(models)
+    if providers:
+        usage["provider"] = _single(providers)
+    # Each total over the calls that report it (None when none does), in one pass: added
+    # from 0 as they come, as sum() adds them (so an int subclass also becomes an int).
+    prompt: int | None = None
+    completion: int | None = None
+    total: int | None = None
+    costs: list[float] = []  # summed by sum(), as exactly as the Python version sums floats
+    latency: int | None = None
     for facts in calls:
-        if facts.input_tokens is not None:
-            prompt.append(facts.input_tokens)
-        if facts.output_tokens is not None:
-            completion.append(facts.output_tokens)
-        tokens = _total(facts)
+        input_tokens = facts.input_tokens
+        output_tokens = facts.output_tokens
+        if input_tokens is not None:
+            prompt = (0 if prompt is None else prompt) + input_tokens
+        if output_tokens is not None:
+            completion = (0 if completion is None else completion) + output_tokens
+        tokens = facts.total_tokens
+        if tokens is None and (input_tokens is not None or output_tokens is not None):
+            tokens = (input_tokens or 0) + (output_tokens or 0)
         if tokens is not None:
-            total.append(tokens)
+            total = (0 if total is None else total) + tokens
         if facts.cost is not None:
-            cost.append(facts.cost)
+            costs.append(facts.cost)
         duration_ms = facts.duration_ms
         if duration_ms is not None:
-            latency.append(duration_ms)
-    _put(usage, "prompt_tokens", sum(prompt) if prompt else None)
-    _put(usage, "completion_tokens", sum(completion) if completion else None)
-    _put(usage, "total_tokens", sum(total) if total else None)
-    _put(usage, "estimated_cost_usd", round(sum(cost), 10) if cost else None)
+            latency = (0 if latency is None else latency) + duration_ms
+    _put(usage, "prompt_tokens", prompt)
+    _put(usage, "completion_tokens", completion)
+    _put(usage, "total_tokens", total)
+    _put(usage, "estimated_cost_usd", round(sum(costs), 10) if costs else None)
     usage["api_calls_count"] = len(calls)
-    _put(usage, "total_latency_ms", sum(latency) if latency else None)
+    _put(usage, "total_latency_ms", latency)
     usage["calls"] = call_dicts
     return usage
 
@@ -121,11 +133,3 @@ def _single(values: set[str]) -> str | None:
     if not values:
         return None
     return next(iter(values)) if len(values) == 1 else "multiple"
-
-
-def _total(facts: SpanFacts) -> int | None:
-    if facts.total_tokens is not None:
-        return facts.total_tokens
-    if facts.input_tokens is None and facts.output_tokens is None:
-        return None
-    return (facts.input_tokens or 0) + (facts.output_tokens or 0)
