@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from infinium_otel.gateway.bodies import BodyError, inflate, read_body
 from infinium_otel.gateway.core import Admission, Pipeline
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
+from infinium_otel.gateway.streams import SocketWriter, kernel_timeouts, timed_reader
 
 __all__ = ["OtlpHttpServer"]
 
@@ -118,9 +119,18 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "infinium-otel-gateway"
 
     def setup(self) -> None:
-        super().setup()
-        # The socket timeout cuts a client that stalls mid-request (or idles between them).
-        self.connection.settimeout(self.server.pipeline.options.read_timeout)
+        timeout = self.server.pipeline.options.read_timeout
+        if isinstance(self.request, ssl.SSLSocket):
+            super().setup()
+            # The socket timeout cuts a client that stalls mid-request (or idles between them).
+            self.connection.settimeout(timeout)
+            return
+        # Plain TCP: the kernel's timeout does the same without a poll before each call.
+        self.connection = self.request
+        kernel_timeouts(self.connection, timeout)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        self.rfile = timed_reader(self.connection)
+        self.wfile = SocketWriter(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("Infinium gateway: " + format, *args)
