@@ -55,6 +55,23 @@ def test_a_failed_payload_stays_on_disk_and_is_retried_with_backoff(
     assert worker.shutdown(5)
 
 
+class _SlowRemovalSpool(Spool):
+    """A spool whose files take a while to go, as on a slow or busy disk."""
+
+    def remove(self, key: str) -> None:
+        time.sleep(0.2)
+        super().remove(key)
+
+
+def test_a_replay_is_counted_only_once_its_entry_is_gone(sandbox: Sandbox, spool_dir: Path) -> None:
+    fill(Spool(spool_dir), ["left-once"])
+    worker = worker_for(sandbox, _SlowRemovalSpool(spool_dir))
+    wait_until(lambda: worker.stats.replayed == 1)
+    assert Spool(spool_dir).entries() == []
+    assert worker.stats.delivered == 1
+    assert worker.shutdown(5)
+
+
 def test_entries_left_by_an_earlier_process_are_replayed_at_start(
     sandbox: Sandbox, spool_dir: Path
 ) -> None:

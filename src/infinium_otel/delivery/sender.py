@@ -194,13 +194,14 @@ class PayloadSender:
         )
 
     def _delivered(self, item: Delivery, response: ApiResponse | None) -> None:
+        # The spool entry goes first, so a reader who sees the count sees the entry gone.
+        if item.spool_key is not None:
+            self._call("remove", item.spool_key)
         with self._lock:
             self.stats.delivered += 1
             self.refused_agents.discard(item.meta.agent_id or "")  # its credentials work again
             if item.replayed:
                 self.stats.replayed += 1
-        if item.spool_key is not None:
-            self._call("remove", item.spool_key)
         if response is None:
             return
         for listener in list(self.listeners):
