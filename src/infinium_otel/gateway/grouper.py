@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 
-from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.trace_buffer import estimate_span_bytes
 
 __all__ = ["GrouperStats", "HeldTrace", "TraceGrouper"]
@@ -124,7 +123,7 @@ class TraceGrouper:
                     else:
                         self._groups.move_to_end(trace_id)
                         group.last = now
-                size = estimate_span_bytes(span, span_attributes(span))
+                size = estimate_span_bytes(span)
                 group.spans.append(span)
                 group.sizes.append(size)
                 group.size += size
