@@ -332,8 +332,9 @@ class _Reader:
             return result
         max_attributes = self._limits.max_attributes
         max_chars = self._max_chars
+        capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
         for pair in pairs:
-            if len(result) >= max_attributes:
+            if capped and len(result) >= max_attributes:
                 self._out.attributes_cut += 1
                 continue
             key = pair.key
