@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 
+from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.trace_buffer import estimate_span_bytes
 
 __all__ = ["GrouperStats", "HeldTrace", "TraceGrouper"]
@@ -123,7 +124,7 @@ class TraceGrouper:
                     else:
                         self._groups.move_to_end(trace_id)
                         group.last = now
-                size = estimate_span_bytes(span)
+                size = estimate_span_bytes(span, span_attributes(span))
                 group.spans.append(span)
                 group.sizes.append(size)
                 group.size += size
@@ -210,7 +211,8 @@ def _reparented(span: ReadableSpan, parent: SpanContext) -> ReadableSpan:
         context=span.context,
         parent=local,
         resource=span.resource,
-        attributes=span.attributes,
+        # As held (decoded spans: ``SpanAttributes``), not the read-only proxy over them.
+        attributes=getattr(span, "_attributes", None) or span.attributes,
         events=span.events,
         links=span.links,
         kind=span.kind,
