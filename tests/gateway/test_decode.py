@@ -8,8 +8,10 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from opentelemetry.trace import SpanKind, StatusCode
 
+from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.gateway import decode
 from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
+from infinium_otel.gateway.grouper import with_local_parents
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
 
 from .otlp import START, TRACE, request, span
@@ -263,3 +265,26 @@ def test_events_and_links_absent_are_empty_and_present_are_kept() -> None:
     assert list(first.events) == [] and list(first.links) == []
     assert [event.name for event in second.events] == ["retry"]
     assert [link.context.span_id for link in second.links] == [9]
+
+
+def test_decoded_attributes_are_read_by_the_exporter_without_a_copy() -> None:
+    """A decoded span holds its attributes as an ended SDK span does, so the exporter's
+    readers get the one dict each time (a bare dict there was copied for every read),
+    and a span the grouper gives a local parent keeps them so."""
+    parent_flags = decode.HAS_IS_REMOTE | decode.IS_REMOTE
+    decoded = decode_request(
+        request(
+            span(1, attributes={"gen_ai.agent.name": "a", "n": 3}),
+            span(2, 1, attributes={"tool": "t"}, flags=parent_flags),
+        )
+    )
+    root, child = decoded.spans
+    assert dict(root.attributes or {}) == {"gen_ai.agent.name": "a", "n": 3}
+    assert root.attributes["n"] == 3 and len(root.attributes) == 2
+    first = span_attributes(root)
+    assert first == {"gen_ai.agent.name": "a", "n": 3}
+    assert span_attributes(root) is first  # no copy
+    (local_child,) = [s for s in with_local_parents([root, child])[0] if s.context.span_id == 2]
+    assert local_child.parent is not None and not local_child.parent.is_remote
+    assert span_attributes(local_child) is span_attributes(child)
+    assert dict(local_child.attributes or {}) == {"tool": "t"}

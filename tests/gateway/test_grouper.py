@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 
+from infinium_otel.export import assembly
+from infinium_otel.export.assembly import RunAssembler
+from infinium_otel.export.trace_buffer import estimate_span_bytes
 from infinium_otel.gateway.grouper import TraceGrouper
 
 
@@ -97,3 +102,46 @@ def test_due_says_when_the_next_held_trace_can_be_due() -> None:
     assert grouper.due(1.3) == [] and grouper.next_due == 5.2
     (orphan,) = grouper.due(5.2)
     assert ids(orphan) == [2] and grouper.next_due is None
+
+
+def test_each_span_is_sized_once_and_assembly_takes_the_sizes_handed_over() -> None:
+    """The grouper's sizes travel with the trace; assembly uses them instead of sizing again."""
+    spans = [
+        ReadableSpan(
+            name="child",
+            context=SpanContext(7, 2, is_remote=False),
+            parent=SpanContext(7, 1, is_remote=True),
+            attributes={"gen_ai.prompt": "x" * 500, "tags": ("a", "bb")},
+            start_time=1,
+            end_time=2,
+        ),
+        made(7, 1),
+    ]
+    grouper = TraceGrouper(wait=1.0, orphan_wait=5.0)
+    grouper.add(spans, now=0.0)
+    (trace,) = grouper.due(1.0)
+    assert trace.sizes == [estimate_span_bytes(span) for span in spans]
+    assert trace.sizes[0] > trace.sizes[1]  # the attributes counted
+    assert grouper.held_bytes == 0
+
+    calls = 0
+    original = assembly.estimate_span_bytes
+
+    def counted(span: ReadableSpan, attributes: Any = None) -> int:
+        nonlocal calls
+        calls += 1
+        return original(span, attributes)
+
+    assembly.estimate_span_bytes = counted  # type: ignore[assignment]
+    try:
+        sized = RunAssembler(run_ttl=60.0)
+        sized.add(trace[:1], 0.0, trace.sizes[:1])  # the child waits for its root
+        assert calls == 0 and sized.buffered_bytes == trace.sizes[0]
+        unsized = RunAssembler(run_ttl=60.0)
+        unsized.add(trace[:1], 0.0)  # in-process callers: sized by assembly as before
+        assert calls == 1 and unsized.buffered_bytes == trace.sizes[0]
+        mismatched = RunAssembler(run_ttl=60.0)
+        mismatched.add(trace[:1], 0.0, [1, 2])  # sizes that do not fit are not trusted
+        assert calls == 2 and mismatched.buffered_bytes == trace.sizes[0]
+    finally:
+        assembly.estimate_span_bytes = original  # type: ignore[assignment]

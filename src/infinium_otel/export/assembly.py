@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -168,11 +169,19 @@ class RunAssembler:
         """Agent spans waiting for their ancestors to tell whether they are sub-agents."""
         return sum(len(self._traces[t].held) for t in self._holding if t in self._traces)
 
-    def add(self, spans: Sequence[ReadableSpan], now: float) -> list[Run]:
-        """Buffer a batch of finished spans; return the runs it completes."""
+    def add(
+        self, spans: Sequence[ReadableSpan], now: float, sizes: Sequence[int] | None = None
+    ) -> list[Run]:
+        """Buffer a batch of finished spans; return the runs it completes.
+
+        ``sizes``: each span's ``estimate_span_bytes``, when the caller already has it
+        (the gateway sizes spans while grouping them), so no span is sized twice."""
         ready: list[tuple[int, _Entry]] = []
         touched: dict[int, None] = {}
-        for span in spans:
+        known: Iterable[int | None] = repeat(None)
+        if sizes is not None and len(sizes) == len(spans):
+            known = sizes
+        for span, size in zip(spans, known):  # noqa: B905 (repeat is endless)
             # The SDK's context and parent are properties, their ids too: each is read once.
             context = span.context
             if context is None or not context.is_valid:
@@ -186,7 +195,7 @@ class RunAssembler:
                 parent_id = None  # no parent, or a span claiming itself as parent: a root
             else:
                 parent_id = parent.span_id
-            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now)
+            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now, size)
             if entry is None:
                 continue
             touched[trace_id] = None
@@ -242,6 +251,7 @@ class RunAssembler:
         parent_id: int | None,
         local_root: bool,
         now: float,
+        size: int | None,
     ) -> _Entry | None:
         """Buffer one span with a valid context (``_parent_id`` and ``_is_local_root``
         of it given); its entry, or None when it is not kept."""
@@ -270,7 +280,9 @@ class RunAssembler:
         if span_id in buffer.entries:  # a duplicate delivery of a span still buffered
             self.stats.spans_duplicate += 1
             return None
-        entry = _Entry(span, classify(attributes), estimate_span_bytes(span, attributes))
+        if size is None:
+            size = estimate_span_bytes(span, attributes)
+        entry = _Entry(span, classify(attributes), size)
         if (
             len(buffer.entries) >= self._max_per_trace
             and not local_root

@@ -27,10 +27,13 @@ class RunBuffer:
         self._assembler = assembler
         self._lock = threading.Lock()
 
-    def add(self, spans: Sequence[ReadableSpan], now: float) -> tuple[list[Run], bool]:
-        """Buffer spans; the runs they finish (or that expired), and whether spans remain."""
+    def add(
+        self, spans: Sequence[ReadableSpan], now: float, sizes: Sequence[int] | None = None
+    ) -> tuple[list[Run], bool]:
+        """Buffer spans (``sizes``: their estimates, when known); the runs they finish
+        (or that expired), and whether spans remain."""
         with self._lock:
-            runs = self._assembler.add(spans, now)
+            runs = self._assembler.add(spans, now, sizes)
             runs.extend(self._assembler.expire(now))
             return runs, self._assembler.buffered_spans > 0
 
@@ -43,6 +46,11 @@ class RunBuffer:
         """Everything still buffered, as partial runs (shutdown)."""
         with self._lock:
             return self._assembler.drain(reason)
+
+    @property
+    def buffered_spans(self) -> int:
+        """How many spans the assembler holds (one number read: no lock needed)."""
+        return self._assembler.buffered_spans
 
     def stats(self) -> dict[str, int]:
         """The assembler's counters and how many spans it holds."""

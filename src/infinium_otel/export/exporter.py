@@ -160,7 +160,11 @@ class InfiniumSpanExporter(SpanExporter):
 
     # -- SpanExporter ------------------------------------------------------
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def export(
+        self, spans: Sequence[ReadableSpan], sizes: Sequence[int] | None = None
+    ) -> SpanExportResult:
+        """Take finished spans; ``sizes``, each one's ``estimate_span_bytes`` when the
+        caller already has it (the gateway), spares sizing them again."""
         try:
             # The tracker's end bookkeeping, here on the exporter's thread when the tracker
             # rides the batch processor (a no-op for spans it already saw end).
@@ -177,7 +181,7 @@ class InfiniumSpanExporter(SpanExporter):
                 provider = trace.get_tracer_provider()
                 if feeds(provider, self):
                     attach_tracker(provider, self)
-            runs, buffered = self._buffer.add(spans, time.monotonic())
+            runs, buffered = self._buffer.add(spans, time.monotonic(), sizes)
             if runs:
                 self._delivery.submit_all(runs)
             if buffered:
@@ -230,6 +234,13 @@ class InfiniumSpanExporter(SpanExporter):
             result.update({f"delivery_{k}": v for k, v in vars(self._delivery.stats).items()})
             result["delivery_pending"] = self._delivery.pending
         return result
+
+    def backlog(self) -> tuple[int, int]:
+        """(spans buffered for assembly, runs waiting for delivery): what a feeder such as
+        the gateway checks before giving more, without the full copy ``stats()`` makes.
+        The same numbers as ``spans_buffered`` and ``delivery_pending`` there."""
+        pending = self._delivery.pending if self._delivery is not None else 0
+        return self._buffer.buffered_spans, pending
 
     # -- internals ---------------------------------------------------------
 

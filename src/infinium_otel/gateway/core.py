@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan
 
 from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
-from infinium_otel.gateway.grouper import TraceGrouper
+from infinium_otel.gateway.grouper import HeldTrace, TraceGrouper
 
 __all__ = ["Admission", "GatewayOptions", "Pipeline"]
 
@@ -204,11 +203,10 @@ class Pipeline:
         queue drop the oldest run, which is a loss the client never hears of.
         """
         settings = self.exporter.settings
-        stats = self.exporter.stats()
-        runs_coming = stats.get("delivery_pending", 0) + self.grouper.held_traces
+        buffered, pending = self.exporter.backlog()
         return (
-            stats.get("spans_buffered", 0) + self.grouper.held_spans >= settings.max_buffered_spans
-            or runs_coming >= settings.max_queued_payloads
+            buffered + self.grouper.held_spans >= settings.max_buffered_spans
+            or pending + self.grouper.held_traces >= settings.max_queued_payloads
         )
 
     # -- hand-over --------------------------------------------------------
@@ -232,10 +230,10 @@ class Pipeline:
             if upcoming is not None:
                 pause = min(interval, max(MIN_TICK, upcoming - time.monotonic()))
 
-    def _hand_over(self, spans: list[ReadableSpan]) -> None:
+    def _hand_over(self, trace: HeldTrace) -> None:
         try:
             with self._export_lock:
-                self.exporter.export(spans)
+                self.exporter.export(trace, sizes=trace.sizes)
         except Exception:  # the exporter never raises; if it did, count it, keep serving
             self.count(hand_over_errors=1)
             _log.exception("Infinium gateway: handing a trace to the exporter failed")

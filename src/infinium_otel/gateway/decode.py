@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +81,7 @@ def _readable_span(
     context: SpanContext,
     parent: SpanContext | None,
     resource: Resource,
-    attributes: dict[str, AttributeValue],
+    attributes: SpanAttributes,
     events: Sequence[Event],
     links: Sequence[Link],
     kind: SpanKind,
@@ -123,6 +123,30 @@ def _readable_span(
 
 
 AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...]
+
+
+class SpanAttributes(Mapping[str, AttributeValue]):
+    """A decoded span's attributes, held as the SDK holds an ended span's: the plain
+    dict as ``_dict``. Readers that look there (``span_attributes``, the exporter's
+    assembly and conversion) read it as it is; given a bare dict they would copy it
+    for every span, twice."""
+
+    __slots__ = ("_dict",)
+
+    def __init__(self, values: dict[str, AttributeValue]) -> None:
+        self._dict = values
+
+    def __getitem__(self, key: str) -> AttributeValue:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __repr__(self) -> str:
+        return repr(self._dict)
 
 
 @dataclass(frozen=True)
@@ -306,7 +330,7 @@ class _Reader:
             context,
             parent,
             resource,
-            self.attributes(span.attributes),
+            SpanAttributes(self.attributes(span.attributes)),
             self.events(span.events) if len(span.events) else (),
             self.links(span.links) if len(span.links) else (),
             _KINDS.get(span.kind, SpanKind.INTERNAL),
@@ -332,8 +356,9 @@ class _Reader:
             return result
         max_attributes = self._limits.max_attributes
         max_chars = self._max_chars
+        capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
         for pair in pairs:
-            if len(result) >= max_attributes:
+            if capped and len(result) >= max_attributes:
                 self._out.attributes_cut += 1
                 continue
             key = pair.key

@@ -22,9 +22,22 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 
+from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.trace_buffer import estimate_span_bytes
 
-__all__ = ["GrouperStats", "TraceGrouper"]
+__all__ = ["GrouperStats", "HeldTrace", "TraceGrouper"]
+
+
+class HeldTrace(list[ReadableSpan]):
+    """One trace's spans as handed over, with ``sizes``: each span's
+    ``estimate_span_bytes``, computed once here and passed on to the exporter's
+    assembly so it does not size them again."""
+
+    __slots__ = ("sizes",)
+
+    def __init__(self, spans: list[ReadableSpan], sizes: list[int]) -> None:
+        super().__init__(spans)
+        self.sizes = sizes
 
 
 @dataclass
@@ -43,6 +56,7 @@ class _Group:
     first: float
     last: float
     spans: list[ReadableSpan] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
     size: int = 0
     has_root: bool = False
     remote_parents: bool = False  # only then can a parent need making local
@@ -93,9 +107,9 @@ class TraceGrouper:
         """Whether ``spans`` more fit under the hard span cap (else answer with backpressure)."""
         return self._spans + spans <= self._max_spans
 
-    def add(self, spans: list[ReadableSpan], now: float) -> list[list[ReadableSpan]]:
+    def add(self, spans: list[ReadableSpan], now: float) -> list[HeldTrace]:
         """Hold ``spans``; return the traces a bound made hand over early."""
-        early: list[list[ReadableSpan]] = []
+        early: list[HeldTrace] = []
         with self._lock:
             self.stats.spans_accepted += len(spans)
             group: _Group | None = None
@@ -110,8 +124,9 @@ class TraceGrouper:
                     else:
                         self._groups.move_to_end(trace_id)
                         group.last = now
-                size = estimate_span_bytes(span)
+                size = estimate_span_bytes(span, span_attributes(span))
                 group.spans.append(span)
+                group.sizes.append(size)
                 group.size += size
                 parent = span.parent
                 if parent is None:
@@ -129,7 +144,7 @@ class TraceGrouper:
                 early.append(self._take(next(iter(self._groups)), early=True))
         return early
 
-    def due(self, now: float) -> list[list[ReadableSpan]]:
+    def due(self, now: float) -> list[HeldTrace]:
         """The traces quiet long enough: ``wait`` with their root here, else ``orphan_wait``.
 
         Also sets ``next_due``: the earliest time another trace held now can be due."""
@@ -148,12 +163,12 @@ class TraceGrouper:
             self.next_due = upcoming if upcoming != float("inf") else None
             return [self._take(trace_id, early=False) for trace_id in ready]
 
-    def drain(self) -> list[list[ReadableSpan]]:
+    def drain(self) -> list[HeldTrace]:
         """Every trace held (shutdown)."""
         with self._lock:
             return [self._take(trace_id, early=False) for trace_id in list(self._groups)]
 
-    def _take(self, trace_id: int, *, early: bool) -> list[ReadableSpan]:
+    def _take(self, trace_id: int, *, early: bool) -> HeldTrace:
         group = self._groups.pop(trace_id)
         self._spans -= len(group.spans)
         self._bytes -= group.size
@@ -162,10 +177,10 @@ class TraceGrouper:
         if early:
             self.stats.traces_handed_early += 1
         if not group.remote_parents:
-            return group.spans
-        spans, changed = with_local_parents(group.spans)
+            return HeldTrace(group.spans, group.sizes)
+        spans, changed = with_local_parents(group.spans)  # same order, same sizes
         self.stats.parents_made_local += changed
-        return spans
+        return HeldTrace(spans, group.sizes)
 
 
 def with_local_parents(spans: list[ReadableSpan]) -> tuple[list[ReadableSpan], int]:
@@ -196,7 +211,8 @@ def _reparented(span: ReadableSpan, parent: SpanContext) -> ReadableSpan:
         context=span.context,
         parent=local,
         resource=span.resource,
-        attributes=span.attributes,
+        # As held (decoded spans: ``SpanAttributes``), not the read-only proxy over them.
+        attributes=getattr(span, "_attributes", None) or span.attributes,
         events=span.events,
         links=span.links,
         kind=span.kind,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import io
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -29,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from infinium_otel.gateway.bodies import BodyError, inflate, read_body
 from infinium_otel.gateway.core import Admission, Pipeline
+from infinium_otel.gateway.heads import fast_headers, read_head_lines
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
 from infinium_otel.gateway.streams import SocketWriter, kernel_timeouts, timed_reader
 
@@ -43,6 +46,9 @@ TRACES_PATH = "/v1/traces"
 # Lingering close after an error answer: at most this much more is read, for this long.
 LINGER_BYTES = 4 * 1024 * 1024
 LINGER_SECONDS = 1.0
+
+# An ordinary request line: the standard library would read it the same way.
+_REQUEST_LINE = re.compile(rb"([A-Z]+) (/(?!/)[!-~]*) HTTP/1\.1\r?\n")
 
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
@@ -116,6 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: OtlpHttpServer
+    raw_requestline: bytes
     server_version = "infinium-otel-gateway"
 
     def setup(self) -> None:
@@ -131,6 +138,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         self.rfile = timed_reader(self.connection)
         self.wfile = SocketWriter(self.connection)
+
+    def parse_request(self) -> bool:
+        """The standard library's ``parse_request``, with a fast path for an ordinary
+        head (see ``heads``); any other is parsed by the standard library itself."""
+        line = self.raw_requestline
+        found = _REQUEST_LINE.fullmatch(line)
+        if found is None or self.protocol_version != "HTTP/1.1":
+            return super().parse_request()
+        lines = read_head_lines(self.rfile)  # type: ignore[arg-type]
+        headers = fast_headers(lines)
+        if headers is None:  # the standard library reads the same lines and decides
+            stream = self.rfile
+            self.rfile = io.BytesIO(b"".join(lines))
+            try:
+                return super().parse_request()
+            finally:
+                self.rfile = stream
+        self.command = found[1].decode("ascii")
+        self.path = found[2].decode("ascii")
+        self.request_version = "HTTP/1.1"
+        self.requestline = line.decode("ascii").rstrip("\r\n")
+        self.headers = headers
+        connection = (headers.get("Connection") or "").lower()
+        self.close_connection = connection == "close"
+        expect = headers.get("Expect")
+        if expect is not None and expect.lower() == "100-continue":
+            return self.handle_expect_100()
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("Infinium gateway: " + format, *args)
