@@ -54,6 +54,18 @@ def make_runs() -> list[ReadableSpan]:
         return [*memory_a.get_finished_spans(), *memory_b.get_finished_spans()]
 
 
+def runs_for_every_instance() -> dict[int, list[ReadableSpan]]:
+    """The runs' spans by trace id, made again until every instance gets a trace (random
+    ids leave one of three instances without any of twelve traces about 2 % of the time)."""
+    for _ in range(50):
+        by_trace: dict[int, list[ReadableSpan]] = defaultdict(list)
+        for span in make_runs():
+            by_trace[span.context.trace_id].append(span)
+        if {trace_id % INSTANCES for trace_id in by_trace} == set(range(INSTANCES)):
+            return by_trace
+    raise AssertionError("random trace ids never reached every instance")
+
+
 def post(port: int, spans: list[ReadableSpan]) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -73,10 +85,7 @@ def post(port: int, spans: list[ReadableSpan]) -> int:
 def test_three_instances_each_trace_to_its_instance_every_run_once_and_whole(
     sandbox: Sandbox,
 ) -> None:
-    spans = make_runs()
-    by_trace: dict[int, list[ReadableSpan]] = defaultdict(list)
-    for span in spans:
-        by_trace[span.context.trace_id].append(span)
+    by_trace = runs_for_every_instance()
     assert len(by_trace) == TRACES
 
     ports = [free_port() for _ in range(INSTANCES)]

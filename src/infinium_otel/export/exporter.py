@@ -161,7 +161,7 @@ class InfiniumSpanExporter(SpanExporter):
     # -- SpanExporter ------------------------------------------------------
 
     def export(
-        self, spans: Sequence[ReadableSpan], sizes: Sequence[int] | None = None
+        self, spans: Sequence[ReadableSpan], *, sizes: Sequence[int] | None = None
     ) -> SpanExportResult:
         """Take finished spans; ``sizes``, each one's ``estimate_span_bytes`` when the
         caller already has it (the gateway), spares sizing them again."""
