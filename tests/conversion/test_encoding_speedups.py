@@ -329,16 +329,6 @@ def test_fitting_leaves_the_payload_unchanged() -> None:
 # ------------------------------------------------------------------ both encoders
 
 
-@pytest.fixture(params=["orjson", "json"])
-def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test once with orjson (when installed) and once with the standard encoder alone."""
-    if request.param == "orjson":
-        pytest.importorskip("orjson")
-    else:
-        monkeypatch.setattr(json_encoder, "_orjson", None)
-    return str(request.param)
-
-
 @pytest.mark.parametrize(
     ("steps", "text"),
     [(70, "Where is parcel 42? "), (130, 'escapes " \\ \n é 😀 ')],

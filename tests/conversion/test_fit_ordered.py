@@ -50,15 +50,6 @@ def _fine_limits(payload: dict[str, Any]) -> list[int]:
     return sorted(set(_limits(payload)) | sweep)
 
 
-@pytest.fixture(params=["orjson", "json"])
-def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "orjson":
-        pytest.importorskip("orjson")
-    else:
-        monkeypatch.setattr(json_encoder, "_orjson", None)
-    return str(request.param)
-
-
 @pytest.mark.parametrize(
     ("steps", "text", "history"),
     [
