@@ -45,7 +45,8 @@ def test_a_failed_payload_stays_on_disk_and_is_retried_with_backoff(
     assert worker.submit(delivery("flaky"))
     [stored] = sandbox.wait_for_traces(1, timeout=15)
     assert stored.payload["name"] == "flaky"
-    wait_until(lambda: spool.entries() == [])
+    # The entry goes first, then the run is counted: wait for both.
+    wait_until(lambda: spool.entries() == [] and worker.stats.delivered == 1)
     first, second, third = trace_requests(sandbox)
     assert second - first >= 0.2  # the first backoff
     assert third - second >= 0.4  # doubled
@@ -193,7 +194,7 @@ def test_runs_made_while_the_server_is_down_arrive_after_it_restarts(
     sandbox.start()
     sandbox.wait_for_traces(3, timeout=30)  # the first spool retry comes after 5 s
     assert stored_names(sandbox) == dict.fromkeys(names, 1)
-    wait_until(lambda: spool.entries() == [])
+    wait_until(lambda: spool.entries() == [] and handle.stats()["delivery_replayed"] == 3)
     stats = handle.stats()
     assert stats["delivery_spooled"] == 3
     assert stats["delivery_replayed"] == 3
