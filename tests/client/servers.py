@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 AGENT_ID = "00000000-0000-4000-8000-0000000000aa"
 
@@ -134,25 +135,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class RawServer:
-    """Accepts connections and writes ``head`` at once, then ``trickle`` one byte per ``every`` s.
+_Listener = TypeVar("_Listener", bound="LoopbackListener")
 
-    It stops writing when closed; each connection is handled in its own thread,
-    over TLS when ``tls`` (a server context) is given.
+
+class LoopbackListener:
+    """Accepts connections on 127.0.0.1 and hands each to ``_talk`` in its own thread.
+
+    Over TLS when ``tls`` (a server context) is given; ``close`` stops accepting
+    and tells the talking threads to stop.
     """
 
-    def __init__(
-        self, head: bytes, trickle: bytes, every: float = 0.5, tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.head = head
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.tls = tls
-        self.trickle = trickle
-        self.every = every
         self.connections = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(8)
+        self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         scheme = "https" if tls is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
@@ -165,8 +163,38 @@ class RawServer:
                 conn, _ = self._listener.accept()
             except OSError:
                 continue
-            self.connections += 1
+            with self._lock:
+                self.connections += 1
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(timeout=5.0)
+
+    def __enter__(self: _Listener) -> _Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RawServer(LoopbackListener):
+    """Writes ``head`` at once on each connection, then ``trickle`` one byte per ``every`` s.
+
+    It stops writing when closed.
+    """
+
+    def __init__(
+        self, head: bytes, trickle: bytes, every: float = 0.5, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.head = head
+        self.trickle = trickle
+        self.every = every
+        super().__init__(tls)
 
     def _talk(self, conn: socket.socket) -> None:
         with conn:
@@ -183,17 +211,6 @@ class RawServer:
                 self._stop.wait(30.0)
             except OSError:
                 return
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._thread.join(timeout=5.0)
-
-    def __enter__(self) -> RawServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _read_request(conn: socket.socket) -> None:

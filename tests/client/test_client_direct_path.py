@@ -13,7 +13,6 @@ import os
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from infinium_otel.client.wire import USER_AGENT
 from infinium_otel.errors import InfiniumError, InfiniumTimeoutError, NetworkError
 
 from .conftest import assert_secret_free
-from .servers import AGENT_ID, run_watched
+from .servers import AGENT_ID, LoopbackListener, run_watched
 from .test_client_secrecy import SECRET as ODD_SECRET
 from .test_client_secrecy import assert_frames_clean
 
@@ -53,33 +52,14 @@ def accepted(_: int) -> tuple[bytes, bool]:
     return json_answer({"traceId": TRACE_ID, "interpretedTraceResult": {"score": 1}})
 
 
-class HeadServer:
+class HeadServer(LoopbackListener):
     """Records each request's head and body per connection; answers with ``answer``."""
 
     def __init__(self, answer: Answerer, tls: ssl.SSLContext | None = None) -> None:
         self.answer = answer
-        self.tls = tls
         self.heads: list[bytes] = []
         self.bodies: list[bytes] = []
-        self.connections = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                continue
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+        super().__init__(tls)
 
     def _talk(self, conn: socket.socket) -> None:
         with conn:
@@ -120,11 +100,6 @@ class HeadServer:
 
     def head_lines(self, number: int) -> list[str]:
         return self.heads[number].decode("latin-1").split("\r\n")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._thread.join(timeout=5.0)
 
 
 @pytest.fixture
