@@ -431,3 +431,32 @@ def test_sizes_and_batches_are_the_grouper_s_own() -> None:
         (False, False),
         (False, True),
     ]
+
+
+def test_keys_and_short_values_are_kept_once_for_all_spans_and_bounded() -> None:
+    """Held spans share one string per attribute key and per short value; long values
+    stay each span's own; the table of kept strings never passes its bound."""
+    cache = DecodeCache()
+    long_value = "m" * (decode.MAX_KEPT_VALUE_CHARS + 1)
+    made = [
+        decode_request(
+            request(span(n, attributes={"gen_ai.operation.name": "chat", "long": long_value})),
+            cache=cache,
+        ).spans[0]
+        for n in (1, 2)
+    ]
+    first, second = (span_attributes(s) for s in made)
+    assert first == second == {"gen_ai.operation.name": "chat", "long": long_value}
+    (key_one, key_two) = (next(iter(a)) for a in (first, second))
+    assert key_one is key_two
+    assert first["gen_ai.operation.name"] is second["gen_ai.operation.name"]
+    assert first["long"] is not second["long"]
+    for n in range(decode.MAX_KEPT_STRINGS + 10):
+        decode_request(request(span(1, attributes={f"k{n}": f"v{n}"})), cache=cache)
+    assert 0 < len(cache.strings) <= decode.MAX_KEPT_STRINGS
+
+
+def test_a_kept_value_is_still_cut_to_the_value_limit() -> None:
+    limits = DecodeLimits(max_value_chars=4)
+    decoded = decode_request(request(span(1, attributes={"k": "abcdefgh"})), limits)
+    assert decoded.spans[0].attributes["k"] == "abcd"  # (the resource key is cut too)

@@ -80,6 +80,11 @@ def _contexts_are_plain_tuples() -> bool:
 
 
 _PLAIN_CONTEXTS = _contexts_are_plain_tuples()
+# Strings kept once for all spans (attribute keys, short values): how many, how long
+# a key and a value may be to be kept.
+MAX_KEPT_STRINGS = 4096
+MAX_KEPT_KEY_CHARS = 256
+MAX_KEPT_VALUE_CHARS = 16
 _NO_STATE = DEFAULT_TRACE_STATE
 
 # ``ReadableSpan``'s parameters in the order this module passes them. A positional call
@@ -227,6 +232,18 @@ class DecodeCache:
         self._resources: dict[bytes, Resource] = {}
         self._scopes: dict[bytes, InstrumentationScope] = {}
         self._bytes = 0
+        # Attribute keys and short values seen, each kept once: spans repeat the same
+        # few keys and names (operations, models, tools), and held spans then share one
+        # string each instead of a copy.
+        self.strings: dict[str, str] = {}
+
+    def keep(self, text: str) -> str:
+        """``text`` as kept for all spans (the caller bounds its length; a full table
+        starts again, so unique values cannot grow it)."""
+        strings = self.strings
+        if len(strings) >= MAX_KEPT_STRINGS:
+            strings.clear()
+        return strings.setdefault(text, text)
 
     @property
     def held_bytes(self) -> int:
@@ -279,8 +296,8 @@ def decode_request(
 ) -> Decoded:
     """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected."""
     out = Decoded()
-    reader = _Reader(limits, out)
     cache = cache if cache is not None else DecodeCache()
+    reader = _Reader(limits, out, cache)
     read = reader.span
     for resource_spans in request.resource_spans:
         resource = cache.resource(resource_spans, reader)
@@ -292,8 +309,10 @@ def decode_request(
 
 
 class _Reader:
-    def __init__(self, limits: DecodeLimits, out: Decoded) -> None:
+    def __init__(self, limits: DecodeLimits, out: Decoded, cache: DecodeCache) -> None:
         self._limits = limits
+        self._cache = cache
+        self._strings = cache.strings
         self._out = out
         self._append = out.spans.append
         self._max_chars = limits.max_value_chars
@@ -444,6 +463,8 @@ class _Reader:
         max_attributes = self._max_attributes
         max_chars = self._max_chars
         capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
+        strings = self._strings
+        kept_chars = min(MAX_KEPT_VALUE_CHARS, max_chars)  # a kept value needs no cut
         chars = kept = 0
         for pair in pairs:
             if capped and len(result) >= max_attributes:
@@ -459,9 +480,12 @@ class _Reader:
             decoded: AttributeValue | None
             if text:
                 length = len(text)
-                if length > max_chars:
-                    text, length = self.text(text), max_chars
-                decoded = text
+                if length <= kept_chars:
+                    decoded = strings.get(text) or self._cache.keep(text)
+                else:
+                    if length > max_chars:
+                        text, length = self.text(text), max_chars
+                    decoded = text
                 chars += length
             else:
                 which = value.WhichOneof("value")
@@ -472,7 +496,12 @@ class _Reader:
                     if decoded is None:
                         continue
                     chars += _value_chars(decoded)
-            result[key if len(key) <= max_chars else self.text(key)] = decoded
+            kept_key = strings.get(key)
+            if kept_key is None:
+                if len(key) > max_chars:
+                    key = self.text(key)
+                kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
+            result[kept_key] = decoded
             kept += 1
         self._chars = chars if kept == len(result) else -1
         return result
