@@ -60,6 +60,7 @@ _INTERNAL = SpanKind.INTERNAL
 # Attribute values read as they are once their field is known (no cap, no conversion).
 _PLAIN_VALUES = frozenset(("int_value", "bool_value", "double_value"))
 _new_tuple = tuple.__new__
+_new_object = object.__new__
 
 
 def _contexts_are_plain_tuples() -> bool:
@@ -350,7 +351,7 @@ class _Reader:
         remote = False
         raw_parent = span.parent_span_id
         if raw_parent:
-            parent_id = _id(raw_parent, 8)
+            parent_id = int.from_bytes(raw_parent, "big") if len(raw_parent) == 8 else 0
             if not parent_id:
                 self._out.reject("spans with an invalid parent span id")
                 return
@@ -404,7 +405,8 @@ class _Reader:
         links = span.links
         if len(name) > self._max_chars:
             name = self.text(name)
-        held = SpanAttributes(attributes)
+        held = _new_object(SpanAttributes)  # ``SpanAttributes(attributes)``, without a call
+        held._dict = attributes
         decoded_links = self.links(links) if len(links) else ()
         kind = _KINDS.get(span.kind, _INTERNAL)
         start = span.start_time_unix_nano or end
@@ -465,13 +467,15 @@ class _Reader:
         capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
         strings = self._strings
         kept_chars = min(MAX_KEPT_VALUE_CHARS, max_chars)  # a kept value needs no cut
-        chars = kept = 0
+        chars = skipped = 0
         for pair in pairs:
             if capped and len(result) >= max_attributes:
                 self._out.attributes_cut += 1
+                skipped += 1
                 continue
             key = pair.key
             if not key:
+                skipped += 1
                 continue
             value = pair.value
             # A non-empty string is the common case: read it without asking which
@@ -494,6 +498,7 @@ class _Reader:
                 else:
                     decoded = self.value(value)
                     if decoded is None:
+                        skipped += 1
                         continue
                     chars += _value_chars(decoded)
             kept_key = strings.get(key)
@@ -502,8 +507,9 @@ class _Reader:
                     key = self.text(key)
                 kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
             result[kept_key] = decoded
-            kept += 1
-        self._chars = chars if kept == len(result) else -1
+        # A key given twice keeps its last value: then the characters counted are not
+        # the result's, and its size is taken from the result itself.
+        self._chars = chars if len(result) == len(pairs) - skipped else -1
         return result
 
     def events(self, events: Iterable[ProtoSpan.Event]) -> list[Event]:
