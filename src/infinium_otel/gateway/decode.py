@@ -9,7 +9,10 @@ A span with invalid ids is refused (counted and reported back to the client as
 This is the gateway's hot path, so it reads each protobuf field once, builds each
 distinct ``SpanContext`` of a request once (a child's parent is its root's
 context), skips empty events and links without iterating them, and reuses the
-``Resource`` and ``InstrumentationScope`` of identical senders (``DecodeCache``).
+``Resource`` and ``InstrumentationScope`` of identical senders and the attribute
+keys and short values of all spans (``DecodeCache``). What the grouper needs is
+known here, so each span is sized and the request's spans come in runs of one
+trace (``TraceBatch``): the grouper reads no span again.
 """
 
 from __future__ import annotations
@@ -219,7 +222,7 @@ class DecodeCache:
     building them (attribute validation) costs more than a span. A cut in a cached
     one is counted when it is first decoded. Bounded in entries and in encoded bytes
     (a large one is never kept); safe to share between threads (a lost race only
-    builds an object twice)."""
+    builds an object twice). Also the strings kept once for all spans (``keep``)."""
 
     def __init__(
         self,
