@@ -361,7 +361,7 @@ class _Reader:
             remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
             key = parent_id << 1 | remote
             parent = contexts.get(key)
-            if parent is None or parent[0] != trace_id:
+            if parent is None or parent.trace_id != trace_id:
                 parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
         end = span.end_time_unix_nano
         if not end:
@@ -380,7 +380,11 @@ class _Reader:
         else:
             key = span_id << 1
             found = contexts.get(key)
-            if found is not None and found[0] == trace_id and found[3] is trace_flags:
+            if (
+                found is not None
+                and found.trace_id == trace_id
+                and found.trace_flags is trace_flags
+            ):
                 context = found  # made as a parent already (a child came first)
             else:
                 if _PLAIN_CONTEXTS:
