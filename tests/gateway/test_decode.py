@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
+from opentelemetry.trace import Status as SpanStatus
+from opentelemetry.trace.span import TraceState
 
 from infinium_otel.conventions.facts import span_attributes
+from infinium_otel.export.trace_buffer import estimate_span_bytes
 from infinium_otel.gateway import decode
 from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
 from infinium_otel.gateway.grouper import with_local_parents
@@ -288,3 +306,157 @@ def test_decoded_attributes_are_read_by_the_exporter_without_a_copy() -> None:
     assert local_child.parent is not None and not local_child.parent.is_remote
     assert span_attributes(local_child) is span_attributes(child)
     assert dict(local_child.attributes or {}) == {"tool": "t"}
+
+
+def sdk_spans() -> list[ReadableSpan]:
+    """Spans made by the real SDK: every attribute kind, events, links, a trace state, a
+    remote parent, an error status, two traces interleaved, a child ending first."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "decode-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests.decode", "1.2")
+    remote = SpanContext(
+        0x0AF7651916CD43DD8448EB211C80319C,
+        0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=TraceState([("vendor", "value")]),
+    )
+    attributes = {
+        "text": "x" * 300,
+        "empty": "",
+        "flag": True,
+        "count": 7,
+        "ratio": 2.5,
+        "words": ("a", "bb", "ccc"),
+        "numbers": (1, 2, 3),
+        "floats": (1.5, 2.5),
+        "flags": (True, False),
+    }
+    with tracer.start_as_current_span("agent", kind=SpanKind.SERVER, attributes=attributes) as a:
+        other = tracer.start_span("other trace", context=set_span_in_context(INVALID_SPAN))
+        with tracer.start_as_current_span("tool", links=[Link(remote, {"why": "retry"})]) as t:
+            t.add_event("gen_ai.choice", {"index": 0, "text": "yes"})
+            t.set_status(SpanStatus(StatusCode.ERROR, "boom"))
+        other.end()
+        child = tracer.start_span(
+            "remote child", context=set_span_in_context(NonRecordingSpan(remote))
+        )
+        child.set_attribute("gen_ai.operation.name", "chat")
+        child.end()
+        a.set_attribute("late", "set")
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def ids(context: SpanContext | None) -> tuple[int, int, bool, bool] | None:
+    """What OTLP carries of a context (the official encoder sends no trace flags but
+    "sampled", nor a link's or parent's trace state)."""
+    if context is None:
+        return None
+    return (context.trace_id, context.span_id, context.is_remote, context.trace_flags.sampled)
+
+
+def fields(made: ReadableSpan) -> dict[str, Any]:
+    assert made.context is not None
+    return {
+        "name": made.name,
+        "context": ids(made.context),
+        "trace_state": made.context.trace_state,
+        "parent": ids(made.parent),
+        "kind": made.kind,
+        "attributes": dict(made.attributes or {}),
+        "events": [(e.name, e.timestamp, dict(e.attributes or {})) for e in made.events],
+        "links": [(ids(link.context)[:3], dict(link.attributes or {})) for link in made.links],
+        "status": (made.status.status_code, made.status.description),
+        "times": (made.start_time, made.end_time),
+        "resource": (dict(made.resource.attributes), made.resource.schema_url),
+        "scope": made.instrumentation_scope,
+    }
+
+
+@pytest.mark.parametrize("plain_contexts", [True, False])
+@pytest.mark.parametrize("positional", [True, False])
+def test_decoding_gives_the_sdk_spans_the_official_encoding_was_made_from(
+    monkeypatch: pytest.MonkeyPatch, plain_contexts: bool, positional: bool
+) -> None:
+    """Field by field, through every construction route: contexts as plain tuples or by
+    the SDK's constructor, spans by position or by keyword."""
+    assert decode._PLAIN_CONTEXTS  # this SDK's SpanContext is the expected tuple
+    monkeypatch.setattr(decode, "_PLAIN_CONTEXTS", plain_contexts)
+    monkeypatch.setattr(decode, "_POSITIONAL", positional)
+    originals = sdk_spans()
+    decoded = decode_request(encode_spans(originals))
+    assert decoded.rejected == 0
+    assert [fields(s) for s in decoded.spans] == [fields(s) for s in originals]
+    for made in decoded.spans:
+        assert made.context is not None and made.context.is_valid
+        assert made.parent is None or made.parent.is_valid
+    (remote_child,) = [s for s in decoded.spans if s.name == "remote child"]
+    assert remote_child.parent is not None and remote_child.parent.is_remote
+    assert remote_child.context is not None
+    assert remote_child.context.trace_state == TraceState([("vendor", "value")])
+
+
+def test_sizes_and_batches_are_the_grouper_s_own() -> None:
+    """Each span's size is ``estimate_span_bytes`` of it, and the batches hold the spans in
+    order, by runs of one trace, with whether a root or a remote parent is among them."""
+    raw = [
+        span(1, attributes={"s": "x" * 50, "n": 3, "f": 1.5, "b": True, "e": ""}),
+        span(2, 1, attributes={"list": ["a", "bb"], "map": {"k": "v"}, "bytes": b"\x01"}),
+        span(3, 1, attributes={"long": "y" * 100}, trace_id=b"\x07" * 16),
+        span(4, 1, attributes={"k": "first"}, flags=decode.HAS_IS_REMOTE | decode.IS_REMOTE),
+        span(5, 1, attributes={"k": "x" * 10, "n": 1}),
+    ]
+    raw[4].attributes.add(key="k").value.string_value = "replaced"  # a duplicate key
+    raw[1].events.add(name="e", time_unix_nano=START).attributes.add(key="a").value.int_value = 1
+    limits = DecodeLimits(max_value_chars=60)
+    decoded = decode_request(request(*raw), limits)
+    sizes = [size for batch in decoded.batches for size in batch.sizes]
+    assert sizes == [estimate_span_bytes(s) for s in decoded.spans]
+    assert decoded.spans[2].attributes["long"] == "y" * 60 and decoded.values_cut == 1
+    assert decoded.spans[4].attributes["k"] == "replaced"
+    assert [[s.context.span_id for s in batch.spans] for batch in decoded.batches] == [
+        [1, 2],
+        [3],
+        [4, 5],
+    ]
+    assert [batch.trace_id for batch in decoded.batches] == [
+        int.from_bytes(TRACE, "big"),
+        int.from_bytes(b"\x07" * 16, "big"),
+        int.from_bytes(TRACE, "big"),
+    ]
+    assert [(b.has_root, b.remote_parents) for b in decoded.batches] == [
+        (True, False),
+        (False, False),
+        (False, True),
+    ]
+
+
+def test_keys_and_short_values_are_kept_once_for_all_spans_and_bounded() -> None:
+    """Held spans share one string per attribute key and per short value; long values
+    stay each span's own; the table of kept strings never passes its bound."""
+    cache = DecodeCache()
+    long_value = "m" * (decode.MAX_KEPT_VALUE_CHARS + 1)
+    made = [
+        decode_request(
+            request(span(n, attributes={"gen_ai.operation.name": "chat", "long": long_value})),
+            cache=cache,
+        ).spans[0]
+        for n in (1, 2)
+    ]
+    first, second = (span_attributes(s) for s in made)
+    assert first == second == {"gen_ai.operation.name": "chat", "long": long_value}
+    (key_one, key_two) = (next(iter(a)) for a in (first, second))
+    assert key_one is key_two
+    assert first["gen_ai.operation.name"] is second["gen_ai.operation.name"]
+    assert first["long"] is not second["long"]
+    for n in range(decode.MAX_KEPT_STRINGS + 10):
+        decode_request(request(span(1, attributes={f"k{n}": f"v{n}"})), cache=cache)
+    assert 0 < len(cache.strings) <= decode.MAX_KEPT_STRINGS
+
+
+def test_a_kept_value_is_still_cut_to_the_value_limit() -> None:
+    limits = DecodeLimits(max_value_chars=4)
+    decoded = decode_request(request(span(1, attributes={"k": "abcdefgh"})), limits)
+    assert decoded.spans[0].attributes["k"] == "abcd"  # (the resource key is cut too)

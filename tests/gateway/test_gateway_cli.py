@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from exporter.support import agent_attributes, chat_attributes
 from exporter.test_concurrent_delivery import rendezvous_server
 from infinium_otel.sandbox import Sandbox
 
+from .otlp import request, span
 from .support import provider
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
@@ -118,6 +121,8 @@ def test_exit_1_when_held_runs_cannot_be_delivered(sandbox: Sandbox) -> None:
         (["--host", "0.0.0.0", "--http-port", "0", "--grpc-port", "0"], "requires a bearer token"),
         (["--wait", "-1"], "--wait"),
         (["--http-port", "99999"], "port must be"),
+        (["--admission-wait", "-1"], "--admission-wait"),
+        (["--admission-wait", "soon"], "not a number of seconds"),
     ],
 )
 def test_user_mistakes_are_one_line_without_traceback(
@@ -181,3 +186,56 @@ def test_sends_four_runs_at_once_by_default(sandbox: Sandbox) -> None:
                 process.wait()
     assert process.returncode == 0, err
     assert "8 spans received, 4 runs delivered" in out
+
+
+def post_run(port: int, trace_byte: int, timeout: float = 30.0) -> int:
+    """POST one single-span run (its own trace) as OTLP protobuf; the answer's status."""
+    body = request(
+        span(1, attributes=agent_attributes(f"run {trace_byte}"), trace_id=bytes([trace_byte]) * 16)
+    ).SerializeToString()
+    post = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/traces",
+        data=body,
+        headers={"Content-Type": "application/x-protobuf"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(post, timeout=timeout) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+@pytest.mark.parametrize(("admission_wait", "second_answer"), [("0", 429), ("30", 200)])
+def test_admission_wait_reaches_the_gateway(
+    sandbox: Sandbox, admission_wait: str, second_answer: int
+) -> None:
+    """A delivery queue of one run: while the first run is held (5 s wait), the gateway
+    is full. With ``--admission-wait 0`` the second request is answered 429 at once; with
+    30 it waits for the first run's delivery and is accepted (the default 1 s would have
+    answered it 429 before the first run was even handed over)."""
+    port = free_port()
+    process = gateway_process(
+        sandbox,
+        *("--http-port", str(port), "--grpc-port", "0", "--wait", "5"),
+        *("--admission-wait", admission_wait),
+        env={"INFINIUM_MAX_QUEUED_PAYLOADS": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        assert post_run(port, 1) == 200
+        assert post_run(port, 2) == second_answer
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as answer:
+            stats = json.loads(answer.read())
+        assert stats["gateway_backpressure_answers"] == (1 if second_answer == 429 else 0)
+        assert stats["gateway_requests_waited_for_room"] == (0 if second_answer == 429 else 1)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    delivered = 2 if second_answer == 200 else 1
+    assert f"{delivered} runs delivered" in out

@@ -56,7 +56,23 @@ def http_request(port: int, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def one_client(port: int, n: int, outcomes: dict[str, int]) -> int:
+class AllConnected:
+    """Every client holds its first connection open, unwritten, until each has tried
+    one: so the gateway has more connections at once than its cap however fast it
+    answers (else a fast gateway could serve the clients as they come, under its cap)."""
+
+    def __init__(self, clients: int) -> None:
+        self._left = clients
+        self._all = asyncio.Event()
+
+    async def arrive(self) -> None:
+        self._left -= 1
+        if self._left <= 0:
+            self._all.set()
+        await asyncio.wait_for(self._all.wait(), 60)
+
+
+async def one_client(port: int, n: int, outcomes: dict[str, int], together: AllConnected) -> int:
     """Send one two-span agent run; retry like an OTLP exporter; the final status."""
     body = request(
         span(1, attributes=agent_attributes(f"agent-{n}"), trace_id=n.to_bytes(16, "big")),
@@ -64,9 +80,15 @@ async def one_client(port: int, n: int, outcomes: dict[str, int]) -> int:
         service="load",
     ).SerializeToString()
     message = http_request(port, body)
-    for _ in range(200):
+    for attempt in range(200):
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port), 30
+                )
+            finally:
+                if attempt == 0:
+                    await together.arrive()
             try:
                 writer.write(message)
                 await writer.drain()
@@ -86,7 +108,10 @@ async def one_client(port: int, n: int, outcomes: dict[str, int]) -> int:
 
 
 async def all_clients(port: int, outcomes: dict[str, int]) -> list[int]:
-    return await asyncio.gather(*(one_client(port, n, outcomes) for n in range(1, CLIENTS + 1)))
+    together = AllConnected(CLIENTS)
+    return await asyncio.gather(
+        *(one_client(port, n, outcomes, together) for n in range(1, CLIENTS + 1))
+    )
 
 
 def test_a_thousand_concurrent_clients(sandbox: Sandbox) -> None:

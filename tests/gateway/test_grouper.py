@@ -10,7 +10,11 @@ from opentelemetry.trace import SpanContext
 from infinium_otel.export import assembly
 from infinium_otel.export.assembly import RunAssembler
 from infinium_otel.export.trace_buffer import estimate_span_bytes
+from infinium_otel.gateway import decode
+from infinium_otel.gateway.decode import decode_request
 from infinium_otel.gateway.grouper import TraceGrouper
+
+from . import otlp
 
 
 def made(
@@ -145,3 +149,30 @@ def test_each_span_is_sized_once_and_assembly_takes_the_sizes_handed_over() -> N
         assert calls == 2 and mismatched.buffered_bytes == trace.sizes[0]
     finally:
         assembly.estimate_span_bytes = original  # type: ignore[assignment]
+
+
+def test_decoded_batches_are_held_as_their_spans_would_be() -> None:
+    """A request's batches (sized while decoding) give the same traces, sizes, counts and
+    early hand-overs as the spans given one by one, a per-trace cap cutting a batch."""
+    trace = b"\x05" * 16
+    raw = [
+        otlp.span(2, 1, trace_id=trace, attributes={"a": "x" * 40}),
+        otlp.span(3, 1, trace_id=trace, flags=decode.HAS_IS_REMOTE | decode.IS_REMOTE),
+        otlp.span(1, trace_id=trace, attributes={"n": 1}),
+        otlp.span(9, trace_id=b"\x06" * 16),
+        otlp.span(4, 1, trace_id=trace),
+    ]
+    decoded = decode_request(otlp.request(*raw))
+    by_spans = TraceGrouper(wait=1.0, max_spans_per_trace=2)
+    by_batches = TraceGrouper(wait=1.0, max_spans_per_trace=2)
+    early_spans = by_spans.add(decoded.spans, now=0.0)
+    early_batches = by_batches.add_batches(decoded.batches, now=0.0)
+    assert [ids(t) for t in early_batches] == [ids(t) for t in early_spans] == [[2, 3], [1, 4]]
+    assert [t.sizes for t in early_batches] == [t.sizes for t in early_spans]
+    assert vars(by_batches.stats) == vars(by_spans.stats)
+    assert by_batches.held_bytes == by_spans.held_bytes > 0
+    assert by_batches.stats.traces_handed_early == 2
+    assert by_batches.held_spans == by_spans.held_spans == 1
+    held = [(ids(t), t.sizes) for t in by_batches.drain()]
+    assert held == [(ids(t), t.sizes) for t in by_spans.drain()]
+    assert [spans for spans, _ in held] == [[9]]

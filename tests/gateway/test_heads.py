@@ -203,3 +203,50 @@ def test_official_otlp_exporter_requests_take_the_fast_path(
     # The exporter's own client parses the three answers' heads; the gateway parsed none.
     assert server_side == 3
     assert len(sandbox.traces()) == 3
+
+
+def answer_heads(port: int, *requests: bytes) -> list[bytes]:
+    """Send ``requests`` on one connection; each answer's head (status line and headers)."""
+    heads: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        stream = connection.makefile("rb")
+        for raw in requests:
+            connection.sendall(raw)
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                line = stream.readline()
+                assert line, "the connection ended inside an answer's head"
+                head += line
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            stream.read(length)
+            heads.append(head)
+    return heads
+
+
+def test_answers_carry_their_own_status_length_and_headers(sandbox: Sandbox) -> None:
+    """Answer heads are kept for a second and reused: each still says its own status,
+    type, length and closing, with a Date."""
+    body = request(span(1)).SerializeToString()
+    post = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    missing = b"POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    gateway = start_gateway(sandbox, wait=30.0)
+    try:
+        assert gateway.http_port is not None
+        first, second, third = answer_heads(gateway.http_port, post, post, missing)
+    finally:
+        gateway.close(5.0)
+    for head in (first, second):
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0] == "HTTP/1.1 200 OK"
+        assert lines[1] == "Server: infinium-otel-gateway"
+        assert lines[2].startswith("Date: ") and lines[2].endswith(" GMT")
+        assert lines[3:] == ["Content-Type: application/x-protobuf", "Content-Length: 0", "", ""]
+    lines = third.decode("latin-1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 404 Not Found"
+    assert "Content-Type: text/plain; charset=utf-8" in lines
+    assert "Connection: close" in lines
+    length = int(third.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    assert length == len(f"only {gateway_http.TRACES_PATH} is served\n")

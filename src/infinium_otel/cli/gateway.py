@@ -13,7 +13,13 @@ import argparse
 import os
 import threading
 
-from infinium_otel.cli.arguments import Parser, port, positive_seconds, stderr_line
+from infinium_otel.cli.arguments import (
+    Parser,
+    non_negative_seconds,
+    port,
+    positive_seconds,
+    stderr_line,
+)
 from infinium_otel.cli.stopping import install_stop_handlers, restore_handlers
 from infinium_otel.errors import ConfigurationError
 from infinium_otel.settings import MAX_CONCURRENT_SENDS
@@ -91,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         f"default {GATEWAY_CONCURRENT_SENDS})",
     )
     parser.add_argument(
+        "--admission-wait",
+        type=non_negative_seconds,
+        default=1.0,
+        help="seconds a request that finds the gateway full waits for room before it is "
+        "answered 429 (gRPC: UNAVAILABLE); 0 answers at once (default 1)",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=positive_seconds,
         default=30.0,
@@ -149,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         wait=args.wait,
         orphan_wait=max(args.orphan_wait, args.wait),
         max_held_bytes=args.max_held_mib * 1024 * 1024,
+        admission_wait=args.admission_wait,
     )
     try:
         concurrent = args.concurrent_sends

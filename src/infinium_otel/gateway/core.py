@@ -139,7 +139,7 @@ class Pipeline:
                     self.count(spans_refused_busy=len(spans) + decoded.rejected)
                     return Admission(busy=True, closing=True, message="gateway is shutting down")
                 if self._has_room(len(spans)):
-                    early = self.grouper.add(spans, time.monotonic())
+                    early = self.grouper.add_batches(decoded.batches, time.monotonic())
                     break
             if deadline is None:
                 deadline = time.monotonic() + self.options.admission_wait

@@ -9,7 +9,10 @@ A span with invalid ids is refused (counted and reported back to the client as
 This is the gateway's hot path, so it reads each protobuf field once, builds each
 distinct ``SpanContext`` of a request once (a child's parent is its root's
 context), skips empty events and links without iterating them, and reuses the
-``Resource`` and ``InstrumentationScope`` of identical senders (``DecodeCache``).
+``Resource`` and ``InstrumentationScope`` of identical senders and the attribute
+keys and short values of all spans (``DecodeCache``). What the grouper needs is
+known here, so each span is sized and the request's spans come in runs of one
+trace (``TraceBatch``): the grouper reads no span again.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
-from opentelemetry.trace.span import TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
-__all__ = ["DecodeCache", "DecodeLimits", "Decoded", "decode_request"]
+from infinium_otel.export.trace_buffer import _SPAN_BYTES, _VALUE_BYTES, estimate_span_bytes
+
+__all__ = ["DecodeCache", "DecodeLimits", "Decoded", "TraceBatch", "decode_request"]
 
 # OTLP span flags: bit 8 says whether bit 9 (the parent is remote) is known.
 HAS_IS_REMOTE = 0x100
@@ -54,6 +59,37 @@ _OK = Status(StatusCode.OK)
 _ERROR = ProtoStatus.STATUS_CODE_ERROR
 _FLAGS = tuple(TraceFlags(value) for value in range(256))
 _SAMPLED = _FLAGS[TraceFlags.SAMPLED]
+_INTERNAL = SpanKind.INTERNAL
+# Attribute values read as they are once their field is known (no cap, no conversion).
+_PLAIN_VALUES = frozenset(("int_value", "bool_value", "double_value"))
+_new_tuple = tuple.__new__
+_new_object = object.__new__
+
+
+def _contexts_are_plain_tuples() -> bool:
+    """Whether a ``SpanContext`` is the tuple ``(trace_id, span_id, is_remote,
+    trace_flags, trace_state, is_valid)``, so one whose ids are checked here already
+    can be made without the SDK's ``__new__`` (a Python call that checks them again)."""
+    try:
+        made = _new_tuple(SpanContext, (1, 2, True, _SAMPLED, DEFAULT_TRACE_STATE, True))
+        official = SpanContext(1, 2, is_remote=True, trace_flags=_SAMPLED)
+        return (
+            made == official
+            and (made.trace_id, made.span_id, made.is_remote, made.is_valid) == (1, 2, True, True)
+            and made.trace_flags is official.trace_flags
+            and made.trace_state is official.trace_state
+        )
+    except Exception:  # another layout: the constructor is used
+        return False
+
+
+_PLAIN_CONTEXTS = _contexts_are_plain_tuples()
+# Strings kept once for all spans (attribute keys, short values): how many, how long
+# a key and a value may be to be kept.
+MAX_KEPT_STRINGS = 4096
+MAX_KEPT_KEY_CHARS = 256
+MAX_KEPT_VALUE_CHARS = 16
+_NO_STATE = DEFAULT_TRACE_STATE
 
 # ``ReadableSpan``'s parameters in the order this module passes them. A positional call
 # costs less than half a call by keyword; used only while the SDK's signature starts
@@ -76,7 +112,7 @@ _SPAN_PARAMETERS = (
 _POSITIONAL = tuple(inspect.signature(ReadableSpan.__init__).parameters)[1:14] == _SPAN_PARAMETERS
 
 
-def _readable_span(
+def _span_by_keyword(
     name: str,
     context: SpanContext,
     parent: SpanContext | None,
@@ -90,22 +126,7 @@ def _readable_span(
     end_time: int,
     scope: InstrumentationScope,
 ) -> ReadableSpan:
-    if _POSITIONAL:
-        return ReadableSpan(
-            name,
-            context,
-            parent,
-            resource,
-            attributes,
-            events,
-            links,
-            kind,
-            None,  # instrumentation_info: deprecated, the scope replaces it
-            status,
-            start_time,
-            end_time,
-            scope,
-        )
+    """The span by keyword, for an SDK whose parameters are in another order."""
     return ReadableSpan(
         name=name,
         context=context,
@@ -159,11 +180,25 @@ class DecodeLimits:
     max_links: int = 128
 
 
+@dataclass(slots=True)
+class TraceBatch:
+    """Consecutive spans of one request that share a trace, as the grouper takes them:
+    with each span's estimated size (``estimate_span_bytes``) and whether one is a root
+    or has a remote parent, all known while decoding, so the grouper reads no span."""
+
+    trace_id: int
+    spans: list[ReadableSpan] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    has_root: bool = False
+    remote_parents: bool = False
+
+
 @dataclass
 class Decoded:
     """The spans of one request, what was refused, and what was cut."""
 
     spans: list[ReadableSpan] = field(default_factory=list)
+    batches: list[TraceBatch] = field(default_factory=list)  # the same spans, by trace
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     attributes_cut: int = 0
@@ -187,7 +222,7 @@ class DecodeCache:
     building them (attribute validation) costs more than a span. A cut in a cached
     one is counted when it is first decoded. Bounded in entries and in encoded bytes
     (a large one is never kept); safe to share between threads (a lost race only
-    builds an object twice)."""
+    builds an object twice). Also the strings kept once for all spans (``keep``)."""
 
     def __init__(
         self,
@@ -201,6 +236,18 @@ class DecodeCache:
         self._resources: dict[bytes, Resource] = {}
         self._scopes: dict[bytes, InstrumentationScope] = {}
         self._bytes = 0
+        # Attribute keys and short values seen, each kept once: spans repeat the same
+        # few keys and names (operations, models, tools), and held spans then share one
+        # string each instead of a copy.
+        self.strings: dict[str, str] = {}
+
+    def keep(self, text: str) -> str:
+        """``text`` as kept for all spans (the caller bounds its length; a full table
+        starts again, so unique values cannot grow it)."""
+        strings = self.strings
+        if len(strings) >= MAX_KEPT_STRINGS:
+            strings.clear()
+        return strings.setdefault(text, text)
 
     @property
     def held_bytes(self) -> int:
@@ -253,36 +300,45 @@ def decode_request(
 ) -> Decoded:
     """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected."""
     out = Decoded()
-    reader = _Reader(limits, out)
     cache = cache if cache is not None else DecodeCache()
-    append = out.spans.append
+    reader = _Reader(limits, out, cache)
+    read = reader.span
     for resource_spans in request.resource_spans:
         resource = cache.resource(resource_spans, reader)
         for scope_spans in resource_spans.scope_spans:
             scope = cache.scope(scope_spans, reader)
             for span in scope_spans.spans:
-                readable = reader.span(span, resource, scope)
-                if readable is not None:
-                    append(readable)
+                read(span, resource, scope)
     return out
 
 
 class _Reader:
-    def __init__(self, limits: DecodeLimits, out: Decoded) -> None:
+    def __init__(self, limits: DecodeLimits, out: Decoded, cache: DecodeCache) -> None:
         self._limits = limits
+        self._cache = cache
+        self._strings = cache.strings
         self._out = out
+        self._append = out.spans.append
         self._max_chars = limits.max_value_chars
-        self._contexts: dict[tuple[int, int, bool, int], SpanContext] = {}
+        self._max_attributes = limits.max_attributes
+        # Contexts made in this request, by ``span_id << 1 | is_remote`` (for one trace
+        # at a time: a hit is checked against the trace id). A span's own context is
+        # kept there too, so its children's parent is that same object.
+        self._contexts: dict[int, SpanContext] = {}
         self._raw_trace = b""  # the last trace id read, and its value
         self._trace_id = 0
+        self._batch: TraceBatch | None = None
+        # Set by ``attributes``: the characters its strings hold (what the size estimate
+        # counts beyond a fixed amount per value), or -1 when the estimate must be
+        # taken from the result (duplicate keys).
+        self._chars = 0
 
-    def span(
-        self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope
-    ) -> ReadableSpan | None:
+    def span(self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope) -> None:
+        """Decode ``span`` into the request's spans and batches, or count it as rejected."""
         raw_trace, raw_span = span.trace_id, span.span_id
         if len(raw_trace) != 16 or len(raw_span) != 8:
             self._out.reject("spans with an invalid trace or span id")
-            return None
+            return
         if raw_trace == self._raw_trace:  # a request's spans mostly share their trace
             trace_id = self._trace_id
         else:
@@ -291,89 +347,176 @@ class _Reader:
         span_id = int.from_bytes(raw_span, "big")
         if not trace_id or not span_id:
             self._out.reject("spans with an invalid trace or span id")
-            return None
+            return
         flags = span.flags
+        contexts = self._contexts
         parent: SpanContext | None = None
+        remote = False
         raw_parent = span.parent_span_id
         if raw_parent:
-            parent_id = _id(raw_parent, 8)
+            parent_id = int.from_bytes(raw_parent, "big") if len(raw_parent) == 8 else 0
             if not parent_id:
                 self._out.reject("spans with an invalid parent span id")
-                return None
+                return
             remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
-            parent = self.context(trace_id, parent_id, remote, TraceFlags.SAMPLED)
+            key = parent_id << 1 | remote
+            parent = contexts.get(key)
+            if parent is None or parent.trace_id != trace_id:
+                parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
         end = span.end_time_unix_nano
         if not end:
             self._out.reject("spans without an end time")
-            return None
+            return
         state = span.trace_state
+        trace_flags = _FLAGS[flags & 0xFF or TraceFlags.SAMPLED]
         if state:
             context = SpanContext(
                 trace_id,
                 span_id,
                 is_remote=False,
-                trace_flags=_FLAGS[flags & 0xFF or TraceFlags.SAMPLED],
+                trace_flags=trace_flags,
                 trace_state=_trace_state(state),
             )
         else:
-            context = self.context(trace_id, span_id, False, flags & 0xFF or TraceFlags.SAMPLED)
+            key = span_id << 1
+            found = contexts.get(key)
+            if (
+                found is not None
+                and found.trace_id == trace_id
+                and found.trace_flags is trace_flags
+            ):
+                context = found  # made as a parent already (a child came first)
+            else:
+                if _PLAIN_CONTEXTS:
+                    context = _new_tuple(
+                        SpanContext, (trace_id, span_id, False, trace_flags, _NO_STATE, True)
+                    )
+                else:
+                    context = SpanContext(
+                        trace_id, span_id, is_remote=False, trace_flags=trace_flags
+                    )
+                if trace_flags is _SAMPLED:  # as a local parent's: its children share it
+                    contexts[key] = context
         status = _UNSET
-        if span.HasField("status"):
-            code = span.status.code
-            if code == _ERROR:
-                status = Status(StatusCode.ERROR, span.status.message or None)
-            elif code == ProtoStatus.STATUS_CODE_OK:
-                status = _OK
+        proto_status = span.status  # unset: the default, code 0
+        code = proto_status.code
+        if code == _ERROR:
+            status = Status(StatusCode.ERROR, proto_status.message or None)
+        elif code == ProtoStatus.STATUS_CODE_OK:
+            status = _OK
         name = span.name
-        return _readable_span(
-            name if len(name) <= self._max_chars else self.text(name),
-            context,
-            parent,
-            resource,
-            SpanAttributes(self.attributes(span.attributes)),
-            self.events(span.events) if len(span.events) else (),
-            self.links(span.links) if len(span.links) else (),
-            _KINDS.get(span.kind, SpanKind.INTERNAL),
-            status,
-            span.start_time_unix_nano or end,
-            end,
-            scope,
-        )
-
-    def context(self, trace_id: int, span_id: int, remote: bool, flags: int) -> SpanContext:
-        """One ``SpanContext`` per distinct value in a request (immutable, so shared)."""
-        key = (trace_id, span_id, remote, flags)
-        found = self._contexts.get(key)
-        if found is None:
-            found = self._contexts[key] = SpanContext(
-                trace_id, span_id, is_remote=remote, trace_flags=_FLAGS[flags]
+        attributes = self.attributes(span.attributes)
+        chars = self._chars
+        events = span.events
+        decoded_events = self.events(events) if len(events) else ()
+        links = span.links
+        if len(name) > self._max_chars:
+            name = self.text(name)
+        held = _new_object(SpanAttributes)  # ``SpanAttributes(attributes)``, without a call
+        held._dict = attributes
+        decoded_links = self.links(links) if len(links) else ()
+        kind = _KINDS.get(span.kind, _INTERNAL)
+        start = span.start_time_unix_nano or end
+        if _POSITIONAL:
+            readable = ReadableSpan(
+                name,
+                context,
+                parent,
+                resource,
+                held,
+                decoded_events,
+                decoded_links,
+                kind,
+                None,  # instrumentation_info: deprecated, the scope replaces it
+                status,
+                start,
+                end,
+                scope,
             )
-        return found
+        else:
+            readable = _span_by_keyword(
+                name,
+                context,
+                parent,
+                resource,
+                held,
+                decoded_events,
+                decoded_links,
+                kind,
+                status,
+                start,
+                end,
+                scope,
+            )
+        if chars < 0 or decoded_events:
+            size = estimate_span_bytes(readable, attributes)
+        else:  # ``estimate_span_bytes`` without reading the attributes again
+            size = _SPAN_BYTES + _VALUE_BYTES * len(attributes) + chars
+        self._append(readable)
+        batch = self._batch
+        if batch is None or batch.trace_id != trace_id:
+            batch = self._batch = TraceBatch(trace_id)
+            self._out.batches.append(batch)
+        batch.spans.append(readable)
+        batch.sizes.append(size)
+        if parent is None:
+            batch.has_root = True
+        elif remote:
+            batch.remote_parents = True
 
     def attributes(self, pairs: Sequence[KeyValue]) -> dict[str, AttributeValue]:
         result: dict[str, AttributeValue] = {}
+        self._chars = 0
         if not len(pairs):
             return result
-        max_attributes = self._limits.max_attributes
+        max_attributes = self._max_attributes
         max_chars = self._max_chars
         capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
+        strings = self._strings
+        kept_chars = min(MAX_KEPT_VALUE_CHARS, max_chars)  # a kept value needs no cut
+        chars = skipped = 0
         for pair in pairs:
             if capped and len(result) >= max_attributes:
                 self._out.attributes_cut += 1
+                skipped += 1
                 continue
             key = pair.key
             if not key:
+                skipped += 1
                 continue
             value = pair.value
             # A non-empty string is the common case: read it without asking which
             # field is set (an empty one, or another type, takes the general path).
             text = value.string_value
+            decoded: AttributeValue | None
             if text:
-                decoded: AttributeValue | None = text if len(text) <= max_chars else self.text(text)
+                length = len(text)
+                if length <= kept_chars:
+                    decoded = strings.get(text) or self._cache.keep(text)
+                else:
+                    if length > max_chars:
+                        text, length = self.text(text), max_chars
+                    decoded = text
+                chars += length
             else:
-                decoded = self.value(value)
-            if decoded is not None:
-                result[key if len(key) <= max_chars else self.text(key)] = decoded
+                which = value.WhichOneof("value")
+                if which in _PLAIN_VALUES:
+                    decoded = getattr(value, which)
+                else:
+                    decoded = self.value(value)
+                    if decoded is None:
+                        skipped += 1
+                        continue
+                    chars += _value_chars(decoded)
+            kept_key = strings.get(key)
+            if kept_key is None:
+                if len(key) > max_chars:
+                    key = self.text(key)
+                kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
+            result[kept_key] = decoded
+        # A key given twice keeps its last value: then the characters counted are not
+        # the result's, and its size is taken from the result itself.
+        self._chars = chars if len(result) == len(pairs) - skipped else -1
         return result
 
     def events(self, events: Iterable[ProtoSpan.Event]) -> list[Event]:
@@ -455,6 +598,22 @@ def _plain(value: AnyValue) -> Any:
     if which is None:
         return None
     return getattr(value, which)
+
+
+def _span_context(trace_id: int, span_id: int, remote: bool, flags: TraceFlags) -> SpanContext:
+    """A context for ids already checked (non-zero, of the right length)."""
+    if _PLAIN_CONTEXTS:
+        return _new_tuple(SpanContext, (trace_id, span_id, remote, flags, _NO_STATE, True))
+    return SpanContext(trace_id, span_id, is_remote=remote, trace_flags=flags)
+
+
+def _value_chars(value: AttributeValue) -> int:
+    """What ``estimate_span_bytes`` counts for a value beyond its fixed amount."""
+    if type(value) is str:
+        return len(value)
+    if type(value) is tuple:
+        return sum(_VALUE_BYTES + (len(item) if type(item) is str else 0) for item in value)
+    return 0
 
 
 def _json(value: Any) -> str:

@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanContext
 
 from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.trace_buffer import estimate_span_bytes
+from infinium_otel.gateway.decode import TraceBatch
 
 __all__ = ["GrouperStats", "HeldTrace", "TraceGrouper"]
 
@@ -109,40 +110,52 @@ class TraceGrouper:
 
     def add(self, spans: list[ReadableSpan], now: float) -> list[HeldTrace]:
         """Hold ``spans``; return the traces a bound made hand over early."""
+        return self.add_batches(batches_of(spans), now)
+
+    def add_batches(self, batches: list[TraceBatch], now: float) -> list[HeldTrace]:
+        """Hold the spans of ``batches`` (a request's, trace by trace, sized); return the
+        traces a bound made hand over early."""
         early: list[HeldTrace] = []
         with self._lock:
-            self.stats.spans_accepted += len(spans)
-            group: _Group | None = None
-            current = -1  # the trace of ``group``: a request's spans mostly come trace by trace
-            for span in spans:
-                trace_id = span.context.trace_id if span.context else 0
-                if trace_id != current or group is None:
-                    current = trace_id
-                    group = self._groups.get(trace_id)
-                    if group is None:
-                        group = self._groups[trace_id] = _Group(now, now)
-                    else:
-                        self._groups.move_to_end(trace_id)
-                        group.last = now
-                size = estimate_span_bytes(span, span_attributes(span))
-                group.spans.append(span)
-                group.sizes.append(size)
-                group.size += size
-                parent = span.parent
-                if parent is None:
-                    group.has_root = True
-                elif parent.is_remote:
-                    group.remote_parents = True
-                self._spans += 1
-                self._bytes += size
-                if len(group.spans) >= self._max_per_trace:
-                    early.append(self._take(trace_id, early=True))
-                    group = None  # taken: a further span of this trace starts a new group
+            for batch in batches:
+                self._add_batch(batch, now, early)
             while self._groups and (
                 len(self._groups) > self._max_traces or self._bytes > self._max_bytes
             ):
                 early.append(self._take(next(iter(self._groups)), early=True))
         return early
+
+    def _add_batch(self, batch: TraceBatch, now: float, early: list[HeldTrace]) -> None:
+        trace_id, spans, sizes = batch.trace_id, batch.spans, batch.sizes
+        self.stats.spans_accepted += len(spans)
+        start = 0
+        while start < len(spans):
+            group = self._groups.get(trace_id)
+            if group is None:
+                group = self._groups[trace_id] = _Group(now, now)
+            else:
+                self._groups.move_to_end(trace_id)
+                group.last = now
+            # Up to the per-trace cap; a trace that reaches it is handed over early and
+            # the rest of the batch starts a new group.
+            stop = min(len(spans), start + self._max_per_trace - len(group.spans))
+            if start == 0 and stop == len(spans):
+                part, part_sizes = spans, sizes
+                has_root, remote_parents = batch.has_root, batch.remote_parents
+            else:
+                part, part_sizes = spans[start:stop], sizes[start:stop]
+                has_root, remote_parents = _parents_of(part)
+            size = sum(part_sizes)
+            group.spans += part
+            group.sizes += part_sizes
+            group.size += size
+            group.has_root = group.has_root or has_root
+            group.remote_parents = group.remote_parents or remote_parents
+            self._spans += len(part)
+            self._bytes += size
+            if len(group.spans) >= self._max_per_trace:
+                early.append(self._take(trace_id, early=True))
+            start = stop
 
     def due(self, now: float) -> list[HeldTrace]:
         """The traces quiet long enough: ``wait`` with their root here, else ``orphan_wait``.
@@ -181,6 +194,34 @@ class TraceGrouper:
         spans, changed = with_local_parents(group.spans)  # same order, same sizes
         self.stats.parents_made_local += changed
         return HeldTrace(spans, group.sizes)
+
+
+def batches_of(spans: list[ReadableSpan]) -> list[TraceBatch]:
+    """``spans`` as the grouper takes them: runs of one trace, each span sized."""
+    batches: list[TraceBatch] = []
+    batch: TraceBatch | None = None
+    for span in spans:
+        trace_id = span.context.trace_id if span.context else 0
+        if batch is None or batch.trace_id != trace_id:
+            batch = TraceBatch(trace_id)
+            batches.append(batch)
+        batch.spans.append(span)
+        batch.sizes.append(estimate_span_bytes(span, span_attributes(span)))
+        parent = span.parent
+        if parent is None:
+            batch.has_root = True
+        elif parent.is_remote:
+            batch.remote_parents = True
+    return batches
+
+
+def _parents_of(spans: list[ReadableSpan]) -> tuple[bool, bool]:
+    """Whether one of ``spans`` is a root, and whether one has a remote parent."""
+    parents = [span.parent for span in spans]
+    return (
+        any(parent is None for parent in parents),
+        any(parent is not None and parent.is_remote for parent in parents),
+    )
 
 
 def with_local_parents(spans: list[ReadableSpan]) -> tuple[list[ReadableSpan], int]:

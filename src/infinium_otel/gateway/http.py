@@ -313,20 +313,12 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """The status line, headers and body in one write: one segment on the wire, and one
         system call instead of two (on loopback each costs the receiver's work too)."""
-        self.log_request(code, len(body))
-        lines = [
-            f"{self.protocol_version} {code} {_reason(code)}",
-            f"Server: {self.server_version}",
-            f"Date: {_http_date()}",
-            f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}",
-        ]
-        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
-        if self.close_connection:
-            lines.append("Connection: close")
-        lines.append("\r\n")
+        if _log.isEnabledFor(logging.DEBUG):
+            self.log_request(code, len(body))
+        extra = tuple((headers or {}).items())
+        head = _head(code, content_type, len(body), extra, self.close_connection)
         try:
-            self.wfile.write("\r\n".join(lines).encode("latin-1") + body)
+            self.wfile.write(head + body)
         except OSError:
             self.close_connection = True
 
@@ -350,6 +342,45 @@ def _http_date() -> str:
         text = email.utils.formatdate(now, usegmt=True)
         _date = (now, text)
     return text
+
+
+# Answer heads made this second, by what they say: most answers are the same few (an
+# empty 200 in protobuf), so each is formatted once a second rather than every time.
+_HeadKey = tuple[int, str, int, tuple[tuple[str, str], ...], bool]
+_heads: tuple[int, dict[_HeadKey, bytes]] = (0, {})
+MAX_HEADS = 64
+
+
+def _head(
+    code: int,
+    content_type: str,
+    length: int,
+    extra: tuple[tuple[str, str], ...],
+    close: bool,
+) -> bytes:
+    """The status line and headers of an answer, up to and including the blank line."""
+    global _heads
+    now = int(time.time())
+    second, made = _heads
+    if second != now or len(made) >= MAX_HEADS:
+        made = {}
+        _heads = (now, made)
+    key = (code, content_type, length, extra, close)
+    head = made.get(key)
+    if head is None:
+        lines = [
+            f"HTTP/1.1 {code} {_reason(code)}",
+            f"Server: {_Handler.server_version}",
+            f"Date: {_http_date()}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {length}",
+        ]
+        lines.extend(f"{name}: {value}" for name, value in extra)
+        if close:
+            lines.append("Connection: close")
+        lines.append("\r\n")
+        head = made[key] = "\r\n".join(lines).encode("latin-1")
+    return head
 
 
 def _status_proto(code: int, message: str) -> bytes:
