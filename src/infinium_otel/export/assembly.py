@@ -65,6 +65,9 @@ NestedCheck = Callable[[int, int], Nesting]
 # A still-open span by span id (a partial run's missing root), when known.
 LiveLookup = Callable[[int], "ReadableSpan | None"]
 
+# A span buffered in this batch and not sized yet: trace id, span id, entry, attributes.
+_Unsized = tuple[int, int, _Entry, Mapping[str, Any]]
+
 PARTIAL_ROOT_NAME = "partial run"
 
 HOLD_GRACE = 5.0
@@ -175,8 +178,12 @@ class RunAssembler:
         """Buffer a batch of finished spans; return the runs it completes.
 
         ``sizes``: each span's ``estimate_span_bytes``, when the caller already has it
-        (the gateway sizes spans while grouping them), so no span is sized twice."""
+        (the gateway sizes spans while grouping them), so no span is sized twice.
+        Without them, a span is sized only if it is still buffered once the batch's runs
+        have left: the byte cap is checked after that, so the spans of a run completed
+        within its batch never counted toward it, and sizing them was wasted work."""
         ready: list[tuple[int, _Entry]] = []
+        unsized: list[_Unsized] = []
         touched: dict[int, None] = {}
         known: Iterable[int | None] = repeat(None)
         if sizes is not None and len(sizes) == len(spans):
@@ -195,7 +202,7 @@ class RunAssembler:
                 parent_id = None  # no parent, or a span claiming itself as parent: a root
             else:
                 parent_id = parent.span_id
-            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now, size)
+            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now, size, unsized)
             if entry is None:
                 continue
             touched[trace_id] = None
@@ -211,7 +218,9 @@ class RunAssembler:
         for trace_id in touched:
             if trace_id in self._holding:
                 ready.extend((trace_id, entry) for entry in self._settle(trace_id))
-        return self._complete_all(ready) + self._enforce_global_cap()
+        runs = self._complete_all(ready)
+        self._size_buffered(unsized)
+        return runs + self._enforce_global_cap()
 
     def expire(self, now: float) -> list[Run]:
         """Send held agent spans whose wait is over as runs, and as partial every trace
@@ -252,9 +261,11 @@ class RunAssembler:
         local_root: bool,
         now: float,
         size: int | None,
+        unsized: list[_Unsized],
     ) -> _Entry | None:
         """Buffer one span with a valid context (``_parent_id`` and ``_is_local_root``
-        of it given); its entry, or None when it is not kept."""
+        of it given); its entry, or None when it is not kept. Without a ``size`` it is
+        buffered at size 0 and noted in ``unsized``, to be sized if it stays."""
         self.stats.spans_received += 1
         attributes = span_attributes(span)
         if _is_internal(span, attributes):
@@ -280,9 +291,7 @@ class RunAssembler:
         if span_id in buffer.entries:  # a duplicate delivery of a span still buffered
             self.stats.spans_duplicate += 1
             return None
-        if size is None:
-            size = estimate_span_bytes(span, attributes)
-        entry = _Entry(span, classify(attributes), size)
+        entry = _Entry(span, classify(attributes), size or 0)
         if (
             len(buffer.entries) >= self._max_per_trace
             and not local_root
@@ -293,8 +302,20 @@ class RunAssembler:
             return None
         buffer.add(span_id, parent_id, entry)
         self._buffered += 1
-        self._buffered_bytes += entry.size
+        if size is None:
+            unsized.append((trace_id, span_id, entry, attributes))
+        else:
+            self._buffered_bytes += size
         return entry
+
+    def _size_buffered(self, unsized: list[_Unsized]) -> None:
+        """Size the spans of this batch still buffered (the others left at size 0, which
+        is what taking them out subtracted)."""
+        for trace_id, span_id, entry, attributes in unsized:
+            buffer = self._traces.get(trace_id)
+            if buffer is not None and buffer.entries.get(span_id) is entry:
+                entry.size = size = estimate_span_bytes(entry.span, attributes)
+                self._buffered_bytes += size
 
     def _drop_late(self, trace_id: int, span_id: int, sent: _Sent) -> None:
         """A span whose run already left: count it and its buffered subtree."""
