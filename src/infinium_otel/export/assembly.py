@@ -48,6 +48,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from infinium_otel.conventions import classify
 from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.nesting import Nesting
+from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
 from infinium_otel.export.trace_buffer import (
     _Entry,
     _parent_id,
@@ -65,6 +66,8 @@ NestedCheck = Callable[[int, int], Nesting]
 # A still-open span by span id (a partial run's missing root), when known.
 LiveLookup = Callable[[int], "ReadableSpan | None"]
 
+# A span's trace id, span id, parent id (None: a root) and whether it is a local root.
+_Links = tuple[int, int, int | None, bool]
 # A span buffered in this batch and not sized yet: trace id, span id, entry, attributes.
 _Unsized = tuple[int, int, _Entry, Mapping[str, Any]]
 
@@ -113,6 +116,44 @@ class _Sent:
 
     def __len__(self) -> int:
         return len(self.span_ids) + len(self.partial_parents)
+
+
+def _links_by_property(span: ReadableSpan) -> _Links | None:
+    """(trace id, span id, parent id, local root) of a span with a valid context, else None.
+
+    The parent id is None for no parent, an invalid one, or a span claiming itself as
+    its parent (a root). The SDK's context and parent are properties, their ids too:
+    each is read once."""
+    context = span.context
+    if context is None or not context.is_valid:
+        return None
+    span_id = context.span_id
+    parent = span.parent
+    if parent is None:
+        return context.trace_id, span_id, None, True
+    valid = parent.is_valid
+    parent_id = parent.span_id if valid and parent.span_id != span_id else None
+    return context.trace_id, span_id, parent_id, not valid or parent.is_remote
+
+
+def _links_by_index(span: ReadableSpan) -> _Links | None:
+    """``_links_by_property``, reading the contexts as the tuples their type declares
+    (``span_context_layout``): two property calls per span instead of up to nine."""
+    context = span.context
+    if context is None:
+        return None
+    trace_id, span_id, _, _, _, valid = context
+    if not valid:
+        return None
+    parent = span.parent
+    if parent is None:
+        return trace_id, span_id, None, True
+    _, parent_span_id, remote, _, _, parent_valid = parent
+    parent_id = parent_span_id if parent_valid and parent_span_id != span_id else None
+    return trace_id, span_id, parent_id, not parent_valid or remote
+
+
+_links = _links_by_index if CONTEXT_IS_TUPLE else _links_by_property
 
 
 def _end_key(entry: _Entry) -> tuple[int, int]:
@@ -189,19 +230,12 @@ class RunAssembler:
         if sizes is not None and len(sizes) == len(spans):
             known = sizes
         for span, size in zip(spans, known):  # noqa: B905 (repeat is endless)
-            # The SDK's context and parent are properties, their ids too: each is read once.
-            context = span.context
-            if context is None or not context.is_valid:
+            links = _links(span)
+            if links is None:  # no valid context
                 self.stats.spans_received += 1
                 self.stats.spans_dropped_cap += 1
                 continue
-            trace_id, span_id = context.trace_id, context.span_id
-            parent = span.parent
-            local_root = parent is None or not parent.is_valid or parent.is_remote
-            if parent is None or not parent.is_valid or parent.span_id == span_id:
-                parent_id = None  # no parent, or a span claiming itself as parent: a root
-            else:
-                parent_id = parent.span_id
+            trace_id, span_id, parent_id, local_root = links
             entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now, size, unsized)
             if entry is None:
                 continue
