@@ -325,7 +325,7 @@ class RunAssembler:
         if span_id in buffer.entries:  # a duplicate delivery of a span still buffered
             self.stats.spans_duplicate += 1
             return None
-        entry = _Entry(span, classify(attributes), size or 0)
+        entry = _Entry(span, classify(attributes), size or 0, span_id)
         if (
             len(buffer.entries) >= self._max_per_trace
             and not local_root
@@ -359,7 +359,7 @@ class RunAssembler:
         if buffer is not None:
             taken = self._take(trace_id, buffer, span_id)
             self.stats.late_spans += len(taken)
-            ids.extend(e.span.context.span_id for e in taken)
+            ids.extend(e.span_id for e in taken)
         self._remember(trace_id, sent, ids)
 
     def _take(self, trace_id: int, buffer: _TraceBuffer, span_id: int) -> list[_Entry]:
@@ -423,7 +423,7 @@ class RunAssembler:
     def _complete(self, trace_id: int, entry: _Entry) -> Run | None:
         buffer = self._traces.get(trace_id)
         span = entry.span
-        span_id = span.context.span_id
+        span_id = entry.span_id
         if buffer is None or buffer.entries.get(span_id) is not entry:
             return None  # already sent inside another run
         taken = self._take(trace_id, buffer, span_id)
@@ -453,9 +453,7 @@ class RunAssembler:
             if partial_reason is not None
             else []
         )
-        self._remember(
-            trace_id, sent, (e.span.context.span_id for e in taken if e.span.context), parents
-        )
+        self._remember(trace_id, sent, [e.span_id for e in taken], parents)
         if partial_reason is None:
             self.stats.runs_completed += 1
         else:
