@@ -329,36 +329,78 @@ class IdleExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def app_thread_cost(sink: Sink, kind: str, runs: int) -> float:
-    """CPU seconds on the emitting thread (``time.thread_time()``) to make and end the spans."""
-    provider = TracerProvider()
-    handle = None
-    if kind == "configure()":
-        handle = configure(
-            tracer_provider=provider,
-            instrument=False,
-            agent_id=AGENT_ID,
-            agent_secret=AGENT_SECRET,
-            base_url=sink.root + "/api/v1",
-            interpretation=False,
-        )
-    elif kind == "OTLP batch":
-        provider.add_span_processor(BatchSpanProcessor(otlp(sink)))
-    elif kind == "configure() processor, idle":
-        TrackedBatchSpanProcessor(IdleExporter(), **QUEUE).add_to(provider)  # type: ignore[arg-type]
-    elif kind == "batch processor, idle":
-        provider.add_span_processor(BatchSpanProcessor(IdleExporter(), **QUEUE))
-    tracer = provider.get_tracer("benchmark.thread")
-    # A full collection due by now would land on whichever row crosses its threshold (the
-    # same one each time): collected here, outside the measure, it is billed to none.
-    gc.collect()
-    started = time.thread_time()
-    emit(tracer, runs, 25, "simple")
-    used = time.thread_time() - started
-    if handle is not None:
-        handle.shutdown(60)
-    provider.shutdown()
-    return used
+class ThreadSetup:
+    """One application-thread setup (a provider and its processors), kept for many rounds."""
+
+    def __init__(self, sink: Sink, kind: str) -> None:
+        self.provider = TracerProvider()
+        self.handle = None
+        if kind == "configure()":
+            self.handle = configure(
+                tracer_provider=self.provider,
+                instrument=False,
+                agent_id=AGENT_ID,
+                agent_secret=AGENT_SECRET,
+                base_url=sink.root + "/api/v1",
+                interpretation=False,
+            )
+        elif kind == "OTLP batch":
+            self.provider.add_span_processor(BatchSpanProcessor(otlp(sink)))
+        elif kind == "configure() processor, idle":
+            idle = IdleExporter()
+            TrackedBatchSpanProcessor(idle, **QUEUE).add_to(self.provider)  # type: ignore[arg-type]
+        elif kind == "batch processor, idle":
+            self.provider.add_span_processor(BatchSpanProcessor(IdleExporter(), **QUEUE))
+        self.tracer = self.provider.get_tracer("benchmark.thread")
+        emit(self.tracer, 1, 25, "simple")  # the first span of a provider pays lazy set-up
+        self.settle()
+
+    def settle(self) -> None:
+        """Everything emitted so far exported (and delivered), outside any measure."""
+        self.provider.force_flush()
+        if self.handle is not None:
+            self.handle.flush(60)
+
+    def round(self, runs: int) -> float:
+        """CPU seconds on this thread (``time.thread_time()``) to make and end ``runs`` runs.
+
+        A full collection due by now would land on whichever setup crosses its threshold:
+        collected before, outside the measure, it is billed to none. The processors' own
+        threads work while the round is measured, as they would in the application; the
+        flush after it keeps one round's exports out of the next and no queue overflows.
+        """
+        gc.collect()
+        started = time.thread_time()
+        emit(self.tracer, runs, 25, "simple")
+        used = time.thread_time() - started
+        self.settle()
+        return used
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.shutdown(60)
+        self.provider.shutdown()
+
+
+def app_thread_costs(sink: Sink, runs: int, cycles: int) -> dict[str, list[float]]:
+    """Per setup, the CPU seconds of each of ``cycles`` rounds of ``runs`` runs.
+
+    Every setup lives for the whole measure and the setups take turns round by round
+    (in an order that rotates), so a busy spell of a shared machine falls on all of
+    them alike and the rows can be compared cycle by cycle.
+    """
+    setups = {kind: ThreadSetup(sink, kind) for kind in THREAD_KINDS}
+    samples: dict[str, list[float]] = {kind: [] for kind in THREAD_KINDS}
+    try:
+        for cycle in range(cycles):
+            shift = cycle % len(THREAD_KINDS)
+            order = THREAD_KINDS[shift:] + THREAD_KINDS[:shift]
+            for kind in order if cycle % 2 == 0 else order[::-1]:
+                samples[kind].append(setups[kind].round(runs))
+    finally:
+        for setup in setups.values():
+            setup.close()
+    return samples
 
 
 # ---------------------------------------------------------------- memory
@@ -428,6 +470,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="a short run: fewer spans and rounds")
+    parser.add_argument(
+        "--only", choices=("thread",), help="thread: only the application thread's table"
+    )
     args = parser.parse_args(argv)
     repetitions = 3 if args.quick else args.repetitions
     scale = 4 if args.quick else 1
@@ -436,53 +481,65 @@ def main(argv: list[str] | None = None) -> None:
 
     sink = Sink()
     try:
-        print(
-            "Export CPU per span (assembly + conversion + encoding + POST, all threads), "
-            f"median of {repetitions} alternating repetitions"
-        )
-        print(f"{'shape':<28}{'spans':>7}{'ours us':>10}{'OTLP us':>10}{'ratio':>8}")
         by_shape: dict[str, list[ReadableSpan]] = {}
-        for label, (runs, size, shape, history) in SHAPES.items():
-            spans = prebuilt(max(1, runs // scale), size, shape, history)
-            by_shape[label] = spans
-            medians = measure_cpu(sink, spans, repetitions)
-            ours_us = medians["infinium"] / len(spans) * 1e6
-            otlp_us = medians["otlp"] / len(spans) * 1e6
+        if args.only is None:
             print(
-                f"{label:<28}{len(spans):>7}{ours_us:>10.1f}{otlp_us:>10.1f}"
-                f"{medians['infinium'] / medians['otlp']:>8.2f}"
+                "Export CPU per span (assembly + conversion + encoding + POST, all threads), "
+                f"median of {repetitions} alternating repetitions"
             )
-        print("targets: ratio <= 0.5 (json), <= 0.35 (orjson)")
-        print()
+            print(f"{'shape':<28}{'spans':>7}{'ours us':>10}{'OTLP us':>10}{'ratio':>8}")
+            for label, (runs, size, shape, history) in SHAPES.items():
+                spans = prebuilt(max(1, runs // scale), size, shape, history)
+                by_shape[label] = spans
+                medians = measure_cpu(sink, spans, repetitions)
+                ours_us = medians["infinium"] / len(spans) * 1e6
+                otlp_us = medians["otlp"] / len(spans) * 1e6
+                print(
+                    f"{label:<28}{len(spans):>7}{ours_us:>10.1f}{otlp_us:>10.1f}"
+                    f"{medians['infinium'] / medians['otlp']:>8.2f}"
+                )
+            print("targets: ratio <= 0.5 (json), <= 0.35 (orjson)")
+            print()
 
-        print("Our path by stage, one thread, median of 3")
-        print(f"{'shape':<28}" + "".join(f"{stage:>13}" for stage in STAGES))
-        for label, spans in by_shape.items():
-            stage_costs(sink, spans[:500])  # warm up
-            samples = [stage_costs(sink, spans) for _ in range(3)]
-            cells = "".join(
-                f"{statistics.median(s[stage] for s in samples) / len(spans) * 1e6:>13.1f}"
-                for stage in STAGES
-            )
-            print(f"{label:<28}{cells}")
-        print("(us per span)")
-        print()
+            print("Our path by stage, one thread, median of 3")
+            print(f"{'shape':<28}" + "".join(f"{stage:>13}" for stage in STAGES))
+            for label, spans in by_shape.items():
+                stage_costs(sink, spans[:500])  # warm up
+                samples = [stage_costs(sink, spans) for _ in range(3)]
+                cells = "".join(
+                    f"{statistics.median(s[stage] for s in samples) / len(spans) * 1e6:>13.1f}"
+                    for stage in STAGES
+                )
+                print(f"{label:<28}{cells}")
+            print("(us per span)")
+            print()
 
-        runs = 20 if args.quick else 60  # 1,500 spans: under the queue sizes, nothing dropped
-        print(f"Application thread: CPU on the thread that ends the spans, {runs} runs x 25 spans")
-        thread_samples: dict[str, list[float]] = {kind: [] for kind in THREAD_KINDS}
-        for repetition in range(repetitions):  # alternating, as above
-            order = THREAD_KINDS if repetition % 2 == 0 else THREAD_KINDS[::-1]
-            for kind in order:
-                thread_samples[kind].append(app_thread_cost(sink, kind, runs))
-        costs = {kind: statistics.median(values) for kind, values in thread_samples.items()}
-        spans_emitted = runs * 25
-        print(f"{'setup':<28}{'us/span':>10}{'added us':>10}")
+        # 60 runs (1,500 spans) a round: under the queue sizes, nothing dropped.
+        runs, cycles = 60, (15 if args.quick else 40)
+        print(
+            f"Application thread: CPU on the thread that ends the spans, {runs} runs x 25 spans "
+            f"a round, {cycles} rounds of each setup taking turns"
+        )
+        samples = app_thread_costs(sink, runs, cycles)
+        per_span = {
+            kind: [value / (runs * 25) * 1e6 for value in values]
+            for kind, values in samples.items()
+        }
+        baseline = per_span["no processor"]
+        print(f"{'setup':<28}{'us/span':>10}{'added us':>10}{'(q1':>7}{'q3)':>6}")
         for kind in THREAD_KINDS:
-            added = (costs[kind] - costs["no processor"]) / spans_emitted * 1e6
-            print(f"{kind:<28}{costs[kind] / spans_emitted * 1e6:>10.1f}{added:>10.1f}")
+            # What a setup adds: the median of its differences with the bare provider's
+            # round of the same cycle, with the quartiles of those differences.
+            added = [ours - bare for ours, bare in zip(per_span[kind], baseline, strict=True)]
+            q1, _, q3 = statistics.quantiles(added, n=4)
+            print(
+                f"{kind:<28}{statistics.median(per_span[kind]):>10.1f}"
+                f"{statistics.median(added):>10.1f}{q1:>7.1f}{q3:>6.1f}"
+            )
         print()
 
+        if args.only == "thread":
+            return
         spans = by_shape["benchmark run (25 spans)"]
         per_buffered, buffered = buffered_bytes(sink, spans)
         per_tracked = tracked_bytes(sink, 2000 // scale)

@@ -33,6 +33,7 @@ class SettlementLedger:
     def __init__(self) -> None:
         self._next_seq = 0
         self._unsettled: set[int] = set()
+        self._lowest = 0  # no submission numbered below it is unsettled
         self._flushes: list[FlushWaiter] = []
         self._unreported_failures = 0
         self._kept: dict[str, int] = {}  # spool key -> sequence number: its replay settles it
@@ -96,7 +97,23 @@ class SettlementLedger:
 
     def waits(self, waiter: FlushWaiter) -> bool:
         """True while a submission the flush counts is unsettled."""
-        return any(seq < waiter.target for seq in self._unsettled)
+        return self._lowest_unsettled() < waiter.target
+
+    def flush_may_end(self) -> bool:
+        """True when a waiting flush has nothing left to wait for: only then is it woken,
+        not at every settlement (numbers are settled mostly in order, so this is cheap)."""
+        if not self._flushes:
+            return False
+        lowest = self._lowest_unsettled()
+        return any(lowest >= flush.target for flush in self._flushes)
+
+    def _lowest_unsettled(self) -> int:
+        """The lowest unsettled number (``_next_seq`` when none is): each number is passed once."""
+        lowest, unsettled = self._lowest, self._unsettled
+        while lowest < self._next_seq and lowest not in unsettled:
+            lowest += 1
+        self._lowest = lowest
+        return lowest
 
     def all_accepted(self) -> bool:
         """Nothing unsettled and no failure unreported: what a second shutdown answers."""

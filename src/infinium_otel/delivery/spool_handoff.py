@@ -124,7 +124,7 @@ class SpoolHandoff:
         with state.lock:
             if not kept and key is not None:  # a payload of ours a flush may be waiting for
                 state.ledger.replay_ended(key, ok=outcome is Outcome.DELIVERED)
-                state.settled.notify_all()
+                state.flushes_may_end()
             if outcome is None:
                 state.schedule.claim_lost(time.monotonic())
             else:

@@ -4,7 +4,8 @@ One lock keeps the queue, the ledger, the replay schedule and the lifecycle
 flags consistent with each other (a flush's target and the queue must agree).
 Three conditions share it, so a change wakes only those it concerns: the
 preparing thread (a run to prepare, expiry to watch), the send pool (a payload
-ready, a replay due) and the waiting flushes (a submission settled).
+ready, a replay due) and the waiting flushes (the last submission one of them
+waits for settled, not every one).
 """
 
 from __future__ import annotations
@@ -37,14 +38,19 @@ class DeliveryState:
         self.cancel = threading.Event()  # set at close: ends the client's backoff sleeps
 
     def settle(self, seq: int, *, ok: bool) -> None:
-        """A submission ended; the flushes waiting for it look again."""
+        """A submission ended; a flush it leaves nothing to wait for is woken."""
         self.ledger.settle(seq, ok=ok)
-        self.settled.notify_all()
+        self.flushes_may_end()
+
+    def flushes_may_end(self) -> None:
+        """Wake the waiting flushes when one of them has nothing left to wait for."""
+        if self.ledger.flush_may_end():
+            self.settled.notify_all()
 
     def give_up_kept(self) -> None:
         """Payloads kept on disk will not be replayed by this process: settle them unaccepted."""
         if self.ledger.give_up_kept():
-            self.settled.notify_all()
+            self.flushes_may_end()
 
     def schedule_changed(self) -> None:
         """The replay schedule moved: the send pool recomputes when the next replay is due."""

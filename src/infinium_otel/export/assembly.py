@@ -48,6 +48,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from infinium_otel.conventions import classify
 from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.nesting import Nesting
+from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
 from infinium_otel.export.trace_buffer import (
     _Entry,
     _parent_id,
@@ -64,6 +65,11 @@ INTERNAL_SCOPE = "infinium_otel.interpretation"
 NestedCheck = Callable[[int, int], Nesting]
 # A still-open span by span id (a partial run's missing root), when known.
 LiveLookup = Callable[[int], "ReadableSpan | None"]
+
+# A span's trace id, span id, parent id (None: a root) and whether it is a local root.
+_Links = tuple[int, int, int | None, bool]
+# A span buffered in this batch and not sized yet: trace id, span id, entry, attributes.
+_Unsized = tuple[int, int, _Entry, Mapping[str, Any]]
 
 PARTIAL_ROOT_NAME = "partial run"
 
@@ -110,6 +116,44 @@ class _Sent:
 
     def __len__(self) -> int:
         return len(self.span_ids) + len(self.partial_parents)
+
+
+def _links_by_property(span: ReadableSpan) -> _Links | None:
+    """(trace id, span id, parent id, local root) of a span with a valid context, else None.
+
+    The parent id is None for no parent, an invalid one, or a span claiming itself as
+    its parent (a root). The SDK's context and parent are properties, their ids too:
+    each is read once."""
+    context = span.context
+    if context is None or not context.is_valid:
+        return None
+    span_id = context.span_id
+    parent = span.parent
+    if parent is None:
+        return context.trace_id, span_id, None, True
+    valid = parent.is_valid
+    parent_id = parent.span_id if valid and parent.span_id != span_id else None
+    return context.trace_id, span_id, parent_id, not valid or parent.is_remote
+
+
+def _links_by_index(span: ReadableSpan) -> _Links | None:
+    """``_links_by_property``, reading the contexts as the tuples their type declares
+    (``span_context_layout``): two property calls per span instead of up to nine."""
+    context = span.context
+    if context is None:
+        return None
+    trace_id, span_id, _, _, _, valid = context
+    if not valid:
+        return None
+    parent = span.parent
+    if parent is None:
+        return trace_id, span_id, None, True
+    _, parent_span_id, remote, _, _, parent_valid = parent
+    parent_id = parent_span_id if parent_valid and parent_span_id != span_id else None
+    return trace_id, span_id, parent_id, not parent_valid or remote
+
+
+_links = _links_by_index if CONTEXT_IS_TUPLE else _links_by_property
 
 
 def _end_key(entry: _Entry) -> tuple[int, int]:
@@ -175,27 +219,24 @@ class RunAssembler:
         """Buffer a batch of finished spans; return the runs it completes.
 
         ``sizes``: each span's ``estimate_span_bytes``, when the caller already has it
-        (the gateway sizes spans while grouping them), so no span is sized twice."""
+        (the gateway sizes spans while grouping them), so no span is sized twice.
+        Without them, a span is sized only if it is still buffered once the batch's runs
+        have left: the byte cap is checked after that, so the spans of a run completed
+        within its batch never counted toward it, and sizing them was wasted work."""
         ready: list[tuple[int, _Entry]] = []
+        unsized: list[_Unsized] = []
         touched: dict[int, None] = {}
         known: Iterable[int | None] = repeat(None)
         if sizes is not None and len(sizes) == len(spans):
             known = sizes
         for span, size in zip(spans, known):  # noqa: B905 (repeat is endless)
-            # The SDK's context and parent are properties, their ids too: each is read once.
-            context = span.context
-            if context is None or not context.is_valid:
+            links = _links(span)
+            if links is None:  # no valid context
                 self.stats.spans_received += 1
                 self.stats.spans_dropped_cap += 1
                 continue
-            trace_id, span_id = context.trace_id, context.span_id
-            parent = span.parent
-            local_root = parent is None or not parent.is_valid or parent.is_remote
-            if parent is None or not parent.is_valid or parent.span_id == span_id:
-                parent_id = None  # no parent, or a span claiming itself as parent: a root
-            else:
-                parent_id = parent.span_id
-            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now, size)
+            trace_id, span_id, parent_id, local_root = links
+            entry = self._buffer(span, trace_id, span_id, parent_id, local_root, now, size, unsized)
             if entry is None:
                 continue
             touched[trace_id] = None
@@ -211,7 +252,9 @@ class RunAssembler:
         for trace_id in touched:
             if trace_id in self._holding:
                 ready.extend((trace_id, entry) for entry in self._settle(trace_id))
-        return self._complete_all(ready) + self._enforce_global_cap()
+        runs = self._complete_all(ready)
+        self._size_buffered(unsized)
+        return runs + self._enforce_global_cap()
 
     def expire(self, now: float) -> list[Run]:
         """Send held agent spans whose wait is over as runs, and as partial every trace
@@ -252,9 +295,11 @@ class RunAssembler:
         local_root: bool,
         now: float,
         size: int | None,
+        unsized: list[_Unsized],
     ) -> _Entry | None:
         """Buffer one span with a valid context (``_parent_id`` and ``_is_local_root``
-        of it given); its entry, or None when it is not kept."""
+        of it given); its entry, or None when it is not kept. Without a ``size`` it is
+        buffered at size 0 and noted in ``unsized``, to be sized if it stays."""
         self.stats.spans_received += 1
         attributes = span_attributes(span)
         if _is_internal(span, attributes):
@@ -280,9 +325,7 @@ class RunAssembler:
         if span_id in buffer.entries:  # a duplicate delivery of a span still buffered
             self.stats.spans_duplicate += 1
             return None
-        if size is None:
-            size = estimate_span_bytes(span, attributes)
-        entry = _Entry(span, classify(attributes), size)
+        entry = _Entry(span, classify(attributes), size or 0, span_id)
         if (
             len(buffer.entries) >= self._max_per_trace
             and not local_root
@@ -293,8 +336,20 @@ class RunAssembler:
             return None
         buffer.add(span_id, parent_id, entry)
         self._buffered += 1
-        self._buffered_bytes += entry.size
+        if size is None:
+            unsized.append((trace_id, span_id, entry, attributes))
+        else:
+            self._buffered_bytes += size
         return entry
+
+    def _size_buffered(self, unsized: list[_Unsized]) -> None:
+        """Size the spans of this batch still buffered (the others left at size 0, which
+        is what taking them out subtracted)."""
+        for trace_id, span_id, entry, attributes in unsized:
+            buffer = self._traces.get(trace_id)
+            if buffer is not None and buffer.entries.get(span_id) is entry:
+                entry.size = size = estimate_span_bytes(entry.span, attributes)
+                self._buffered_bytes += size
 
     def _drop_late(self, trace_id: int, span_id: int, sent: _Sent) -> None:
         """A span whose run already left: count it and its buffered subtree."""
@@ -304,7 +359,7 @@ class RunAssembler:
         if buffer is not None:
             taken = self._take(trace_id, buffer, span_id)
             self.stats.late_spans += len(taken)
-            ids.extend(e.span.context.span_id for e in taken)
+            ids.extend(e.span_id for e in taken)
         self._remember(trace_id, sent, ids)
 
     def _take(self, trace_id: int, buffer: _TraceBuffer, span_id: int) -> list[_Entry]:
@@ -368,7 +423,7 @@ class RunAssembler:
     def _complete(self, trace_id: int, entry: _Entry) -> Run | None:
         buffer = self._traces.get(trace_id)
         span = entry.span
-        span_id = span.context.span_id
+        span_id = entry.span_id
         if buffer is None or buffer.entries.get(span_id) is not entry:
             return None  # already sent inside another run
         taken = self._take(trace_id, buffer, span_id)
@@ -398,9 +453,7 @@ class RunAssembler:
             if partial_reason is not None
             else []
         )
-        self._remember(
-            trace_id, sent, (e.span.context.span_id for e in taken if e.span.context), parents
-        )
+        self._remember(trace_id, sent, [e.span_id for e in taken], parents)
         if partial_reason is None:
             self.stats.runs_completed += 1
         else:

@@ -215,9 +215,16 @@ class NestingTracker(SpanProcessor):
         self._live.pop(span_id, None)
 
     def ended_all(self, spans: Iterable[ReadableSpan]) -> None:
-        """``ended`` for each span an exporter received, before it asks any question."""
+        """``ended`` for each span an exporter received, before it asks any question.
+
+        With no live record at all (the tracker watches no provider, or every span it
+        saw has been exported) there is nothing to do: a span is recorded at its start,
+        before it ends and reaches an exporter, so none of these can be recorded."""
+        if not self._live:
+            return
+        ended = self.ended
         for span in spans:
-            self.ended(span)
+            ended(span)
 
     def shutdown(self) -> None:
         return None

@@ -59,6 +59,7 @@ class _Entry:
     span: ReadableSpan
     kind: SpanKind
     size: int
+    span_id: int  # read once from the span's context (a property of a property)
 
 
 class _TraceBuffer:
