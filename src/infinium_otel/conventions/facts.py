@@ -12,7 +12,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, _Span
+from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import StatusCode
 
@@ -46,6 +47,11 @@ _TOTAL_TOKENS = genai.TOTAL_TOKENS + openinference.TOTAL_TOKENS + openllmetry.TO
 _COST = genai.COST + openinference.COST
 _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
 _TEMPERATURE = genai.TEMPERATURE[0]
+_INFINITY = float("inf")
+_OPERATION = genai.OPERATION
+_REQUEST_TYPE = openllmetry.REQUEST_TYPE
+# The SDK's span types, whose properties return their private fields as they are.
+_SDK_SPANS = frozenset({ReadableSpan, _Span})
 _CONVERSATION_ID = genai.CONVERSATION_ID
 _SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
 _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
@@ -227,11 +233,20 @@ def _inner_agent_name(steps: Iterable[SpanFacts]) -> str | None:
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     """The facts of one span; never raises for any attribute types the SDK accepts."""
     attributes = span_attributes(span)
-    context = span.context
-    parent = span.parent
-    scope = span.instrumentation_scope
-    status = span.status
-    name = span.name
+    if type(span) in _SDK_SPANS:  # the properties only return these fields: read them at once
+        context = span._context
+        parent = span._parent
+        scope = span._instrumentation_scope
+        status = span._status
+        name = span._name
+        start, end = span._start_time, span._end_time
+    else:
+        context = span.context
+        parent = span.parent
+        scope = span.instrumentation_scope
+        status = span.status
+        name = span.name
+        start, end = span.start_time, span.end_time
     kind = classify(attributes)
     plan = _plan(attributes)
     facts = SpanFacts(
@@ -239,8 +254,8 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         parent.span_id if parent is not None else None,
         (name if type(name) is str and name else text(name)) or "span",
         kind,
-        span.start_time,
-        span.end_time,
+        start,
+        end,
         status is not None and status.status_code is _ERROR,
         _text(status.description) if status is not None else None,
         scope.name if scope is not None and scope.name else None,
@@ -251,30 +266,45 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         if facts.transport:
             return facts
     get = attributes.get
-    facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
-    if plan.agent_name:
-        facts.agent_name = _first_text(get, plan.agent_name)
+    operation = get(_OPERATION)
+    if type(operation) is str and operation:
+        facts.operation = operation
+    else:
+        facts.operation = _text(operation) or _text(get(_REQUEST_TYPE))
+    if plan.any_named:
+        if plan.agent_name:
+            facts.agent_name = _first_text(get, plan.agent_name)
+        if plan.workflow_name:
+            facts.workflow_name = _first_text(get, plan.workflow_name)
+        if plan.entity_name:
+            facts.entity_name = _first_text(get, plan.entity_name)
     if facts.agent_name is None and kind is AGENT:
         facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
-    if plan.workflow_name:
-        facts.workflow_name = _first_text(get, plan.workflow_name)
-    if plan.entity_name:
-        facts.entity_name = _first_text(get, plan.entity_name)
-    if plan.provider:
-        facts.provider = _first_text(get, plan.provider)
-    if plan.input_tokens:
-        facts.input_tokens = _first_count(get, plan.input_tokens)
-    if plan.output_tokens:
-        facts.output_tokens = _first_count(get, plan.output_tokens)
-    if plan.total_tokens:
-        facts.total_tokens = _first_count(get, plan.total_tokens)
-    if plan.cost:
-        cost = first(attributes, plan.cost)
-        facts.cost = None if cost is None else number(cost, 0.0)
-    if plan.model:
-        facts.model = _first_text(get, plan.model)
+    if plan.any_call:
+        key = plan.provider
+        if key:
+            facts.provider = _first_text(get, key)
+        key = plan.input_tokens
+        if key:
+            facts.input_tokens = _first_count(get, key)
+        key = plan.output_tokens
+        if key:
+            facts.output_tokens = _first_count(get, key)
+        key = plan.total_tokens
+        if key:
+            facts.total_tokens = _first_count(get, key)
+        if plan.cost:
+            cost = first(attributes, plan.cost)
+            facts.cost = None if cost is None else number(cost, 0.0)
+        key = plan.model
+        if key:
+            facts.model = _first_text(get, key)
     temperature = get(_TEMPERATURE)
-    facts.temperature = None if temperature is None else number(temperature, 0.0)
+    if temperature is not None:
+        if type(temperature) is float and temperature >= 0.0 and temperature != _INFINITY:
+            facts.temperature = temperature
+        else:
+            facts.temperature = number(temperature, 0.0)
     if (facts.model is None or facts.temperature is None) and plan.invocation_parameters:
         parameters = openinference.invocation_parameters(attributes)
         facts.model = facts.model or text(parameters.get("model"))
@@ -284,17 +314,18 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         facts.tool_name = _first_text(get, plan.tool_name)
     if kind is TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
-    if plan.http_status:
-        status_code = _first_count(get, plan.http_status)
-        facts.http_status = (
-            status_code if status_code is not None and 100 <= status_code <= 599 else None
-        )
-    if plan.conversation_id:
-        facts.conversation_id = _first_text(get, plan.conversation_id)
-    if plan.session_id:
-        facts.session_id = _first_text(get, plan.session_id)
-    if plan.user_id:
-        facts.user_id = _first_text(get, plan.user_id)
+    if plan.any_other:
+        if plan.http_status:
+            status_code = _first_count(get, plan.http_status)
+            facts.http_status = (
+                status_code if status_code is not None and 100 <= status_code <= 599 else None
+            )
+        if plan.conversation_id:
+            facts.conversation_id = _first_text(get, plan.conversation_id)
+        if plan.session_id:
+            facts.session_id = _first_text(get, plan.session_id)
+        if plan.user_id:
+            facts.user_id = _first_text(get, plan.user_id)
     if capture_content:
         _read_content(facts, span, attributes, plan)
     return facts
@@ -306,6 +337,9 @@ class _Plan:
 
     __slots__ = (
         "agent_name",
+        "any_call",
+        "any_named",
+        "any_other",
         "conversation_id",
         "cost",
         "entity_name",
@@ -347,6 +381,18 @@ class _Plan:
         self.conversation_id = carried(_CONVERSATION_ID)
         self.session_id = carried(_SESSION_ID)
         self.user_id = carried(_USER_ID)
+        self.any_named = bool(self.agent_name or self.workflow_name or self.entity_name)
+        self.any_call = bool(
+            self.provider
+            or self.input_tokens
+            or self.output_tokens
+            or self.total_tokens
+            or self.cost
+            or self.model
+        )
+        self.any_other = bool(
+            self.http_status or self.conversation_id or self.session_id or self.user_id
+        )
         self.reads_input = not present.isdisjoint(_INPUT_KEYS)
         self.reads_output = not present.isdisjoint(_OUTPUT_KEYS)
         self.transport_marker = not present.isdisjoint(_TRANSPORT_MARKERS)
@@ -449,7 +495,12 @@ def _read_content(
 
 def has_events(span: ReadableSpan) -> bool:
     """``bool(span.events)`` without the SDK copying the events into a new tuple."""
-    events = getattr(span, "_events", None)
+    events: Any = getattr(span, "_events", None)
+    kind = type(events)
+    if kind is BoundedList:  # an SDK span's: its length through its deque, without a call
+        return len(events._dq) > 0
+    if kind is tuple or kind is list:
+        return len(events) > 0
     try:
         return len(events) > 0 if events is not None else bool(span.events)
     except TypeError:
