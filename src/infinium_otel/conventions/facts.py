@@ -23,6 +23,7 @@ from infinium_otel.conventions.messages import (
     Message,
     content_text,
     final_answer,
+    messages_from,
     new_input_text,
     question,
     render,
@@ -49,6 +50,10 @@ _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
 _TEMPERATURE = genai.TEMPERATURE[0]
 _INFINITY = float("inf")
 _OPERATION = genai.OPERATION
+_INPUT_SUMMARY = infinium.INPUT_SUMMARY
+_OUTPUT_SUMMARY = infinium.OUTPUT_SUMMARY
+_INPUT_MESSAGES = genai.INPUT_MESSAGES
+_OUTPUT_MESSAGES = genai.OUTPUT_MESSAGES
 _REQUEST_TYPE = openllmetry.REQUEST_TYPE
 # The SDK's span types, whose properties return their private fields as they are.
 _SDK_SPANS = frozenset({ReadableSpan, _Span})
@@ -512,16 +517,19 @@ def _read_input(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) 
     its history, else its raw input value."""
     get = attributes.get
     events: Any = None
-    input_text = _text(get(infinium.INPUT_SUMMARY))
+    summary = get(_INPUT_SUMMARY)
+    input_text = None if summary is None else _text(summary)
     if input_text is None:
-        if get(genai.INPUT_MESSAGES) is None:
+        history = get(_INPUT_MESSAGES)
+        if history is None:
             events = span.events or ()
         if agent:
             input_text = _agent_input(attributes, events or ())
-    if input_text is None:
-        history = genai.message_source(attributes, events or (), genai.INPUT_MESSAGES)
-        if history is not None:
-            input_text = new_input_text(history)  # renders only what is shown
+        if input_text is None:
+            if history is None:
+                history = genai.message_source(attributes, events, _INPUT_MESSAGES)
+            if history is not None:
+                input_text = new_input_text(history)  # renders only what is shown
     if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:
@@ -549,14 +557,20 @@ def _read_output(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool)
     messages, else its raw output value."""
     get = attributes.get
     events: Any = None
-    output_text = _text(get(infinium.OUTPUT_SUMMARY))
+    summary = get(_OUTPUT_SUMMARY)
+    output_text = None if summary is None else _text(summary)
     if output_text is None:
-        if get(genai.OUTPUT_MESSAGES) is None:
+        current = get(_OUTPUT_MESSAGES)
+        if current is None:
             events = span.events or ()
         if agent:
             output_text = _agent_output(attributes, events or ())
     if output_text is None:
-        outputs: list[Message] = genai.output_messages(attributes, events or ())
+        outputs: list[Message] = (
+            messages_from(current, "assistant")  # the attribute: what output_messages reads first
+            if current is not None
+            else genai.output_messages(attributes, events or ())
+        )
         if not outputs:
             outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
                 attributes

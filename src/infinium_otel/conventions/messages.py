@@ -42,6 +42,8 @@ __all__ = [
 Message = tuple[str, str]
 
 _MAX_MESSAGES = 200
+# Keys of a message in the GenAI parts model that ``message_from`` reads nothing else from.
+_PARTS_MESSAGE_KEYS = frozenset({"role", "parts", "finish_reason", "name", "id"})
 
 
 def messages_from(value: Any, default_role: str = "user") -> list[Message]:
@@ -69,6 +71,16 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
 
 def message_from(item: Any, default_role: str = "user") -> Message | None:
     """One message object (any shape) as (role, text); None when it has no text."""
+    if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
+        # The GenAI parts model (most messages): a role and its parts, nothing else to read.
+        role = item.get("role")
+        parts = item.get("parts")
+        if type(role) is str and role and type(parts) is list:
+            pieces: list[str] = []
+            _add_parts(parts, pieces)
+            if not pieces:
+                return None
+            return (role, pieces[0] if len(pieces) == 1 else "\n".join(pieces))
     if type(item) is not dict:
         if isinstance(item, str):
             return (default_role, item) if item else None
@@ -81,7 +93,7 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
     nested = item.get("message")
     if nested is not None and is_mapping(nested) and "parts" not in item and "content" not in item:
         return message_from(nested, role)
-    pieces: list[str] = []
+    pieces = []
     parts = item.get("parts")
     if isinstance(parts, list):
         _add_parts(parts, pieces)
