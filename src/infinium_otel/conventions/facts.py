@@ -12,10 +12,12 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, _Span
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, Status, StatusCode
 from opentelemetry.trace import SpanKind as OtelSpanKind
-from opentelemetry.trace import StatusCode
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
 from infinium_otel.conventions.kind import AGENT, CHAIN, TOOL, SpanKind, classify
@@ -237,7 +239,7 @@ def _inner_agent_name(steps: Iterable[SpanFacts]) -> str | None:
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     """The facts of one span; never raises for any attribute types the SDK accepts."""
-    attributes = span_attributes(span)
+    status: Any  # a Status, or a span made by other code may hold another object or none
     if type(span) in _SDK_SPANS:  # the properties only return these fields: read them at once
         context = span._context
         parent = span._parent
@@ -245,6 +247,12 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         status = span._status
         name = span._name
         start, end = span._start_time, span._end_time
+        held = span._attributes
+        attributes = (
+            held._dict
+            if type(held) is BoundedAttributes and end is not None and type(held._dict) is dict
+            else span_attributes(span)
+        )
     else:
         context = span.context
         parent = span.parent
@@ -252,19 +260,47 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         status = span.status
         name = span.name
         start, end = span.start_time, span.end_time
+        attributes = span_attributes(span)
+    # The API's value types answer through properties over their fields: read the fields.
+    if type(context) is SpanContext:
+        span_id = context[1]
+    else:
+        span_id = context.span_id if context is not None else 0
+    if parent is None:
+        parent_id = None
+    else:
+        parent_id = parent[1] if type(parent) is SpanContext else parent.span_id
+    if status is None:
+        failed, description = False, None
+    elif type(status) is Status:
+        failed = status._status_code is _ERROR
+        description = status._description
+    else:
+        failed = status.status_code is _ERROR
+        description = status.description
+    if description is not None:
+        description = (description or None) if type(description) is str else text(description)
+    if type(scope) is InstrumentationScope:
+        scope_name = scope._name or None
+        scope_version = scope._version or None
+    elif scope is not None:
+        scope_name = scope.name or None
+        scope_version = scope.version or None
+    else:
+        scope_name = scope_version = None
     kind = classify(attributes)
     plan = _plan(attributes)
     facts = SpanFacts(
-        context.span_id if context is not None else 0,
-        parent.span_id if parent is not None else None,
+        span_id,
+        parent_id,
         (name if type(name) is str and name else text(name)) or "span",
         kind,
         start,
         end,
-        status is not None and status.status_code is _ERROR,
-        _text(status.description) if status is not None else None,
-        scope.name if scope is not None and scope.name else None,
-        scope.version if scope is not None and scope.version else None,
+        failed,
+        description,
+        scope_name,
+        scope_version,
     )
     if kind not in _GENAI_OR_CHAIN:
         _read_plain(facts, span, attributes, plan)
