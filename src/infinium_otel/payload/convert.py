@@ -185,17 +185,26 @@ def _readable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 def _step(
     node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """One step in the contract's key order, without empty values."""
+    """One step in the contract's key order, without empty values. The common values (short
+    strings, int durations) are shown as they are, without the general cleaning's calls."""
     facts = node.facts
     kind = facts.kind
     error = _step_error(node, errors_by_span) if facts.failed else None
-    duration_ms: float | None = facts.duration_ms
-    if type(duration_ms) is not int:
-        duration_ms = shown_number(duration_ms)
+    start, end = facts.start, facts.end
+    duration_ms: Any = None
+    if start is not None and end is not None:
+        duration_ms = (end - start) // 1_000_000
+        if not duration_ms > 0:  # max(0, ...): a negative (or NaN) duration is 0
+            duration_ms = 0
+        elif type(duration_ms) is not int:
+            duration_ms = shown_number(duration_ms)
+    description = _step_description(facts)
+    if type(description) is not str or len(description) > SHORT_TEXT_MAX:
+        description = shown_text(description, SHORT_TEXT_MAX)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": shown_text(_step_description(facts), SHORT_TEXT_MAX),
+        "description": description,
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
@@ -205,16 +214,38 @@ def _step(
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
+        step["input_preview"] = (
+            preview_in
+            if type(preview_in) is str and len(preview_in) <= STEP_INPUT_PREVIEW_MAX
+            else shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
+        )
     if preview_out:
-        step["output_preview"] = shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        step["output_preview"] = (
+            preview_out
+            if type(preview_out) is str and len(preview_out) <= STEP_OUTPUT_PREVIEW_MAX
+            else shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        )
     if error is not None:
         step["error"] = error
     if is_tool:
         step["tool_call"] = _tool_call(node, duration_ms, preview_in, preview_out, error)
     if facts.span_id in counted:
         step["llm_call"] = llm_call(facts, duration_ms)
-    step["metadata"] = _step_metadata(node)
+    parent = node.parent
+    metadata: dict[str, Any] = (
+        {"depth": node.depth}
+        if parent is None
+        else {"depth": node.depth, "parent_step": parent.number}
+    )
+    metadata["span_id"] = f"{facts.span_id:016x}"
+    metadata["kind"] = _KIND_VALUES[kind]
+    scope_name = facts.scope_name
+    if scope_name is not None:
+        if type(scope_name) is not str:
+            scope_name = plain_value(scope_name)
+        if scope_name is not None:
+            metadata["instrumentation"] = scope_name
+    step["metadata"] = metadata
     return step
 
 
@@ -244,26 +275,6 @@ def _tool_call(
     if http_status is not None:
         tool_call["http_status"] = http_status
     return tool_call
-
-
-def _step_metadata(node: StepNode) -> dict[str, Any]:
-    """Where the step sits in the tree and which span it stands for."""
-    facts = node.facts
-    parent = node.parent
-    metadata: dict[str, Any] = (
-        {"depth": node.depth}
-        if parent is None
-        else {"depth": node.depth, "parent_step": parent.number}
-    )
-    metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = _KIND_VALUES[facts.kind]
-    scope_name = facts.scope_name
-    if scope_name is not None:
-        if type(scope_name) is not str:
-            scope_name = plain_value(scope_name)
-        if scope_name is not None:
-            metadata["instrumentation"] = scope_name
-    return metadata
 
 
 def _step_error(
