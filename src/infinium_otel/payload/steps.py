@@ -53,17 +53,6 @@ _Place = tuple[StepNode | None, bool]
 _OUTSIDE: _Place = (None, False)
 
 
-def _order_key(facts: SpanFacts) -> tuple[int, int, int]:
-    start = facts.start if facts.start is not None else 0
-    end = facts.end if facts.end is not None else start
-    return (start, end, facts.span_id)
-
-
-def _step_order(node: StepNode) -> tuple[int, int, int, int]:
-    start, end, span_id = _order_key(node.facts)
-    return (start, node.depth, end, span_id)
-
-
 def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
     """Place every span of the run: a step, merged into a step, hidden inside one, or the root."""
     by_id: dict[int, SpanFacts] = {}
@@ -77,17 +66,56 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
         root_step = StepNode(root, None, 1)
         steps.append(root_step)
         places[root.span_id] = (root_step, False)
-    ordered = sorted(by_id.values(), key=_order_key)
+    # Sorted by start, then end, then span id; the keys are made inline (span ids are
+    # distinct, so the spans themselves are never compared).
+    keyed = []
+    for facts in by_id.values():
+        start = facts.start
+        if start is None:
+            start = 0
+        end = facts.end
+        keyed.append((start, start if end is None else end, facts.span_id, facts))
+    keyed.sort()
+    ordered = [item[3] for item in keyed]
+    get_place = places.get
     for facts in ordered:
-        if facts.span_id in places:
+        span_id = facts.span_id
+        if span_id in places:
             continue
-        above = places.get(facts.parent_id) if facts.parent_id is not None else None
-        if above is not None:  # the common case: the parent started first, so is placed
-            places[facts.span_id] = _place_one(facts, above, steps)
-        else:
+        parent_id = facts.parent_id
+        above = get_place(parent_id) if parent_id is not None else None
+        if above is None:
             _place(facts, by_id, places, steps)
-    # A step that starts in the same instant as its parent (a coarse clock) still follows it.
-    steps.sort(key=_step_order)
+            continue
+        # The common case: the parent started first, so is placed (as _place_one, inline).
+        owner, hidden = above
+        if owner is None:
+            node = StepNode(facts, None, 1)
+            steps.append(node)
+            places[span_id] = (node, False)
+        elif hidden or (facts.transport and owner.facts.kind in _CALL_KINDS):
+            owner.hidden.append(facts)
+            places[span_id] = above if hidden else (owner, True)
+        elif facts.kind is owner.facts.kind and facts.kind in _SAME_CALL_KINDS:
+            owner.facts.fill_from(facts)
+            owner.merged.append(facts)
+            places[span_id] = (owner, False)
+        else:
+            node = StepNode(facts, owner, owner.depth + 1)
+            steps.append(node)
+            places[span_id] = (node, False)
+    # A step that starts in the same instant as its parent (a coarse clock) still follows it:
+    # ordered by start, depth, end, then span id.
+    keyed_steps = []
+    for node in steps:
+        facts = node.facts
+        start = facts.start
+        if start is None:
+            start = 0
+        end = facts.end
+        keyed_steps.append((start, node.depth, start if end is None else end, facts.span_id, node))
+    keyed_steps.sort()
+    steps = [item[4] for item in keyed_steps]
     for number, node in enumerate(steps, start=1):
         node.number = number
     members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id][0])]
