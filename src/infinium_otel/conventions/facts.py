@@ -322,24 +322,36 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     if facts.agent_name is None and kind is AGENT:
         facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
     if plan.any_call:
-        key = plan.provider
-        if key:
-            facts.provider = _first_text(get, key)
-        key = plan.input_tokens
-        if key:
-            facts.input_tokens = _first_count(get, key)
-        key = plan.output_tokens
-        if key:
-            facts.output_tokens = _first_count(get, key)
-        key = plan.total_tokens
-        if key:
-            facts.total_tokens = _first_count(get, key)
+        # The first name a span carries nearly always holds a plain str or int: taken as it
+        # is; anything else (absent, another type) goes through the general reader.
+        carried = plan.provider
+        if carried:
+            value = get(carried[0])
+            facts.provider = value if type(value) is str and value else _first_text(get, carried)
+        carried = plan.input_tokens
+        if carried:
+            value = get(carried[0])
+            if type(value) is int:
+                facts.input_tokens = value if value >= 0 else None
+            else:
+                facts.input_tokens = _first_count(get, carried)
+        carried = plan.output_tokens
+        if carried:
+            value = get(carried[0])
+            if type(value) is int:
+                facts.output_tokens = value if value >= 0 else None
+            else:
+                facts.output_tokens = _first_count(get, carried)
+        carried = plan.total_tokens
+        if carried:
+            facts.total_tokens = _first_count(get, carried)
         if plan.cost:
             cost = first(attributes, plan.cost)
             facts.cost = None if cost is None else number(cost, 0.0)
-        key = plan.model
-        if key:
-            facts.model = _first_text(get, key)
+        carried = plan.model
+        if carried:
+            value = get(carried[0])
+            facts.model = value if type(value) is str and value else _first_text(get, carried)
     temperature = get(_TEMPERATURE)
     if temperature is not None:
         if type(temperature) is float and temperature >= 0.0 and temperature != _INFINITY:
@@ -612,7 +624,7 @@ def _read_output(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool)
                 attributes
             )
         output_text = (
-            render(outputs)
+            (outputs[0][1] if len(outputs) == 1 else render(outputs))  # one message: its text
             or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
         )

@@ -148,7 +148,10 @@ def _part_text(part: Any) -> str | None:
     if kind in ("tool_call", "function_call", "tool_use"):
         return _tool_call_text(part)
     if kind in ("tool_call_response", "function_call_output", "tool_result"):
-        response = part.get("response", part.get("result", part.get("output")))
+        if "response" in part:  # part.get("response", part.get("result", part.get("output")))
+            response = part["response"]
+        else:
+            response = part["result"] if "result" in part else part.get("output")
         if response is None:
             response = part.get("content")
         return _tool_result_text(response)
@@ -206,9 +209,16 @@ _TEXT_OR_JSON = frozenset({"text", "json"})
 def _tool_result_text(response: Any) -> str | None:
     if response is None:
         return None
-    if isinstance(response, list) and all(is_mapping(p) for p in response):
+    kind = type(response)
+    if kind is dict:  # the common case: a JSON object
+        if response.keys() <= _TEXT_OR_JSON:
+            inner = response.get("text", response.get("json"))
+            rendered: str | None = inner if isinstance(inner, str) else to_json(inner)
+        else:
+            rendered = to_json(response)
+    elif isinstance(response, list) and all(is_mapping(p) for p in response):
         pieces = [p for p in (_part_text(item) for item in response) if p]
-        rendered: str | None = "\n".join(pieces) if pieces else to_json(response)
+        rendered = "\n".join(pieces) if pieces else to_json(response)
     elif is_mapping(response) and response.keys() <= _TEXT_OR_JSON:
         inner = response.get("text", response.get("json"))
         rendered = inner if isinstance(inner, str) else to_json(inner)
@@ -218,12 +228,16 @@ def _tool_result_text(response: Any) -> str | None:
 
 
 def _tool_call_text(call: Any) -> str | None:
-    if not is_mapping(call):
+    if type(call) is not dict and not is_mapping(call):
         return None
     function = call.get("function")
-    source = function if is_mapping(function) else call
-    name = text(source.get("name")) or "tool"
-    arguments = source.get("arguments", source.get("input"))
+    source = call if function is None or not is_mapping(function) else function
+    name = source.get("name")
+    if type(name) is not str:
+        name = text(name)
+    if not name:
+        name = "tool"
+    arguments = source["arguments"] if "arguments" in source else source.get("input")
     rendered = arguments if isinstance(arguments, str) else to_json(arguments)
     return f"tool_call {name}({rendered or ''})"
 
@@ -273,6 +287,8 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
             tail.append(message)
     if not tail:
         return None
+    if len(tail) == 1:
+        return tail[0][1]  # render() of one message: its text
     tail.reverse()
     return render(tail)
 
