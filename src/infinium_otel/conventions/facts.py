@@ -33,7 +33,7 @@ from infinium_otel.conventions.messages import (
 )
 from infinium_otel.conventions.values import first, integer, number, text
 
-__all__ = ["SpanFacts", "has_events", "read_facts", "run_name", "span_attributes"]
+__all__ = ["SpanFacts", "has_events", "read_facts", "read_span", "run_name", "span_attributes"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -239,8 +239,16 @@ def _inner_agent_name(steps: Iterable[SpanFacts]) -> str | None:
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     """The facts of one span; never raises for any attribute types the SDK accepts."""
+    return read_span(span, capture_content)[0]
+
+
+def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFacts, bool]:
+    """``read_facts``, and whether the span has events (``has_events``), found on the way."""
     status: Any  # a Status, or a span made by other code may hold another object or none
     if type(span) in _SDK_SPANS:  # the properties only return these fields: read them at once
+        events: Any = span._events
+        events_type = type(events)  # compared by name: no narrowing hides the deque
+        with_events = len(events._dq) > 0 if events_type is BoundedList else has_events(span)
         context = span._context
         parent = span._parent
         scope = span._instrumentation_scope
@@ -261,7 +269,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         name = span.name
         start, end = span.start_time, span.end_time
         attributes = span_attributes(span)
-    # The API's value types answer through properties over their fields: read the fields.
+        # The API's value types answer through properties over their fields: read the fields.
     if type(context) is SpanContext:
         span_id = context[1]
     else:
@@ -305,7 +313,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     if kind not in _GENAI_OR_CHAIN:
         _read_plain(facts, span, attributes, plan)
         if facts.transport:
-            return facts
+            return facts, with_events
     get = attributes.get
     operation = get(_OPERATION)
     if type(operation) is str and operation:
@@ -380,8 +388,8 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         if plan.user_id:
             facts.user_id = _first_text(get, plan.user_id)
     if capture_content:
-        _read_content(facts, span, attributes, plan)
-    return facts
+        _read_content(facts, span, attributes, plan, with_events)
+    return facts, with_events
 
 
 class _Plan:
@@ -515,7 +523,11 @@ def _read_plain(
 
 
 def _read_content(
-    facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any], plan: _Plan
+    facts: SpanFacts,
+    span: ReadableSpan,
+    attributes: Mapping[str, Any],
+    plan: _Plan,
+    with_events: bool,
 ) -> None:
     # Each text is looked for in priority order and only as far as needed; messages are
     # parsed only when no explicit summary is given, span events only when a message
@@ -525,7 +537,6 @@ def _read_content(
     agent = facts.kind.is_agent_like or facts.kind is CHAIN
     # A side none of whose attributes is present (and no events) has no text: the readers
     # below would each look and find nothing (a tool span's input and output, an agent's).
-    with_events = has_events(span)
     input_text = None
     if with_events or plan.reads_input:
         input_text = _read_input(span, attributes, agent)

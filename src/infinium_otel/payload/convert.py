@@ -29,13 +29,11 @@ from infinium_otel.contract import (
 from infinium_otel.conventions import infinium
 from infinium_otel.conventions.facts import (
     SpanFacts,
-    read_facts,
+    read_span,
     run_name,
     span_attributes,
 )
-from infinium_otel.conventions.facts import (
-    has_events as _has_events,
-)
+from infinium_otel.conventions.facts import read_facts as read_facts  # read here before
 from infinium_otel.conventions.kind import AGENT, EMBEDDING, LLM, TOOL, WORKFLOW, SpanKind
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
@@ -70,22 +68,27 @@ def convert_run(
 ) -> dict[str, Any]:
     """The payload of ``run``: contract key order, no empties, caps applied, not size-fitted."""
     root_span = run.root
-    root = read_facts(root_span, capture_content)
+    root, with_events = read_span(root_span, capture_content)
     spans: dict[int, ReadableSpan] = {root.span_id: root_span}
+    # Spans with events (an exception's): with the failed ones, they may tell of errors.
+    evented: set[int] = {root.span_id} if with_events else set()
     others: list[SpanFacts] = []
     for span in run.spans:
         if span is root_span:
             continue
-        facts = read_facts(span, capture_content)
-        if facts.span_id in spans:
+        facts, with_events = read_span(span, capture_content)
+        span_id = facts.span_id
+        if span_id in spans:
             continue
-        spans[facts.span_id] = span
+        spans[span_id] = span
         others.append(facts)
+        if with_events:
+            evented.add(span_id)
     tree = build_tree(root, others)
 
     errors_by_span: dict[int, list[dict[str, Any]]] = {}
-    for facts, _owner in tree.members:
-        if facts.failed or _has_events(spans[facts.span_id]):
+    for facts, _owner in tree.members:  # failed: read after merging (a merged span's failure)
+        if facts.failed or facts.span_id in evented:
             found = span_errors(spans[facts.span_id], facts, capture_content)
             if found:
                 errors_by_span[facts.span_id] = found
