@@ -20,7 +20,14 @@ from opentelemetry.trace import SpanContext, Status, StatusCode
 from opentelemetry.trace import SpanKind as OtelSpanKind
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
-from infinium_otel.conventions.kind import AGENT, CHAIN, TOOL, SpanKind, classify
+from infinium_otel.conventions.kind import (
+    AGENT,
+    CHAIN,
+    GENAI_OPERATION_KINDS,
+    TOOL,
+    SpanKind,
+    classify,
+)
 from infinium_otel.conventions.messages import (
     Message,
     content_text,
@@ -296,8 +303,15 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         scope_version = scope.version or None
     else:
         scope_name = scope_version = None
-    kind = classify(attributes)
-    plan = _plan(attributes)
+    get = attributes.get
+    operation = get(_OPERATION)
+    # classify() answers a GenAI operation from one table: looked up here without the call.
+    kind = GENAI_OPERATION_KINDS.get(operation) if type(operation) is str else None
+    if kind is None:
+        kind = classify(attributes)
+    plan = _PLANS.get(tuple(attributes))
+    if plan is None:
+        plan = _plan(attributes)
     facts = SpanFacts(
         span_id,
         parent_id,
@@ -314,8 +328,6 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         _read_plain(facts, span, attributes, plan)
         if facts.transport:
             return facts, with_events
-    get = attributes.get
-    operation = get(_OPERATION)
     if type(operation) is str and operation:
         facts.operation = operation
     else:
