@@ -276,6 +276,16 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
     assistant turn that ends them; None when none is shown."""
     tail: list[Message] = []
     for item in items_from_end:
+        if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
+            role = item.get("role")
+            parts = item.get("parts")
+            if type(role) is str and role and role != "assistant" and type(parts) is list:
+                # Not an assistant turn, in the parts model: message_from's first case, inline.
+                pieces: list[str] = []
+                _add_parts(parts, pieces)
+                if pieces and role not in ("system", "developer"):
+                    tail.append((role, pieces[0] if len(pieces) == 1 else "\n".join(pieces)))
+                continue
         if _assistant_with_text(item):
             break  # the turn that ends the new input: not shown, so not rendered
         message = message_from(item)
