@@ -14,6 +14,7 @@ the same instant), then end time, then span id.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable
 
 from infinium_otel.conventions.facts import SpanFacts
@@ -27,14 +28,31 @@ _CALL_KINDS = frozenset(
 _SAME_CALL_KINDS = frozenset({SpanKind.LLM, SpanKind.EMBEDDING})
 
 
-@dataclasses.dataclass(slots=True, eq=False)
+@dataclasses.dataclass(slots=True, eq=False, init=False)
 class StepNode:
     facts: SpanFacts
     parent: StepNode | None
     depth: int
-    number: int = 0
-    merged: list[SpanFacts] = dataclasses.field(default_factory=list)
-    hidden: list[SpanFacts] = dataclasses.field(default_factory=list)
+    number: int
+    merged: list[SpanFacts]
+    hidden: list[SpanFacts]
+
+    def __init__(
+        self,
+        facts: SpanFacts,
+        parent: StepNode | None,
+        depth: int,
+        number: int = 0,
+        merged: list[SpanFacts] | None = None,
+        hidden: list[SpanFacts] | None = None,
+    ) -> None:
+        # Written out: the generated one calls a factory for each list (one node per step).
+        self.facts = facts
+        self.parent = parent
+        self.depth = depth
+        self.number = number
+        self.merged = [] if merged is None else merged
+        self.hidden = [] if hidden is None else hidden
 
 
 @dataclasses.dataclass(slots=True)
@@ -53,6 +71,25 @@ _Place = tuple[StepNode | None, bool]
 _OUTSIDE: _Place = (None, False)
 
 
+# The sort keys of spans and steps when every time is present: (start, end, span id) and
+# (start, depth, end, span id). A missing time (None) makes the comparison raise TypeError,
+# and the keys are then made with the missing times filled in (_keyed).
+_TIMES = operator.attrgetter("start", "end", "span_id")
+_STEP_TIMES = operator.attrgetter("facts.start", "depth", "facts.end", "facts.span_id")
+
+
+def _keyed(spans: Iterable[SpanFacts]) -> list[tuple[int, int, int, SpanFacts]]:
+    """(start, end, span id, span): a missing start is 0, a missing end the start."""
+    keyed = []
+    for facts in spans:
+        start = facts.start
+        if start is None:
+            start = 0
+        end = facts.end
+        keyed.append((start, start if end is None else end, facts.span_id, facts))
+    return keyed
+
+
 def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
     """Place every span of the run: a step, merged into a step, hidden inside one, or the root."""
     by_id: dict[int, SpanFacts] = {}
@@ -68,15 +105,11 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
         places[root.span_id] = (root_step, False)
     # Sorted by start, then end, then span id; the keys are made inline (span ids are
     # distinct, so the spans themselves are never compared).
-    keyed = []
-    for facts in by_id.values():
-        start = facts.start
-        if start is None:
-            start = 0
-        end = facts.end
-        keyed.append((start, start if end is None else end, facts.span_id, facts))
-    keyed.sort()
-    ordered = [item[3] for item in keyed]
+    try:
+        # Ended spans (nearly all) have both times: their fields are the key, read in C.
+        ordered = sorted(by_id.values(), key=_TIMES)
+    except TypeError:  # a time is missing (None): in its place 0, or the start for the end
+        ordered = [item[3] for item in sorted(_keyed(by_id.values()))]
     get_place = places.get
     for facts in ordered:
         span_id = facts.span_id
@@ -106,20 +139,25 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
             places[span_id] = (node, False)
     # A step that starts in the same instant as its parent (a coarse clock) still follows it:
     # ordered by start, depth, end, then span id.
-    keyed_steps = []
-    for node in steps:
-        facts = node.facts
-        start = facts.start
-        if start is None:
-            start = 0
-        end = facts.end
-        keyed_steps.append((start, node.depth, start if end is None else end, facts.span_id, node))
-    keyed_steps.sort()
-    steps = [item[4] for item in keyed_steps]
+    try:
+        steps.sort(key=_STEP_TIMES)
+    except TypeError:  # a time is missing: as above
+        keyed_steps = []
+        for node in steps:
+            facts = node.facts
+            start = facts.start
+            if start is None:
+                start = 0
+            end = facts.end
+            keyed_steps.append(
+                (start, node.depth, start if end is None else end, facts.span_id, node)
+            )
+        keyed_steps.sort()
+        steps = [item[4] for item in keyed_steps]
     for number, node in enumerate(steps, start=1):
         node.number = number
     members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id][0])]
-    members.extend((facts, places[facts.span_id][0]) for facts in ordered)
+    members.extend([(facts, places[facts.span_id][0]) for facts in ordered])
     parents = {f.span_id: f.parent_id for f in ordered}
     parents[root.span_id] = None
     return RunTree(root, steps, members, parents)
