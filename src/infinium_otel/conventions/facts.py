@@ -63,6 +63,8 @@ _INPUT_SUMMARY = infinium.INPUT_SUMMARY
 _OUTPUT_SUMMARY = infinium.OUTPUT_SUMMARY
 _INPUT_MESSAGES = genai.INPUT_MESSAGES
 _OUTPUT_MESSAGES = genai.OUTPUT_MESSAGES
+_TOOL_ARGUMENTS = genai.TOOL_ARGUMENTS[0]
+_TOOL_RESULT = genai.TOOL_RESULT[0]
 _REQUEST_TYPE = openllmetry.REQUEST_TYPE
 # The SDK's span types, whose properties return their private fields as they are.
 _SDK_SPANS = frozenset({ReadableSpan, _Span})
@@ -560,13 +562,20 @@ def _read_content(
     facts.input_text = input_text
     facts.output_text = output_text
     if facts.kind is TOOL:
-        facts.tool_arguments = (
-            _first_text(get, genai.TOOL_ARGUMENTS)
-            or openinference.tool_arguments(attributes)
-            or input_text
-        )
-        result = first(attributes, genai.TOOL_RESULT)
-        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+        arguments = get(_TOOL_ARGUMENTS)
+        if type(arguments) is str and arguments:  # the common case, as _first_text gives it
+            facts.tool_arguments = arguments
+        else:
+            facts.tool_arguments = (
+                _first_text(get, genai.TOOL_ARGUMENTS)
+                or openinference.tool_arguments(attributes)
+                or input_text
+            )
+        result = get(_TOOL_RESULT)
+        if type(result) is str and result and result[0] != "[":
+            facts.tool_result = result  # no content parts (content_text), so the text itself
+        else:
+            facts.tool_result = (content_text(result) or _text(result)) if result else output_text
 
 
 def has_events(span: ReadableSpan) -> bool:

@@ -61,6 +61,16 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     if isinstance(parsed, list):
         out: list[Message] = []
         for item in parsed[-_MAX_MESSAGES:]:
+            if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
+                role = item.get("role")
+                parts = item.get("parts")
+                if type(role) is str and role and type(parts) is list:
+                    # The parts model: message_from's first case, inline.
+                    pieces: list[str] = []
+                    _add_parts(parts, pieces)
+                    if pieces:
+                        out.append((role, pieces[0] if len(pieces) == 1 else "\n".join(pieces)))
+                    continue
             message = message_from(item, default_role)
             if message:
                 out.append(message)
