@@ -201,7 +201,13 @@ def _step(
             duration_ms = 0
         elif type(duration_ms) is not int:
             duration_ms = shown_number(duration_ms)
-    description = _step_description(facts)
+    if kind is LLM:  # the two most common kinds as _step_description words them, inline
+        model = facts.model
+        description = f"{facts.operation or 'llm'} {model}" if model else facts.name
+    elif kind is TOOL:
+        description = f"tool {facts.tool_name or facts.name}"
+    else:
+        description = _step_description(facts)
     if type(description) is not str or len(description) > SHORT_TEXT_MAX:
         description = shown_text(description, SHORT_TEXT_MAX)
     step: dict[str, Any] = {
