@@ -173,7 +173,7 @@ def convert_run(
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
-        [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
+        [root, *[n.facts for n in tree.steps]], resource, sdk_version, tags
     )
     return payload
 
@@ -356,13 +356,13 @@ def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
 
 
 def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
-    if not own:
-        llm_steps = [n for n in tree.steps if n.facts.kind is LLM]
-        candidates = llm_steps if first else list(reversed(llm_steps))
-        for node in candidates:
-            own = node.facts.input_text if first else node.facts.output_text
-            if own:
-                break
+    if not own:  # the first LLM step's input, or the last one's output
+        for node in tree.steps if first else reversed(tree.steps):
+            facts = node.facts
+            if facts.kind is LLM:
+                own = facts.input_text if first else facts.output_text
+                if own:
+                    break
     return cap(own, limit) if own else None
 
 
@@ -382,7 +382,9 @@ class _StepKinds:
             elif kind is TOOL:
                 tool_calls += 1
                 if len(tools) < _MAX_LISTED:
-                    tool = shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
+                    tool = facts.tool_name or facts.name
+                    if type(tool) is not str or len(tool) > SHORT_TEXT_MAX:
+                        tool = shown_text(tool, SHORT_TEXT_MAX)
                     if tool not in tools:
                         tools.append(tool)
         self.steps = len(tree.steps)
