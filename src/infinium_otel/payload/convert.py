@@ -270,15 +270,25 @@ def _tool_call(
     http_status = facts.http_status
     for hidden in node.hidden:
         http_status = hidden.http_status if hidden.http_status is not None else http_status
-    tool_call: dict[str, Any] = {
-        "tool_name": shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
-    }
+    # Short strings (nearly all) are shown as they are: shown_text's own first case, inline.
+    tool_name = facts.tool_name or facts.name
+    if type(tool_name) is not str or len(tool_name) > SHORT_TEXT_MAX:
+        tool_name = shown_text(tool_name, SHORT_TEXT_MAX)
+    tool_call: dict[str, Any] = {"tool_name": tool_name}
     if duration_ms is not None:
         tool_call["duration_ms"] = duration_ms
     if preview_in:
-        tool_call["input_summary"] = shown_text(preview_in, TOOL_INPUT_SUMMARY_MAX)
+        tool_call["input_summary"] = (
+            preview_in
+            if type(preview_in) is str and len(preview_in) <= TOOL_INPUT_SUMMARY_MAX
+            else shown_text(preview_in, TOOL_INPUT_SUMMARY_MAX)
+        )
     if preview_out:
-        tool_call["output_summary"] = shown_text(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
+        tool_call["output_summary"] = (
+            preview_out
+            if type(preview_out) is str and len(preview_out) <= TOOL_OUTPUT_SUMMARY_MAX
+            else shown_text(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
+        )
     if error is not None:
         tool_call["error"] = dict(error)
     if http_status is not None:
