@@ -21,9 +21,7 @@ from . import reference_steps
 _TIME = st.one_of(st.none(), st.integers(min_value=-3, max_value=4))
 _SPAN = st.tuples(
     st.sampled_from(list(SpanKind)),
-    st.integers(
-        min_value=0, max_value=9
-    ),  # parent: 0 the root, else a span (maybe itself, maybe missing)
+    st.integers(min_value=0, max_value=9),  # parent id: 0 the root, else a span (itself, missing)
     _TIME,
     _TIME,
     st.booleans(),  # transport
