@@ -33,7 +33,7 @@ from infinium_otel.conventions.facts import (
     run_name,
     span_attributes,
 )
-from infinium_otel.conventions.facts import read_facts as read_facts  # read here before
+from infinium_otel.conventions.facts import read_facts as read_facts  # still importable here
 from infinium_otel.conventions.kind import AGENT, EMBEDDING, LLM, TOOL, WORKFLOW, SpanKind
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
