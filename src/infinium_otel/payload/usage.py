@@ -8,6 +8,7 @@ tokens twice. The run root's aggregate counts only when no step counts.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from infinium_otel.conventions.facts import SpanFacts
@@ -54,7 +55,11 @@ def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any
         call["latency_ms"] = latency_ms
     else:
         _put(call, "latency_ms", latency_ms)
-    _put(call, "temperature", facts.temperature)
+    temperature = facts.temperature
+    if type(temperature) is float and math.isfinite(temperature):
+        call["temperature"] = temperature  # what shown_number gives a finite float
+    else:
+        _put(call, "temperature", temperature)
     return call
 
 
