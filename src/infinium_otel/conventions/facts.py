@@ -12,16 +12,27 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import ReadableSpan, _Span
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, Status, StatusCode
 from opentelemetry.trace import SpanKind as OtelSpanKind
-from opentelemetry.trace import StatusCode
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
-from infinium_otel.conventions.kind import AGENT, CHAIN, TOOL, SpanKind, classify
+from infinium_otel.conventions.kind import (
+    AGENT,
+    CHAIN,
+    GENAI_OPERATION_KINDS,
+    TOOL,
+    SpanKind,
+    classify,
+)
 from infinium_otel.conventions.messages import (
     Message,
     content_text,
     final_answer,
+    messages_from,
     new_input_text,
     question,
     render,
@@ -29,7 +40,7 @@ from infinium_otel.conventions.messages import (
 )
 from infinium_otel.conventions.values import first, integer, number, text
 
-__all__ = ["SpanFacts", "has_events", "read_facts", "run_name", "span_attributes"]
+__all__ = ["SpanFacts", "has_events", "read_facts", "read_span", "run_name", "span_attributes"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -46,6 +57,17 @@ _TOTAL_TOKENS = genai.TOTAL_TOKENS + openinference.TOTAL_TOKENS + openllmetry.TO
 _COST = genai.COST + openinference.COST
 _TOOL_NAME = genai.TOOL_NAME + openinference.TOOL_NAME
 _TEMPERATURE = genai.TEMPERATURE[0]
+_INFINITY = float("inf")
+_OPERATION = genai.OPERATION
+_INPUT_SUMMARY = infinium.INPUT_SUMMARY
+_OUTPUT_SUMMARY = infinium.OUTPUT_SUMMARY
+_INPUT_MESSAGES = genai.INPUT_MESSAGES
+_OUTPUT_MESSAGES = genai.OUTPUT_MESSAGES
+_TOOL_ARGUMENTS = genai.TOOL_ARGUMENTS[0]
+_TOOL_RESULT = genai.TOOL_RESULT[0]
+_REQUEST_TYPE = openllmetry.REQUEST_TYPE
+# The SDK's span types, whose properties return their private fields as they are.
+_SDK_SPANS = frozenset({ReadableSpan, _Span})
 _CONVERSATION_ID = genai.CONVERSATION_ID
 _SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
 _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
@@ -226,55 +248,138 @@ def _inner_agent_name(steps: Iterable[SpanFacts]) -> str | None:
 
 def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
     """The facts of one span; never raises for any attribute types the SDK accepts."""
-    attributes = span_attributes(span)
-    context = span.context
-    parent = span.parent
-    scope = span.instrumentation_scope
-    status = span.status
-    name = span.name
-    kind = classify(attributes)
-    plan = _plan(attributes)
+    return read_span(span, capture_content)[0]
+
+
+def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFacts, bool]:
+    """``read_facts``, and whether the span has events (``has_events``), found on the way."""
+    status: Any  # a Status, or a span made by other code may hold another object or none
+    if type(span) in _SDK_SPANS:  # the properties only return these fields: read them at once
+        events: Any = span._events
+        events_type = type(events)  # compared by name: no narrowing hides the deque
+        with_events = len(events._dq) > 0 if events_type is BoundedList else has_events(span)
+        context = span._context
+        parent = span._parent
+        scope = span._instrumentation_scope
+        status = span._status
+        name = span._name
+        start, end = span._start_time, span._end_time
+        held = span._attributes
+        attributes = (
+            held._dict
+            if type(held) is BoundedAttributes and end is not None and type(held._dict) is dict
+            else span_attributes(span)
+        )
+    else:
+        context = span.context
+        parent = span.parent
+        scope = span.instrumentation_scope
+        status = span.status
+        name = span.name
+        start, end = span.start_time, span.end_time
+        attributes = span_attributes(span)
+        # The API's value types answer through properties over their fields: read the fields.
+    if type(context) is SpanContext:
+        span_id = context[1]
+    else:
+        span_id = context.span_id if context is not None else 0
+    if parent is None:
+        parent_id = None
+    else:
+        parent_id = parent[1] if type(parent) is SpanContext else parent.span_id
+    if status is None:
+        failed, description = False, None
+    elif type(status) is Status:
+        failed = status._status_code is _ERROR
+        description = status._description
+    else:
+        failed = status.status_code is _ERROR
+        description = status.description
+    if description is not None:
+        description = (description or None) if type(description) is str else text(description)
+    if type(scope) is InstrumentationScope:
+        scope_name = scope._name or None
+        scope_version = scope._version or None
+    elif scope is not None:
+        scope_name = scope.name or None
+        scope_version = scope.version or None
+    else:
+        scope_name = scope_version = None
+    get = attributes.get
+    operation = get(_OPERATION)
+    # classify() answers a GenAI operation from one table: looked up here without the call.
+    kind = GENAI_OPERATION_KINDS.get(operation) if type(operation) is str else None
+    if kind is None:
+        kind = classify(attributes)
+    plan = _PLANS.get(tuple(attributes))
+    if plan is None:
+        plan = _plan(attributes)
     facts = SpanFacts(
-        context.span_id if context is not None else 0,
-        parent.span_id if parent is not None else None,
+        span_id,
+        parent_id,
         (name if type(name) is str and name else text(name)) or "span",
         kind,
-        span.start_time,
-        span.end_time,
-        status is not None and status.status_code is _ERROR,
-        _text(status.description) if status is not None else None,
-        scope.name if scope is not None and scope.name else None,
-        scope.version if scope is not None and scope.version else None,
+        start,
+        end,
+        failed,
+        description,
+        scope_name,
+        scope_version,
     )
     if kind not in _GENAI_OR_CHAIN:
         _read_plain(facts, span, attributes, plan)
         if facts.transport:
-            return facts
-    get = attributes.get
-    facts.operation = _text(get(genai.OPERATION)) or _text(get(openllmetry.REQUEST_TYPE))
-    if plan.agent_name:
-        facts.agent_name = _first_text(get, plan.agent_name)
+            return facts, with_events
+    if type(operation) is str and operation:
+        facts.operation = operation
+    else:
+        facts.operation = _text(operation) or _text(get(_REQUEST_TYPE))
+    if plan.any_named:
+        if plan.agent_name:
+            facts.agent_name = _first_text(get, plan.agent_name)
+        if plan.workflow_name:
+            facts.workflow_name = _first_text(get, plan.workflow_name)
+        if plan.entity_name:
+            facts.entity_name = _first_text(get, plan.entity_name)
     if facts.agent_name is None and kind is AGENT:
         facts.agent_name = _text(get(openinference.GRAPH_NODE_ID))
-    if plan.workflow_name:
-        facts.workflow_name = _first_text(get, plan.workflow_name)
-    if plan.entity_name:
-        facts.entity_name = _first_text(get, plan.entity_name)
-    if plan.provider:
-        facts.provider = _first_text(get, plan.provider)
-    if plan.input_tokens:
-        facts.input_tokens = _first_count(get, plan.input_tokens)
-    if plan.output_tokens:
-        facts.output_tokens = _first_count(get, plan.output_tokens)
-    if plan.total_tokens:
-        facts.total_tokens = _first_count(get, plan.total_tokens)
-    if plan.cost:
-        cost = first(attributes, plan.cost)
-        facts.cost = None if cost is None else number(cost, 0.0)
-    if plan.model:
-        facts.model = _first_text(get, plan.model)
+    if plan.any_call:
+        # The first name a span carries nearly always holds a plain str or int: taken as it
+        # is; anything else (absent, another type) goes through the general reader.
+        carried = plan.provider
+        if carried:
+            value = get(carried[0])
+            facts.provider = value if type(value) is str and value else _first_text(get, carried)
+        carried = plan.input_tokens
+        if carried:
+            value = get(carried[0])
+            if type(value) is int:
+                facts.input_tokens = value if value >= 0 else None
+            else:
+                facts.input_tokens = _first_count(get, carried)
+        carried = plan.output_tokens
+        if carried:
+            value = get(carried[0])
+            if type(value) is int:
+                facts.output_tokens = value if value >= 0 else None
+            else:
+                facts.output_tokens = _first_count(get, carried)
+        carried = plan.total_tokens
+        if carried:
+            facts.total_tokens = _first_count(get, carried)
+        if plan.cost:
+            cost = first(attributes, plan.cost)
+            facts.cost = None if cost is None else number(cost, 0.0)
+        carried = plan.model
+        if carried:
+            value = get(carried[0])
+            facts.model = value if type(value) is str and value else _first_text(get, carried)
     temperature = get(_TEMPERATURE)
-    facts.temperature = None if temperature is None else number(temperature, 0.0)
+    if temperature is not None:
+        if type(temperature) is float and temperature >= 0.0 and temperature != _INFINITY:
+            facts.temperature = temperature
+        else:
+            facts.temperature = number(temperature, 0.0)
     if (facts.model is None or facts.temperature is None) and plan.invocation_parameters:
         parameters = openinference.invocation_parameters(attributes)
         facts.model = facts.model or text(parameters.get("model"))
@@ -284,20 +389,21 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
         facts.tool_name = _first_text(get, plan.tool_name)
     if kind is TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
-    if plan.http_status:
-        status_code = _first_count(get, plan.http_status)
-        facts.http_status = (
-            status_code if status_code is not None and 100 <= status_code <= 599 else None
-        )
-    if plan.conversation_id:
-        facts.conversation_id = _first_text(get, plan.conversation_id)
-    if plan.session_id:
-        facts.session_id = _first_text(get, plan.session_id)
-    if plan.user_id:
-        facts.user_id = _first_text(get, plan.user_id)
+    if plan.any_other:
+        if plan.http_status:
+            status_code = _first_count(get, plan.http_status)
+            facts.http_status = (
+                status_code if status_code is not None and 100 <= status_code <= 599 else None
+            )
+        if plan.conversation_id:
+            facts.conversation_id = _first_text(get, plan.conversation_id)
+        if plan.session_id:
+            facts.session_id = _first_text(get, plan.session_id)
+        if plan.user_id:
+            facts.user_id = _first_text(get, plan.user_id)
     if capture_content:
-        _read_content(facts, span, attributes, plan)
-    return facts
+        _read_content(facts, span, attributes, plan, with_events)
+    return facts, with_events
 
 
 class _Plan:
@@ -306,6 +412,9 @@ class _Plan:
 
     __slots__ = (
         "agent_name",
+        "any_call",
+        "any_named",
+        "any_other",
         "conversation_id",
         "cost",
         "entity_name",
@@ -347,6 +456,18 @@ class _Plan:
         self.conversation_id = carried(_CONVERSATION_ID)
         self.session_id = carried(_SESSION_ID)
         self.user_id = carried(_USER_ID)
+        self.any_named = bool(self.agent_name or self.workflow_name or self.entity_name)
+        self.any_call = bool(
+            self.provider
+            or self.input_tokens
+            or self.output_tokens
+            or self.total_tokens
+            or self.cost
+            or self.model
+        )
+        self.any_other = bool(
+            self.http_status or self.conversation_id or self.session_id or self.user_id
+        )
         self.reads_input = not present.isdisjoint(_INPUT_KEYS)
         self.reads_output = not present.isdisjoint(_OUTPUT_KEYS)
         self.transport_marker = not present.isdisjoint(_TRANSPORT_MARKERS)
@@ -416,7 +537,11 @@ def _read_plain(
 
 
 def _read_content(
-    facts: SpanFacts, span: ReadableSpan, attributes: Mapping[str, Any], plan: _Plan
+    facts: SpanFacts,
+    span: ReadableSpan,
+    attributes: Mapping[str, Any],
+    plan: _Plan,
+    with_events: bool,
 ) -> None:
     # Each text is looked for in priority order and only as far as needed; messages are
     # parsed only when no explicit summary is given, span events only when a message
@@ -426,7 +551,6 @@ def _read_content(
     agent = facts.kind.is_agent_like or facts.kind is CHAIN
     # A side none of whose attributes is present (and no events) has no text: the readers
     # below would each look and find nothing (a tool span's input and output, an agent's).
-    with_events = has_events(span)
     input_text = None
     if with_events or plan.reads_input:
         input_text = _read_input(span, attributes, agent)
@@ -438,18 +562,30 @@ def _read_content(
     facts.input_text = input_text
     facts.output_text = output_text
     if facts.kind is TOOL:
-        facts.tool_arguments = (
-            _first_text(get, genai.TOOL_ARGUMENTS)
-            or openinference.tool_arguments(attributes)
-            or input_text
-        )
-        result = first(attributes, genai.TOOL_RESULT)
-        facts.tool_result = (content_text(result) or _text(result)) if result else output_text
+        arguments = get(_TOOL_ARGUMENTS)
+        if type(arguments) is str and arguments:  # the common case, as _first_text gives it
+            facts.tool_arguments = arguments
+        else:
+            facts.tool_arguments = (
+                _first_text(get, genai.TOOL_ARGUMENTS)
+                or openinference.tool_arguments(attributes)
+                or input_text
+            )
+        result = get(_TOOL_RESULT)
+        if type(result) is str and result and result[0] != "[":
+            facts.tool_result = result  # no content parts (content_text), so the text itself
+        else:
+            facts.tool_result = (content_text(result) or _text(result)) if result else output_text
 
 
 def has_events(span: ReadableSpan) -> bool:
     """``bool(span.events)`` without the SDK copying the events into a new tuple."""
-    events = getattr(span, "_events", None)
+    events: Any = getattr(span, "_events", None)
+    kind = type(events)
+    if kind is BoundedList:  # an SDK span's: its length through its deque, without a call
+        return len(events._dq) > 0
+    if kind is tuple or kind is list:
+        return len(events) > 0
     try:
         return len(events) > 0 if events is not None else bool(span.events)
     except TypeError:
@@ -461,16 +597,19 @@ def _read_input(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) 
     its history, else its raw input value."""
     get = attributes.get
     events: Any = None
-    input_text = _text(get(infinium.INPUT_SUMMARY))
+    summary = get(_INPUT_SUMMARY)
+    input_text = None if summary is None else _text(summary)
     if input_text is None:
-        if get(genai.INPUT_MESSAGES) is None:
+        history = get(_INPUT_MESSAGES)
+        if history is None:
             events = span.events or ()
         if agent:
             input_text = _agent_input(attributes, events or ())
-    if input_text is None:
-        history = genai.message_source(attributes, events or (), genai.INPUT_MESSAGES)
-        if history is not None:
-            input_text = new_input_text(history)  # renders only what is shown
+        if input_text is None:
+            if history is None:
+                history = genai.message_source(attributes, events, _INPUT_MESSAGES)
+            if history is not None:
+                input_text = new_input_text(history)  # renders only what is shown
     if input_text is None:
         inputs: list[Message] = genai.input_messages(attributes, events or ())
         if not inputs:
@@ -498,20 +637,26 @@ def _read_output(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool)
     messages, else its raw output value."""
     get = attributes.get
     events: Any = None
-    output_text = _text(get(infinium.OUTPUT_SUMMARY))
+    summary = get(_OUTPUT_SUMMARY)
+    output_text = None if summary is None else _text(summary)
     if output_text is None:
-        if get(genai.OUTPUT_MESSAGES) is None:
+        current = get(_OUTPUT_MESSAGES)
+        if current is None:
             events = span.events or ()
         if agent:
             output_text = _agent_output(attributes, events or ())
     if output_text is None:
-        outputs: list[Message] = genai.output_messages(attributes, events or ())
+        outputs: list[Message] = (
+            messages_from(current, "assistant")  # the attribute: what output_messages reads first
+            if current is not None
+            else genai.output_messages(attributes, events or ())
+        )
         if not outputs:
             outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
                 attributes
             )
         output_text = (
-            render(outputs)
+            (outputs[0][1] if len(outputs) == 1 else render(outputs))  # one message: its text
             or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
             or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from infinium_otel.conventions import names
 
-__all__ = ["SpanKind", "classify"]
+__all__ = ["GENAI_OPERATION_KINDS", "SpanKind", "classify"]
 
 
 class SpanKind(enum.Enum):
@@ -79,6 +79,9 @@ _GENAI_OPERATIONS = {
     names.OPERATION_EXECUTE_TOOL: SpanKind.TOOL,
     names.OPERATION_RETRIEVAL: SpanKind.RETRIEVAL,
 }
+
+# GenAI operation name -> kind: what classify() answers first (readers may look it up at once).
+GENAI_OPERATION_KINDS: Mapping[str, SpanKind] = _GENAI_OPERATIONS
 
 _OPENINFERENCE_KINDS = {
     "AGENT": SpanKind.AGENT,

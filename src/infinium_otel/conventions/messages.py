@@ -42,6 +42,8 @@ __all__ = [
 Message = tuple[str, str]
 
 _MAX_MESSAGES = 200
+# Keys of a message in the GenAI parts model that ``message_from`` reads nothing else from.
+_PARTS_MESSAGE_KEYS = frozenset({"role", "parts", "finish_reason", "name", "id"})
 
 
 def messages_from(value: Any, default_role: str = "user") -> list[Message]:
@@ -59,6 +61,16 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     if isinstance(parsed, list):
         out: list[Message] = []
         for item in parsed[-_MAX_MESSAGES:]:
+            if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
+                role = item.get("role")
+                parts = item.get("parts")
+                if type(role) is str and role and type(parts) is list:
+                    # The parts model: message_from's first case, inline.
+                    pieces: list[str] = []
+                    _add_parts(parts, pieces)
+                    if pieces:
+                        out.append((role, pieces[0] if len(pieces) == 1 else "\n".join(pieces)))
+                    continue
             message = message_from(item, default_role)
             if message:
                 out.append(message)
@@ -69,6 +81,16 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
 
 def message_from(item: Any, default_role: str = "user") -> Message | None:
     """One message object (any shape) as (role, text); None when it has no text."""
+    if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
+        # The GenAI parts model (most messages): a role and its parts, nothing else to read.
+        role = item.get("role")
+        parts = item.get("parts")
+        if type(role) is str and role and type(parts) is list:
+            pieces: list[str] = []
+            _add_parts(parts, pieces)
+            if not pieces:
+                return None
+            return (role, pieces[0] if len(pieces) == 1 else "\n".join(pieces))
     if type(item) is not dict:
         if isinstance(item, str):
             return (default_role, item) if item else None
@@ -81,7 +103,7 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
     nested = item.get("message")
     if nested is not None and is_mapping(nested) and "parts" not in item and "content" not in item:
         return message_from(nested, role)
-    pieces: list[str] = []
+    pieces = []
     parts = item.get("parts")
     if isinstance(parts, list):
         _add_parts(parts, pieces)
@@ -136,7 +158,10 @@ def _part_text(part: Any) -> str | None:
     if kind in ("tool_call", "function_call", "tool_use"):
         return _tool_call_text(part)
     if kind in ("tool_call_response", "function_call_output", "tool_result"):
-        response = part.get("response", part.get("result", part.get("output")))
+        if "response" in part:  # part.get("response", part.get("result", part.get("output")))
+            response = part["response"]
+        else:
+            response = part["result"] if "result" in part else part.get("output")
         if response is None:
             response = part.get("content")
         return _tool_result_text(response)
@@ -194,9 +219,16 @@ _TEXT_OR_JSON = frozenset({"text", "json"})
 def _tool_result_text(response: Any) -> str | None:
     if response is None:
         return None
-    if isinstance(response, list) and all(is_mapping(p) for p in response):
+    kind = type(response)
+    if kind is dict:  # the common case: a JSON object
+        if response.keys() <= _TEXT_OR_JSON:
+            inner = response.get("text", response.get("json"))
+            rendered: str | None = inner if isinstance(inner, str) else to_json(inner)
+        else:
+            rendered = to_json(response)
+    elif isinstance(response, list) and all(is_mapping(p) for p in response):
         pieces = [p for p in (_part_text(item) for item in response) if p]
-        rendered: str | None = "\n".join(pieces) if pieces else to_json(response)
+        rendered = "\n".join(pieces) if pieces else to_json(response)
     elif is_mapping(response) and response.keys() <= _TEXT_OR_JSON:
         inner = response.get("text", response.get("json"))
         rendered = inner if isinstance(inner, str) else to_json(inner)
@@ -206,12 +238,16 @@ def _tool_result_text(response: Any) -> str | None:
 
 
 def _tool_call_text(call: Any) -> str | None:
-    if not is_mapping(call):
+    if type(call) is not dict and not is_mapping(call):
         return None
     function = call.get("function")
-    source = function if is_mapping(function) else call
-    name = text(source.get("name")) or "tool"
-    arguments = source.get("arguments", source.get("input"))
+    source = call if function is None or not is_mapping(function) else function
+    name = source.get("name")
+    if type(name) is not str:
+        name = text(name)
+    if not name:
+        name = "tool"
+    arguments = source["arguments"] if "arguments" in source else source.get("input")
     rendered = arguments if isinstance(arguments, str) else to_json(arguments)
     return f"tool_call {name}({rendered or ''})"
 
@@ -250,6 +286,16 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
     assistant turn that ends them; None when none is shown."""
     tail: list[Message] = []
     for item in items_from_end:
+        if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
+            role = item.get("role")
+            parts = item.get("parts")
+            if type(role) is str and role and role != "assistant" and type(parts) is list:
+                # Not an assistant turn, in the parts model: message_from's first case, inline.
+                pieces: list[str] = []
+                _add_parts(parts, pieces)
+                if pieces and role not in ("system", "developer"):
+                    tail.append((role, pieces[0] if len(pieces) == 1 else "\n".join(pieces)))
+                continue
         if _assistant_with_text(item):
             break  # the turn that ends the new input: not shown, so not rendered
         message = message_from(item)
@@ -261,6 +307,8 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
             tail.append(message)
     if not tail:
         return None
+    if len(tail) == 1:
+        return tail[0][1]  # render() of one message: its text
     tail.reverse()
     return render(tail)
 

@@ -29,13 +29,11 @@ from infinium_otel.contract import (
 from infinium_otel.conventions import infinium
 from infinium_otel.conventions.facts import (
     SpanFacts,
-    read_facts,
+    read_span,
     run_name,
     span_attributes,
 )
-from infinium_otel.conventions.facts import (
-    has_events as _has_events,
-)
+from infinium_otel.conventions.facts import read_facts as read_facts  # still importable here
 from infinium_otel.conventions.kind import AGENT, EMBEDDING, LLM, TOOL, WORKFLOW, SpanKind
 from infinium_otel.conventions.values import text
 from infinium_otel.payload.cost import fill_estimated_costs
@@ -70,22 +68,27 @@ def convert_run(
 ) -> dict[str, Any]:
     """The payload of ``run``: contract key order, no empties, caps applied, not size-fitted."""
     root_span = run.root
-    root = read_facts(root_span, capture_content)
+    root, with_events = read_span(root_span, capture_content)
     spans: dict[int, ReadableSpan] = {root.span_id: root_span}
+    # Spans with events (an exception's): with the failed ones, they may tell of errors.
+    evented: set[int] = {root.span_id} if with_events else set()
     others: list[SpanFacts] = []
     for span in run.spans:
         if span is root_span:
             continue
-        facts = read_facts(span, capture_content)
-        if facts.span_id in spans:
+        facts, with_events = read_span(span, capture_content)
+        span_id = facts.span_id
+        if span_id in spans:
             continue
-        spans[facts.span_id] = span
+        spans[span_id] = span
         others.append(facts)
+        if with_events:
+            evented.add(span_id)
     tree = build_tree(root, others)
 
     errors_by_span: dict[int, list[dict[str, Any]]] = {}
-    for facts, _owner in tree.members:
-        if facts.failed or _has_events(spans[facts.span_id]):
+    for facts, _owner in tree.members:  # failed: read after merging (a merged span's failure)
+        if facts.failed or facts.span_id in evented:
             found = span_errors(spans[facts.span_id], facts, capture_content)
             if found:
                 errors_by_span[facts.span_id] = found
@@ -170,7 +173,7 @@ def convert_run(
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment(
-        [root, *(n.facts for n in tree.steps)], resource, sdk_version, tags
+        [root, *[n.facts for n in tree.steps]], resource, sdk_version, tags
     )
     return payload
 
@@ -185,17 +188,32 @@ def _readable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 def _step(
     node: StepNode, counted: set[int], errors_by_span: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """One step in the contract's key order, without empty values."""
+    """One step in the contract's key order, without empty values. The common values (short
+    strings, int durations) are shown as they are, without the general cleaning's calls."""
     facts = node.facts
     kind = facts.kind
     error = _step_error(node, errors_by_span) if facts.failed else None
-    duration_ms: float | None = facts.duration_ms
-    if type(duration_ms) is not int:
-        duration_ms = shown_number(duration_ms)
+    start, end = facts.start, facts.end
+    duration_ms: Any = None
+    if start is not None and end is not None:
+        duration_ms = (end - start) // 1_000_000
+        if not duration_ms > 0:  # max(0, ...): a negative (or NaN) duration is 0
+            duration_ms = 0
+        elif type(duration_ms) is not int:
+            duration_ms = shown_number(duration_ms)
+    if kind is LLM:  # the two most common kinds as _step_description words them, inline
+        model = facts.model
+        description = f"{facts.operation or 'llm'} {model}" if model else facts.name
+    elif kind is TOOL:
+        description = f"tool {facts.tool_name or facts.name}"
+    else:
+        description = _step_description(facts)
+    if type(description) is not str or len(description) > SHORT_TEXT_MAX:
+        description = shown_text(description, SHORT_TEXT_MAX)
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
-        "description": shown_text(_step_description(facts), SHORT_TEXT_MAX),
+        "description": description,
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
@@ -205,16 +223,38 @@ def _step(
     else:
         preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
+        step["input_preview"] = (
+            preview_in
+            if type(preview_in) is str and len(preview_in) <= STEP_INPUT_PREVIEW_MAX
+            else shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
+        )
     if preview_out:
-        step["output_preview"] = shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        step["output_preview"] = (
+            preview_out
+            if type(preview_out) is str and len(preview_out) <= STEP_OUTPUT_PREVIEW_MAX
+            else shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        )
     if error is not None:
         step["error"] = error
     if is_tool:
         step["tool_call"] = _tool_call(node, duration_ms, preview_in, preview_out, error)
     if facts.span_id in counted:
         step["llm_call"] = llm_call(facts, duration_ms)
-    step["metadata"] = _step_metadata(node)
+    parent = node.parent
+    metadata: dict[str, Any] = (
+        {"depth": node.depth}
+        if parent is None
+        else {"depth": node.depth, "parent_step": parent.number}
+    )
+    metadata["span_id"] = f"{facts.span_id:016x}"
+    metadata["kind"] = _KIND_VALUES[kind]
+    scope_name = facts.scope_name
+    if scope_name is not None:
+        if type(scope_name) is not str:
+            scope_name = plain_value(scope_name)
+        if scope_name is not None:
+            metadata["instrumentation"] = scope_name
+    step["metadata"] = metadata
     return step
 
 
@@ -230,40 +270,30 @@ def _tool_call(
     http_status = facts.http_status
     for hidden in node.hidden:
         http_status = hidden.http_status if hidden.http_status is not None else http_status
-    tool_call: dict[str, Any] = {
-        "tool_name": shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
-    }
+    # Short strings (nearly all) are shown as they are: shown_text's own first case, inline.
+    tool_name = facts.tool_name or facts.name
+    if type(tool_name) is not str or len(tool_name) > SHORT_TEXT_MAX:
+        tool_name = shown_text(tool_name, SHORT_TEXT_MAX)
+    tool_call: dict[str, Any] = {"tool_name": tool_name}
     if duration_ms is not None:
         tool_call["duration_ms"] = duration_ms
     if preview_in:
-        tool_call["input_summary"] = shown_text(preview_in, TOOL_INPUT_SUMMARY_MAX)
+        tool_call["input_summary"] = (
+            preview_in
+            if type(preview_in) is str and len(preview_in) <= TOOL_INPUT_SUMMARY_MAX
+            else shown_text(preview_in, TOOL_INPUT_SUMMARY_MAX)
+        )
     if preview_out:
-        tool_call["output_summary"] = shown_text(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
+        tool_call["output_summary"] = (
+            preview_out
+            if type(preview_out) is str and len(preview_out) <= TOOL_OUTPUT_SUMMARY_MAX
+            else shown_text(preview_out, TOOL_OUTPUT_SUMMARY_MAX)
+        )
     if error is not None:
         tool_call["error"] = dict(error)
     if http_status is not None:
         tool_call["http_status"] = http_status
     return tool_call
-
-
-def _step_metadata(node: StepNode) -> dict[str, Any]:
-    """Where the step sits in the tree and which span it stands for."""
-    facts = node.facts
-    parent = node.parent
-    metadata: dict[str, Any] = (
-        {"depth": node.depth}
-        if parent is None
-        else {"depth": node.depth, "parent_step": parent.number}
-    )
-    metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = _KIND_VALUES[facts.kind]
-    scope_name = facts.scope_name
-    if scope_name is not None:
-        if type(scope_name) is not str:
-            scope_name = plain_value(scope_name)
-        if scope_name is not None:
-            metadata["instrumentation"] = scope_name
-    return metadata
 
 
 def _step_error(
@@ -336,13 +366,13 @@ def _lead_agent(root: SpanFacts, tree: RunTree) -> SpanFacts:
 
 
 def _summary(own: str | None, tree: RunTree, *, first: bool, limit: int) -> str | None:
-    if not own:
-        llm_steps = [n for n in tree.steps if n.facts.kind is LLM]
-        candidates = llm_steps if first else list(reversed(llm_steps))
-        for node in candidates:
-            own = node.facts.input_text if first else node.facts.output_text
-            if own:
-                break
+    if not own:  # the first LLM step's input, or the last one's output
+        for node in tree.steps if first else reversed(tree.steps):
+            facts = node.facts
+            if facts.kind is LLM:
+                own = facts.input_text if first else facts.output_text
+                if own:
+                    break
     return cap(own, limit) if own else None
 
 
@@ -362,7 +392,9 @@ class _StepKinds:
             elif kind is TOOL:
                 tool_calls += 1
                 if len(tools) < _MAX_LISTED:
-                    tool = shown_text(facts.tool_name or facts.name, SHORT_TEXT_MAX)
+                    tool = facts.tool_name or facts.name
+                    if type(tool) is not str or len(tool) > SHORT_TEXT_MAX:
+                        tool = shown_text(tool, SHORT_TEXT_MAX)
                     if tool not in tools:
                         tools.append(tool)
         self.steps = len(tree.steps)

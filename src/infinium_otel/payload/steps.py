@@ -14,6 +14,7 @@ the same instant), then end time, then span id.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable
 
 from infinium_otel.conventions.facts import SpanFacts
@@ -27,14 +28,31 @@ _CALL_KINDS = frozenset(
 _SAME_CALL_KINDS = frozenset({SpanKind.LLM, SpanKind.EMBEDDING})
 
 
-@dataclasses.dataclass(slots=True, eq=False)
+@dataclasses.dataclass(slots=True, eq=False, init=False)
 class StepNode:
     facts: SpanFacts
     parent: StepNode | None
     depth: int
-    number: int = 0
-    merged: list[SpanFacts] = dataclasses.field(default_factory=list)
-    hidden: list[SpanFacts] = dataclasses.field(default_factory=list)
+    number: int
+    merged: list[SpanFacts]
+    hidden: list[SpanFacts]
+
+    def __init__(
+        self,
+        facts: SpanFacts,
+        parent: StepNode | None,
+        depth: int,
+        number: int = 0,
+        merged: list[SpanFacts] | None = None,
+        hidden: list[SpanFacts] | None = None,
+    ) -> None:
+        # Written out: the generated one calls a factory for each list (one node per step).
+        self.facts = facts
+        self.parent = parent
+        self.depth = depth
+        self.number = number
+        self.merged = [] if merged is None else merged
+        self.hidden = [] if hidden is None else hidden
 
 
 @dataclasses.dataclass(slots=True)
@@ -53,15 +71,23 @@ _Place = tuple[StepNode | None, bool]
 _OUTSIDE: _Place = (None, False)
 
 
-def _order_key(facts: SpanFacts) -> tuple[int, int, int]:
-    start = facts.start if facts.start is not None else 0
-    end = facts.end if facts.end is not None else start
-    return (start, end, facts.span_id)
+# The sort keys of spans and steps when every time is present: (start, end, span id) and
+# (start, depth, end, span id). A missing time (None) makes the comparison raise TypeError,
+# and the keys are then made with the missing times filled in (_keyed).
+_TIMES = operator.attrgetter("start", "end", "span_id")
+_STEP_TIMES = operator.attrgetter("facts.start", "depth", "facts.end", "facts.span_id")
 
 
-def _step_order(node: StepNode) -> tuple[int, int, int, int]:
-    start, end, span_id = _order_key(node.facts)
-    return (start, node.depth, end, span_id)
+def _keyed(spans: Iterable[SpanFacts]) -> list[tuple[int, int, int, SpanFacts]]:
+    """(start, end, span id, span): a missing start is 0, a missing end the start."""
+    keyed = []
+    for facts in spans:
+        start = facts.start
+        if start is None:
+            start = 0
+        end = facts.end
+        keyed.append((start, start if end is None else end, facts.span_id, facts))
+    return keyed
 
 
 def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
@@ -77,21 +103,61 @@ def build_tree(root: SpanFacts, spans: Iterable[SpanFacts]) -> RunTree:
         root_step = StepNode(root, None, 1)
         steps.append(root_step)
         places[root.span_id] = (root_step, False)
-    ordered = sorted(by_id.values(), key=_order_key)
+    # Sorted by start, then end, then span id; the keys are made inline (span ids are
+    # distinct, so the spans themselves are never compared).
+    try:
+        # Ended spans (nearly all) have both times: their fields are the key, read in C.
+        ordered = sorted(by_id.values(), key=_TIMES)
+    except TypeError:  # a time is missing (None): in its place 0, or the start for the end
+        ordered = [item[3] for item in sorted(_keyed(by_id.values()))]
+    get_place = places.get
     for facts in ordered:
-        if facts.span_id in places:
+        span_id = facts.span_id
+        if span_id in places:
             continue
-        above = places.get(facts.parent_id) if facts.parent_id is not None else None
-        if above is not None:  # the common case: the parent started first, so is placed
-            places[facts.span_id] = _place_one(facts, above, steps)
-        else:
+        parent_id = facts.parent_id
+        above = get_place(parent_id) if parent_id is not None else None
+        if above is None:
             _place(facts, by_id, places, steps)
-    # A step that starts in the same instant as its parent (a coarse clock) still follows it.
-    steps.sort(key=_step_order)
+            continue
+        # The common case: the parent started first, so is placed (as _place_one, inline).
+        owner, hidden = above
+        if owner is None:
+            node = StepNode(facts, None, 1)
+            steps.append(node)
+            places[span_id] = (node, False)
+        elif hidden or (facts.transport and owner.facts.kind in _CALL_KINDS):
+            owner.hidden.append(facts)
+            places[span_id] = above if hidden else (owner, True)
+        elif facts.kind is owner.facts.kind and facts.kind in _SAME_CALL_KINDS:
+            owner.facts.fill_from(facts)
+            owner.merged.append(facts)
+            places[span_id] = (owner, False)
+        else:
+            node = StepNode(facts, owner, owner.depth + 1)
+            steps.append(node)
+            places[span_id] = (node, False)
+    # A step that starts in the same instant as its parent (a coarse clock) still follows it:
+    # ordered by start, depth, end, then span id.
+    try:
+        steps.sort(key=_STEP_TIMES)
+    except TypeError:  # a time is missing: as above
+        keyed_steps = []
+        for node in steps:
+            facts = node.facts
+            start = facts.start
+            if start is None:
+                start = 0
+            end = facts.end
+            keyed_steps.append(
+                (start, node.depth, start if end is None else end, facts.span_id, node)
+            )
+        keyed_steps.sort()
+        steps = [item[4] for item in keyed_steps]
     for number, node in enumerate(steps, start=1):
         node.number = number
     members: list[tuple[SpanFacts, StepNode | None]] = [(root, places[root.span_id][0])]
-    members.extend((facts, places[facts.span_id][0]) for facts in ordered)
+    members.extend([(facts, places[facts.span_id][0]) for facts in ordered])
     parents = {f.span_id: f.parent_id for f in ordered}
     parents[root.span_id] = None
     return RunTree(root, steps, members, parents)

@@ -8,6 +8,7 @@ tokens twice. The run root's aggregate counts only when no step counts.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from infinium_otel.conventions.facts import SpanFacts
@@ -25,14 +26,40 @@ def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any
     """One call in the contract's key order, without empty values. ``latency_ms``: the call's
     ``duration_ms`` when the caller has it already."""
     model = facts.model
-    call: dict[str, Any] = {"model": shown_text(model, SHORT_TEXT_MAX) if model else UNKNOWN_MODEL}
+    if not model:
+        model = UNKNOWN_MODEL
+    elif type(model) is not str or len(model) > SHORT_TEXT_MAX:
+        model = shown_text(model, SHORT_TEXT_MAX)
+    call: dict[str, Any] = {"model": model}
     provider = facts.provider
     if provider:
-        call["provider"] = shown_text(provider, SHORT_TEXT_MAX)
-    _put(call, "prompt_tokens", facts.input_tokens)
-    _put(call, "completion_tokens", facts.output_tokens)
-    _put(call, "latency_ms", latency_ms if latency_ms is not None else facts.duration_ms)
-    _put(call, "temperature", facts.temperature)
+        call["provider"] = (
+            provider
+            if type(provider) is str and len(provider) <= SHORT_TEXT_MAX
+            else shown_text(provider, SHORT_TEXT_MAX)
+        )
+    # Counts and durations are ints, shown as they are; anything else is cleaned by _put.
+    tokens = facts.input_tokens
+    if type(tokens) is int:
+        call["prompt_tokens"] = tokens
+    else:
+        _put(call, "prompt_tokens", tokens)
+    tokens = facts.output_tokens
+    if type(tokens) is int:
+        call["completion_tokens"] = tokens
+    else:
+        _put(call, "completion_tokens", tokens)
+    if latency_ms is None:
+        latency_ms = facts.duration_ms
+    if type(latency_ms) is int:
+        call["latency_ms"] = latency_ms
+    else:
+        _put(call, "latency_ms", latency_ms)
+    temperature = facts.temperature
+    if type(temperature) is float and math.isfinite(temperature):
+        call["temperature"] = temperature  # what shown_number gives a finite float
+    else:
+        _put(call, "temperature", temperature)
     return call
 
 
