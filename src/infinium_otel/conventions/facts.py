@@ -38,6 +38,11 @@ from infinium_otel.conventions.messages import (
     render,
     render_new_input,
 )
+from infinium_otel.conventions.sdk_fields import (
+    SCOPE_FIELDS_HOLD,
+    SDK_FIELDS_HOLD,
+    STATUS_FIELDS_HOLD,
+)
 from infinium_otel.conventions.values import first, integer, number, text
 
 __all__ = ["SpanFacts", "has_events", "read_facts", "read_span", "run_name", "span_attributes"]
@@ -66,8 +71,10 @@ _OUTPUT_MESSAGES = genai.OUTPUT_MESSAGES
 _TOOL_ARGUMENTS = genai.TOOL_ARGUMENTS[0]
 _TOOL_RESULT = genai.TOOL_RESULT[0]
 _REQUEST_TYPE = openllmetry.REQUEST_TYPE
-# The SDK's span types, whose properties return their private fields as they are.
-_SDK_SPANS = frozenset({ReadableSpan, _Span})
+# The SDK's span types, whose properties return their private fields as they are (where
+# the check at import saw it; else none, and every span is read through its properties).
+_SDK_SPANS = frozenset({ReadableSpan, _Span}) if SDK_FIELDS_HOLD else frozenset()
+
 _CONVERSATION_ID = genai.CONVERSATION_ID
 _SESSION_ID = (names.SESSION_ID, names.LANGFUSE_SESSION_ID)
 _USER_ID = (names.USER_ID, names.LANGFUSE_USER_ID)
@@ -254,6 +261,7 @@ def read_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts:
 def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFacts, bool]:
     """``read_facts``, and whether the span has events (``has_events``), found on the way."""
     status: Any  # a Status, or a span made by other code may hold another object or none
+    scope: Any  # likewise an InstrumentationScope, another object or none
     if type(span) in _SDK_SPANS:  # the properties only return these fields: read them at once
         events: Any = span._events
         events_type = type(events)  # compared by name: no narrowing hides the deque
@@ -278,6 +286,7 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         name = span.name
         start, end = span.start_time, span.end_time
         attributes = span_attributes(span)
+        with_events = has_events(span)
         # The API's value types answer through properties over their fields: read the fields.
     if type(context) is SpanContext:
         span_id = context[1]
@@ -289,7 +298,7 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         parent_id = parent[1] if type(parent) is SpanContext else parent.span_id
     if status is None:
         failed, description = False, None
-    elif type(status) is Status:
+    elif type(status) is Status and STATUS_FIELDS_HOLD:
         failed = status._status_code is _ERROR
         description = status._description
     else:
@@ -297,7 +306,7 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         description = status.description
     if description is not None:
         description = (description or None) if type(description) is str else text(description)
-    if type(scope) is InstrumentationScope:
+    if type(scope) is InstrumentationScope and SCOPE_FIELDS_HOLD:
         scope_name = scope._name or None
         scope_version = scope._version or None
     elif scope is not None:
@@ -582,7 +591,7 @@ def has_events(span: ReadableSpan) -> bool:
     """``bool(span.events)`` without the SDK copying the events into a new tuple."""
     events: Any = getattr(span, "_events", None)
     kind = type(events)
-    if kind is BoundedList:  # an SDK span's: its length through its deque, without a call
+    if kind is BoundedList and SDK_FIELDS_HOLD:  # an SDK span's: its deque's length, no call
         return len(events._dq) > 0
     if kind is tuple or kind is list:
         return len(events) > 0
