@@ -68,7 +68,7 @@ class _Body:
             except ValueError:
                 parsed = None
         self.data: dict[str, Any] | None = (
-            redactor.value(parsed) if isinstance(parsed, dict) else None
+            redactor.decoded(parsed, text) if isinstance(parsed, dict) else None
         )
         self._raw_text = text
         self._redactor = redactor
