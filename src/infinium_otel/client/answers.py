@@ -57,7 +57,7 @@ class _Body:
     __slots__ = ("_raw_text", "_redactor", "_text", "content_type", "data", "is_json_type")
 
     def __init__(self, raw: RawResponse, redactor: Redactor) -> None:
-        self.content_type = (raw.header("Content-Type") or "").strip()
+        self.content_type = (raw.header("content-type") or "").strip()
         media = self.content_type.split(";", 1)[0].strip().lower()
         self.is_json_type = not media or media == "application/json" or media.endswith("+json")
         text = raw.body.decode("utf-8", "replace").strip()
@@ -213,12 +213,14 @@ def _success(
         ):
             return ApiResponse(True, status, "credentials accepted", data)
         raise _unexpected(request, status, body, details, hint)
-    response = ApiResponse(True, status, "accepted", data)
-    if data is None or response.trace_id is None:
+    if data is None:
         raise _unexpected(request, status, body, details, hint)
     message = data.get("message")
-    if isinstance(message, str) and message:
-        response = ApiResponse(True, status, message, data)
+    response = ApiResponse(
+        True, status, message if isinstance(message, str) and message else "accepted", data
+    )
+    if response.trace_id is None:
+        raise _unexpected(request, status, body, details, hint)
     return response
 
 

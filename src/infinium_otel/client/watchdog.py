@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from requests import PreparedRequest, Response
@@ -147,18 +147,26 @@ os.register_at_fork(after_in_child=_WATCHDOG.reset_after_fork)
 _current = threading.local()
 
 
-@contextlib.contextmanager
-def watching(deadline: float) -> Iterator[AttemptWatch]:
+class watching:  # named as the function it was: ``with watching(deadline) as watch:``
     """Run one attempt under ``deadline``: its socket is cut if the attempt outlives it."""
-    watch = AttemptWatch(deadline)
-    _WATCHDOG.add(watch)
-    previous = getattr(_current, "watch", None)
-    _current.watch = watch
-    try:
-        yield watch
-    finally:
-        _current.watch = previous
-        watch.finish()
+
+    __slots__ = ("_previous", "_watch")
+
+    def __init__(self, deadline: float) -> None:
+        self._watch = AttemptWatch(deadline)
+        self._previous: AttemptWatch | None = None
+
+    def __enter__(self) -> AttemptWatch:
+        watch = self._watch
+        _WATCHDOG.add(watch)
+        self._previous = getattr(_current, "watch", None)
+        _current.watch = watch
+        return watch
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.watch = self._previous
+        self._previous = None
+        self._watch.finish()
 
 
 def attach_to_current(conn: HTTPConnection) -> None:
