@@ -3,7 +3,8 @@
 Answer heads seen lately are looked up instead of read again; the secret is
 searched for only in texts that could hold it, and a decoded answer is walked
 only when its JSON text could; the suppressing context is made once per current
-context; the direct path remembers its adapter and pool. Each is checked here
+context; the direct path remembers its adapter and pool; the watchdog drops
+finished watches as new ones come and is woken only for an earlier deadline. Each is checked here
 against the general way on the same input: a copy of the head reader as it
 was, a full regex scan, a full walk, a fresh lookup.
 """
@@ -14,6 +15,8 @@ import html
 import json
 import random
 import re
+import socket
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +29,7 @@ from infinium_otel.client import http1
 from infinium_otel.client.http1 import CHUNKED, Head, header_map, parse_head
 from infinium_otel.client.redact import MASK, Redactor
 from infinium_otel.client.sync_client import InfiniumClient
-from infinium_otel.client.watchdog import WatchedAdapter
+from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, _Watchdog, watching
 from infinium_otel.sandbox import Sandbox
 
 from .conftest import VALID_PAYLOAD
@@ -331,3 +334,35 @@ def test_a_closed_pool_is_not_used_again(sandbox: Sandbox) -> None:
         assert client.send_task_data(VALID_PAYLOAD).trace_id
         assert client.send_task_data(VALID_PAYLOAD).trace_id
     assert len(sandbox.traces()) == 3
+
+
+# --- the attempt watchdog -------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_the_watchdog_holds_about_as_many_watches_as_attempts_running() -> None:
+    # Finished watches are dropped from the front of its queue (the earliest deadlines)
+    # as new ones come, past any running attempt's watch further back.
+    dog = _Watchdog()  # its own: other tests' attempts do not count here
+    running = AttemptWatch(time.monotonic() + 600.0)
+    dog.add(running)
+    for _ in range(2000):
+        watch = AttemptWatch(time.monotonic() + 60.0)
+        dog.add(watch)
+        watch.finish()
+    assert len(dog._heap) <= 3
+    running.finish()
+
+
+@pytest.mark.timeout(20)
+def test_a_short_attempt_after_long_ones_is_still_cut_on_time() -> None:
+    # The watchdog sleeps until the long attempts' deadlines; the short one must wake it.
+    ours, server = socket.socketpair()
+    with ours, server:
+        with watching(time.monotonic() + 60.0), watching(time.monotonic() + 50.0):
+            started = time.monotonic()
+            with watching(time.monotonic() + 0.3) as watch:
+                watch.attach(ours)
+                ours.settimeout(5.0)
+                assert ours.recv(1) == b""  # cut: end of stream
+            assert watch.fired and time.monotonic() - started < 5.0
