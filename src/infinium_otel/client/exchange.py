@@ -74,7 +74,8 @@ def exchange(
         else:
             attach_to_current(conn)
         sock = conn.sock
-        sock.settimeout(timeout)
+        if sock.gettimeout() != timeout:  # setting it costs a system call, even to the same
+            sock.settimeout(timeout)
         try:
             sock.sendall(head + body if body else head)
         except OSError as error:
