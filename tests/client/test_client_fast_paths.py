@@ -25,11 +25,12 @@ import requests
 from opentelemetry import context
 
 from infinium_otel._suppress import _ALL_KEYS, instrumentation_suppressed, is_suppressed
-from infinium_otel.client import http1
+from infinium_otel.client import answers, http1
 from infinium_otel.client.http1 import CHUNKED, Head, header_map, parse_head
 from infinium_otel.client.redact import MASK, Redactor
 from infinium_otel.client.sync_client import InfiniumClient
 from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, _Watchdog, watching
+from infinium_otel.client.wire import RawResponse
 from infinium_otel.sandbox import Sandbox
 
 from .conftest import VALID_PAYLOAD
@@ -366,3 +367,41 @@ def test_a_short_attempt_after_long_ones_is_still_cut_on_time() -> None:
                 ours.settimeout(5.0)
                 assert ours.recv(1) == b""  # cut: end of stream
             assert watch.fired and time.monotonic() - started < 5.0
+
+
+# --- the answer's JSON ----------------------------------------------------------------
+
+
+def _loads_object(body: bytes) -> Any:
+    """What ``json.loads`` makes of the body's stripped text, when it is an object."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"traceId": "t", "message": "ok"}',
+        b' \r\n\t{"traceId": "t"} \n',
+        b'{"a": 1}{"b": 2}',
+        b'{"a": 1} x',
+        b'{"a": 1}\xc2\xa0',
+        b'\xef\xbb\xbf{"a": 1}',
+        b"[1, 2]",
+        b'{"a": [1, {"b": null}], "c": 1.5e3}',
+        b'{"a": NaN, "b": Infinity}',
+        b'{"a": "\\ud834\\udd1e"}',
+        b'{"a": 1',
+        b"{}",
+        b"not json",
+        b"",
+        b'{"a": "caf\xc3\xa9", "\xff": 1}',
+    ],
+)
+def test_an_answer_body_decodes_as_json_loads_decodes_it(body: bytes) -> None:
+    read = answers._Body(RawResponse(200, {}, body), Redactor("fast-path-secret-0123456789"))
+    assert read.data == _loads_object(body)

@@ -45,6 +45,7 @@ _API_ROOT = "/api/v1"
 # Words with which the interpreted-result endpoint's "not found" speaks of the trace.
 _TRACE_WORDS = ("trace", "interpret", "not ready", "result", "processing")
 _PATH_WORD = re.compile(r"\S*/\S*")
+_JSON = json.JSONDecoder()
 
 
 class _Body:
@@ -63,10 +64,14 @@ class _Body:
         text = raw.body.decode("utf-8", "replace").strip()
         parsed: Any = None
         if text[:1] in ("{", "["):
+            # What ``json.loads`` does for a text without a BOM or surrounding blanks.
             try:
-                parsed = json.loads(text)
+                parsed, end = _JSON.raw_decode(text)
             except ValueError:
                 parsed = None
+            else:
+                if end != len(text):  # more after the value
+                    parsed = None
         self.data: dict[str, Any] | None = (
             redactor.decoded(parsed, text) if isinstance(parsed, dict) else None
         )
