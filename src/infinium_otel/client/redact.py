@@ -24,9 +24,6 @@ MIN_PREFIX = 8
 _BACKSLASHES = r"\\{1,4}"
 # The longest form one character can take above (a doubly escaped surrogate pair).
 _MAX_FORM = 24
-# What every form of a character other than the character itself starts with: an
-# escape, a percent-encoding, an entity, a '+' for a space (``may_hold`` looks for each).
-_FORM_STARTS = ("\\", "%", "&", "+")
 
 
 def _hex(value: int, digits: int) -> str:
@@ -82,8 +79,8 @@ class Redactor:
         parts = [_char_forms(char) for char in secret]
         required = min(len(parts), MIN_PREFIX)
         self._pattern = re.compile(_prefix_pattern(parts, required)) if parts else None
-        # In a text without any of ``_FORM_STARTS`` every character of a match is
-        # written as itself, so a match there holds these leading characters as they are.
+        # In a text without a character that starts another form (see ``may_hold``) a
+        # match writes every character as itself, so holds these leading ones as they are.
         self._leading = secret[:required]
         # However the secret is written, it spans at most this many characters.
         self._window = _MAX_FORM * len(parts) + 1
@@ -93,8 +90,9 @@ class Redactor:
         """False only when ``value`` holds no form of the secret (nor of its leading part).
 
         Exact and cheap (substring searches): a match either writes some character
-        in another form, which starts with one of ``_FORM_STARTS``, or writes all of
-        them as themselves, and so holds the secret's leading characters literally.
+        in another form, which starts with ``\\`` (an escape), ``%`` (percent-encoded),
+        ``&`` (an entity) or ``+`` (a space), or writes all of them as themselves, and
+        so holds the secret's leading characters literally.
         """
         if self._pattern is None or not value:
             return False
