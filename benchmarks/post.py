@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/post.py`` (loopback only; about a minute; ``--quick`` for a
 short look; ``--profile`` to print where our POST's CPU goes, by own time or by
-``POST_PROFILE_SORT=cumulative``).
+``POST_PROFILE_SORT=cumulative``; ``--posts N`` to make only N of our POSTs, for
+instruction counts: run it under ``valgrind --tool=cachegrind --cache-sim=no``
+with two values of N and divide the difference by theirs).
 
 A sink in its own process answers each POST with a trace id and each GET with an
 interpretation, so ``time.process_time()`` (all threads of this process) counts
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer calls and repetitions")
     parser.add_argument("--profile", action="store_true", help="profile our POST instead")
     parser.add_argument("--size", type=int, default=6000, help="trace body bytes (about)")
+    parser.add_argument("--posts", type=int, default=0, help="only make N of our POSTs")
     args = parser.parse_args()
     calls, repetitions = (200, 5) if args.quick else (500, 11)
 
@@ -97,10 +100,22 @@ def main() -> None:
     try:
         assert sink.stdout is not None
         root = f"http://127.0.0.1:{int(sink.stdout.readline())}"
-        run(root, calls, repetitions, args.profile, args.size)
+        if args.posts:
+            posts_only(root, args.posts, args.size)
+        else:
+            run(root, calls, repetitions, args.profile, args.size)
     finally:
         sink.terminate()
         sink.wait(5)
+
+
+def posts_only(root: str, posts: int, size: int) -> None:
+    """``posts`` of our POSTs after 20 to warm up, and nothing else (instructions per POST)."""
+    body = body_of(size)
+    base = root + "/api/v1"
+    with InfiniumClient(agent_id=AGENT_ID, agent_secret=AGENT_SECRET, base_url=base) as client:
+        for _ in range(20 + posts):
+            assert client.send_trace_bytes(body).trace_id
 
 
 def run(root: str, calls: int, repetitions: int, profile: bool, size: int) -> None:

@@ -45,6 +45,7 @@ _API_ROOT = "/api/v1"
 # Words with which the interpreted-result endpoint's "not found" speaks of the trace.
 _TRACE_WORDS = ("trace", "interpret", "not ready", "result", "processing")
 _PATH_WORD = re.compile(r"\S*/\S*")
+_JSON = json.JSONDecoder()
 
 
 class _Body:
@@ -57,18 +58,22 @@ class _Body:
     __slots__ = ("_raw_text", "_redactor", "_text", "content_type", "data", "is_json_type")
 
     def __init__(self, raw: RawResponse, redactor: Redactor) -> None:
-        self.content_type = (raw.header("Content-Type") or "").strip()
+        self.content_type = (raw.header("content-type") or "").strip()
         media = self.content_type.split(";", 1)[0].strip().lower()
         self.is_json_type = not media or media == "application/json" or media.endswith("+json")
         text = raw.body.decode("utf-8", "replace").strip()
         parsed: Any = None
         if text[:1] in ("{", "["):
+            # What ``json.loads`` does for a text without a BOM or surrounding blanks.
             try:
-                parsed = json.loads(text)
+                parsed, end = _JSON.raw_decode(text)
             except ValueError:
                 parsed = None
+            else:
+                if end != len(text):  # more after the value
+                    parsed = None
         self.data: dict[str, Any] | None = (
-            redactor.value(parsed) if isinstance(parsed, dict) else None
+            redactor.decoded(parsed, text) if isinstance(parsed, dict) else None
         )
         self._raw_text = text
         self._redactor = redactor
@@ -213,12 +218,14 @@ def _success(
         ):
             return ApiResponse(True, status, "credentials accepted", data)
         raise _unexpected(request, status, body, details, hint)
-    response = ApiResponse(True, status, "accepted", data)
-    if data is None or response.trace_id is None:
+    if data is None:
         raise _unexpected(request, status, body, details, hint)
     message = data.get("message")
-    if isinstance(message, str) and message:
-        response = ApiResponse(True, status, message, data)
+    response = ApiResponse(
+        True, status, message if isinstance(message, str) and message else "accepted", data
+    )
+    if response.trace_id is None:
+        raise _unexpected(request, status, body, details, hint)
     return response
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import errno
 import http.client
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import urllib3
 import urllib3.exceptions
 
-from infinium_otel.client.http1 import CHUNKED, chunk_size, parse_head
+from infinium_otel.client.http1 import CHUNKED, chunk_size, header_map, parse_head
 from infinium_otel.client.watchdog import attach_to_current
 
 __all__ = ["Answer", "AnswerOverdue", "AnswerTooLarge", "exchange"]
@@ -35,7 +35,8 @@ _MAX_HEAD_BYTES = 4 * 65_536
 _MAX_RECV_BYTES = 1_048_576
 _ANSWERED_EARLY = (errno.ECONNRESET, errno.EPROTOTYPE)
 
-Answer = tuple[int, tuple[tuple[str, str], ...], bytes]  # status, header fields, body
+# Status, header fields (in order), headers by lower-cased name (see ``header_map``), body.
+Answer = tuple[int, tuple[tuple[str, str], ...], Mapping[str, str], bytes]
 
 
 class AnswerTooLarge(Exception):
@@ -73,7 +74,8 @@ def exchange(
         else:
             attach_to_current(conn)
         sock = conn.sock
-        sock.settimeout(timeout)
+        if sock.gettimeout() != timeout:  # setting it costs a system call, even to the same
+            sock.settimeout(timeout)
         try:
             sock.sendall(head + body if body else head)
         except OSError as error:
@@ -107,8 +109,9 @@ def _read_answer(
         raise AnswerTooLarge(head.status)
     else:
         raw = received.take(head.length)
-    content = _decoded(raw, head.fields, head.status, limit)
-    return (head.status, head.fields, content), head.keep_alive and not received.left()
+    content = _decoded(raw, head.headers, head.status, limit)
+    answer = (head.status, head.fields, head.headers, content)
+    return answer, head.keep_alive and not received.left()
 
 
 def _read_chunks(received: _Received, status: int, limit: int) -> bytes:
@@ -244,17 +247,22 @@ def _read_with_http_client(
     finally:
         response.close()
     fields = tuple(response.getheaders())
-    return response.status, fields, _decoded(b"".join(chunks), fields, response.status, limit)
+    headers = header_map(fields)
+    content = _decoded(b"".join(chunks), headers, response.status, limit)
+    return response.status, fields, headers, content
 
 
-def _decoded(content: bytes, fields: tuple[tuple[str, str], ...], status: int, limit: int) -> bytes:
-    """The body with its ``Content-Encoding`` undone as urllib3 undoes it, up to ``limit``."""
-    encodings = [value for name, value in fields if name.lower() == "content-encoding"]
-    if not encodings or ", ".join(encodings).strip().lower() in ("", "identity"):
+def _decoded(content: bytes, headers: Mapping[str, str], status: int, limit: int) -> bytes:
+    """The body with its ``Content-Encoding`` undone as urllib3 undoes it, up to ``limit``.
+
+    ``headers`` by lower-cased name, repeated values joined (see ``header_map``).
+    """
+    encoding = headers.get("content-encoding")
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
         return content
     decoder = urllib3.HTTPResponse(
         body=io.BytesIO(content),
-        headers={"Content-Encoding": ", ".join(encodings)},
+        headers={"Content-Encoding": encoding},
         status=status,
         preload_content=False,
         decode_content=True,

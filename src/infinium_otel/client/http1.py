@@ -12,9 +12,10 @@ by ``http.client`` as before.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 __all__ = [
     "CHUNKED",
@@ -39,19 +40,21 @@ _PLAIN_HEAD = re.compile(
     rb"HTTP/1\.([01]) ([2-5][0-9][0-9])(?: ([\t\x20-\x7e]*))?"
     rb"((?:\r\n[\x21-\x39\x3b-\x7e]+:[\t\x20-\x7e]*)*)"
 )
+# One header line of a head ``_PLAIN_HEAD`` matched: its name, and its value less leading blanks.
+_FIELD = re.compile(r"\r\n([^:]*):[\t ]*([^\r]*)")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
 
-@dataclasses.dataclass(frozen=True)
-class Head:
-    """An ordinary answer's status, headers (in order) and body framing."""
+class Head(NamedTuple):
+    """An ordinary answer's status, headers (in order, and by lower-cased name) and framing."""
 
     status: int
     reason: str
     fields: tuple[tuple[str, str], ...]
     length: int  # CHUNKED: the body comes in chunks
     keep_alive: bool
+    headers: Mapping[str, str]  # what ``header_map(fields)`` gives, read-only (heads are shared)
 
 
 def header_map(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -91,6 +94,14 @@ def request_head(
     return "\r\n".join(lines).encode("ascii")
 
 
+# Heads read lately, by head and whether the method was HEAD: at most this many, each
+# at most this long (bounded memory, whatever the server sends).
+_MAX_REMEMBERED_HEADS = 32
+_MAX_REMEMBERED_HEAD = 1024
+_UNKNOWN = object()
+_heads: dict[tuple[bytes, bool], Head | object | None] = {}
+
+
 def parse_head(head: bytes, method: str) -> Head | None:
     """The answer's head (up to, not including, its blank line), or None when unusual.
 
@@ -98,19 +109,39 @@ def parse_head(head: bytes, method: str) -> Head | None:
     header line, a transfer coding other than chunked alone, neither a
     ``Content-Length`` nor chunks (a body read up to the close), several
     lengths, or both. ``http.client`` reads those.
+
+    A server repeats its heads (most change only with their ``Date``, once a
+    second): a short head read lately is looked up, not read again. The result
+    depends only on the head and whether the method is HEAD, and is read-only.
     """
+    if len(head) > _MAX_REMEMBERED_HEAD:
+        return _read_head(head, method)
+    key = (head, method == "HEAD")
+    known = _heads.get(key, _UNKNOWN)
+    if known is _UNKNOWN:
+        known = _read_head(head, method)
+        if len(_heads) >= _MAX_REMEMBERED_HEADS:
+            _heads.clear()
+        _heads[key] = known
+    return known if isinstance(known, Head) else None
+
+
+def _read_head(head: bytes, method: str) -> Head | None:
+    """``parse_head``'s reading of a head, every time."""
     plain = _PLAIN_HEAD.fullmatch(head)
     if plain is None or head.count(b"\r\n") > 100:  # http.client's limit: 100 headers
         return None
-    fields: list[tuple[str, str]] = []
+    version, code, reason, lines = plain.groups()
+    # Each line is known to be ``name:value`` of printable ASCII: cut at its first ':'.
+    fields = tuple(_FIELD.findall(lines.decode("ascii")))
+    headers: dict[str, str] = {}
     length: int | None = None
     chunked = False
-    keep_alive = plain.group(1) == b"1"
-    for line in plain.group(4).decode("ascii").split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        value = value.lstrip(" \t")
-        fields.append((name, value))
+    keep_alive = version == b"1"
+    for name, value in fields:
         lower = name.lower()
+        before = headers.get(lower)
+        headers[lower] = value if before is None else f"{before}, {value}"
         if lower not in _FRAMING:
             continue
         if lower == "content-length":
@@ -128,7 +159,7 @@ def parse_head(head: bytes, method: str) -> Head | None:
                 keep_alive = False
             elif "keep-alive" in tokens:
                 keep_alive = True
-    status = int(plain.group(2))
+    status = int(code)
     if chunked:
         if length is not None:
             return None
@@ -137,8 +168,8 @@ def parse_head(head: bytes, method: str) -> Head | None:
         length = 0
     if length is None:
         return None
-    reason = (plain.group(3) or b"").decode("ascii").strip()
-    return Head(status, reason, tuple(fields), length, keep_alive)
+    shown = reason.decode("ascii").strip() if reason else ""
+    return Head(status, shown, fields, length, keep_alive, MappingProxyType(headers))
 
 
 def chunk_size(line: bytes) -> int | None:

@@ -73,27 +73,38 @@ def _prefix_pattern(parts: list[str], required: int) -> str:
 class Redactor:
     """Masks the agent secret, in all its echoed forms, in text and in decoded JSON."""
 
-    __slots__ = ("_pattern", "_starts", "_window")
+    __slots__ = ("_leading", "_pattern", "_window")
 
     def __init__(self, secret: str) -> None:
         parts = [_char_forms(char) for char in secret]
         required = min(len(parts), MIN_PREFIX)
         self._pattern = re.compile(_prefix_pattern(parts, required)) if parts else None
-        # Every form of the secret starts with its first character or one of these
-        # (an escape, a percent-encoding, an entity, a '+' for a space): a text
-        # holding none of them holds no form of it, and is not scanned.
-        self._starts = (secret[:1], "\\", "%", "&", "+") if parts else ()
+        # In a text without a character that starts another form (see ``may_hold``) a
+        # match writes every character as itself, so holds these leading ones as they are.
+        self._leading = secret[:required]
         # However the secret is written, it spans at most this many characters.
         self._window = _MAX_FORM * len(parts) + 1
         del secret
 
+    def may_hold(self, value: str) -> bool:
+        """False only when ``value`` holds no form of the secret (nor of its leading part).
+
+        Exact and cheap (substring searches): a match either writes some character
+        in another form, which starts with ``\\`` (an escape), ``%`` (percent-encoded),
+        ``&`` (an entity) or ``+`` (a space), or writes all of them as themselves, and
+        so holds the secret's leading characters literally.
+        """
+        if self._pattern is None or not value:
+            return False
+        return (
+            self._leading in value or "\\" in value or "%" in value or "&" in value or "+" in value
+        )
+
     def text(self, value: str) -> str:
         """``value`` with every form of the secret (or its leading part) masked."""
-        if self._pattern is None or not value:
-            return value
-        for start in self._starts:
-            if start in value:
-                return self._pattern.sub(MASK, value)
+        if self.may_hold(value):
+            assert self._pattern is not None  # may_hold is False without one
+            return self._pattern.sub(MASK, value)
         return value
 
     def shorten(self, value: str, limit: int) -> str:
@@ -102,6 +113,17 @@ class Redactor:
         Only the part that can reach the first ``limit`` characters is scanned.
         """
         return self.text(value[: limit + self._window])[:limit]
+
+    def decoded(self, value: Any, source: str) -> Any:
+        """``value``, decoded from the JSON text ``source``, with the secret masked.
+
+        When ``source`` cannot hold the secret, ``value`` comes back as it is, not
+        walked: without a backslash in ``source`` every string decoded from it is a
+        part of it written as itself, so none of them can hold the secret either.
+        """
+        if not self.may_hold(source):
+            return value
+        return self.value(value)
 
     def value(self, value: Any) -> Any:
         """A copy of a decoded JSON value with the secret masked in every key and string."""

@@ -34,7 +34,7 @@ from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 from infinium_otel._suppress import instrumentation_suppressed
 from infinium_otel.client.answers import MAX_MESSAGE_CHARS, map_response
 from infinium_otel.client.exchange import AnswerOverdue, AnswerTooLarge, exchange
-from infinium_otel.client.http1 import header_map, host_header, request_head
+from infinium_otel.client.http1 import host_header, request_head
 from infinium_otel.client.redact import Redactor
 from infinium_otel.client.response import ApiResponse
 from infinium_otel.client.watchdog import AttemptWatch, WatchedAdapter, lean_answer, watching
@@ -74,6 +74,8 @@ _CHUNK_BYTES = 65_536
 _POOL_API = hasattr(requests.adapters.HTTPAdapter, "get_connection_with_tls_context") and hasattr(
     urllib3.connection.HTTPConnection, "is_closed"
 )
+
+_CertVerify = Callable[[Any, str, "bool | str", Any], None]
 
 # What ``Session.send`` does with every answer: keep the cookies it sets.
 _extract_cookies: Callable[[Any, Any, Any], None] = _untyped_extract_cookies
@@ -116,6 +118,10 @@ class _Route:
     cert: Any
     direct: _Direct | None
     made: float
+    # The direct path's adapter and pool, with the session's adapters they came from.
+    pool: list[tuple[tuple[tuple[str, Any], ...], WatchedAdapter, Any]] = dataclasses.field(
+        default_factory=list
+    )
 
     def __repr__(self) -> str:  # its headers hold the agent secret
         return f"_Route({self.method} {self.url})"
@@ -304,15 +310,10 @@ class Transport:
         watch: AttemptWatch,
     ) -> RawResponse:
         """One call written and read by ``exchange`` on a connection of the adapter's pool."""
-        adapter = route.session.get_adapter(route.url)
-        if not isinstance(adapter, WatchedAdapter):  # a route is direct only on ours
-            raise InfiniumError("the session's adapter changed")
-        pool = adapter.get_connection_with_tls_context(
-            route.template, route.verify, route.proxies, route.cert
-        )
+        adapter, pool = _direct_pool(route)
         # As ``send`` does: the CA bundle (certifi's when verify is True) and client
         # certificate go on the pool, and a missing file is an error.
-        cast(Callable[..., None], adapter.cert_verify)(pool, route.url, route.verify, route.cert)
+        cast(_CertVerify, adapter.cert_verify)(pool, route.url, route.verify, route.cert)
         body = request.body or b""
         length = f"Content-Length: {len(body)}\r\n" if direct.has_length else ""
         head = (
@@ -321,7 +322,7 @@ class Transport:
         ).encode("ascii")
         failure: InfiniumError | None = None
         try:
-            status, fields, content = exchange(
+            status, fields, headers, content = exchange(
                 pool, head, body, request.method, timeout, watch.overdue, MAX_RESPONSE_BYTES
             )
         except AnswerTooLarge as large:
@@ -330,7 +331,6 @@ class Transport:
             failure = _trickled(request, timeout)
         if failure is not None:
             raise failure  # outside the handler: no context whose frames hold the head
-        headers = header_map(fields)
         if "set-cookie" in headers or "set-cookie2" in headers:
             _keep_cookies(route, self._base_url + request.path, fields)
         return RawResponse(status, headers, content)
@@ -437,6 +437,29 @@ def _direct_head(template: requests.PreparedRequest, url: str) -> _Direct | None
         after="".join(f"{line}\r\n" for line in fields[cut + 1 :]),
         has_length=has_length,
     )
+
+
+def _direct_pool(route: _Route) -> tuple[WatchedAdapter, Any]:
+    """The adapter the session has for the route's URL and its connection pool for the route.
+
+    Remembered on the route while the session's adapters are the same ones in the
+    same order (so ``get_adapter`` would give the same) and the pool is open (a
+    closed pool, after the adapter's ``close`` or its manager's eviction, is asked
+    for afresh, as the adapter itself does).
+    """
+    adapters = tuple(route.session.adapters.items())
+    if route.pool:
+        known, adapter, pool = route.pool[0]
+        if known == adapters and pool.pool is not None:
+            return adapter, pool
+    found = route.session.get_adapter(route.url)
+    if not isinstance(found, WatchedAdapter):  # a route is direct only on ours
+        raise InfiniumError("the session's adapter changed")
+    pool = found.get_connection_with_tls_context(
+        route.template, route.verify, route.proxies, route.cert
+    )
+    route.pool[:] = [(adapters, found, pool)]
+    return found, pool
 
 
 def _fits(direct: _Direct, body: bytes | None) -> bool:

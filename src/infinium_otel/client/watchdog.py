@@ -19,11 +19,12 @@ import datetime
 import heapq
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from requests import PreparedRequest, Response
@@ -95,36 +96,49 @@ def _shut(sock: Any) -> None:
 
 
 class _Watchdog:
-    """One daemon thread that fires each registered watch when its deadline passes."""
+    """One daemon thread that fires each registered watch when its deadline passes.
+
+    Finished watches at the front of the queue are dropped as new ones come, so
+    it holds about as many watches as attempts are running; the thread is woken
+    only when a new deadline comes before the moment it sleeps until.
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, AttemptWatch]] = []
         self._order = itertools.count()
         self._started = False
+        self._wakes_at = math.inf  # when the sleeping thread looks again (inf: only if woken)
 
     def reset_after_fork(self) -> None:
         """In a forked child: the thread did not survive and its lock may be held."""
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._heap = []
         self._started = False
+        self._wakes_at = math.inf
 
     def add(self, watch: AttemptWatch) -> None:
-        with self._cond:
+        with self._lock:
             if not self._started:
                 self._started = True
                 thread = threading.Thread(
                     target=self._run, args=(self._cond,), name="infinium-otel-watchdog", daemon=True
                 )
                 thread.start()
-            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
-            if self._heap[0][2] is watch:
+            heap = self._heap
+            while heap and heap[0][2].finished:
+                heapq.heappop(heap)
+            heapq.heappush(heap, (watch.deadline, next(self._order), watch))
+            if watch.deadline < self._wakes_at:
                 self._cond.notify()
 
     def _run(self, cond: threading.Condition) -> None:
         with cond:
             while True:
                 if not self._heap:
+                    self._wakes_at = math.inf
                     cond.wait()
                     continue
                 deadline, _, watch = self._heap[0]
@@ -133,6 +147,7 @@ class _Watchdog:
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
+                    self._wakes_at = deadline
                     cond.wait(remaining)
                     continue
                 heapq.heappop(self._heap)
@@ -147,18 +162,26 @@ os.register_at_fork(after_in_child=_WATCHDOG.reset_after_fork)
 _current = threading.local()
 
 
-@contextlib.contextmanager
-def watching(deadline: float) -> Iterator[AttemptWatch]:
+class watching:  # named as the function it was: ``with watching(deadline) as watch:``
     """Run one attempt under ``deadline``: its socket is cut if the attempt outlives it."""
-    watch = AttemptWatch(deadline)
-    _WATCHDOG.add(watch)
-    previous = getattr(_current, "watch", None)
-    _current.watch = watch
-    try:
-        yield watch
-    finally:
-        _current.watch = previous
-        watch.finish()
+
+    __slots__ = ("_previous", "_watch")
+
+    def __init__(self, deadline: float) -> None:
+        self._watch = AttemptWatch(deadline)
+        self._previous: AttemptWatch | None = None
+
+    def __enter__(self) -> AttemptWatch:
+        watch = self._watch
+        _WATCHDOG.add(watch)
+        self._previous = getattr(_current, "watch", None)
+        _current.watch = watch
+        return watch
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.watch = self._previous
+        self._previous = None
+        self._watch.finish()
 
 
 def attach_to_current(conn: HTTPConnection) -> None:
