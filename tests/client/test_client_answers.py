@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from exporter.support import agent_attributes, chat_attributes, exporter_for
 from infinium_otel.errors import (
+    InfiniumError,
     InfiniumTimeoutError,
     NetworkError,
     UnexpectedResponseError,
@@ -64,6 +65,24 @@ def test_a_web_page_answering_a_trace_post_says_what_came_back(
     message = info.value.message
     assert "this is not an Infinium API (got text/html)" in message
     assert "200" in message and "<!doctype html>" in message
+    assert_secret_free(info.value)
+
+
+# JSON nested past Python's recursion depth: json.loads raises RecursionError for it.
+_DEEP_JSON = ('{"a":' * 100_000 + "1" + "}" * 100_000).encode()
+
+
+@pytest.mark.parametrize("status", [200, 400, 503])
+def test_an_answer_nested_past_python_s_depth_is_an_unexpected_answer_not_a_crash(
+    client_factory: ClientFactory, status: int
+) -> None:
+    with answering(status, _DEEP_JSON, "application/json") as url:
+        client = client_factory(base_url=url + "/api/v1", max_retries=0)
+        with pytest.raises(InfiniumError) as info:
+            client.send_trace_bytes(b'{"name":"n"}')
+    assert info.value.status_code == status
+    assert '{"a":{"a":' in info.value.message  # the body shown as text, cut short
+    assert len(info.value.message) < 10_000
     assert_secret_free(info.value)
 
 

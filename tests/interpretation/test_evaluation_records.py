@@ -189,6 +189,8 @@ def _outcome(result: Any) -> InterpretationOutcome:
         {"evaluation": {"evaluation": {"evaluation": {"evaluation": {"evaluation": {}}}}}},
         {"score": object(), "verdict": b"bytes", "summary": 12},
         {"scores": [{"name": "a", "score": True}, {"name": "b", "score": "12 points"}]},
+        '{"a":' * 100_000 + "1" + "}" * 100_000,  # JSON text nested past Python's depth
+        {"scores": "[" * 100_000 + "]" * 100_000},
     ],
 )
 def test_odd_results_never_raise_and_always_give_an_overall_record(result: Any) -> None:

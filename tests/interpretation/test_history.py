@@ -150,7 +150,7 @@ def test_reading_skips_bad_lines_and_keeps_the_newest_of_a_trace(tmp_path: Path)
     history = RunHistory(path)
     history.append(_record(1))
     with path.open("a") as f:
-        f.write('not json\n[1, 2]\n{"trace_id": 5}\n')
+        f.write('not json\n[1, 2]\n{"trace_id": 5}\n' + "[" * 100_000 + "\n")
     history.append(_record(2))
     history.append(_record(3, trace_id=_record(1).trace_id))  # the same run again
     assert [r.name for r in history.read()] == ["run-2", "run-3"]

@@ -67,14 +67,18 @@ class _Body:
             # What ``json.loads`` does for a text without a BOM or surrounding blanks.
             try:
                 parsed, end = _JSON.raw_decode(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past Python's depth
                 parsed = None
             else:
                 if end != len(text):  # more after the value
                     parsed = None
-        self.data: dict[str, Any] | None = (
-            redactor.decoded(parsed, text) if isinstance(parsed, dict) else None
-        )
+        data: dict[str, Any] | None = None
+        if isinstance(parsed, dict):
+            try:
+                data = redactor.decoded(parsed, text)
+            except RecursionError:  # nested too deep to walk: read as text only
+                data = None
+        self.data = data
         self._raw_text = text
         self._redactor = redactor
         self._text: str | None = None

@@ -186,7 +186,7 @@ def _decoded(result: Any) -> Any:
         if text[:1] in ("{", "["):
             try:
                 return json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past Python's depth
                 return result
     return result
 

@@ -96,7 +96,7 @@ class HistoryRecord:
         """The record of one line, or None for a line that is not one."""
         try:
             data = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's depth
             return None
         if not isinstance(data, dict):
             return None
