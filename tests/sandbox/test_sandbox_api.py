@@ -84,6 +84,13 @@ def test_malformed_json_is_a_400_with_a_message(api: Api, sandbox: Sandbox) -> N
     assert sandbox.traces() == []
 
 
+def test_json_nested_past_python_s_depth_is_a_400(api: Api, sandbox: Sandbox) -> None:
+    answer = api.post_trace(data=b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    assert answer.status_code == 400
+    assert "JSON" in answer.json()["message"]
+    assert sandbox.traces() == []
+
+
 def test_nan_is_not_json(api: Api) -> None:
     body = json.dumps({**MINIMAL_PAYLOAD, "duration": float("nan")}).encode()
     assert b"NaN" in body

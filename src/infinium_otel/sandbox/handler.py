@@ -416,6 +416,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._error(400, f"Body is not valid JSON: {exc}")
             return
+        except RecursionError:
+            self._error(400, "Body is JSON nested deeper than this server reads")
+            return
         if sandbox.strict:
             problems = validate_trace_payload(payload)
             if problems:
