@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
@@ -36,6 +36,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
 from infinium_otel.export.trace_buffer import _SPAN_BYTES, _VALUE_BYTES, estimate_span_bytes
+from infinium_otel.gateway.wire import RAW_REQUEST
 
 __all__ = ["DecodeCache", "DecodeLimits", "Decoded", "TraceBatch", "decode_request"]
 
@@ -89,6 +90,11 @@ _PLAIN_CONTEXTS = _contexts_are_plain_tuples()
 MAX_KEPT_STRINGS = 4096
 MAX_KEPT_KEY_CHARS = 256
 MAX_KEPT_VALUE_CHARS = 16
+# Span attributes read from their encoding (``wire.py``) kept decoded by those bytes:
+# how many pairs, how long an encoded pair may be to be kept (names, models, counts;
+# not messages, which rarely repeat).
+MAX_KEPT_PAIRS = 4096
+MAX_KEPT_PAIR_BYTES = 128
 _NO_STATE = DEFAULT_TRACE_STATE
 
 # ``ReadableSpan``'s parameters in the order this module passes them. A positional call
@@ -240,6 +246,10 @@ class DecodeCache:
         # few keys and names (operations, models, tools), and held spans then share one
         # string each instead of a copy.
         self.strings: dict[str, str] = {}
+        # Encoded span attributes seen, decoded: (key, value, characters counted for
+        # the size estimate), for the value cap they were decoded under.
+        self.pairs: dict[bytes, _Pair] = {}
+        self.pairs_max_chars = -1
 
     def keep(self, text: str) -> str:
         """``text`` as kept for all spans (the caller bounds its length; a full table
@@ -253,6 +263,21 @@ class DecodeCache:
     def held_bytes(self) -> int:
         """The encoded size of what is kept (an estimate of its memory)."""
         return self._bytes
+
+    def pairs_for(self, max_chars: int) -> dict[bytes, _Pair]:
+        """The decoded pairs table for values capped at ``max_chars`` (emptied when the
+        cap differs from the one its pairs were decoded under)."""
+        if self.pairs_max_chars != max_chars:
+            self.pairs = {}
+            self.pairs_max_chars = max_chars
+        return self.pairs
+
+    def keep_pair(self, raw: bytes, pair: _Pair) -> None:
+        """Keep ``pair`` decoded for its encoding ``raw`` (a full table starts again)."""
+        pairs = self.pairs
+        if len(pairs) >= MAX_KEPT_PAIRS:
+            pairs.clear()
+        pairs[raw] = pair
 
     def resource(self, resource_spans: ResourceSpans, reader: _Reader) -> Resource:
         schema = resource_spans.schema_url
@@ -294,16 +319,22 @@ class DecodeCache:
 
 
 def decode_request(
-    request: ExportTraceServiceRequest,
+    request: Message,
     limits: DecodeLimits = DecodeLimits(),
     cache: DecodeCache | None = None,
 ) -> Decoded:
-    """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected."""
+    """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected.
+
+    ``request`` is an ``ExportTraceServiceRequest``, official or parsed by
+    ``wire.new_request()`` (spans' attributes left encoded)."""
     out = Decoded()
     cache = cache if cache is not None else DecodeCache()
-    reader = _Reader(limits, out, cache)
+    reader = _Reader(
+        limits, out, cache, raw=RAW_REQUEST is not None and type(request) is RAW_REQUEST
+    )
     read = reader.span
-    for resource_spans in request.resource_spans:
+    message: Any = request
+    for resource_spans in message.resource_spans:
         resource = cache.resource(resource_spans, reader)
         for scope_spans in resource_spans.scope_spans:
             scope = cache.scope(scope_spans, reader)
@@ -312,8 +343,13 @@ def decode_request(
     return out
 
 
+_Pair = tuple[str, AttributeValue, int]
+
+
 class _Reader:
-    def __init__(self, limits: DecodeLimits, out: Decoded, cache: DecodeCache) -> None:
+    def __init__(
+        self, limits: DecodeLimits, out: Decoded, cache: DecodeCache, raw: bool = False
+    ) -> None:
         self._limits = limits
         self._cache = cache
         self._strings = cache.strings
@@ -332,6 +368,9 @@ class _Reader:
         # counts beyond a fixed amount per value), or -1 when the estimate must be
         # taken from the result (duplicate keys).
         self._chars = 0
+        self._pairs = cache.pairs_for(self._max_chars)
+        # A span's own attributes: encoded pairs (``wire.py``) or parsed ``KeyValue``s.
+        self._span_attributes = self.encoded_attributes if raw else self.attributes
 
     def span(self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope) -> None:
         """Decode ``span`` into the request's spans and batches, or count it as rejected."""
@@ -405,7 +444,10 @@ class _Reader:
         elif code == ProtoStatus.STATUS_CODE_OK:
             status = _OK
         name = span.name
-        attributes = self.attributes(span.attributes)
+        attributes = self._span_attributes(span.attributes)
+        if attributes is None:
+            self._out.reject("spans with malformed attributes")
+            return
         chars = self._chars
         events = span.events
         decoded_events = self.events(events) if len(events) else ()
@@ -470,54 +512,100 @@ class _Reader:
         if not len(pairs):
             return result
         max_attributes = self._max_attributes
-        max_chars = self._max_chars
         capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
-        strings = self._strings
-        kept_chars = min(MAX_KEPT_VALUE_CHARS, max_chars)  # a kept value needs no cut
+        read = self.pair
         chars = skipped = 0
         for pair in pairs:
             if capped and len(result) >= max_attributes:
                 self._out.attributes_cut += 1
                 skipped += 1
                 continue
-            key = pair.key
-            if not key:
+            decoded = read(pair)
+            if decoded is None:
                 skipped += 1
                 continue
-            value = pair.value
-            # A non-empty string is the common case: read it without asking which
-            # field is set (an empty one, or another type, takes the general path).
-            text = value.string_value
-            decoded: AttributeValue | None
-            if text:
-                length = len(text)
-                if length <= kept_chars:
-                    decoded = strings.get(text) or self._cache.keep(text)
-                else:
-                    if length > max_chars:
-                        text, length = self.text(text), max_chars
-                    decoded = text
-                chars += length
-            else:
-                which = value.WhichOneof("value")
-                if which in _PLAIN_VALUES:
-                    decoded = getattr(value, which)
-                else:
-                    decoded = self.value(value)
-                    if decoded is None:
-                        skipped += 1
-                        continue
-                    chars += _value_chars(decoded)
-            kept_key = strings.get(key)
-            if kept_key is None:
-                if len(key) > max_chars:
-                    key = self.text(key)
-                kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
-            result[kept_key] = decoded
+            key, value, length = decoded
+            result[key] = value
+            chars += length
         # A key given twice keeps its last value: then the characters counted are not
         # the result's, and its size is taken from the result itself.
         self._chars = chars if len(result) == len(pairs) - skipped else -1
         return result
+
+    def encoded_attributes(self, encoded: Sequence[bytes]) -> dict[str, AttributeValue] | None:
+        """``attributes`` for pairs given as their encodings: a pair seen before (same
+        bytes, same value cap) is taken decoded from the cache without parsing it.
+        None when a pair is not a ``KeyValue`` (the span is refused)."""
+        result: dict[str, AttributeValue] = {}
+        self._chars = 0
+        count = len(encoded)
+        if not count:
+            return result
+        max_attributes = self._max_attributes
+        capped = count > max_attributes
+        known = self._pairs
+        chars = skipped = 0
+        for raw in encoded:
+            if capped and len(result) >= max_attributes:
+                self._out.attributes_cut += 1
+                skipped += 1
+                continue
+            decoded = known.get(raw)
+            if decoded is None:
+                try:
+                    pair = KeyValue.FromString(raw)
+                except (DecodeError, ValueError, RuntimeError):
+                    return None
+                cut = self._out.values_cut
+                decoded = self.pair(pair)
+                if decoded is None:
+                    skipped += 1
+                    continue
+                if len(raw) <= MAX_KEPT_PAIR_BYTES and self._out.values_cut == cut:
+                    self._cache.keep_pair(raw, decoded)
+            key, value, length = decoded
+            result[key] = value
+            chars += length
+        self._chars = chars if len(result) == count - skipped else -1
+        return result
+
+    def pair(self, pair: KeyValue) -> _Pair | None:
+        """One attribute: its key and value as kept, and the characters the size
+        estimate counts for it; None when it has no key or no value."""
+        key = pair.key
+        if not key:
+            return None
+        strings = self._strings
+        max_chars = self._max_chars
+        value = pair.value
+        # A non-empty string is the common case: read it without asking which
+        # field is set (an empty one, or another type, takes the general path).
+        text = value.string_value
+        decoded: AttributeValue | None
+        if text:
+            length = len(text)
+            if length <= MAX_KEPT_VALUE_CHARS and length <= max_chars:  # needs no cut
+                decoded = strings.get(text) or self._cache.keep(text)
+            else:
+                if length > max_chars:
+                    text, length = self.text(text), max_chars
+                decoded = text
+        else:
+            which = value.WhichOneof("value")
+            if which in _PLAIN_VALUES:
+                decoded = getattr(value, which)
+                length = 0
+            else:
+                decoded = self.value(value)
+                if decoded is None:
+                    return None
+                length = _value_chars(decoded)
+        kept_key = strings.get(key)
+        if kept_key is None:
+            if len(key) > max_chars:
+                key = self.text(key)
+            kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
+        return kept_key, decoded, length
 
     def events(self, events: Iterable[ProtoSpan.Event]) -> list[Event]:
         result: list[Event] = []
