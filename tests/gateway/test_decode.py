@@ -377,16 +377,19 @@ def fields(made: ReadableSpan) -> dict[str, Any]:
 
 @pytest.mark.parametrize("encoded", [True, False])
 @pytest.mark.parametrize("plain_contexts", [True, False])
-@pytest.mark.parametrize("positional", [True, False])
+@pytest.mark.parametrize("construction", ["direct", "positional", "keyword"])
 def test_decoding_gives_the_sdk_spans_the_official_encoding_was_made_from(
-    monkeypatch: pytest.MonkeyPatch, plain_contexts: bool, positional: bool, encoded: bool
+    monkeypatch: pytest.MonkeyPatch, plain_contexts: bool, construction: str, encoded: bool
 ) -> None:
     """Field by field, through every construction route: contexts as plain tuples or by
-    the SDK's constructor, spans by position or by keyword, span attributes parsed or
-    left encoded (``wire.py``), and again with the encoded pairs kept from the first."""
+    the SDK's constructor, spans with their fields set directly, by position or by
+    keyword, span attributes parsed or left encoded (``wire.py``), and again with the
+    encoded pairs kept from the first."""
     assert decode._PLAIN_CONTEXTS  # this SDK's SpanContext is the expected tuple
+    assert decode._DIRECT  # and its ReadableSpan can be made by setting its fields
     monkeypatch.setattr(decode, "_PLAIN_CONTEXTS", plain_contexts)
-    monkeypatch.setattr(decode, "_POSITIONAL", positional)
+    monkeypatch.setattr(decode, "_DIRECT", construction == "direct")
+    monkeypatch.setattr(decode, "_POSITIONAL", construction == "positional")
     originals = sdk_spans()
     official = encode_spans(originals)
     cache = DecodeCache()
@@ -395,6 +398,8 @@ def test_decoding_gives_the_sdk_spans_the_official_encoding_was_made_from(
     assert [fields(s) for s in decoded.spans] == [fields(s) for s in originals]
     again = decode_request(as_wire(official) if encoded else official, cache=cache)
     assert [fields(s) for s in again.spans] == [fields(s) for s in originals]
+    for made in decoded.spans + again.spans:  # nothing else set than the constructor sets
+        assert list(vars(made)) == list(vars(ReadableSpan("reference")))
     assert bool(cache.pairs) is encoded
     for made in decoded.spans:
         assert made.context is not None and made.context.is_valid
@@ -469,3 +474,26 @@ def test_a_kept_value_is_still_cut_to_the_value_limit() -> None:
     limits = DecodeLimits(max_value_chars=4)
     decoded = decode_request(request(span(1, attributes={"k": "abcdefgh"})), limits)
     assert decoded.spans[0].attributes["k"] == "abcd"  # (the resource key is cut too)
+
+
+def test_spans_are_made_with_the_constructor_when_it_sets_other_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The import-time check refuses direct construction for an SDK whose constructor
+    sets more, other or differently named fields; decoding then uses the constructor."""
+    assert decode._spans_can_be_made_directly()
+    constructor = ReadableSpan.__init__
+
+    def more(self: ReadableSpan, *args: Any, **kwargs: Any) -> None:
+        constructor(self, *args, **kwargs)
+        self._dropped = 0  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ReadableSpan, "__init__", more)
+    assert not decode._spans_can_be_made_directly()
+    monkeypatch.setattr(ReadableSpan, "__init__", constructor)
+
+    def renamed(span: ReadableSpan, name: str, *rest: Any) -> None:
+        raise AttributeError("no such field")
+
+    monkeypatch.setattr(decode, "_span_fields_set_directly", renamed)
+    assert not decode._spans_can_be_made_directly()

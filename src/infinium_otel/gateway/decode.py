@@ -118,6 +118,74 @@ _SPAN_PARAMETERS = (
 _POSITIONAL = tuple(inspect.signature(ReadableSpan.__init__).parameters)[1:14] == _SPAN_PARAMETERS
 
 
+def _span_fields_set_directly(
+    span: ReadableSpan,
+    name: str,
+    context: SpanContext | None,
+    parent: SpanContext | None,
+    resource: Resource,
+    attributes: Any,
+    events: Sequence[Event],
+    links: Sequence[Link],
+    kind: SpanKind,
+    status: Status,
+    start_time: int,
+    end_time: int,
+    scope: InstrumentationScope | None,
+) -> None:
+    """The fields ``ReadableSpan.__init__`` sets, in its order (the reference for the
+    inline copy in ``_Reader.span`` and for the check below)."""
+    span._name = name
+    span._context = context
+    span._kind = kind
+    span._instrumentation_info = None
+    span._instrumentation_scope = scope
+    span._parent = parent
+    span._start_time = start_time
+    span._end_time = end_time
+    span._attributes = attributes
+    span._events = events
+    span._links = links
+    span._resource = resource
+    span._status = status
+
+
+def _spans_can_be_made_directly() -> bool:
+    """Whether a ``ReadableSpan`` made without its constructor, by setting the fields
+    above, equals one the constructor makes (same fields, same values, same order, no
+    other state): then the decoder makes spans so, without a Python call per span."""
+    try:
+        values = (
+            "n",
+            SpanContext(1, 2, is_remote=False, trace_flags=_SAMPLED),
+            SpanContext(1, 3, is_remote=True, trace_flags=_SAMPLED),
+            Resource({"r": 1}),
+            SpanAttributes({"a": 1}),
+            (Event("e", {}, 5),),
+            (Link(SpanContext(4, 5, is_remote=False)),),
+            SpanKind.CLIENT,
+            Status(StatusCode.ERROR, "m"),
+            5,
+            6,
+            InstrumentationScope("s"),
+        )
+        official = _span_by_keyword(*values)
+        made = _new_object(ReadableSpan)
+        _span_fields_set_directly(made, *values)
+        return (
+            type(made) is ReadableSpan
+            and list(vars(made).items()) == list(vars(official).items())
+            and all(vars(made)[key] is vars(official)[key] for key in vars(official))
+            and (made.name, made.context, made.parent, made.resource, made.attributes)
+            == (official.name, official.context, official.parent, official.resource, {"a": 1})
+            and (made.kind, made.status, made.start_time, made.end_time, made.events)
+            == (official.kind, official.status, 5, 6, official.events)
+            and made.instrumentation_scope is official.instrumentation_scope
+        )
+    except Exception:  # another SDK: the constructor is used
+        return False
+
+
 def _span_by_keyword(
     name: str,
     context: SpanContext,
@@ -174,6 +242,9 @@ class SpanAttributes(Mapping[str, AttributeValue]):
 
     def __repr__(self) -> str:
         return repr(self._dict)
+
+
+_DIRECT = _spans_can_be_made_directly()
 
 
 @dataclass(frozen=True)
@@ -357,9 +428,10 @@ class _Reader:
         self._append = out.spans.append
         self._max_chars = limits.max_value_chars
         self._max_attributes = limits.max_attributes
-        # Contexts made in this request, by ``span_id << 1 | is_remote`` (for one trace
-        # at a time: a hit is checked against the trace id). A span's own context is
-        # kept there too, so its children's parent is that same object.
+        # Contexts made for the trace of the last span read, by ``span_id << 1 |
+        # is_remote`` (a new table when the trace changes), all with the "sampled"
+        # flags. A span's own context is kept there too, so its children's parent is
+        # that same object.
         self._contexts: dict[int, SpanContext] = {}
         self._raw_trace = b""  # the last trace id read, and its value
         self._trace_id = 0
@@ -383,6 +455,7 @@ class _Reader:
         else:
             trace_id = self._trace_id = int.from_bytes(raw_trace, "big")
             self._raw_trace = raw_trace
+            self._contexts = {}
         span_id = int.from_bytes(raw_span, "big")
         if not trace_id or not span_id:
             self._out.reject("spans with an invalid trace or span id")
@@ -400,7 +473,7 @@ class _Reader:
             remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
             key = parent_id << 1 | remote
             parent = contexts.get(key)
-            if parent is None or parent.trace_id != trace_id:
+            if parent is None:
                 parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
         end = span.end_time_unix_nano
         if not end:
@@ -418,12 +491,8 @@ class _Reader:
             )
         else:
             key = span_id << 1
-            found = contexts.get(key)
-            if (
-                found is not None
-                and found.trace_id == trace_id
-                and found.trace_flags is trace_flags
-            ):
+            found = contexts.get(key) if trace_flags is _SAMPLED else None
+            if found is not None:
                 context = found  # made as a parent already (a child came first)
             else:
                 if _PLAIN_CONTEXTS:
@@ -459,7 +528,22 @@ class _Reader:
         decoded_links = self.links(links) if len(links) else ()
         kind = _KINDS.get(span.kind, _INTERNAL)
         start = span.start_time_unix_nano or end
-        if _POSITIONAL:
+        if _DIRECT:  # ``_span_fields_set_directly``, inline (checked at import)
+            readable = _new_object(ReadableSpan)
+            readable._name = name
+            readable._context = context
+            readable._kind = kind
+            readable._instrumentation_info = None
+            readable._instrumentation_scope = scope
+            readable._parent = parent
+            readable._start_time = start
+            readable._end_time = end
+            readable._attributes = held
+            readable._events = decoded_events
+            readable._links = decoded_links
+            readable._resource = resource
+            readable._status = status
+        elif _POSITIONAL:
             readable = ReadableSpan(
                 name,
                 context,
