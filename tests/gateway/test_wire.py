@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
@@ -35,6 +36,16 @@ def test_the_copied_schema_passes_its_check_and_reads_every_field() -> None:
         )
         is KeyValue
     )
+
+
+def test_the_grpc_deserializer_parses_as_the_http_listener() -> None:
+    official = request(span(1, attributes={"a": "x"}))
+    parsed: Any = wire.parse_request(official.SerializeToString())
+    assert type(parsed) is wire.RAW_REQUEST
+    (made,) = decode_request(parsed).spans
+    assert span_attributes(made) == {"a": "x"}
+    with pytest.raises(DecodeError):
+        wire.parse_request(b"\x0a\x05ab")
 
 
 @pytest.mark.parametrize(

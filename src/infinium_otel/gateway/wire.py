@@ -26,7 +26,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-__all__ = ["RAW_REQUEST", "new_request", "raw_attributes_request_type"]
+__all__ = ["RAW_REQUEST", "new_request", "parse_request", "raw_attributes_request_type"]
 
 _REQUEST = "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"
 
@@ -121,3 +121,11 @@ def new_request() -> Message:
     if RAW_REQUEST is not None:
         return RAW_REQUEST()
     return trace_service_pb2.ExportTraceServiceRequest()
+
+
+def parse_request(body: bytes) -> Message:
+    """``body``, an encoded OTLP trace request, parsed as ``new_request`` would
+    (``DecodeError`` when it is not one): the gRPC listener's deserializer."""
+    request = new_request()
+    request.ParseFromString(body)
+    return request
