@@ -8,6 +8,8 @@ import pytest
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.trace import StatusCode
 
 from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.trace_buffer import estimate_span_bytes
@@ -24,6 +26,7 @@ def test_the_copied_schema_passes_its_check_and_reads_every_field() -> None:
     raw_span = parsed.resource_spans[0].scope_spans[0].spans[0]
     expected = official.resource_spans[0].scope_spans[0].spans[0]
     assert list(raw_span.attributes) == [p.SerializeToString() for p in expected.attributes]
+    assert raw_span.status == b""  # unset: empty
     assert raw_span.span_id == expected.span_id and raw_span.name == expected.name
     # The official type itself is untouched.
     assert (
@@ -121,6 +124,23 @@ def test_a_span_with_a_malformed_pair_is_refused_and_the_others_taken() -> None:
     assert [s.context.span_id for s in decoded.spans] == [1]
     assert decoded.rejected == 1
     assert decoded.reasons == {"spans with malformed attributes": 1}
+
+
+def test_a_span_with_a_malformed_status_is_refused_and_a_set_one_read() -> None:
+    parsed: Any = as_wire(
+        request(
+            span(1, status=Status(code=Status.STATUS_CODE_ERROR, message="boom")),
+            span(2, 1, status=Status(code=Status.STATUS_CODE_OK)),
+            span(3, 1),
+        )
+    )
+    parsed.resource_spans[0].scope_spans[0].spans[2].status = b"\x12\x09ab"  # cut short
+    decoded = decode_request(parsed)
+    assert [(s.status.status_code, s.status.description) for s in decoded.spans] == [
+        (StatusCode.ERROR, "boom"),
+        (StatusCode.OK, None),
+    ]
+    assert decoded.reasons == {"spans with a malformed status": 1}
 
 
 def test_empty_keys_empty_values_duplicates_and_the_attribute_cap() -> None:

@@ -58,6 +58,8 @@ _STATUS = {
 _UNSET = Status(StatusCode.UNSET)
 _OK = Status(StatusCode.OK)
 _ERROR = ProtoStatus.STATUS_CODE_ERROR
+_STATUS_TYPE = ProtoStatus
+_NO_STATUS = ProtoStatus()
 _FLAGS = tuple(TraceFlags(value) for value in range(256))
 _SAMPLED = _FLAGS[TraceFlags.SAMPLED]
 _INTERNAL = SpanKind.INTERNAL
@@ -443,6 +445,7 @@ class _Reader:
         self._pairs = cache.pairs_for(self._max_chars)
         # A span's own attributes: encoded pairs (``wire.py``) or parsed ``KeyValue``s.
         self._span_attributes = self.encoded_attributes if raw else self.attributes
+        self._encoded = raw  # and its status as its encoding
 
     def span(self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope) -> None:
         """Decode ``span`` into the request's spans and batches, or count it as rejected."""
@@ -507,6 +510,12 @@ class _Reader:
                     contexts[key] = context
         status = _UNSET
         proto_status = span.status  # unset: the default, code 0
+        if self._encoded:  # its encoding (``wire.py``): empty, or parsed here
+            try:
+                proto_status = _STATUS_TYPE.FromString(proto_status) if proto_status else _NO_STATUS
+            except (DecodeError, ValueError, RuntimeError):
+                self._out.reject("spans with a malformed status")
+                return
         code = proto_status.code
         if code == _ERROR:
             status = Status(StatusCode.ERROR, proto_status.message or None)

@@ -6,10 +6,12 @@ repeat most of their pairs (operation, provider, model and tool names, small
 counts), so the gateway parses requests with a copy of the OTLP schema in which
 ``Span.attributes`` is ``repeated bytes``: the same wire format (a length-delimited
 field either way), each pair arrives as its encoded bytes, and decoding looks a
-pair up by those bytes before parsing it (``decode.py``).
+pair up by those bytes before parsing it (``decode.py``). ``Span.status`` is
+``bytes`` the same way: most spans have none, and an empty string costs less to
+read than a message wrapper; a status that is set is parsed by the decoder.
 
-Only the span's own attributes change; resources, scopes, events and links are the
-official messages. The copy is made from the installed schema at import and used
+Only the span's own attributes and status change; resources, scopes, events and
+links are the official messages. The copy is made from the installed schema at import and used
 only while a check there finds it reads a request exactly as the official type
 does, except for the attributes it leaves encoded; otherwise requests are parsed
 with the official type, as before.
@@ -29,6 +31,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 __all__ = ["RAW_REQUEST", "new_request", "parse_request", "raw_attributes_request_type"]
 
 _REQUEST = "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"
+# The span's fields left encoded: its attributes (each pair) and its status.
+ENCODED_FIELDS = ("attributes", "status")
 
 
 def _file(module: Any) -> descriptor_pb2.FileDescriptorProto:
@@ -39,15 +43,17 @@ def _file(module: Any) -> descriptor_pb2.FileDescriptorProto:
 
 def raw_attributes_request_type() -> type[Message]:
     """``ExportTraceServiceRequest`` as a new class whose spans hold their attributes
-    as encoded ``KeyValue`` bytes (a pool of its own: the official types are untouched)."""
+    as encoded ``KeyValue`` bytes and their status as its encoding (a pool of its own:
+    the official types are untouched)."""
     pool = descriptor_pool.DescriptorPool()
     pool.Add(_file(common_pb2))
     pool.Add(_file(resource_pb2))
     trace = _file(trace_pb2)
     (span,) = (message for message in trace.message_type if message.name == "Span")
-    (field,) = (each for each in span.field if each.name == "attributes")
-    field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
-    field.ClearField("type_name")
+    for field in span.field:
+        if field.name in ENCODED_FIELDS:
+            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+            field.ClearField("type_name")
     pool.Add(trace)
     pool.Add(_file(trace_service_pb2))
     made: type[Message] = message_factory.GetMessageClass(pool.FindMessageTypeByName(_REQUEST))
@@ -87,7 +93,7 @@ def _sample() -> trace_service_pb2.ExportTraceServiceRequest:
 
 def _reads_as_official(made: type[Message]) -> bool:
     """Whether ``made`` parses the sample as the official type does, the span's
-    attributes aside, and gives those as their exact encodings, in order."""
+    attributes and status aside, and gives those as their exact encodings, in order."""
     official = _sample()
     body = official.SerializeToString()
     parsed: Any = made.FromString(body)
@@ -95,8 +101,14 @@ def _reads_as_official(made: type[Message]) -> bool:
     expected = official.resource_spans[0].scope_spans[0].spans[0]
     if list(span.attributes) != [pair.SerializeToString() for pair in expected.attributes]:
         return False
-    del official.resource_spans[0].scope_spans[0].spans[0].attributes[:]
+    if span.status != expected.status.SerializeToString() or not span.status:
+        return False
+    if made().resource_spans.add().scope_spans.add().spans.add().status != b"":
+        return False  # an unset status reads as empty
+    del expected.attributes[:]
+    expected.ClearField("status")
     del span.attributes[:]
+    span.ClearField("status")
     return bool(
         parsed.SerializeToString(deterministic=True)
         == official.SerializeToString(deterministic=True)
@@ -116,8 +128,8 @@ RAW_REQUEST = _checked_type()
 
 
 def new_request() -> Message:
-    """An empty request to parse an OTLP protobuf body into: spans' attributes left
-    encoded when the check at import passed, else the official type."""
+    """An empty request to parse an OTLP protobuf body into: spans' attributes and
+    status left encoded when the check at import passed, else the official type."""
     if RAW_REQUEST is not None:
         return RAW_REQUEST()
     return trace_service_pb2.ExportTraceServiceRequest()
