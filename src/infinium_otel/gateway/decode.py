@@ -405,14 +405,11 @@ def decode_request(
     reader = _Reader(
         limits, out, cache, raw=RAW_REQUEST is not None and type(request) is RAW_REQUEST
     )
-    read = reader.span
     message: Any = request
     for resource_spans in message.resource_spans:
         resource = cache.resource(resource_spans, reader)
         for scope_spans in resource_spans.scope_spans:
-            scope = cache.scope(scope_spans, reader)
-            for span in scope_spans.spans:
-                read(span, resource, scope)
+            reader.spans(scope_spans.spans, resource, cache.scope(scope_spans, reader))
     return out
 
 
@@ -447,157 +444,176 @@ class _Reader:
         self._span_attributes = self.encoded_attributes if raw else self.attributes
         self._encoded = raw  # and its status as its encoding
 
-    def span(self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope) -> None:
-        """Decode ``span`` into the request's spans and batches, or count it as rejected."""
-        raw_trace, raw_span = span.trace_id, span.span_id
-        if len(raw_trace) != 16 or len(raw_span) != 8:
-            self._out.reject("spans with an invalid trace or span id")
-            return
-        if raw_trace == self._raw_trace:  # a request's spans mostly share their trace
-            trace_id = self._trace_id
-        else:
-            trace_id = self._trace_id = int.from_bytes(raw_trace, "big")
-            self._raw_trace = raw_trace
-            self._contexts = {}
-        span_id = int.from_bytes(raw_span, "big")
-        if not trace_id or not span_id:
-            self._out.reject("spans with an invalid trace or span id")
-            return
-        flags = span.flags
+    def spans(
+        self, spans: Iterable[ProtoSpan], resource: Resource, scope: InstrumentationScope
+    ) -> None:
+        """Decode ``spans`` (of one scope) into the request's spans and batches, or count
+        each invalid one as rejected. One loop for all of them, with what it reads of
+        the reader bound once: a call per span cost more than most of its steps."""
+        out = self._out
+        reject = out.reject
+        append = self._append
+        batches = out.batches
+        encoded = self._encoded
+        read_attributes = self._span_attributes
+        max_chars = self._max_chars
+        # The reader's state, kept in locals during the loop and written back after it.
         contexts = self._contexts
-        parent: SpanContext | None = None
-        remote = False
-        raw_parent = span.parent_span_id
-        if raw_parent:
-            parent_id = int.from_bytes(raw_parent, "big") if len(raw_parent) == 8 else 0
-            if not parent_id:
-                self._out.reject("spans with an invalid parent span id")
-                return
-            remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
-            key = parent_id << 1 | remote
-            parent = contexts.get(key)
-            if parent is None:
-                parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
-        end = span.end_time_unix_nano
-        if not end:
-            self._out.reject("spans without an end time")
-            return
-        state = span.trace_state
-        trace_flags = _FLAGS[flags & 0xFF or TraceFlags.SAMPLED]
-        if state:
-            context = SpanContext(
-                trace_id,
-                span_id,
-                is_remote=False,
-                trace_flags=trace_flags,
-                trace_state=_trace_state(state),
-            )
-        else:
-            key = span_id << 1
-            found = contexts.get(key) if trace_flags is _SAMPLED else None
-            if found is not None:
-                context = found  # made as a parent already (a child came first)
-            else:
-                if _PLAIN_CONTEXTS:
-                    context = _new_tuple(
-                        SpanContext, (trace_id, span_id, False, trace_flags, _NO_STATE, True)
-                    )
-                else:
-                    context = SpanContext(
-                        trace_id, span_id, is_remote=False, trace_flags=trace_flags
-                    )
-                if trace_flags is _SAMPLED:  # as a local parent's: its children share it
-                    contexts[key] = context
-        status = _UNSET
-        proto_status = span.status  # unset: the default, code 0
-        if self._encoded:  # its encoding (``wire.py``): empty, or parsed here
-            try:
-                proto_status = _STATUS_TYPE.FromString(proto_status) if proto_status else _NO_STATUS
-            except (DecodeError, ValueError, RuntimeError):
-                self._out.reject("spans with a malformed status")
-                return
-        code = proto_status.code
-        if code == _ERROR:
-            status = Status(StatusCode.ERROR, proto_status.message or None)
-        elif code == ProtoStatus.STATUS_CODE_OK:
-            status = _OK
-        name = span.name
-        attributes = self._span_attributes(span.attributes)
-        if attributes is None:
-            self._out.reject("spans with malformed attributes")
-            return
-        chars = self._chars
-        events = span.events
-        decoded_events = self.events(events) if len(events) else ()
-        links = span.links
-        if len(name) > self._max_chars:
-            name = self.text(name)
-        held = _new_object(SpanAttributes)  # ``SpanAttributes(attributes)``, without a call
-        held._dict = attributes
-        decoded_links = self.links(links) if len(links) else ()
-        kind = _KINDS.get(span.kind, _INTERNAL)
-        start = span.start_time_unix_nano or end
-        if _DIRECT:  # ``_span_fields_set_directly``, inline (checked at import)
-            readable = _new_object(ReadableSpan)
-            readable._name = name
-            readable._context = context
-            readable._kind = kind
-            readable._instrumentation_info = None
-            readable._instrumentation_scope = scope
-            readable._parent = parent
-            readable._start_time = start
-            readable._end_time = end
-            readable._attributes = held
-            readable._events = decoded_events
-            readable._links = decoded_links
-            readable._resource = resource
-            readable._status = status
-        elif _POSITIONAL:
-            readable = ReadableSpan(
-                name,
-                context,
-                parent,
-                resource,
-                held,
-                decoded_events,
-                decoded_links,
-                kind,
-                None,  # instrumentation_info: deprecated, the scope replaces it
-                status,
-                start,
-                end,
-                scope,
-            )
-        else:
-            readable = _span_by_keyword(
-                name,
-                context,
-                parent,
-                resource,
-                held,
-                decoded_events,
-                decoded_links,
-                kind,
-                status,
-                start,
-                end,
-                scope,
-            )
-        if chars < 0 or decoded_events:
-            size = estimate_span_bytes(readable, attributes)
-        else:  # ``estimate_span_bytes`` without reading the attributes again
-            size = _SPAN_BYTES + _VALUE_BYTES * len(attributes) + chars
-        self._append(readable)
+        last_raw_trace = self._raw_trace
+        trace_id = self._trace_id
         batch = self._batch
-        if batch is None or batch.trace_id != trace_id:
-            batch = self._batch = TraceBatch(trace_id)
-            self._out.batches.append(batch)
-        batch.spans.append(readable)
-        batch.sizes.append(size)
-        if parent is None:
-            batch.has_root = True
-        elif remote:
-            batch.remote_parents = True
+        for span in spans:
+            raw_trace, raw_span = span.trace_id, span.span_id
+            if len(raw_trace) != 16 or len(raw_span) != 8:
+                reject("spans with an invalid trace or span id")
+                continue
+            if raw_trace != last_raw_trace:  # a request's spans mostly share their trace
+                trace_id = int.from_bytes(raw_trace, "big")
+                last_raw_trace = raw_trace
+                contexts = {}
+            span_id = int.from_bytes(raw_span, "big")
+            if not trace_id or not span_id:
+                reject("spans with an invalid trace or span id")
+                continue
+            flags = span.flags
+            parent: SpanContext | None = None
+            remote = False
+            raw_parent = span.parent_span_id
+            if raw_parent:
+                parent_id = int.from_bytes(raw_parent, "big") if len(raw_parent) == 8 else 0
+                if not parent_id:
+                    reject("spans with an invalid parent span id")
+                    continue
+                remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
+                key = parent_id << 1 | remote
+                parent = contexts.get(key)
+                if parent is None:
+                    parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
+            end = span.end_time_unix_nano
+            if not end:
+                reject("spans without an end time")
+                continue
+            state = span.trace_state
+            trace_flags = _FLAGS[flags & 0xFF or TraceFlags.SAMPLED]
+            if state:
+                context = SpanContext(
+                    trace_id,
+                    span_id,
+                    is_remote=False,
+                    trace_flags=trace_flags,
+                    trace_state=_trace_state(state),
+                )
+            else:
+                key = span_id << 1
+                found = contexts.get(key) if trace_flags is _SAMPLED else None
+                if found is not None:
+                    context = found  # made as a parent already (a child came first)
+                else:
+                    if _PLAIN_CONTEXTS:
+                        context = _new_tuple(
+                            SpanContext, (trace_id, span_id, False, trace_flags, _NO_STATE, True)
+                        )
+                    else:
+                        context = SpanContext(
+                            trace_id, span_id, is_remote=False, trace_flags=trace_flags
+                        )
+                    if trace_flags is _SAMPLED:  # as a local parent's: its children share it
+                        contexts[key] = context
+            status = _UNSET
+            proto_status = span.status  # unset: the default, code 0
+            if encoded:  # its encoding (``wire.py``): empty, or parsed here
+                try:
+                    proto_status = (
+                        _STATUS_TYPE.FromString(proto_status) if proto_status else _NO_STATUS
+                    )
+                except (DecodeError, ValueError, RuntimeError):
+                    reject("spans with a malformed status")
+                    continue
+            code = proto_status.code
+            if code == _ERROR:
+                status = Status(StatusCode.ERROR, proto_status.message or None)
+            elif code == ProtoStatus.STATUS_CODE_OK:
+                status = _OK
+            name = span.name
+            attributes = read_attributes(span.attributes)
+            if attributes is None:
+                reject("spans with malformed attributes")
+                continue
+            chars = self._chars
+            events = span.events
+            decoded_events = self.events(events) if len(events) else ()
+            links = span.links
+            if len(name) > max_chars:
+                name = self.text(name)
+            held = _new_object(SpanAttributes)  # ``SpanAttributes(attributes)``, without a call
+            held._dict = attributes
+            decoded_links = self.links(links) if len(links) else ()
+            kind = _KINDS.get(span.kind, _INTERNAL)
+            start = span.start_time_unix_nano or end
+            if _DIRECT:  # ``_span_fields_set_directly``, inline (checked at import)
+                readable = _new_object(ReadableSpan)
+                readable._name = name
+                readable._context = context
+                readable._kind = kind
+                readable._instrumentation_info = None
+                readable._instrumentation_scope = scope
+                readable._parent = parent
+                readable._start_time = start
+                readable._end_time = end
+                readable._attributes = held
+                readable._events = decoded_events
+                readable._links = decoded_links
+                readable._resource = resource
+                readable._status = status
+            elif _POSITIONAL:
+                readable = ReadableSpan(
+                    name,
+                    context,
+                    parent,
+                    resource,
+                    held,
+                    decoded_events,
+                    decoded_links,
+                    kind,
+                    None,  # instrumentation_info: deprecated, the scope replaces it
+                    status,
+                    start,
+                    end,
+                    scope,
+                )
+            else:
+                readable = _span_by_keyword(
+                    name,
+                    context,
+                    parent,
+                    resource,
+                    held,
+                    decoded_events,
+                    decoded_links,
+                    kind,
+                    status,
+                    start,
+                    end,
+                    scope,
+                )
+            if chars < 0 or decoded_events:
+                size = estimate_span_bytes(readable, attributes)
+            else:  # ``estimate_span_bytes`` without reading the attributes again
+                size = _SPAN_BYTES + _VALUE_BYTES * len(attributes) + chars
+            append(readable)
+            if batch is None or batch.trace_id != trace_id:
+                batch = TraceBatch(trace_id)
+                batches.append(batch)
+            batch.spans.append(readable)
+            batch.sizes.append(size)
+            if parent is None:
+                batch.has_root = True
+            elif remote:
+                batch.remote_parents = True
+        self._contexts = contexts
+        self._raw_trace = last_raw_trace
+        self._trace_id = trace_id
+        self._batch = batch
 
     def attributes(self, pairs: Sequence[KeyValue]) -> dict[str, AttributeValue]:
         result: dict[str, AttributeValue] = {}
