@@ -116,11 +116,15 @@ def test_the_kept_pairs_are_bounded() -> None:
     assert 0 < len(cache.pairs) <= decode.MAX_KEPT_PAIRS
 
 
-def test_a_span_with_a_malformed_pair_is_refused_and_the_others_taken() -> None:
+@pytest.mark.parametrize("max_attributes", [256, 1])  # without and with the cap's path
+def test_a_span_with_a_malformed_pair_is_refused_and_the_others_taken(
+    max_attributes: int,
+) -> None:
     parsed: Any = as_wire(request(span(1, attributes={"a": "x"}), span(2, 1)))
     spans = parsed.resource_spans[0].scope_spans[0].spans
     spans[1].attributes.append(b"\x0a\x05ab")  # a key shorter than it says
-    decoded = decode_request(parsed)
+    spans[1].attributes.append(spans[0].attributes[0])
+    decoded = decode_request(parsed, DecodeLimits(max_attributes=max_attributes))
     assert [s.context.span_id for s in decoded.spans] == [1]
     assert decoded.rejected == 1
     assert decoded.reasons == {"spans with malformed attributes": 1}

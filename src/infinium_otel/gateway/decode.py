@@ -416,6 +416,10 @@ def decode_request(
 _Pair = tuple[str, AttributeValue, int]
 
 
+class _MalformedPair(Exception):
+    """An encoded attribute that is not a ``KeyValue``: its span is refused."""
+
+
 class _Reader:
     def __init__(
         self, limits: DecodeLimits, out: Decoded, cache: DecodeCache, raw: bool = False
@@ -457,6 +461,9 @@ class _Reader:
         encoded = self._encoded
         read_attributes = self._span_attributes
         max_chars = self._max_chars
+        max_attributes = self._max_attributes
+        known = self._pairs
+        read_pair = self.encoded_pair
         # The reader's state, kept in locals during the loop and written back after it.
         contexts = self._contexts
         last_raw_trace = self._raw_trace
@@ -535,11 +542,34 @@ class _Reader:
             elif code == ProtoStatus.STATUS_CODE_OK:
                 status = _OK
             name = span.name
-            attributes = read_attributes(span.attributes)
-            if attributes is None:
-                reject("spans with malformed attributes")
-                continue
-            chars = self._chars
+            pairs = span.attributes
+            if encoded and len(pairs) <= max_attributes:
+                # ``encoded_attributes`` inline, for a span the cap cannot cut.
+                attributes: dict[str, AttributeValue] = {}
+                chars = skipped = 0
+                try:
+                    for raw in pairs:
+                        decoded = known.get(raw)
+                        if decoded is None:
+                            decoded = read_pair(raw)
+                            if decoded is None:
+                                skipped += 1
+                                continue
+                        pair_key, pair_value, length = decoded
+                        attributes[pair_key] = pair_value
+                        chars += length
+                except _MalformedPair:
+                    reject("spans with malformed attributes")
+                    continue
+                if len(attributes) != len(pairs) - skipped:
+                    chars = -1  # a key given twice: sized from the result
+            else:
+                found_attributes = read_attributes(pairs)
+                if found_attributes is None:
+                    reject("spans with malformed attributes")
+                    continue
+                attributes = found_attributes
+                chars = self._chars
             events = span.events
             decoded_events = self.events(events) if len(events) else ()
             links = span.links
@@ -662,21 +692,30 @@ class _Reader:
             decoded = known.get(raw)
             if decoded is None:
                 try:
-                    pair = KeyValue.FromString(raw)
-                except (DecodeError, ValueError, RuntimeError):
+                    decoded = self.encoded_pair(raw)
+                except _MalformedPair:
                     return None
-                cut = self._out.values_cut
-                decoded = self.pair(pair)
                 if decoded is None:
                     skipped += 1
                     continue
-                if len(raw) <= MAX_KEPT_PAIR_BYTES and self._out.values_cut == cut:
-                    self._cache.keep_pair(raw, decoded)
             key, value, length = decoded
             result[key] = value
             chars += length
         self._chars = chars if len(result) == count - skipped else -1
         return result
+
+    def encoded_pair(self, raw: bytes) -> _Pair | None:
+        """A pair not in the cache, parsed from its encoding and decoded (``pair``), and
+        kept when short and nothing was cut; ``_MalformedPair`` when not a ``KeyValue``."""
+        try:
+            pair = KeyValue.FromString(raw)
+        except (DecodeError, ValueError, RuntimeError):
+            raise _MalformedPair from None
+        cut = self._out.values_cut
+        decoded = self.pair(pair)
+        if decoded is not None and len(raw) <= MAX_KEPT_PAIR_BYTES and self._out.values_cut == cut:
+            self._cache.keep_pair(raw, decoded)
+        return decoded
 
     def pair(self, pair: KeyValue) -> _Pair | None:
         """One attribute: its key and value as kept, and the characters the size
