@@ -69,3 +69,14 @@ def request(*spans: Span, service: str = "svc") -> ExportTraceServiceRequest:
     scope_spans.scope.name = "tests.gateway"
     scope_spans.spans.extend(spans)
     return made
+
+
+def as_wire(made: ExportTraceServiceRequest) -> Any:
+    """``made`` parsed as the gateway parses a protobuf body (``wire.new_request``):
+    each span's attributes left as their encoded pairs."""
+    from infinium_otel.gateway.wire import RAW_REQUEST, new_request
+
+    parsed = new_request()
+    parsed.ParseFromString(made.SerializeToString())
+    assert RAW_REQUEST is not None and type(parsed) is RAW_REQUEST  # the check passed here
+    return parsed

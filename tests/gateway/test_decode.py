@@ -32,7 +32,7 @@ from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_reque
 from infinium_otel.gateway.grouper import with_local_parents
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
 
-from .otlp import START, TRACE, request, span
+from .otlp import START, TRACE, as_wire, request, span
 
 
 def test_ids_resource_scope_kind_times_and_status() -> None:
@@ -375,20 +375,32 @@ def fields(made: ReadableSpan) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("encoded", [True, False])
 @pytest.mark.parametrize("plain_contexts", [True, False])
-@pytest.mark.parametrize("positional", [True, False])
+@pytest.mark.parametrize("construction", ["direct", "positional", "keyword"])
 def test_decoding_gives_the_sdk_spans_the_official_encoding_was_made_from(
-    monkeypatch: pytest.MonkeyPatch, plain_contexts: bool, positional: bool
+    monkeypatch: pytest.MonkeyPatch, plain_contexts: bool, construction: str, encoded: bool
 ) -> None:
     """Field by field, through every construction route: contexts as plain tuples or by
-    the SDK's constructor, spans by position or by keyword."""
+    the SDK's constructor, spans with their fields set directly, by position or by
+    keyword, span attributes parsed or left encoded (``wire.py``), and again with the
+    encoded pairs kept from the first."""
     assert decode._PLAIN_CONTEXTS  # this SDK's SpanContext is the expected tuple
+    assert decode._DIRECT  # and its ReadableSpan can be made by setting its fields
     monkeypatch.setattr(decode, "_PLAIN_CONTEXTS", plain_contexts)
-    monkeypatch.setattr(decode, "_POSITIONAL", positional)
+    monkeypatch.setattr(decode, "_DIRECT", construction == "direct")
+    monkeypatch.setattr(decode, "_POSITIONAL", construction == "positional")
     originals = sdk_spans()
-    decoded = decode_request(encode_spans(originals))
+    official = encode_spans(originals)
+    cache = DecodeCache()
+    decoded = decode_request(as_wire(official) if encoded else official, cache=cache)
     assert decoded.rejected == 0
     assert [fields(s) for s in decoded.spans] == [fields(s) for s in originals]
+    again = decode_request(as_wire(official) if encoded else official, cache=cache)
+    assert [fields(s) for s in again.spans] == [fields(s) for s in originals]
+    for made in decoded.spans + again.spans:  # nothing else set than the constructor sets
+        assert list(vars(made)) == list(vars(ReadableSpan("reference")))
+    assert bool(cache.pairs) is encoded
     for made in decoded.spans:
         assert made.context is not None and made.context.is_valid
         assert made.parent is None or made.parent.is_valid
@@ -398,7 +410,8 @@ def test_decoding_gives_the_sdk_spans_the_official_encoding_was_made_from(
     assert remote_child.context.trace_state == TraceState([("vendor", "value")])
 
 
-def test_sizes_and_batches_are_the_grouper_s_own() -> None:
+@pytest.mark.parametrize("encoded", [True, False])
+def test_sizes_and_batches_are_the_grouper_s_own(encoded: bool) -> None:
     """Each span's size is ``estimate_span_bytes`` of it, and the batches hold the spans in
     order, by runs of one trace, with whether a root or a remote parent is among them."""
     raw = [
@@ -411,7 +424,8 @@ def test_sizes_and_batches_are_the_grouper_s_own() -> None:
     raw[4].attributes.add(key="k").value.string_value = "replaced"  # a duplicate key
     raw[1].events.add(name="e", time_unix_nano=START).attributes.add(key="a").value.int_value = 1
     limits = DecodeLimits(max_value_chars=60)
-    decoded = decode_request(request(*raw), limits)
+    made = request(*raw)
+    decoded = decode_request(as_wire(made) if encoded else made, limits)
     sizes = [size for batch in decoded.batches for size in batch.sizes]
     assert sizes == [estimate_span_bytes(s) for s in decoded.spans]
     assert decoded.spans[2].attributes["long"] == "y" * 60 and decoded.values_cut == 1
@@ -460,3 +474,26 @@ def test_a_kept_value_is_still_cut_to_the_value_limit() -> None:
     limits = DecodeLimits(max_value_chars=4)
     decoded = decode_request(request(span(1, attributes={"k": "abcdefgh"})), limits)
     assert decoded.spans[0].attributes["k"] == "abcd"  # (the resource key is cut too)
+
+
+def test_spans_are_made_with_the_constructor_when_it_sets_other_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The import-time check refuses direct construction for an SDK whose constructor
+    sets more, other or differently named fields; decoding then uses the constructor."""
+    assert decode._spans_can_be_made_directly()
+    constructor = ReadableSpan.__init__
+
+    def more(self: ReadableSpan, *args: Any, **kwargs: Any) -> None:
+        constructor(self, *args, **kwargs)
+        self._dropped = 0  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ReadableSpan, "__init__", more)
+    assert not decode._spans_can_be_made_directly()
+    monkeypatch.setattr(ReadableSpan, "__init__", constructor)
+
+    def renamed(span: ReadableSpan, name: str, *rest: Any) -> None:
+        raise AttributeError("no such field")
+
+    monkeypatch.setattr(decode, "_span_fields_set_directly", renamed)
+    assert not decode._spans_can_be_made_directly()

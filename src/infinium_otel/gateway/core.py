@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from google.protobuf.message import Message
 
 from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
@@ -125,7 +125,7 @@ class Pipeline:
         expected = f"Bearer {token}".encode()
         return hmac.compare_digest((presented or "").strip().encode(), expected)
 
-    def receive(self, request: ExportTraceServiceRequest) -> Admission:
+    def receive(self, request: Message) -> Admission:
         """Take one request's spans, or refuse them all when full (the client retries).
 
         When full, the request waits up to ``admission_wait`` for room before it is

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
@@ -36,6 +36,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
 from infinium_otel.export.trace_buffer import _SPAN_BYTES, _VALUE_BYTES, estimate_span_bytes
+from infinium_otel.gateway.wire import RAW_REQUEST
 
 __all__ = ["DecodeCache", "DecodeLimits", "Decoded", "TraceBatch", "decode_request"]
 
@@ -57,6 +58,8 @@ _STATUS = {
 _UNSET = Status(StatusCode.UNSET)
 _OK = Status(StatusCode.OK)
 _ERROR = ProtoStatus.STATUS_CODE_ERROR
+_STATUS_TYPE = ProtoStatus
+_NO_STATUS = ProtoStatus()
 _FLAGS = tuple(TraceFlags(value) for value in range(256))
 _SAMPLED = _FLAGS[TraceFlags.SAMPLED]
 _INTERNAL = SpanKind.INTERNAL
@@ -89,6 +92,11 @@ _PLAIN_CONTEXTS = _contexts_are_plain_tuples()
 MAX_KEPT_STRINGS = 4096
 MAX_KEPT_KEY_CHARS = 256
 MAX_KEPT_VALUE_CHARS = 16
+# Span attributes read from their encoding (``wire.py``) kept decoded by those bytes:
+# how many pairs, how long an encoded pair may be to be kept (names, models, counts;
+# not messages, which rarely repeat).
+MAX_KEPT_PAIRS = 4096
+MAX_KEPT_PAIR_BYTES = 128
 _NO_STATE = DEFAULT_TRACE_STATE
 
 # ``ReadableSpan``'s parameters in the order this module passes them. A positional call
@@ -110,6 +118,74 @@ _SPAN_PARAMETERS = (
     "instrumentation_scope",
 )
 _POSITIONAL = tuple(inspect.signature(ReadableSpan.__init__).parameters)[1:14] == _SPAN_PARAMETERS
+
+
+def _span_fields_set_directly(
+    span: ReadableSpan,
+    name: str,
+    context: SpanContext | None,
+    parent: SpanContext | None,
+    resource: Resource,
+    attributes: Any,
+    events: Sequence[Event],
+    links: Sequence[Link],
+    kind: SpanKind,
+    status: Status,
+    start_time: int,
+    end_time: int,
+    scope: InstrumentationScope | None,
+) -> None:
+    """The fields ``ReadableSpan.__init__`` sets, in its order (the reference for the
+    inline copy in ``_Reader.span`` and for the check below)."""
+    span._name = name
+    span._context = context
+    span._kind = kind
+    span._instrumentation_info = None
+    span._instrumentation_scope = scope
+    span._parent = parent
+    span._start_time = start_time
+    span._end_time = end_time
+    span._attributes = attributes
+    span._events = events
+    span._links = links
+    span._resource = resource
+    span._status = status
+
+
+def _spans_can_be_made_directly() -> bool:
+    """Whether a ``ReadableSpan`` made without its constructor, by setting the fields
+    above, equals one the constructor makes (same fields, same values, same order, no
+    other state): then the decoder makes spans so, without a Python call per span."""
+    try:
+        values = (
+            "n",
+            SpanContext(1, 2, is_remote=False, trace_flags=_SAMPLED),
+            SpanContext(1, 3, is_remote=True, trace_flags=_SAMPLED),
+            Resource({"r": 1}),
+            SpanAttributes({"a": 1}),
+            (Event("e", {}, 5),),
+            (Link(SpanContext(4, 5, is_remote=False)),),
+            SpanKind.CLIENT,
+            Status(StatusCode.ERROR, "m"),
+            5,
+            6,
+            InstrumentationScope("s"),
+        )
+        official = _span_by_keyword(*values)
+        made = _new_object(ReadableSpan)
+        _span_fields_set_directly(made, *values)
+        return (
+            type(made) is ReadableSpan
+            and list(vars(made).items()) == list(vars(official).items())
+            and all(vars(made)[key] is vars(official)[key] for key in vars(official))
+            and (made.name, made.context, made.parent, made.resource, made.attributes)
+            == (official.name, official.context, official.parent, official.resource, {"a": 1})
+            and (made.kind, made.status, made.start_time, made.end_time, made.events)
+            == (official.kind, official.status, 5, 6, official.events)
+            and made.instrumentation_scope is official.instrumentation_scope
+        )
+    except Exception:  # another SDK: the constructor is used
+        return False
 
 
 def _span_by_keyword(
@@ -168,6 +244,9 @@ class SpanAttributes(Mapping[str, AttributeValue]):
 
     def __repr__(self) -> str:
         return repr(self._dict)
+
+
+_DIRECT = _spans_can_be_made_directly()
 
 
 @dataclass(frozen=True)
@@ -240,6 +319,10 @@ class DecodeCache:
         # few keys and names (operations, models, tools), and held spans then share one
         # string each instead of a copy.
         self.strings: dict[str, str] = {}
+        # Encoded span attributes seen, decoded: (key, value, characters counted for
+        # the size estimate), for the value cap they were decoded under.
+        self.pairs: dict[bytes, _Pair] = {}
+        self.pairs_max_chars = -1
 
     def keep(self, text: str) -> str:
         """``text`` as kept for all spans (the caller bounds its length; a full table
@@ -253,6 +336,21 @@ class DecodeCache:
     def held_bytes(self) -> int:
         """The encoded size of what is kept (an estimate of its memory)."""
         return self._bytes
+
+    def pairs_for(self, max_chars: int) -> dict[bytes, _Pair]:
+        """The decoded pairs table for values capped at ``max_chars`` (emptied when the
+        cap differs from the one its pairs were decoded under)."""
+        if self.pairs_max_chars != max_chars:
+            self.pairs = {}
+            self.pairs_max_chars = max_chars
+        return self.pairs
+
+    def keep_pair(self, raw: bytes, pair: _Pair) -> None:
+        """Keep ``pair`` decoded for its encoding ``raw`` (a full table starts again)."""
+        pairs = self.pairs
+        if len(pairs) >= MAX_KEPT_PAIRS:
+            pairs.clear()
+        pairs[raw] = pair
 
     def resource(self, resource_spans: ResourceSpans, reader: _Reader) -> Resource:
         schema = resource_spans.schema_url
@@ -294,26 +392,38 @@ class DecodeCache:
 
 
 def decode_request(
-    request: ExportTraceServiceRequest,
+    request: Message,
     limits: DecodeLimits = DecodeLimits(),
     cache: DecodeCache | None = None,
 ) -> Decoded:
-    """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected."""
+    """Every span of ``request`` as a ``ReadableSpan``; invalid spans are counted as rejected.
+
+    ``request`` is an ``ExportTraceServiceRequest``, official or parsed by
+    ``wire.new_request()`` (spans' attributes left encoded)."""
     out = Decoded()
     cache = cache if cache is not None else DecodeCache()
-    reader = _Reader(limits, out, cache)
-    read = reader.span
-    for resource_spans in request.resource_spans:
+    reader = _Reader(
+        limits, out, cache, raw=RAW_REQUEST is not None and type(request) is RAW_REQUEST
+    )
+    message: Any = request
+    for resource_spans in message.resource_spans:
         resource = cache.resource(resource_spans, reader)
         for scope_spans in resource_spans.scope_spans:
-            scope = cache.scope(scope_spans, reader)
-            for span in scope_spans.spans:
-                read(span, resource, scope)
+            reader.spans(scope_spans.spans, resource, cache.scope(scope_spans, reader))
     return out
 
 
+_Pair = tuple[str, AttributeValue, int]
+
+
+class _MalformedPair(Exception):
+    """An encoded attribute that is not a ``KeyValue``: its span is refused."""
+
+
 class _Reader:
-    def __init__(self, limits: DecodeLimits, out: Decoded, cache: DecodeCache) -> None:
+    def __init__(
+        self, limits: DecodeLimits, out: Decoded, cache: DecodeCache, raw: bool = False
+    ) -> None:
         self._limits = limits
         self._cache = cache
         self._strings = cache.strings
@@ -321,9 +431,10 @@ class _Reader:
         self._append = out.spans.append
         self._max_chars = limits.max_value_chars
         self._max_attributes = limits.max_attributes
-        # Contexts made in this request, by ``span_id << 1 | is_remote`` (for one trace
-        # at a time: a hit is checked against the trace id). A span's own context is
-        # kept there too, so its children's parent is that same object.
+        # Contexts made for the trace of the last span read, by ``span_id << 1 |
+        # is_remote`` (a new table when the trace changes), all with the "sampled"
+        # flags. A span's own context is kept there too, so its children's parent is
+        # that same object.
         self._contexts: dict[int, SpanContext] = {}
         self._raw_trace = b""  # the last trace id read, and its value
         self._trace_id = 0
@@ -332,137 +443,207 @@ class _Reader:
         # counts beyond a fixed amount per value), or -1 when the estimate must be
         # taken from the result (duplicate keys).
         self._chars = 0
+        self._pairs = cache.pairs_for(self._max_chars)
+        # A span's own attributes: encoded pairs (``wire.py``) or parsed ``KeyValue``s.
+        self._span_attributes = self.encoded_attributes if raw else self.attributes
+        self._encoded = raw  # and its status as its encoding
 
-    def span(self, span: ProtoSpan, resource: Resource, scope: InstrumentationScope) -> None:
-        """Decode ``span`` into the request's spans and batches, or count it as rejected."""
-        raw_trace, raw_span = span.trace_id, span.span_id
-        if len(raw_trace) != 16 or len(raw_span) != 8:
-            self._out.reject("spans with an invalid trace or span id")
-            return
-        if raw_trace == self._raw_trace:  # a request's spans mostly share their trace
-            trace_id = self._trace_id
-        else:
-            trace_id = self._trace_id = int.from_bytes(raw_trace, "big")
-            self._raw_trace = raw_trace
-        span_id = int.from_bytes(raw_span, "big")
-        if not trace_id or not span_id:
-            self._out.reject("spans with an invalid trace or span id")
-            return
-        flags = span.flags
+    def spans(
+        self, spans: Iterable[ProtoSpan], resource: Resource, scope: InstrumentationScope
+    ) -> None:
+        """Decode ``spans`` (of one scope) into the request's spans and batches, or count
+        each invalid one as rejected. One loop for all of them, with what it reads of
+        the reader bound once: a call per span cost more than most of its steps."""
+        out = self._out
+        reject = out.reject
+        append = self._append
+        batches = out.batches
+        encoded = self._encoded
+        read_attributes = self._span_attributes
+        max_chars = self._max_chars
+        max_attributes = self._max_attributes
+        known = self._pairs
+        read_pair = self.encoded_pair
+        # The reader's state, kept in locals during the loop and written back after it.
         contexts = self._contexts
-        parent: SpanContext | None = None
-        remote = False
-        raw_parent = span.parent_span_id
-        if raw_parent:
-            parent_id = int.from_bytes(raw_parent, "big") if len(raw_parent) == 8 else 0
-            if not parent_id:
-                self._out.reject("spans with an invalid parent span id")
-                return
-            remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
-            key = parent_id << 1 | remote
-            parent = contexts.get(key)
-            if parent is None or parent.trace_id != trace_id:
-                parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
-        end = span.end_time_unix_nano
-        if not end:
-            self._out.reject("spans without an end time")
-            return
-        state = span.trace_state
-        trace_flags = _FLAGS[flags & 0xFF or TraceFlags.SAMPLED]
-        if state:
-            context = SpanContext(
-                trace_id,
-                span_id,
-                is_remote=False,
-                trace_flags=trace_flags,
-                trace_state=_trace_state(state),
-            )
-        else:
-            key = span_id << 1
-            found = contexts.get(key)
-            if (
-                found is not None
-                and found.trace_id == trace_id
-                and found.trace_flags is trace_flags
-            ):
-                context = found  # made as a parent already (a child came first)
-            else:
-                if _PLAIN_CONTEXTS:
-                    context = _new_tuple(
-                        SpanContext, (trace_id, span_id, False, trace_flags, _NO_STATE, True)
-                    )
-                else:
-                    context = SpanContext(
-                        trace_id, span_id, is_remote=False, trace_flags=trace_flags
-                    )
-                if trace_flags is _SAMPLED:  # as a local parent's: its children share it
-                    contexts[key] = context
-        status = _UNSET
-        proto_status = span.status  # unset: the default, code 0
-        code = proto_status.code
-        if code == _ERROR:
-            status = Status(StatusCode.ERROR, proto_status.message or None)
-        elif code == ProtoStatus.STATUS_CODE_OK:
-            status = _OK
-        name = span.name
-        attributes = self.attributes(span.attributes)
-        chars = self._chars
-        events = span.events
-        decoded_events = self.events(events) if len(events) else ()
-        links = span.links
-        if len(name) > self._max_chars:
-            name = self.text(name)
-        held = _new_object(SpanAttributes)  # ``SpanAttributes(attributes)``, without a call
-        held._dict = attributes
-        decoded_links = self.links(links) if len(links) else ()
-        kind = _KINDS.get(span.kind, _INTERNAL)
-        start = span.start_time_unix_nano or end
-        if _POSITIONAL:
-            readable = ReadableSpan(
-                name,
-                context,
-                parent,
-                resource,
-                held,
-                decoded_events,
-                decoded_links,
-                kind,
-                None,  # instrumentation_info: deprecated, the scope replaces it
-                status,
-                start,
-                end,
-                scope,
-            )
-        else:
-            readable = _span_by_keyword(
-                name,
-                context,
-                parent,
-                resource,
-                held,
-                decoded_events,
-                decoded_links,
-                kind,
-                status,
-                start,
-                end,
-                scope,
-            )
-        if chars < 0 or decoded_events:
-            size = estimate_span_bytes(readable, attributes)
-        else:  # ``estimate_span_bytes`` without reading the attributes again
-            size = _SPAN_BYTES + _VALUE_BYTES * len(attributes) + chars
-        self._append(readable)
+        last_raw_trace = self._raw_trace
+        trace_id = self._trace_id
         batch = self._batch
-        if batch is None or batch.trace_id != trace_id:
-            batch = self._batch = TraceBatch(trace_id)
-            self._out.batches.append(batch)
-        batch.spans.append(readable)
-        batch.sizes.append(size)
-        if parent is None:
-            batch.has_root = True
-        elif remote:
-            batch.remote_parents = True
+        for span in spans:
+            raw_trace, raw_span = span.trace_id, span.span_id
+            if len(raw_trace) != 16 or len(raw_span) != 8:
+                reject("spans with an invalid trace or span id")
+                continue
+            if raw_trace != last_raw_trace:  # a request's spans mostly share their trace
+                trace_id = int.from_bytes(raw_trace, "big")
+                last_raw_trace = raw_trace
+                contexts = {}
+            span_id = int.from_bytes(raw_span, "big")
+            if not trace_id or not span_id:
+                reject("spans with an invalid trace or span id")
+                continue
+            flags = span.flags
+            parent: SpanContext | None = None
+            remote = False
+            raw_parent = span.parent_span_id
+            if raw_parent:
+                parent_id = int.from_bytes(raw_parent, "big") if len(raw_parent) == 8 else 0
+                if not parent_id:
+                    reject("spans with an invalid parent span id")
+                    continue
+                remote = bool(flags & IS_REMOTE) if flags & HAS_IS_REMOTE else False
+                key = parent_id << 1 | remote
+                parent = contexts.get(key)
+                if parent is None:
+                    parent = contexts[key] = _span_context(trace_id, parent_id, remote, _SAMPLED)
+            end = span.end_time_unix_nano
+            if not end:
+                reject("spans without an end time")
+                continue
+            state = span.trace_state
+            trace_flags = _FLAGS[flags & 0xFF or TraceFlags.SAMPLED]
+            if state:
+                context = SpanContext(
+                    trace_id,
+                    span_id,
+                    is_remote=False,
+                    trace_flags=trace_flags,
+                    trace_state=_trace_state(state),
+                )
+            else:
+                key = span_id << 1
+                found = contexts.get(key) if trace_flags is _SAMPLED else None
+                if found is not None:
+                    context = found  # made as a parent already (a child came first)
+                else:
+                    if _PLAIN_CONTEXTS:
+                        context = _new_tuple(
+                            SpanContext, (trace_id, span_id, False, trace_flags, _NO_STATE, True)
+                        )
+                    else:
+                        context = SpanContext(
+                            trace_id, span_id, is_remote=False, trace_flags=trace_flags
+                        )
+                    if trace_flags is _SAMPLED:  # as a local parent's: its children share it
+                        contexts[key] = context
+            status = _UNSET
+            proto_status = span.status  # unset: the default, code 0
+            if encoded:  # its encoding (``wire.py``): empty, or parsed here
+                try:
+                    proto_status = (
+                        _STATUS_TYPE.FromString(proto_status) if proto_status else _NO_STATUS
+                    )
+                except (DecodeError, ValueError, RuntimeError):
+                    reject("spans with a malformed status")
+                    continue
+            code = proto_status.code
+            if code == _ERROR:
+                status = Status(StatusCode.ERROR, proto_status.message or None)
+            elif code == ProtoStatus.STATUS_CODE_OK:
+                status = _OK
+            name = span.name
+            pairs = span.attributes
+            if encoded and len(pairs) <= max_attributes:
+                # ``encoded_attributes`` inline, for a span the cap cannot cut.
+                attributes: dict[str, AttributeValue] = {}
+                chars = skipped = 0
+                try:
+                    for raw in pairs:
+                        decoded = known.get(raw)
+                        if decoded is None:
+                            decoded = read_pair(raw)
+                            if decoded is None:
+                                skipped += 1
+                                continue
+                        pair_key, pair_value, length = decoded
+                        attributes[pair_key] = pair_value
+                        chars += length
+                except _MalformedPair:
+                    reject("spans with malformed attributes")
+                    continue
+                if len(attributes) != len(pairs) - skipped:
+                    chars = -1  # a key given twice: sized from the result
+            else:
+                found_attributes = read_attributes(pairs)
+                if found_attributes is None:
+                    reject("spans with malformed attributes")
+                    continue
+                attributes = found_attributes
+                chars = self._chars
+            events = span.events
+            decoded_events = self.events(events) if len(events) else ()
+            links = span.links
+            if len(name) > max_chars:
+                name = self.text(name)
+            held = _new_object(SpanAttributes)  # ``SpanAttributes(attributes)``, without a call
+            held._dict = attributes
+            decoded_links = self.links(links) if len(links) else ()
+            kind = _KINDS.get(span.kind, _INTERNAL)
+            start = span.start_time_unix_nano or end
+            if _DIRECT:  # ``_span_fields_set_directly``, inline (checked at import)
+                readable = _new_object(ReadableSpan)
+                readable._name = name
+                readable._context = context
+                readable._kind = kind
+                readable._instrumentation_info = None
+                readable._instrumentation_scope = scope
+                readable._parent = parent
+                readable._start_time = start
+                readable._end_time = end
+                readable._attributes = held
+                readable._events = decoded_events
+                readable._links = decoded_links
+                readable._resource = resource
+                readable._status = status
+            elif _POSITIONAL:
+                readable = ReadableSpan(
+                    name,
+                    context,
+                    parent,
+                    resource,
+                    held,
+                    decoded_events,
+                    decoded_links,
+                    kind,
+                    None,  # instrumentation_info: deprecated, the scope replaces it
+                    status,
+                    start,
+                    end,
+                    scope,
+                )
+            else:
+                readable = _span_by_keyword(
+                    name,
+                    context,
+                    parent,
+                    resource,
+                    held,
+                    decoded_events,
+                    decoded_links,
+                    kind,
+                    status,
+                    start,
+                    end,
+                    scope,
+                )
+            if chars < 0 or decoded_events:
+                size = estimate_span_bytes(readable, attributes)
+            else:  # ``estimate_span_bytes`` without reading the attributes again
+                size = _SPAN_BYTES + _VALUE_BYTES * len(attributes) + chars
+            append(readable)
+            if batch is None or batch.trace_id != trace_id:
+                batch = TraceBatch(trace_id)
+                batches.append(batch)
+            batch.spans.append(readable)
+            batch.sizes.append(size)
+            if parent is None:
+                batch.has_root = True
+            elif remote:
+                batch.remote_parents = True
+        self._contexts = contexts
+        self._raw_trace = last_raw_trace
+        self._trace_id = trace_id
+        self._batch = batch
 
     def attributes(self, pairs: Sequence[KeyValue]) -> dict[str, AttributeValue]:
         result: dict[str, AttributeValue] = {}
@@ -470,54 +651,109 @@ class _Reader:
         if not len(pairs):
             return result
         max_attributes = self._max_attributes
-        max_chars = self._max_chars
         capped = len(pairs) > max_attributes  # else the cap cannot be reached: not counted
-        strings = self._strings
-        kept_chars = min(MAX_KEPT_VALUE_CHARS, max_chars)  # a kept value needs no cut
+        read = self.pair
         chars = skipped = 0
         for pair in pairs:
             if capped and len(result) >= max_attributes:
                 self._out.attributes_cut += 1
                 skipped += 1
                 continue
-            key = pair.key
-            if not key:
+            decoded = read(pair)
+            if decoded is None:
                 skipped += 1
                 continue
-            value = pair.value
-            # A non-empty string is the common case: read it without asking which
-            # field is set (an empty one, or another type, takes the general path).
-            text = value.string_value
-            decoded: AttributeValue | None
-            if text:
-                length = len(text)
-                if length <= kept_chars:
-                    decoded = strings.get(text) or self._cache.keep(text)
-                else:
-                    if length > max_chars:
-                        text, length = self.text(text), max_chars
-                    decoded = text
-                chars += length
-            else:
-                which = value.WhichOneof("value")
-                if which in _PLAIN_VALUES:
-                    decoded = getattr(value, which)
-                else:
-                    decoded = self.value(value)
-                    if decoded is None:
-                        skipped += 1
-                        continue
-                    chars += _value_chars(decoded)
-            kept_key = strings.get(key)
-            if kept_key is None:
-                if len(key) > max_chars:
-                    key = self.text(key)
-                kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
-            result[kept_key] = decoded
+            key, value, length = decoded
+            result[key] = value
+            chars += length
         # A key given twice keeps its last value: then the characters counted are not
         # the result's, and its size is taken from the result itself.
         self._chars = chars if len(result) == len(pairs) - skipped else -1
         return result
+
+    def encoded_attributes(self, encoded: Sequence[bytes]) -> dict[str, AttributeValue] | None:
+        """``attributes`` for pairs given as their encodings: a pair seen before (same
+        bytes, same value cap) is taken decoded from the cache without parsing it.
+        None when a pair is not a ``KeyValue`` (the span is refused)."""
+        result: dict[str, AttributeValue] = {}
+        self._chars = 0
+        count = len(encoded)
+        if not count:
+            return result
+        max_attributes = self._max_attributes
+        capped = count > max_attributes
+        known = self._pairs
+        chars = skipped = 0
+        for raw in encoded:
+            if capped and len(result) >= max_attributes:
+                self._out.attributes_cut += 1
+                skipped += 1
+                continue
+            decoded = known.get(raw)
+            if decoded is None:
+                try:
+                    decoded = self.encoded_pair(raw)
+                except _MalformedPair:
+                    return None
+                if decoded is None:
+                    skipped += 1
+                    continue
+            key, value, length = decoded
+            result[key] = value
+            chars += length
+        self._chars = chars if len(result) == count - skipped else -1
+        return result
+
+    def encoded_pair(self, raw: bytes) -> _Pair | None:
+        """A pair not in the cache, parsed from its encoding and decoded (``pair``), and
+        kept when short and nothing was cut; ``_MalformedPair`` when not a ``KeyValue``."""
+        try:
+            pair = KeyValue.FromString(raw)
+        except (DecodeError, ValueError, RuntimeError):
+            raise _MalformedPair from None
+        cut = self._out.values_cut
+        decoded = self.pair(pair)
+        if decoded is not None and len(raw) <= MAX_KEPT_PAIR_BYTES and self._out.values_cut == cut:
+            self._cache.keep_pair(raw, decoded)
+        return decoded
+
+    def pair(self, pair: KeyValue) -> _Pair | None:
+        """One attribute: its key and value as kept, and the characters the size
+        estimate counts for it; None when it has no key or no value."""
+        key = pair.key
+        if not key:
+            return None
+        strings = self._strings
+        max_chars = self._max_chars
+        value = pair.value
+        # A non-empty string is the common case: read it without asking which
+        # field is set (an empty one, or another type, takes the general path).
+        text = value.string_value
+        decoded: AttributeValue | None
+        if text:
+            length = len(text)
+            if length <= MAX_KEPT_VALUE_CHARS and length <= max_chars:  # needs no cut
+                decoded = strings.get(text) or self._cache.keep(text)
+            else:
+                if length > max_chars:
+                    text, length = self.text(text), max_chars
+                decoded = text
+        else:
+            which = value.WhichOneof("value")
+            if which in _PLAIN_VALUES:
+                decoded = getattr(value, which)
+                length = 0
+            else:
+                decoded = self.value(value)
+                if decoded is None:
+                    return None
+                length = _value_chars(decoded)
+        kept_key = strings.get(key)
+        if kept_key is None:
+            if len(key) > max_chars:
+                key = self.text(key)
+            kept_key = self._cache.keep(key) if len(key) <= MAX_KEPT_KEY_CHARS else key
+        return kept_key, decoded, length
 
     def events(self, events: Iterable[ProtoSpan.Event]) -> list[Event]:
         result: list[Event] = []

@@ -9,14 +9,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from infinium_otel.gateway.core import Pipeline
+from infinium_otel.gateway.wire import parse_request
 
 __all__ = ["grpc_available", "start_grpc"]
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
 def grpc_available() -> bool:
@@ -39,9 +40,7 @@ def start_grpc(
     options = pipeline.options
 
     class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc,unused-ignore]
-        def Export(
-            self, request: ExportTraceServiceRequest, context: Any
-        ) -> ExportTraceServiceResponse:
+        def Export(self, request: Message, context: Any) -> ExportTraceServiceResponse:
             pipeline.count(requests=1)
             metadata = dict(context.invocation_metadata() or ())
             if not pipeline.authorized(metadata.get("authorization")):
@@ -65,8 +64,15 @@ def start_grpc(
         ],
         maximum_concurrent_rpcs=options.max_concurrent_requests,
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call,unused-ignore]
-        TraceService(), server
+    # The generated ``add_TraceServiceServicer_to_server``, with requests parsed as the
+    # HTTP listener parses them (spans' attributes left encoded: ``wire.py``).
+    export = grpc.unary_unary_rpc_method_handler(
+        TraceService().Export,
+        request_deserializer=parse_request,
+        response_serializer=ExportTraceServiceResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"Export": export}),)
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if credentials is not None:

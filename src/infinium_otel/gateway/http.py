@@ -23,17 +23,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from infinium_otel.gateway.bodies import BodyError, inflate, read_body
 from infinium_otel.gateway.core import Admission, Pipeline
 from infinium_otel.gateway.heads import fast_headers, read_head_lines
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
 from infinium_otel.gateway.streams import SocketWriter, kernel_timeouts, timed_reader
+from infinium_otel.gateway.wire import new_request
 
 __all__ = ["OtlpHttpServer"]
 
@@ -255,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 drained += len(chunk)
 
-    def _request(self, content_type: str) -> ExportTraceServiceRequest:
+    def _request(self, content_type: str) -> Message:
         options = self.server.pipeline.options
         limit = options.max_body_bytes
         try:
@@ -274,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return parse_json_request(body)
             except MalformedRequest as exc:
                 raise BodyError(400, str(exc)) from None
-        message = ExportTraceServiceRequest()
+        message = new_request()  # spans' attributes left encoded (``wire.py``)
         try:
             message.ParseFromString(body)
         except (DecodeError, ValueError, RuntimeError) as exc:
