@@ -4,6 +4,8 @@ OpenTelemetry providers sending to it with the official OTLP exporters."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +39,19 @@ def provider(exporter: SpanExporter, service: str) -> Iterator[TracerProvider]:
         yield made
     finally:
         made.shutdown()
+
+
+def stop_on_sigterm(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
+    """SIGTERM, as a service manager stops it; what it wrote by the time it exited."""
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=timeout)
+
+
+def reap(process: subprocess.Popen[str]) -> None:
+    """Kill the process if it still runs, so a failed test leaves nothing behind."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def get_json(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

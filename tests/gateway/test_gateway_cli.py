@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from exporter.test_concurrent_delivery import rendezvous_server
 from infinium_otel.sandbox import Sandbox
 
 from .otlp import request, span
-from .support import provider
+from .support import provider, reap, stop_on_sigterm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -73,12 +72,9 @@ def test_serves_then_delivers_held_runs_on_sigterm(sandbox: Sandbox) -> None:
                     pass
         time.sleep(0.3)
         assert sandbox.traces() == []
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out, err = stop_on_sigterm(process, timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(process)
     assert process.returncode == 0, err
     assert "2 spans received, 1 runs delivered" in out
     assert [t.payload["name"] for t in sandbox.traces()] == ["held"]
@@ -105,12 +101,9 @@ def test_exit_1_when_held_runs_cannot_be_delivered(sandbox: Sandbox) -> None:
             with p.get_tracer("cli").start_as_current_span("a", attributes=agent_attributes("x")):
                 pass
         sandbox.stop()  # Infinium is gone: the drain cannot deliver
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out, err = stop_on_sigterm(process, timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(process)
     assert process.returncode == 1, (out, err)
     assert "NOT delivered" in out
 
@@ -178,12 +171,9 @@ def test_sends_four_runs_at_once_by_default(sandbox: Sandbox) -> None:
                         with tracer.start_as_current_span("chat", attributes=chat_attributes()):
                             pass
             time.sleep(1.0)  # handed over together, sent together
-            process.send_signal(signal.SIGTERM)
-            out, err = process.communicate(timeout=30)
+            out, err = stop_on_sigterm(process, timeout=30)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            reap(process)
     assert process.returncode == 0, err
     assert "8 spans received, 4 runs delivered" in out
 
@@ -230,12 +220,9 @@ def test_admission_wait_reaches_the_gateway(
             stats = json.loads(answer.read())
         assert stats["gateway_backpressure_answers"] == (1 if second_answer == 429 else 0)
         assert stats["gateway_requests_waited_for_room"] == (0 if second_answer == 429 else 1)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out, err = stop_on_sigterm(process, timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(process)
     assert process.returncode == 0, err
     delivered = 2 if second_answer == 200 else 1
     assert f"{delivered} runs delivered" in out

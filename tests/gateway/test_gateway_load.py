@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import random
 import resource
-import signal
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from exporter.support import agent_attributes, chat_attributes
 from infinium_otel.sandbox import Sandbox
 
 from .otlp import request, span
-from .support import accounted, get_json, wait_until
+from .support import accounted, get_json, reap, stop_on_sigterm, wait_until
 from .test_gateway_cli import free_port, gateway_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -138,12 +137,9 @@ def test_a_thousand_concurrent_clients(sandbox: Sandbox) -> None:
         assert stats["gateway_hand_over_errors"] == 0
         assert stats["gateway_requests_failed"] == 0
         peak = peak_memory_mib(process.pid)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
+        out, err = stop_on_sigterm(process, timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(process)
     assert process.returncode == 0, err
     assert f"{2 * CLIENTS} spans received, {CLIENTS} runs delivered" in out
     assert "Traceback" not in err

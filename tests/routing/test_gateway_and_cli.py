@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
 from exporter.support import agent_attributes, chat_attributes
-from gateway.support import provider
+from gateway.support import provider, reap, stop_on_sigterm
 from gateway.test_gateway_cli import CLI, SRC, free_port
 from infinium_otel.cli import spool as spool_cli
 from infinium_otel.delivery.spool import Spool
@@ -85,12 +84,9 @@ def test_the_gateway_sends_each_services_runs_as_its_agent(
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(sandbox.traces()) < 2:
             time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out, err = stop_on_sigterm(process, timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(process)
     assert stored_by_agent(sandbox) == {BILLING: ["billing-run"], PLANNER: ["planner-run"]}
     # The unknown service's run had no route and no default: not delivered, and said so.
     assert process.returncode == 1, (out, err)
