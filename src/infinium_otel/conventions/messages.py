@@ -133,10 +133,18 @@ _MEDIA_BLOCKS = ("image", "document", "video", "audio")
 def _add_parts(parts: list[Any], pieces: list[str]) -> None:
     """The text of each part onto ``pieces``; a plain text part (most are) read at once."""
     for part in parts:
-        if type(part) is dict and part.get("type") == "text":
-            value = part.get("content", part.get("text"))
-            if type(value) is str and value:
-                pieces.append(value)
+        if type(part) is dict:
+            kind = part.get("type")
+            if kind == "text":
+                value = part.get("content", part.get("text"))
+                if type(value) is str and value:
+                    pieces.append(value)
+                    continue
+            elif kind == "tool_call" or kind == "tool_call_response":
+                # The parts model's call and result: _part_text's cases for them, at once.
+                piece = _tool_call_text(part) if kind == "tool_call" else _response_text(part)
+                if piece:
+                    pieces.append(piece)
                 continue
         piece = _part_text(part)
         if piece:
@@ -158,13 +166,7 @@ def _part_text(part: Any) -> str | None:
     if kind in ("tool_call", "function_call", "tool_use"):
         return _tool_call_text(part)
     if kind in ("tool_call_response", "function_call_output", "tool_result"):
-        if "response" in part:  # part.get("response", part.get("result", part.get("output")))
-            response = part["response"]
-        else:
-            response = part["result"] if "result" in part else part.get("output")
-        if response is None:
-            response = part.get("content")
-        return _tool_result_text(response)
+        return _response_text(part)
     if kind in ("reasoning", "thinking"):
         value = part.get("content", part.get("thinking", part.get("text")))
         rendered = text(value) if not isinstance(value, str) else value
@@ -180,6 +182,17 @@ def _part_text(part: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _response_text(part: Mapping[str, Any]) -> str | None:
+    """A tool result part's text: its response, result, output or else content."""
+    if "response" in part:  # part.get("response", part.get("result", part.get("output")))
+        response = part["response"]
+    else:
+        response = part["result"] if "result" in part else part.get("output")
+    if response is None:
+        response = part.get("content")
+    return _tool_result_text(response)
 
 
 def _media_text(part: Mapping[str, Any], kind: str) -> str:
@@ -366,16 +379,20 @@ def _items_from_end(document: str) -> Iterator[Any]:
     following = end - 1  # the separator after the item looked for: "," or the closing "]"
     search = following
     misses = 0
+    rfind = document.rfind
     for _ in range(_MAX_MESSAGES):
         while True:
-            start = document.rfind("{", 1, search)
+            start = rfind("{", 1, search)
             if start < 0 or misses > _MAX_MISSES:
                 raise _Undelimited
             search = start
             before = start - 1
-            while document[before] in JSON_WHITESPACE:
-                before -= 1
             separator = document[before]
+            if separator in JSON_WHITESPACE:
+                before -= 1
+                while document[before] in JSON_WHITESPACE:
+                    before -= 1
+                separator = document[before]
             if separator != "," and (separator != "[" or before != 0):
                 continue  # a value inside an object, or the first of a nested array
             try:
