@@ -44,11 +44,24 @@ Message = tuple[str, str]
 _MAX_MESSAGES = 200
 # Keys of a message in the GenAI parts model that ``message_from`` reads nothing else from.
 _PARTS_MESSAGE_KEYS = frozenset({"role", "parts", "finish_reason", "name", "id"})
+# The first characters of a text json_value parses (any other is no JSON it reads).
+_JSON_STARTS = '[{"'
 
 
 def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     """Messages from a JSON string, a list of message objects or a single message."""
-    parsed = json_value(value)
+    if type(value) is str:  # json_value's own case, inline
+        parsed = None
+        if value and value[0] in _JSON_STARTS:
+            try:
+                parsed, end = SCAN_JSON(value, 0)
+            except (StopIteration, ValueError, RecursionError):
+                pass
+            else:
+                if end != len(value) and value[end:].strip(JSON_WHITESPACE):
+                    parsed = None
+    else:
+        parsed = json_value(value)
     if parsed is None:
         plain = text(value)
         return [(default_role, plain)] if plain else []
@@ -60,12 +73,20 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
             return [message] if message else []
     if isinstance(parsed, list):
         out: list[Message] = []
-        for item in parsed[-_MAX_MESSAGES:]:
+        for item in parsed if len(parsed) <= _MAX_MESSAGES else parsed[-_MAX_MESSAGES:]:
             if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
                 role = item.get("role")
                 parts = item.get("parts")
                 if type(role) is str and role and type(parts) is list:
-                    # The parts model: message_from's first case, inline.
+                    # The parts model: message_from's first case, inline; one text part
+                    # (most messages) is its text, as _add_parts finds it.
+                    if len(parts) == 1:
+                        part = parts[0]
+                        if type(part) is dict and part.get("type") == "text":
+                            said = part.get("content", part.get("text"))
+                            if type(said) is str and said:
+                                out.append((role, said))
+                                continue
                     pieces: list[str] = []
                     _add_parts(parts, pieces)
                     if pieces:
@@ -281,17 +302,30 @@ def new_input_text(value: Any) -> str | None:
 
     A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
-    if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
-        try:
-            return new_input_of(_items_from_end(value))
-        except _Undelimited:
-            pass
-    parsed = json_value(value)
+    if type(value) is str:
+        if len(value) > _SCAN_FROM_END_OVER:
+            try:
+                return new_input_of(_items_from_end(value))
+            except _Undelimited:
+                pass
+        parsed = None  # json_value's own case, inline
+        if value and value[0] in _JSON_STARTS:
+            try:
+                parsed, end = SCAN_JSON(value, 0)
+            except (StopIteration, ValueError, RecursionError):
+                pass
+            else:
+                if end != len(value) and value[end:].strip(JSON_WHITESPACE):
+                    parsed = None
+    else:
+        parsed = json_value(value)
     if type(parsed) is not list and is_mapping(parsed):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
         return None
-    return new_input_of(reversed(parsed[-_MAX_MESSAGES:]))
+    return new_input_of(
+        reversed(parsed if len(parsed) <= _MAX_MESSAGES else parsed[-_MAX_MESSAGES:])
+    )
 
 
 def new_input_of(items_from_end: Iterable[Any]) -> str | None:
@@ -303,7 +337,16 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
             role = item.get("role")
             parts = item.get("parts")
             if type(role) is str and role and role != "assistant" and type(parts) is list:
-                # Not an assistant turn, in the parts model: message_from's first case, inline.
+                # Not an assistant turn, in the parts model: message_from's first case, inline;
+                # one text part (most turns) is its text, as _add_parts finds it.
+                if len(parts) == 1:
+                    part = parts[0]
+                    if type(part) is dict and part.get("type") == "text":
+                        said = part.get("content", part.get("text"))
+                        if type(said) is str and said:
+                            if role not in ("system", "developer"):
+                                tail.append((role, said))
+                            continue
                 pieces: list[str] = []
                 _add_parts(parts, pieces)
                 if pieces and role not in ("system", "developer"):
