@@ -24,6 +24,7 @@ from infinium_otel.conventions.kind import (
     AGENT,
     CHAIN,
     GENAI_OPERATION_KINDS,
+    LLM,
     TOOL,
     SpanKind,
     classify,
@@ -557,7 +558,31 @@ def _read_content(
     # attribute is missing. An agent's input is the user's question and its output the
     # final answer, not the last turn of its conversation.
     get = attributes.get
-    agent = facts.kind.is_agent_like or facts.kind is CHAIN
+    kind = facts.kind
+    if kind is LLM:
+        # A chat call with both message attributes and no summaries (most LLM spans): its new
+        # input and its output messages, as _read_input and _read_output find them first.
+        history = get(_INPUT_MESSAGES)
+        current = get(_OUTPUT_MESSAGES)
+        if (
+            history is not None
+            and current is not None
+            and get(_INPUT_SUMMARY) is None
+            and get(_OUTPUT_SUMMARY) is None
+        ):
+            input_text = new_input_text(history)
+            if input_text is None:
+                input_text = _read_input(span, attributes, False)
+            outputs = messages_from(current, "assistant")
+            output_text = (
+                (outputs[0][1] if len(outputs) == 1 else render(outputs)) if outputs else None
+            )
+            if not output_text:
+                output_text = _read_output(span, attributes, False)
+            facts.input_text = input_text
+            facts.output_text = output_text
+            return
+    agent = kind.is_agent_like or kind is CHAIN
     # A side none of whose attributes is present (and no events) has no text: the readers
     # below would each look and find nothing (a tool span's input and output, an agent's).
     input_text = None
