@@ -127,7 +127,7 @@ _TRANSPORT_MARKERS = (
 )
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, init=False)
 class SpanFacts:
     """What conversion needs to know about one span, whichever convention described it."""
 
@@ -164,6 +164,48 @@ class SpanFacts:
     session_id: str | None = None
     user_id: str | None = None
 
+    def __init__(
+        self,
+        span_id: int,
+        parent_id: int | None,
+        name: str,
+        kind: SpanKind,
+        start: int | None,
+        end: int | None,
+        failed: bool,
+        status_description: str | None,
+        scope_name: str | None,
+        scope_version: str | None,
+        **facts: Any,
+    ) -> None:
+        # Written out: the generated one fills in a default argument for each of the facts a
+        # span is read into later (one instance per span); any of them may still be given.
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.name = name
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.failed = failed
+        self.status_description = status_description
+        self.scope_name = scope_name
+        self.scope_version = scope_version
+        self.operation = self.agent_name = self.workflow_name = self.entity_name = None
+        self.model = self.provider = None
+        self.input_tokens = self.output_tokens = self.total_tokens = None
+        self.cost = self.temperature = None
+        self.tool_name = self.tool_arguments = self.tool_result = None
+        self.input_text = self.output_text = None
+        self.http_status = None
+        self.server_address = None
+        self.transport = False
+        self.conversation_id = self.session_id = self.user_id = None
+        if facts:
+            for field, value in facts.items():
+                if field not in _DEFAULTED:
+                    raise TypeError(f"SpanFacts() got an unexpected keyword argument {field!r}")
+                setattr(self, field, value)
+
     @property
     def duration_ms(self) -> int | None:
         if self.start is None or self.end is None:
@@ -189,6 +231,9 @@ class SpanFacts:
             self.failed = True
             self.status_description = self.status_description or other.status_description
 
+
+# The facts a span is read into after its identity, times, status and scope.
+_DEFAULTED = frozenset(field.name for field in dataclasses.fields(SpanFacts)[10:])
 
 _MERGEABLE = (
     "operation",
