@@ -352,6 +352,10 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
                 if pieces and role not in ("system", "developer"):
                     tail.append((role, pieces[0] if len(pieces) == 1 else "\n".join(pieces)))
                 continue
+            if role == "assistant" and type(parts) is list and parts:
+                first_part = parts[0]  # a call first: _assistant_with_text's answer, at once
+                if type(first_part) is dict and first_part.get("type") in _CALL_PARTS:
+                    break
         if _assistant_with_text(item):
             break  # the turn that ends the new input: not shown, so not rendered
         message = message_from(item)
