@@ -419,6 +419,12 @@ def _items_from_end(document: str) -> Iterator[Any]:
     swaps string and structure up to the end, and decoding from inside an item stops at that
     item's own closing bracket. Raises ``_Undelimited`` for anything else (an item that is not
     an object, a wrapper object, a text that is not JSON), and the caller parses it whole.
+
+    An item after the first is looked for first where ``json.dumps`` puts it, after ", ": a
+    brace there whose value ends where the item must is the one the walk over every brace
+    would find (no brace inside a decoded value decodes to the same end, and none lies
+    between its end and the separator), unless the walk would have given up first on the
+    braces inside it; then, and wherever that guess fails once, every brace is tried.
     """
     end = len(document.rstrip(JSON_WHITESPACE))
     if end < 2 or document[0] != "[" or document[end - 1] != "]":
@@ -427,7 +433,25 @@ def _items_from_end(document: str) -> Iterator[Any]:
     search = following
     misses = 0
     rfind = document.rfind
+    guess = True
     for _ in range(_MAX_MESSAGES):
+        if guess:
+            start = rfind(", {", 1, search) + 2
+            if start > 2:
+                try:
+                    item, stop = SCAN_JSON(document, start)
+                except (StopIteration, ValueError, RecursionError):
+                    guess = False
+                else:
+                    if (
+                        stop == following or not document[stop:following].strip(JSON_WHITESPACE)
+                    ) and document.count("{", start + 1, search) <= _MAX_MISSES:
+                        yield item
+                        following = search = start - 2
+                        continue
+                    guess = False
+            else:
+                guess = False
         while True:
             start = rfind("{", 1, search)
             if start < 0 or misses > _MAX_MISSES:
