@@ -99,3 +99,35 @@ def test_text_after_a_json_value_is_no_json() -> None:
     assert new_input_text('"just text"') is None
     assert messages_from('"just text"') == [("user", "just text")]
     assert messages_from("[broken") == [("user", "[broken")]
+
+
+_EDGE_PARTS: list[Any] = [
+    [{"type": "text", "content": ""}],
+    [{"type": "text", "content": "", "text": "x"}],
+    [{"type": "text", "text": "y"}],
+    [{"type": "text", "content": 5}],
+    [{"type": "text", "content": None, "text": "z"}],
+    [{"type": "text"}],
+    [{"type": "text", "content": "a"}, {"type": "text", "content": "b"}],
+    [{"type": "tool_call", "name": "f", "arguments": {"q": 1}}],
+    [{"type": "tool_call_response", "result": {"ok": True}}],
+    [{"type": "tool_call_response", "response": None, "content": "c"}],
+    ["plain"],
+    [],
+]
+
+
+def test_edge_parts_read_as_the_general_readers_read_them() -> None:
+    for parts in _EDGE_PARTS:
+        for role in ("user", "assistant", "system", "tool"):
+            history = [
+                {"role": "assistant", "parts": [{"type": "tool_call", "name": "g"}]},
+                {"role": role, "parts": parts},
+            ]
+            written = json.dumps(history)
+            expected = [m for m in (message_from(item, "user") for item in history) if m]
+            assert messages_from(written) == expected, parts
+            assert new_input_text(written) == reference_facts.new_input_text(written), parts
+            pieces: list[str] = []
+            _add_parts(parts, pieces)
+            assert pieces == [p for p in (_part_text(part) for part in parts) if p], parts
