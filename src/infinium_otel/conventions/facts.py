@@ -440,8 +440,10 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         facts.model = facts.model or text(parameters.get("model"))
         if facts.temperature is None:
             facts.temperature = number(parameters.get("temperature"), 0.0)
-    if plan.tool_name:
-        facts.tool_name = _first_text(get, plan.tool_name)
+    carried = plan.tool_name
+    if carried:
+        value = get(carried[0])
+        facts.tool_name = value if type(value) is str and value else _first_text(get, carried)
     if kind is TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
     if plan.any_other:
