@@ -24,6 +24,7 @@ from infinium_otel.conventions.kind import (
     AGENT,
     CHAIN,
     GENAI_OPERATION_KINDS,
+    LLM,
     TOOL,
     SpanKind,
     classify,
@@ -126,7 +127,7 @@ _TRANSPORT_MARKERS = (
 )
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, init=False)
 class SpanFacts:
     """What conversion needs to know about one span, whichever convention described it."""
 
@@ -163,6 +164,48 @@ class SpanFacts:
     session_id: str | None = None
     user_id: str | None = None
 
+    def __init__(
+        self,
+        span_id: int,
+        parent_id: int | None,
+        name: str,
+        kind: SpanKind,
+        start: int | None,
+        end: int | None,
+        failed: bool,
+        status_description: str | None,
+        scope_name: str | None,
+        scope_version: str | None,
+        **facts: Any,
+    ) -> None:
+        # Written out: the generated one fills in a default argument for each of the facts a
+        # span is read into later (one instance per span); any of them may still be given.
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.name = name
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.failed = failed
+        self.status_description = status_description
+        self.scope_name = scope_name
+        self.scope_version = scope_version
+        self.operation = self.agent_name = self.workflow_name = self.entity_name = None
+        self.model = self.provider = None
+        self.input_tokens = self.output_tokens = self.total_tokens = None
+        self.cost = self.temperature = None
+        self.tool_name = self.tool_arguments = self.tool_result = None
+        self.input_text = self.output_text = None
+        self.http_status = None
+        self.server_address = None
+        self.transport = False
+        self.conversation_id = self.session_id = self.user_id = None
+        if facts:
+            for field, value in facts.items():
+                if field not in _DEFAULTED:
+                    raise TypeError(f"SpanFacts() got an unexpected keyword argument {field!r}")
+                setattr(self, field, value)
+
     @property
     def duration_ms(self) -> int | None:
         if self.start is None or self.end is None:
@@ -188,6 +231,9 @@ class SpanFacts:
             self.failed = True
             self.status_description = self.status_description or other.status_description
 
+
+# The facts a span is read into after its identity, times, status and scope.
+_DEFAULTED = frozenset(field.name for field in dataclasses.fields(SpanFacts)[10:])
 
 _MERGEABLE = (
     "operation",
@@ -394,8 +440,10 @@ def read_span(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFac
         facts.model = facts.model or text(parameters.get("model"))
         if facts.temperature is None:
             facts.temperature = number(parameters.get("temperature"), 0.0)
-    if plan.tool_name:
-        facts.tool_name = _first_text(get, plan.tool_name)
+    carried = plan.tool_name
+    if carried:
+        value = get(carried[0])
+        facts.tool_name = value if type(value) is str and value else _first_text(get, carried)
     if kind is TOOL and facts.tool_name is None:
         facts.tool_name = facts.entity_name or facts.name
     if plan.any_other:
@@ -557,7 +605,31 @@ def _read_content(
     # attribute is missing. An agent's input is the user's question and its output the
     # final answer, not the last turn of its conversation.
     get = attributes.get
-    agent = facts.kind.is_agent_like or facts.kind is CHAIN
+    kind = facts.kind
+    if kind is LLM:
+        # A chat call with both message attributes and no summaries (most LLM spans): its new
+        # input and its output messages, as _read_input and _read_output find them first.
+        history = get(_INPUT_MESSAGES)
+        current = get(_OUTPUT_MESSAGES)
+        if (
+            history is not None
+            and current is not None
+            and get(_INPUT_SUMMARY) is None
+            and get(_OUTPUT_SUMMARY) is None
+        ):
+            input_text = new_input_text(history)
+            if input_text is None:
+                input_text = _read_input(span, attributes, False)
+            outputs = messages_from(current, "assistant")
+            output_text = (
+                (outputs[0][1] if len(outputs) == 1 else render(outputs)) if outputs else None
+            )
+            if not output_text:
+                output_text = _read_output(span, attributes, False)
+            facts.input_text = input_text
+            facts.output_text = output_text
+            return
+    agent = kind.is_agent_like or kind is CHAIN
     # A side none of whose attributes is present (and no events) has no text: the readers
     # below would each look and find nothing (a tool span's input and output, an agent's).
     input_text = None

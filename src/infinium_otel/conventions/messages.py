@@ -44,11 +44,24 @@ Message = tuple[str, str]
 _MAX_MESSAGES = 200
 # Keys of a message in the GenAI parts model that ``message_from`` reads nothing else from.
 _PARTS_MESSAGE_KEYS = frozenset({"role", "parts", "finish_reason", "name", "id"})
+# The first characters of a text json_value parses (any other is no JSON it reads).
+_JSON_STARTS = '[{"'
 
 
 def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     """Messages from a JSON string, a list of message objects or a single message."""
-    parsed = json_value(value)
+    if type(value) is str:  # json_value's own case, inline
+        parsed = None
+        if value and value[0] in _JSON_STARTS:
+            try:
+                parsed, end = SCAN_JSON(value, 0)
+            except (StopIteration, ValueError, RecursionError):
+                pass
+            else:
+                if end != len(value) and value[end:].strip(JSON_WHITESPACE):
+                    parsed = None
+    else:
+        parsed = json_value(value)
     if parsed is None:
         plain = text(value)
         return [(default_role, plain)] if plain else []
@@ -60,12 +73,20 @@ def messages_from(value: Any, default_role: str = "user") -> list[Message]:
             return [message] if message else []
     if isinstance(parsed, list):
         out: list[Message] = []
-        for item in parsed[-_MAX_MESSAGES:]:
+        for item in parsed if len(parsed) <= _MAX_MESSAGES else parsed[-_MAX_MESSAGES:]:
             if type(item) is dict and item.keys() <= _PARTS_MESSAGE_KEYS:
                 role = item.get("role")
                 parts = item.get("parts")
                 if type(role) is str and role and type(parts) is list:
-                    # The parts model: message_from's first case, inline.
+                    # The parts model: message_from's first case, inline; one text part
+                    # (most messages) is its text, as _add_parts finds it.
+                    if len(parts) == 1:
+                        part = parts[0]
+                        if type(part) is dict and part.get("type") == "text":
+                            said = part.get("content", part.get("text"))
+                            if type(said) is str and said:
+                                out.append((role, said))
+                                continue
                     pieces: list[str] = []
                     _add_parts(parts, pieces)
                     if pieces:
@@ -133,10 +154,18 @@ _MEDIA_BLOCKS = ("image", "document", "video", "audio")
 def _add_parts(parts: list[Any], pieces: list[str]) -> None:
     """The text of each part onto ``pieces``; a plain text part (most are) read at once."""
     for part in parts:
-        if type(part) is dict and part.get("type") == "text":
-            value = part.get("content", part.get("text"))
-            if type(value) is str and value:
-                pieces.append(value)
+        if type(part) is dict:
+            kind = part.get("type")
+            if kind == "text":
+                value = part.get("content", part.get("text"))
+                if type(value) is str and value:
+                    pieces.append(value)
+                    continue
+            elif kind == "tool_call" or kind == "tool_call_response":
+                # The parts model's call and result: _part_text's cases for them, at once.
+                piece = _tool_call_text(part) if kind == "tool_call" else _response_text(part)
+                if piece:
+                    pieces.append(piece)
                 continue
         piece = _part_text(part)
         if piece:
@@ -158,13 +187,7 @@ def _part_text(part: Any) -> str | None:
     if kind in ("tool_call", "function_call", "tool_use"):
         return _tool_call_text(part)
     if kind in ("tool_call_response", "function_call_output", "tool_result"):
-        if "response" in part:  # part.get("response", part.get("result", part.get("output")))
-            response = part["response"]
-        else:
-            response = part["result"] if "result" in part else part.get("output")
-        if response is None:
-            response = part.get("content")
-        return _tool_result_text(response)
+        return _response_text(part)
     if kind in ("reasoning", "thinking"):
         value = part.get("content", part.get("thinking", part.get("text")))
         rendered = text(value) if not isinstance(value, str) else value
@@ -180,6 +203,17 @@ def _part_text(part: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _response_text(part: Mapping[str, Any]) -> str | None:
+    """A tool result part's text: its response, result, output or else content."""
+    if "response" in part:  # part.get("response", part.get("result", part.get("output")))
+        response = part["response"]
+    else:
+        response = part["result"] if "result" in part else part.get("output")
+    if response is None:
+        response = part.get("content")
+    return _tool_result_text(response)
 
 
 def _media_text(part: Mapping[str, Any], kind: str) -> str:
@@ -268,17 +302,30 @@ def new_input_text(value: Any) -> str | None:
 
     A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
-    if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
-        try:
-            return new_input_of(_items_from_end(value))
-        except _Undelimited:
-            pass
-    parsed = json_value(value)
+    if type(value) is str:
+        if len(value) > _SCAN_FROM_END_OVER:
+            try:
+                return new_input_of(_items_from_end(value))
+            except _Undelimited:
+                pass
+        parsed = None  # json_value's own case, inline
+        if value and value[0] in _JSON_STARTS:
+            try:
+                parsed, end = SCAN_JSON(value, 0)
+            except (StopIteration, ValueError, RecursionError):
+                pass
+            else:
+                if end != len(value) and value[end:].strip(JSON_WHITESPACE):
+                    parsed = None
+    else:
+        parsed = json_value(value)
     if type(parsed) is not list and is_mapping(parsed):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
         return None
-    return new_input_of(reversed(parsed[-_MAX_MESSAGES:]))
+    return new_input_of(
+        reversed(parsed if len(parsed) <= _MAX_MESSAGES else parsed[-_MAX_MESSAGES:])
+    )
 
 
 def new_input_of(items_from_end: Iterable[Any]) -> str | None:
@@ -290,12 +337,25 @@ def new_input_of(items_from_end: Iterable[Any]) -> str | None:
             role = item.get("role")
             parts = item.get("parts")
             if type(role) is str and role and role != "assistant" and type(parts) is list:
-                # Not an assistant turn, in the parts model: message_from's first case, inline.
+                # Not an assistant turn, in the parts model: message_from's first case, inline;
+                # one text part (most turns) is its text, as _add_parts finds it.
+                if len(parts) == 1:
+                    part = parts[0]
+                    if type(part) is dict and part.get("type") == "text":
+                        said = part.get("content", part.get("text"))
+                        if type(said) is str and said:
+                            if role not in ("system", "developer"):
+                                tail.append((role, said))
+                            continue
                 pieces: list[str] = []
                 _add_parts(parts, pieces)
                 if pieces and role not in ("system", "developer"):
                     tail.append((role, pieces[0] if len(pieces) == 1 else "\n".join(pieces)))
                 continue
+            if role == "assistant" and type(parts) is list and parts:
+                first_part = parts[0]  # a call first: _assistant_with_text's answer, at once
+                if type(first_part) is dict and first_part.get("type") in _CALL_PARTS:
+                    break
         if _assistant_with_text(item):
             break  # the turn that ends the new input: not shown, so not rendered
         message = message_from(item)
@@ -359,6 +419,12 @@ def _items_from_end(document: str) -> Iterator[Any]:
     swaps string and structure up to the end, and decoding from inside an item stops at that
     item's own closing bracket. Raises ``_Undelimited`` for anything else (an item that is not
     an object, a wrapper object, a text that is not JSON), and the caller parses it whole.
+
+    An item after the first is looked for first where ``json.dumps`` puts it, after ", ": a
+    brace there whose value ends where the item must is the one the walk over every brace
+    would find (no brace inside a decoded value decodes to the same end, and none lies
+    between its end and the separator), unless the walk would have given up first on the
+    braces inside it; then, and wherever that guess fails once, every brace is tried.
     """
     end = len(document.rstrip(JSON_WHITESPACE))
     if end < 2 or document[0] != "[" or document[end - 1] != "]":
@@ -366,16 +432,38 @@ def _items_from_end(document: str) -> Iterator[Any]:
     following = end - 1  # the separator after the item looked for: "," or the closing "]"
     search = following
     misses = 0
+    rfind = document.rfind
+    guess = True
     for _ in range(_MAX_MESSAGES):
+        if guess:
+            start = rfind(", {", 1, search) + 2
+            if start > 2:
+                try:
+                    item, stop = SCAN_JSON(document, start)
+                except (StopIteration, ValueError, RecursionError):
+                    guess = False
+                else:
+                    if (
+                        stop == following or not document[stop:following].strip(JSON_WHITESPACE)
+                    ) and document.count("{", start + 1, search) <= _MAX_MISSES:
+                        yield item
+                        following = search = start - 2
+                        continue
+                    guess = False
+            else:
+                guess = False
         while True:
-            start = document.rfind("{", 1, search)
+            start = rfind("{", 1, search)
             if start < 0 or misses > _MAX_MISSES:
                 raise _Undelimited
             search = start
             before = start - 1
-            while document[before] in JSON_WHITESPACE:
-                before -= 1
             separator = document[before]
+            if separator in JSON_WHITESPACE:
+                before -= 1
+                while document[before] in JSON_WHITESPACE:
+                    before -= 1
+                separator = document[before]
             if separator != "," and (separator != "[" or before != 0):
                 continue  # a value inside an object, or the first of a nested array
             try:

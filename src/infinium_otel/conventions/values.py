@@ -160,9 +160,12 @@ def to_json(value: Any) -> str | None:
     try:
         if _C_ENCODE is None:
             return _ENCODER.encode(value)
-        return "".join(_C_ENCODE(value, 0))
+        return _JOIN(_C_ENCODE(value, 0))
     except (ValueError, TypeError, RecursionError):
         return None
+
+
+_JOIN = "".join
 
 
 def first(attributes: Mapping[str, Any], names: Sequence[str]) -> Any:

@@ -210,6 +210,69 @@ def _step(
         description = _step_description(facts)
     if type(description) is not str or len(description) > SHORT_TEXT_MAX:
         description = shown_text(description, SHORT_TEXT_MAX)
+    is_tool = kind is TOOL
+    if is_tool:
+        preview_in, preview_out = facts.tool_arguments, facts.tool_result
+    else:
+        preview_in, preview_out = facts.input_text, facts.output_text
+    # Shown when the text is (shown_text's own first case inline); absent when it is empty.
+    shown_in: Any = None
+    if preview_in:
+        shown_in = (
+            preview_in
+            if type(preview_in) is str and len(preview_in) <= STEP_INPUT_PREVIEW_MAX
+            else shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
+        )
+    shown_out: Any = None
+    if preview_out:
+        shown_out = (
+            preview_out
+            if type(preview_out) is str and len(preview_out) <= STEP_OUTPUT_PREVIEW_MAX
+            else shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
+        )
+    parent = node.parent
+    span_id = facts.span_id
+    metadata: dict[str, Any] = (
+        {"depth": node.depth, "span_id": f"{span_id:016x}", "kind": _KIND_VALUES[kind]}
+        if parent is None
+        else {
+            "depth": node.depth,
+            "parent_step": parent.number,
+            "span_id": f"{span_id:016x}",
+            "kind": _KIND_VALUES[kind],
+        }
+    )
+    scope_name = facts.scope_name
+    if scope_name is not None:
+        if type(scope_name) is not str:
+            scope_name = plain_value(scope_name)
+        if scope_name is not None:
+            metadata["instrumentation"] = scope_name
+    counted_call = span_id in counted
+    if duration_ms is not None and preview_in and preview_out and error is None:
+        # The common step (timed, with both previews, no error): one literal in key order.
+        if is_tool and not counted_call:
+            return {
+                "step_number": node.number,
+                "action": "tool_use",
+                "description": description,
+                "duration_ms": duration_ms,
+                "input_preview": shown_in,
+                "output_preview": shown_out,
+                "tool_call": _tool_call(node, duration_ms, preview_in, preview_out, None),
+                "metadata": metadata,
+            }
+        if counted_call and not is_tool:
+            return {
+                "step_number": node.number,
+                "action": _ACTIONS.get(kind, "operation"),
+                "description": description,
+                "duration_ms": duration_ms,
+                "input_preview": shown_in,
+                "output_preview": shown_out,
+                "llm_call": llm_call(facts, duration_ms),
+                "metadata": metadata,
+            }
     step: dict[str, Any] = {
         "step_number": node.number,
         "action": _ACTIONS.get(kind, "operation"),
@@ -217,43 +280,16 @@ def _step(
     }
     if duration_ms is not None:
         step["duration_ms"] = duration_ms
-    is_tool = kind is TOOL
-    if is_tool:
-        preview_in, preview_out = facts.tool_arguments, facts.tool_result
-    else:
-        preview_in, preview_out = facts.input_text, facts.output_text
     if preview_in:
-        step["input_preview"] = (
-            preview_in
-            if type(preview_in) is str and len(preview_in) <= STEP_INPUT_PREVIEW_MAX
-            else shown_text(preview_in, STEP_INPUT_PREVIEW_MAX)
-        )
+        step["input_preview"] = shown_in
     if preview_out:
-        step["output_preview"] = (
-            preview_out
-            if type(preview_out) is str and len(preview_out) <= STEP_OUTPUT_PREVIEW_MAX
-            else shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
-        )
+        step["output_preview"] = shown_out
     if error is not None:
         step["error"] = error
     if is_tool:
         step["tool_call"] = _tool_call(node, duration_ms, preview_in, preview_out, error)
-    if facts.span_id in counted:
+    if counted_call:
         step["llm_call"] = llm_call(facts, duration_ms)
-    parent = node.parent
-    metadata: dict[str, Any] = (
-        {"depth": node.depth}
-        if parent is None
-        else {"depth": node.depth, "parent_step": parent.number}
-    )
-    metadata["span_id"] = f"{facts.span_id:016x}"
-    metadata["kind"] = _KIND_VALUES[kind]
-    scope_name = facts.scope_name
-    if scope_name is not None:
-        if type(scope_name) is not str:
-            scope_name = plain_value(scope_name)
-        if scope_name is not None:
-            metadata["instrumentation"] = scope_name
     step["metadata"] = metadata
     return step
 

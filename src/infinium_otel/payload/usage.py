@@ -143,9 +143,10 @@ def llm_usage(
             total = (0 if total is None else total) + tokens
         if facts.cost is not None:
             costs.append(facts.cost)
-        duration_ms = facts.duration_ms
-        if duration_ms is not None:
-            latency = (0 if latency is None else latency) + duration_ms
+        start, end = facts.start, facts.end  # facts.duration_ms, without the call
+        if start is not None and end is not None:
+            duration_ms = (end - start) // 1_000_000
+            latency = (0 if latency is None else latency) + max(0, duration_ms)
     _put(usage, "prompt_tokens", prompt)
     _put(usage, "completion_tokens", completion)
     _put(usage, "total_tokens", total)
