@@ -44,24 +44,11 @@ Message = tuple[str, str]
 _MAX_MESSAGES = 200
 # Keys of a message in the GenAI parts model that ``message_from`` reads nothing else from.
 _PARTS_MESSAGE_KEYS = frozenset({"role", "parts", "finish_reason", "name", "id"})
-# The first characters of a text json_value parses (any other is no JSON it reads).
-_JSON_STARTS = '[{"'
 
 
 def messages_from(value: Any, default_role: str = "user") -> list[Message]:
     """Messages from a JSON string, a list of message objects or a single message."""
-    if type(value) is str:  # json_value's own case, inline
-        parsed = None
-        if value and value[0] in _JSON_STARTS:
-            try:
-                parsed, end = SCAN_JSON(value, 0)
-            except (StopIteration, ValueError, RecursionError):
-                pass
-            else:
-                if end != len(value) and value[end:].strip(JSON_WHITESPACE):
-                    parsed = None
-    else:
-        parsed = json_value(value)
+    parsed = json_value(value)
     if parsed is None:
         plain = text(value)
         return [(default_role, plain)] if plain else []
@@ -302,23 +289,12 @@ def new_input_text(value: Any) -> str | None:
 
     A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
-    if type(value) is str:
-        if len(value) > _SCAN_FROM_END_OVER:
-            try:
-                return new_input_of(_items_from_end(value))
-            except _Undelimited:
-                pass
-        parsed = None  # json_value's own case, inline
-        if value and value[0] in _JSON_STARTS:
-            try:
-                parsed, end = SCAN_JSON(value, 0)
-            except (StopIteration, ValueError, RecursionError):
-                pass
-            else:
-                if end != len(value) and value[end:].strip(JSON_WHITESPACE):
-                    parsed = None
-    else:
-        parsed = json_value(value)
+    if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
+        try:
+            return new_input_of(_items_from_end(value))
+        except _Undelimited:
+            pass
+    parsed = json_value(value)
     if type(parsed) is not list and is_mapping(parsed):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
