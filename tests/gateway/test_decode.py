@@ -27,7 +27,7 @@ from opentelemetry.trace.span import TraceState
 
 from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.trace_buffer import estimate_span_bytes
-from infinium_otel.gateway import decode
+from infinium_otel.gateway import decode, span_making
 from infinium_otel.gateway.decode import DecodeCache, DecodeLimits, decode_request
 from infinium_otel.gateway.grouper import with_local_parents
 from infinium_otel.gateway.otlp_json import MalformedRequest, parse_json_request
@@ -481,7 +481,7 @@ def test_spans_are_made_with_the_constructor_when_it_sets_other_fields(
 ) -> None:
     """The import-time check refuses direct construction for an SDK whose constructor
     sets more, other or differently named fields; decoding then uses the constructor."""
-    assert decode._spans_can_be_made_directly()
+    assert span_making.spans_can_be_made_directly()
     constructor = ReadableSpan.__init__
 
     def more(self: ReadableSpan, *args: Any, **kwargs: Any) -> None:
@@ -489,11 +489,11 @@ def test_spans_are_made_with_the_constructor_when_it_sets_other_fields(
         self._dropped = 0  # type: ignore[attr-defined]
 
     monkeypatch.setattr(ReadableSpan, "__init__", more)
-    assert not decode._spans_can_be_made_directly()
+    assert not span_making.spans_can_be_made_directly()
     monkeypatch.setattr(ReadableSpan, "__init__", constructor)
 
     def renamed(span: ReadableSpan, name: str, *rest: Any) -> None:
         raise AttributeError("no such field")
 
-    monkeypatch.setattr(decode, "_span_fields_set_directly", renamed)
-    assert not decode._spans_can_be_made_directly()
+    monkeypatch.setattr(span_making, "span_fields_set_directly", renamed)
+    assert not span_making.spans_can_be_made_directly()

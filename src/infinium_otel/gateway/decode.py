@@ -18,9 +18,8 @@ trace (``TraceBatch``): the grouper reads no span again.
 from __future__ import annotations
 
 import base64
-import inspect
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +35,14 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
 from infinium_otel.export.trace_buffer import _SPAN_BYTES, _VALUE_BYTES, estimate_span_bytes
+from infinium_otel.gateway.span_making import (
+    DIRECT,
+    PLAIN_CONTEXTS,
+    POSITIONAL,
+    AttributeValue,
+    SpanAttributes,
+    span_by_keyword,
+)
 from infinium_otel.gateway.wire import RAW_REQUEST
 
 __all__ = ["DecodeCache", "DecodeLimits", "Decoded", "TraceBatch", "decode_request"]
@@ -69,24 +76,7 @@ _new_tuple = tuple.__new__
 _new_object = object.__new__
 
 
-def _contexts_are_plain_tuples() -> bool:
-    """Whether a ``SpanContext`` is the tuple ``(trace_id, span_id, is_remote,
-    trace_flags, trace_state, is_valid)``, so one whose ids are checked here already
-    can be made without the SDK's ``__new__`` (a Python call that checks them again)."""
-    try:
-        made = _new_tuple(SpanContext, (1, 2, True, _SAMPLED, DEFAULT_TRACE_STATE, True))
-        official = SpanContext(1, 2, is_remote=True, trace_flags=_SAMPLED)
-        return (
-            made == official
-            and (made.trace_id, made.span_id, made.is_remote, made.is_valid) == (1, 2, True, True)
-            and made.trace_flags is official.trace_flags
-            and made.trace_state is official.trace_state
-        )
-    except Exception:  # another layout: the constructor is used
-        return False
-
-
-_PLAIN_CONTEXTS = _contexts_are_plain_tuples()
+_PLAIN_CONTEXTS = PLAIN_CONTEXTS  # module globals: read per span, set by tests
 # Strings kept once for all spans (attribute keys, short values): how many, how long
 # a key and a value may be to be kept.
 MAX_KEPT_STRINGS = 4096
@@ -99,154 +89,8 @@ MAX_KEPT_PAIRS = 4096
 MAX_KEPT_PAIR_BYTES = 128
 _NO_STATE = DEFAULT_TRACE_STATE
 
-# ``ReadableSpan``'s parameters in the order this module passes them. A positional call
-# costs less than half a call by keyword; used only while the SDK's signature starts
-# with exactly these (checked once, here), else the keyword call.
-_SPAN_PARAMETERS = (
-    "name",
-    "context",
-    "parent",
-    "resource",
-    "attributes",
-    "events",
-    "links",
-    "kind",
-    "instrumentation_info",
-    "status",
-    "start_time",
-    "end_time",
-    "instrumentation_scope",
-)
-_POSITIONAL = tuple(inspect.signature(ReadableSpan.__init__).parameters)[1:14] == _SPAN_PARAMETERS
-
-
-def _span_fields_set_directly(
-    span: ReadableSpan,
-    name: str,
-    context: SpanContext | None,
-    parent: SpanContext | None,
-    resource: Resource,
-    attributes: Any,
-    events: Sequence[Event],
-    links: Sequence[Link],
-    kind: SpanKind,
-    status: Status,
-    start_time: int,
-    end_time: int,
-    scope: InstrumentationScope | None,
-) -> None:
-    """The fields ``ReadableSpan.__init__`` sets, in its order (the reference for the
-    inline copy in ``_Reader.span`` and for the check below)."""
-    span._name = name
-    span._context = context
-    span._kind = kind
-    span._instrumentation_info = None
-    span._instrumentation_scope = scope
-    span._parent = parent
-    span._start_time = start_time
-    span._end_time = end_time
-    span._attributes = attributes
-    span._events = events
-    span._links = links
-    span._resource = resource
-    span._status = status
-
-
-def _spans_can_be_made_directly() -> bool:
-    """Whether a ``ReadableSpan`` made without its constructor, by setting the fields
-    above, equals one the constructor makes (same fields, same values, same order, no
-    other state): then the decoder makes spans so, without a Python call per span."""
-    try:
-        values = (
-            "n",
-            SpanContext(1, 2, is_remote=False, trace_flags=_SAMPLED),
-            SpanContext(1, 3, is_remote=True, trace_flags=_SAMPLED),
-            Resource({"r": 1}),
-            SpanAttributes({"a": 1}),
-            (Event("e", {}, 5),),
-            (Link(SpanContext(4, 5, is_remote=False)),),
-            SpanKind.CLIENT,
-            Status(StatusCode.ERROR, "m"),
-            5,
-            6,
-            InstrumentationScope("s"),
-        )
-        official = _span_by_keyword(*values)
-        made = _new_object(ReadableSpan)
-        _span_fields_set_directly(made, *values)
-        return (
-            type(made) is ReadableSpan
-            and list(vars(made).items()) == list(vars(official).items())
-            and all(vars(made)[key] is vars(official)[key] for key in vars(official))
-            and (made.name, made.context, made.parent, made.resource, made.attributes)
-            == (official.name, official.context, official.parent, official.resource, {"a": 1})
-            and (made.kind, made.status, made.start_time, made.end_time, made.events)
-            == (official.kind, official.status, 5, 6, official.events)
-            and made.instrumentation_scope is official.instrumentation_scope
-        )
-    except Exception:  # another SDK: the constructor is used
-        return False
-
-
-def _span_by_keyword(
-    name: str,
-    context: SpanContext,
-    parent: SpanContext | None,
-    resource: Resource,
-    attributes: SpanAttributes,
-    events: Sequence[Event],
-    links: Sequence[Link],
-    kind: SpanKind,
-    status: Status,
-    start_time: int,
-    end_time: int,
-    scope: InstrumentationScope,
-) -> ReadableSpan:
-    """The span by keyword, for an SDK whose parameters are in another order."""
-    return ReadableSpan(
-        name=name,
-        context=context,
-        parent=parent,
-        resource=resource,
-        attributes=attributes,
-        events=events,
-        links=links,
-        kind=kind,
-        status=status,
-        start_time=start_time,
-        end_time=end_time,
-        instrumentation_scope=scope,
-    )
-
-
-AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...]
-
-
-class SpanAttributes(Mapping[str, AttributeValue]):
-    """A decoded span's attributes, held as the SDK holds an ended span's: the plain
-    dict as ``_dict``. Readers that look there (``span_attributes``, the exporter's
-    assembly and conversion) read it as it is; given a bare dict they would copy it
-    for every span, twice."""
-
-    __slots__ = ("_dict",)
-
-    def __init__(self, values: dict[str, AttributeValue]) -> None:
-        self._dict = values
-
-    def __getitem__(self, key: str) -> AttributeValue:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __repr__(self) -> str:
-        return repr(self._dict)
-
-
-_DIRECT = _spans_can_be_made_directly()
+_POSITIONAL = POSITIONAL
+_DIRECT = DIRECT
 
 
 @dataclass(frozen=True)
@@ -612,7 +456,7 @@ class _Reader:
                     scope,
                 )
             else:
-                readable = _span_by_keyword(
+                readable = span_by_keyword(
                     name,
                     context,
                     parent,
