@@ -1,7 +1,8 @@
 """One span's facts, normalised across conventions (GenAI, then OpenInference, then OpenLLMetry).
 
-``read_facts`` is the only place that knows which attribute a fact comes
-from; everything after it (steps, usage, errors) works on ``SpanFacts``.
+``read_facts`` (with the input and output readers of ``content.py``) is the only
+place that knows which attribute a fact comes from; everything after it (steps,
+usage, errors) works on ``SpanFacts``.
 Content (message text, tool arguments and results) is read only when content
 capture is on, so with it off no text can leak further down by mistake.
 """
@@ -20,6 +21,7 @@ from opentelemetry.trace import SpanContext, Status, StatusCode
 from opentelemetry.trace import SpanKind as OtelSpanKind
 
 from infinium_otel.conventions import genai, infinium, names, openinference, openllmetry
+from infinium_otel.conventions.content import read_input, read_output
 from infinium_otel.conventions.kind import (
     AGENT,
     CHAIN,
@@ -30,14 +32,10 @@ from infinium_otel.conventions.kind import (
     classify,
 )
 from infinium_otel.conventions.messages import (
-    Message,
     content_text,
-    final_answer,
     messages_from,
     new_input_text,
-    question,
     render,
-    render_new_input,
 )
 from infinium_otel.conventions.sdk_fields import (
     SCOPE_FIELDS_HOLD,
@@ -619,13 +617,13 @@ def _read_content(
         ):
             input_text = new_input_text(history)
             if input_text is None:
-                input_text = _read_input(span, attributes, False)
+                input_text = read_input(span, attributes, False)
             outputs = messages_from(current, "assistant")
             output_text = (
                 (outputs[0][1] if len(outputs) == 1 else render(outputs)) if outputs else None
             )
             if not output_text:
-                output_text = _read_output(span, attributes, False)
+                output_text = read_output(span, attributes, False)
             facts.input_text = input_text
             facts.output_text = output_text
             return
@@ -634,10 +632,10 @@ def _read_content(
     # below would each look and find nothing (a tool span's input and output, an agent's).
     input_text = None
     if with_events or plan.reads_input:
-        input_text = _read_input(span, attributes, agent)
+        input_text = read_input(span, attributes, agent)
     output_text = None
     if with_events or plan.reads_output:
-        output_text = _read_output(span, attributes, agent)
+        output_text = read_output(span, attributes, agent)
     if agent and output_text is not None:
         output_text = output_text.strip() or None  # an answer's trailing newline is no content
     facts.input_text = input_text
@@ -671,111 +669,3 @@ def has_events(span: ReadableSpan) -> bool:
         return len(events) > 0 if events is not None else bool(span.events)
     except TypeError:
         return bool(span.events)
-
-
-def _read_input(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) -> str | None:
-    """The span's input text: an explicit summary, an agent's question, the new turns of
-    its history, else its raw input value."""
-    get = attributes.get
-    events: Any = None
-    summary = get(_INPUT_SUMMARY)
-    input_text = None if summary is None else _text(summary)
-    if input_text is None:
-        history = get(_INPUT_MESSAGES)
-        if history is None:
-            events = span.events or ()
-        if agent:
-            input_text = _agent_input(attributes, events or ())
-        if input_text is None:
-            if history is None:
-                history = genai.message_source(attributes, events, _INPUT_MESSAGES)
-            if history is not None:
-                input_text = new_input_text(history)  # renders only what is shown
-    if input_text is None:
-        inputs: list[Message] = genai.input_messages(attributes, events or ())
-        if not inputs:
-            # Flattened histories: only the messages after the last assistant one are
-            # rendered, unless none is shown (then all are, as below).
-            if openinference.has_input_messages(attributes):
-                input_text = openinference.new_input_text(attributes)
-            else:
-                input_text = openllmetry.new_input_text(attributes)
-            if input_text is not None:
-                return input_text
-            inputs = openinference.input_messages(attributes) or openllmetry.input_messages(
-                attributes
-            )
-        input_text = (
-            render_new_input(inputs)
-            or render(openinference.value_text(attributes, openinference.INPUT_VALUE))
-            or openllmetry.entity_text(attributes, openllmetry.ENTITY_INPUT)
-        )
-    return input_text
-
-
-def _read_output(span: ReadableSpan, attributes: Mapping[str, Any], agent: bool) -> str | None:
-    """The span's output text: an explicit summary, an agent's final answer, its output
-    messages, else its raw output value."""
-    get = attributes.get
-    events: Any = None
-    summary = get(_OUTPUT_SUMMARY)
-    output_text = None if summary is None else _text(summary)
-    if output_text is None:
-        current = get(_OUTPUT_MESSAGES)
-        if current is None:
-            events = span.events or ()
-        if agent:
-            output_text = _agent_output(attributes, events or ())
-    if output_text is None:
-        outputs: list[Message] = (
-            messages_from(current, "assistant")  # the attribute: what output_messages reads first
-            if current is not None
-            else genai.output_messages(attributes, events or ())
-        )
-        if not outputs:
-            outputs = openinference.output_messages(attributes) or openllmetry.output_messages(
-                attributes
-            )
-        output_text = (
-            (outputs[0][1] if len(outputs) == 1 else render(outputs))  # one message: its text
-            or render(openinference.value_text(attributes, openinference.OUTPUT_VALUE))
-            or openllmetry.entity_text(attributes, openllmetry.ENTITY_OUTPUT)
-        )
-    return output_text
-
-
-def _agent_input(attributes: Mapping[str, Any], events: Any) -> str | None:
-    """An agent's question: from its whole conversation (pydantic-ai), its input messages
-    (system instructions are not the question), or its call arguments (OpenInference)."""
-    conversation = attributes.get(names.PYDANTIC_AI_ALL_MESSAGES)
-    if conversation is not None:
-        found = question(conversation)
-        if found:
-            return found
-    current = genai.message_source(attributes, events, genai.INPUT_MESSAGES)
-    if current is not None:
-        found = question(current)
-        if found:
-            return found
-    return openinference.agent_input(attributes)
-
-
-def _agent_output(attributes: Mapping[str, Any], events: Any) -> str | None:
-    """An agent's final answer: pydantic-ai's ``final_result``, else the last assistant text of
-    its conversation or output messages (not a serialised state object)."""
-    result = attributes.get(names.PYDANTIC_AI_FINAL_RESULT)
-    if result is not None and attributes.get(names.PYDANTIC_AI_ALL_MESSAGES) is not None:
-        said = _text(result)
-        if said:
-            return said
-    conversation = attributes.get(names.PYDANTIC_AI_ALL_MESSAGES)
-    if conversation is not None:
-        found = final_answer(conversation)
-        if found:
-            return found
-    current = genai.message_source(attributes, events, genai.OUTPUT_MESSAGES)
-    if current is not None:
-        found = final_answer(current)
-        if found:
-            return found
-    return openinference.agent_output(attributes)
