@@ -138,6 +138,10 @@ def test_ctrl_c_during_the_demo_exits_130_without_a_traceback(tmp_path: Path) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A job started in the background inherits SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: give the child the default, as a
+        # terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stdout is not None

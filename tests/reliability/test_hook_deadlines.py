@@ -292,6 +292,9 @@ def test_ctrl_c_while_flush_waits_loses_no_run(sandbox: Sandbox) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A background job inherits SIGINT ignored (then Python installs no
+        # KeyboardInterrupt handler): give the child the default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert child.stdout is not None
