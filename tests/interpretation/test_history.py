@@ -16,6 +16,7 @@ import pytest
 
 from infinium_otel.errors import ConfigurationError
 from infinium_otel.interpretation import InterpretationProcessor, InterpretationRequest
+from infinium_otel.interpretation import history as history_module
 from infinium_otel.interpretation.history import (
     HistoryRecord,
     RunHistory,
@@ -240,3 +241,46 @@ def test_an_unwritable_history_costs_no_run_its_verdict(
     assert processor.submit(deliver())
     assert processor.flush(timeout=10)
     assert len(received) == 1
+
+
+def _replaced_while_locking(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) -> list[int]:
+    """Make another writer trim and replace ``path`` the first ``times`` times we lock it."""
+    real = history_module._same_file
+    replaced: list[int] = []
+
+    def same_file(info: os.stat_result, checked: Path) -> bool:
+        if len(replaced) < times:
+            copy = checked.with_name("other-writer.tmp")
+            copy.write_bytes(checked.read_bytes())
+            os.replace(copy, checked)
+            replaced.append(1)
+        return real(info, checked)
+
+    monkeypatch.setattr(history_module, "_same_file", same_file)
+    return replaced
+
+
+def test_an_append_outlasts_a_file_replaced_many_times_in_a_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "history.jsonl"
+    history = RunHistory(path)
+    assert history.append(_record(1))
+    replaced = _replaced_while_locking(monkeypatch, path, times=12)
+    assert history.append(_record(2))
+    assert len(replaced) == 12
+    assert [r.name for r in history.read()] == ["run-1", "run-2"]
+
+
+def test_an_append_gives_up_on_a_file_replaced_past_its_patience(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "history.jsonl"
+    history = RunHistory(path)
+    assert history.append(_record(1))
+    monkeypatch.setattr(history_module, "APPEND_PATIENCE", 0.2)
+    _replaced_while_locking(monkeypatch, path, times=10**9)
+    with caplog.at_level(logging.WARNING, logger="infinium_otel.interpretation.history"):
+        assert history.append(_record(2)) is False
+    assert "kept being replaced while appending" in caplog.text
+    assert [r.name for r in history.read()] == ["run-1"]

@@ -57,6 +57,11 @@ DEFAULT_MAX_BYTES = 256 * 1024
 READ_LIMIT = 4 * 1024 * 1024
 """Bytes read from the end of a file someone else let grow."""
 FIELD_CAP = 500
+APPEND_PATIENCE = 5.0
+"""Seconds an append keeps retrying while other processes trim and replace the file.
+
+Each retry means another writer got its line in, so the file is busy, not stuck; a
+fixed number of tries lost lines when several processes trimmed at once."""
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -162,7 +167,8 @@ class RunHistory:
 
     def _append(self, data: bytes) -> None:
         self._ensure_directory()
-        for _ in range(5):
+        deadline = time.monotonic() + APPEND_PATIENCE
+        while True:
             fd = os.open(
                 self.path,
                 os.O_RDWR | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC,
@@ -175,7 +181,10 @@ class RunHistory:
                 if not stat.S_ISREG(info.st_mode):
                     raise OSError(f"{self.path} is not a regular file")
                 if not _same_file(info, self.path):
-                    continue  # trimmed and replaced while we waited for the lock
+                    # Trimmed and replaced while we waited for the lock: try the new file.
+                    if time.monotonic() < deadline:
+                        continue
+                    raise OSError(f"{self.path} kept being replaced while appending")
                 if info.st_mode & 0o077 and info.st_uid == _uid():
                     os.fchmod(fd, 0o600)
                 os.write(fd, data)
@@ -184,7 +193,6 @@ class RunHistory:
                 return
             finally:
                 os.close(fd)  # also releases the lock
-        raise OSError(f"{self.path} kept being replaced while appending")
 
     def _ensure_directory(self) -> None:
         parent = self.path.parent
