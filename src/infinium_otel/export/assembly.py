@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, TraceFlags
@@ -50,7 +51,7 @@ from infinium_otel.conventions import classify
 from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.nesting import Nesting
 from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
-from infinium_otel.export.span_fields import SCOPE_NAME_IS_FIELD, reads_fields
+from infinium_otel.export.span_fields import KNOWN_CLASSES, SCOPE_NAME_IS_FIELD, reads_fields
 from infinium_otel.export.trace_buffer import (
     _Entry,
     _parent_id,
@@ -174,7 +175,8 @@ def _read(span: ReadableSpan) -> _Read | None:
     """``_read_by_property``, reading the fields behind the properties where the span's
     class keeps ``ReadableSpan``'s (``span_fields``): one Python call per span instead
     of about ten."""
-    if not reads_fields(type(span)):
+    plain = KNOWN_CLASSES.get(type(span))
+    if not (plain if plain is not None else reads_fields(type(span))):
         return _read_by_property(span)
     context = span._context
     if context is None:
@@ -190,8 +192,9 @@ def _read(span: ReadableSpan) -> _Read | None:
         _, parent_span_id, remote, _, _, parent_valid = parent
         parent_id = parent_span_id if parent_valid and parent_span_id != span_id else None
         local_root = not parent_valid or remote
+    held = getattr(span, "_attributes", None)
     inner = (
-        getattr(getattr(span, "_attributes", None), "_dict", None)
+        (held._dict if type(held) is BoundedAttributes else getattr(held, "_dict", None))
         if span._end_time is not None
         else None
     )

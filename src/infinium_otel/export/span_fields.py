@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanContext
 
 from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
 
-__all__ = ["SCOPE_NAME_IS_FIELD", "reads_fields"]
+__all__ = ["KNOWN_CLASSES", "SCOPE_NAME_IS_FIELD", "reads_fields"]
 
 # Property -> the field ``ReadableSpan``'s property returns.
 _FIELDS: Final = {
@@ -68,18 +68,19 @@ _SDK_READS_FIELDS: Final = CONTEXT_IS_TUPLE and _properties_read_fields()
 # ``InstrumentationScope.name`` answers its ``_name`` (for that exact class).
 SCOPE_NAME_IS_FIELD: Final = _scope_name_is_field()
 
-_known: dict[type, bool] = {}
+# ``reads_fields``' answers by class, for a hot path to look up before calling it.
+KNOWN_CLASSES: dict[type, bool] = {}
 
 
 def reads_fields(cls: type) -> bool:
     """True when spans of ``cls`` answer ``context``, ``parent``, ``end_time`` and
     ``instrumentation_scope`` (and ``attributes``) with ``ReadableSpan``'s properties,
     and those read their fields (the contexts being tuples, ``span_context_layout``)."""
-    known = _known.get(cls)
+    known = KNOWN_CLASSES.get(cls)
     if known is None:
         known = _SDK_READS_FIELDS and _keeps_properties(cls)
-        if len(_known) < _MAX_CLASSES:
-            _known[cls] = known
+        if len(KNOWN_CLASSES) < _MAX_CLASSES:
+            KNOWN_CLASSES[cls] = known
     return known
 
 
