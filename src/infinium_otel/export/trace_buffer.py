@@ -63,7 +63,11 @@ class _Entry:
 
 
 class _TraceBuffer:
-    """The not-yet-sent spans of one trace, indexed by span id and by parent."""
+    """The not-yet-sent spans of one trace, indexed by span id and by parent.
+
+    The assembler files each span in ``entries`` and ``children`` itself (its loop
+    over a batch's spans runs once per span, where a call costs as much as the filing).
+    """
 
     __slots__ = ("children", "dropped", "entries", "held", "last_activity")
 
@@ -76,22 +80,23 @@ class _TraceBuffer:
         self.last_activity = now
         self.dropped = 0
 
-    def add(self, span_id: int, parent_id: int | None, entry: _Entry) -> None:
-        self.entries[span_id] = entry
-        if parent_id is not None:
-            self.children.setdefault(parent_id, []).append(span_id)
-
     def take_subtree(self, root_id: int) -> list[_Entry]:
         """Remove and return ``root_id`` and every buffered descendant."""
+        entries = self.entries
+        children = self.children
+        held = self.held
         taken: list[_Entry] = []
         stack = [root_id]
         while stack:
             span_id = stack.pop()
-            entry = self.entries.pop(span_id, None)
+            entry = entries.pop(span_id, None)
             if entry is not None:
                 taken.append(entry)
-                self.held.pop(span_id, None)
-            stack.extend(self.children.pop(span_id, ()))
+                if held:
+                    held.pop(span_id, None)
+            kids = children.pop(span_id, None)
+            if kids is not None:
+                stack += kids
         return taken
 
     def place_of(self, span_id: int) -> Nesting | None:
