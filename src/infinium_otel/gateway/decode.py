@@ -250,10 +250,13 @@ def decode_request(
         limits, out, cache, raw=RAW_REQUEST is not None and type(request) is RAW_REQUEST
     )
     message: Any = request
-    for resource_spans in message.resource_spans:
+    # Repeated fields are read as slices: protobuf's containers have no iterator of
+    # their own, so a ``for`` over one ends by raising and catching an ``IndexError``
+    # (its message formatted), which costs more than the list a slice makes in C.
+    for resource_spans in message.resource_spans[:]:
         resource = cache.resource(resource_spans, reader)
-        for scope_spans in resource_spans.scope_spans:
-            reader.spans(scope_spans.spans, resource, cache.scope(scope_spans, reader))
+        for scope_spans in resource_spans.scope_spans[:]:
+            reader.spans(scope_spans.spans[:], resource, cache.scope(scope_spans, reader))
     return out
 
 
@@ -386,7 +389,7 @@ class _Reader:
             elif code == ProtoStatus.STATUS_CODE_OK:
                 status = _OK
             name = span.name
-            pairs = span.attributes
+            pairs = span.attributes[:]  # a list: see ``decode_request``
             if encoded and len(pairs) <= max_attributes:
                 # ``encoded_attributes`` inline, for a span the cap cannot cut.
                 attributes: dict[str, AttributeValue] = {}
