@@ -65,8 +65,8 @@ _STATUS = {
 _UNSET = Status(StatusCode.UNSET)
 _OK = Status(StatusCode.OK)
 _ERROR = ProtoStatus.STATUS_CODE_ERROR
+_STATUS_OK = ProtoStatus.STATUS_CODE_OK
 _STATUS_TYPE = ProtoStatus
-_NO_STATUS = ProtoStatus()
 _FLAGS = tuple(TraceFlags(value) for value in range(256))
 _SAMPLED = _FLAGS[TraceFlags.SAMPLED]
 _INTERNAL = SpanKind.INTERNAL
@@ -375,19 +375,16 @@ class _Reader:
                         contexts[key] = context
             status = _UNSET
             proto_status = span.status  # unset: the default, code 0
-            if encoded:  # its encoding (``wire.py``): empty, or parsed here
-                try:
-                    proto_status = (
-                        _STATUS_TYPE.FromString(proto_status) if proto_status else _NO_STATUS
-                    )
-                except (DecodeError, ValueError, RuntimeError):
-                    reject("spans with a malformed status")
-                    continue
-            code = proto_status.code
-            if code == _ERROR:
-                status = Status(StatusCode.ERROR, proto_status.message or None)
-            elif code == ProtoStatus.STATUS_CODE_OK:
-                status = _OK
+            if encoded:  # its encoding (``wire.py``): empty when unset (most spans), or parsed
+                if proto_status:
+                    try:
+                        proto_status = _STATUS_TYPE.FromString(proto_status)
+                    except (DecodeError, ValueError, RuntimeError):
+                        reject("spans with a malformed status")
+                        continue
+                    status = _status(proto_status)
+            elif proto_status.code:
+                status = _status(proto_status)
             name = span.name
             pairs = span.attributes[:]  # a list: see ``decode_request``
             if encoded and len(pairs) <= max_attributes:
@@ -681,6 +678,16 @@ def _plain(value: AnyValue) -> Any:
     if which is None:
         return None
     return getattr(value, which)
+
+
+def _status(proto: ProtoStatus) -> Status:
+    """A span's status from its OTLP form (an unknown code reads as unset)."""
+    code = proto.code
+    if code == _ERROR:
+        return Status(StatusCode.ERROR, proto.message or None)
+    if code == _STATUS_OK:
+        return _OK
+    return _UNSET
 
 
 def _span_context(trace_id: int, span_id: int, remote: bool, flags: TraceFlags) -> SpanContext:
