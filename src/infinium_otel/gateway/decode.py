@@ -136,6 +136,8 @@ class Decoded:
     @property
     def error_message(self) -> str:
         """One line for ``partial_success.error_message``: how many spans and why."""
+        if not self.reasons:  # every span taken (most requests): nothing to sort
+            return ""
         return "; ".join(f"{n} {reason}" for reason, n in sorted(self.reasons.items()))
 
 
