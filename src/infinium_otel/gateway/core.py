@@ -191,6 +191,11 @@ class Pipeline:
         finally:
             self._room_lock.release()
 
+    def count_request(self) -> None:
+        """``count(requests=1)``, without a keyword dict: once for every request."""
+        with self._count_lock:
+            self._counts["requests"] += 1
+
     def count(self, **amounts: int) -> None:
         with self._count_lock:
             for key, amount in amounts.items():

@@ -200,9 +200,9 @@ class DecodeCache:
 
     def resource(self, resource_spans: ResourceSpans, reader: _Reader) -> Resource:
         schema = resource_spans.schema_url
-        key = (
-            resource_spans.resource.SerializeToString(deterministic=True) + b"\0" + schema.encode()
-        )
+        # Not ``deterministic``: that orders map fields, and neither a resource nor a
+        # scope has one, so the same message encodes the same either way.
+        key = resource_spans.resource.SerializeToString() + b"\0" + schema.encode()
         found = self._resources.get(key)
         if found is None:
             found = Resource(reader.attributes(resource_spans.resource.attributes), schema or None)
@@ -211,7 +211,7 @@ class DecodeCache:
 
     def scope(self, scope_spans: ScopeSpans, reader: _Reader) -> InstrumentationScope:
         schema, scope = scope_spans.schema_url, scope_spans.scope
-        key = scope.SerializeToString(deterministic=True) + b"\0" + schema.encode()
+        key = scope.SerializeToString() + b"\0" + schema.encode()  # as ``resource``
         found = self._scopes.get(key)
         if found is None:
             found = InstrumentationScope(

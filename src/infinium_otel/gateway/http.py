@@ -192,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         pipeline = self.server.pipeline
-        pipeline.count(requests=1)
+        pipeline.count_request()
         if self.path.split("?", 1)[0] != TRACES_PATH:
             self.close_connection = True
             self._plain(404, f"only {TRACES_PATH} is served\n")
