@@ -2,7 +2,8 @@
 and peak memory with many runs in flight.
 
 Run: ``PYTHONPATH=src python benchmarks/gateway.py`` (loopback only; a minute or two).
-Options: ``--clients 8 --runs 2000 --held-runs 10000``.
+Options: ``--clients 8 --runs 2000 --held-runs 10000``; ``--instructions`` instead
+measures the intake in instructions (needs valgrind; about a minute), see 4.
 
 1. Throughput. A sandbox (the Infinium stand-in) and the gateway
    (``infinium-otel gateway``) run as separate processes. ``--clients`` threads
@@ -25,6 +26,12 @@ Options: ``--clients 8 --runs 2000 --held-runs 10000``.
    at once; its peak resident set (``VmHWM``) after they are all accepted, and
    its CPU per span while taking them (the intake alone: HTTP, decoding,
    grouping, with no delivery competing for the GIL).
+4. Instructions (``--instructions``; cachegrind counts them, so the figure has no
+   noise). A gateway process under cachegrind takes held runs from one client:
+   none, 500 requests of 20 spans, and 100 requests of 100 spans (the same spans,
+   five runs to a request). The two differences from the first give what one
+   request costs whatever it carries (HTTP, admission, answer) and what each span
+   costs (parsing, decoding, grouping).
 """
 
 from __future__ import annotations
@@ -243,13 +250,114 @@ def gateway_own_cpu_per_span(bodies: list[bytes]) -> float:
     return best / (len(bodies) * SPANS_PER_RUN)
 
 
+# A gateway under cachegrind, ended by SIGUSR1 at once (``os._exit``): its counts are
+# written without the shutdown's hand-over and delivery being counted too.
+_COUNTED_GATEWAY = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGUSR1, lambda *_: os._exit(0))\n"
+    "from infinium_otel.cli import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def requests_of(spans_per_request: int, count: int) -> list[bytes]:
+    """``count`` requests of ``spans_per_request`` spans: whole 20-span runs, merged."""
+    per = spans_per_request // SPANS_PER_RUN
+    bodies = runs(count * per)
+    made = []
+    for index in range(count):
+        merged: Any = parse(bodies[index * per])
+        target = merged.resource_spans[0].scope_spans[0].spans
+        for other in bodies[index * per + 1 : (index + 1) * per]:
+            target.extend(parse(other).resource_spans[0].scope_spans[0].spans)
+        made.append(merged.SerializeToString())
+    return made
+
+
+def counted_instructions(bodies: list[bytes], out: Path) -> int:
+    """Instructions of a gateway process (held runs, nothing delivered) taking ``bodies``
+    from one client, start-up included."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "PYTHONHASHSEED": "0",  # the same dict layouts in every run: the same counts
+        "INFINIUM_AGENT_ID": SANDBOX_AGENT_ID,
+        "INFINIUM_AGENT_SECRET": SANDBOX_AGENT_SECRET,
+        "INFINIUM_INTERPRETATION": "off",
+        "INFINIUM_BASE_URL": f"http://127.0.0.1:{free_port()}/api/v1",  # never reached
+        "INFINIUM_MAX_QUEUED_PAYLOADS": "20001",
+        "INFINIUM_MAX_BUFFERED_SPANS": "400000",
+    }
+    command = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        f"--cachegrind-out-file={out}",
+        sys.executable,
+        "-c",
+        _COUNTED_GATEWAY,
+        *("gateway", "--http-port", str(port), "--grpc-port", "0", "--wait", "600"),
+        *("--orphan-wait", "600", "--max-held-mib", "4096"),
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # the "listening" line
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        for body in bodies:
+            connection.request("POST", "/v1/traces", body=body, headers=_PROTOBUF)
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"the gateway answered {answer.status}")
+        connection.close()
+        process.send_signal(signal.SIGUSR1)
+        process.wait(120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary in {out}")
+
+
+_PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def instructions() -> int:
+    """Instructions per request and per span of the intake (see the module's 4.)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        idle = counted_instructions([], folder / "idle")
+        small = counted_instructions(requests_of(20, 500), folder / "small")
+        large = counted_instructions(requests_of(100, 100), folder / "large")
+    per_request = (small - large) / 400  # the same 10,000 spans in 400 more requests
+    per_span = (large - idle - 100 * per_request) / 10_000
+    print(
+        f"intake instructions: {per_request:,.0f} per request, {per_span:,.0f} per span; "
+        f"{per_span + per_request / SPANS_PER_RUN:,.0f} per span of {SPANS_PER_RUN}-span "
+        f"requests (cachegrind; one client, runs held)"
+    )
+    return 0
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally stops the servers
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--held-runs", type=int, default=10_000)
+    parser.add_argument("--instructions", action="store_true")
     options = parser.parse_args()
+    if options.instructions:
+        return instructions()
 
     sandbox_port = free_port()
     sandbox = start(["sandbox", "--port", str(sandbox_port), "--delay", "0"])

@@ -439,3 +439,19 @@ def test_token_is_checked(sandbox: Sandbox) -> None:
         assert "s3cret" not in repr(gateway)
     finally:
         gateway.close(5)
+
+
+def test_accepted_protobuf_answer_is_the_encoded_empty_response(gateway: Gateway) -> None:
+    """The answer to a request taken whole is written without building a response: its
+    body must still be what an empty ``ExportTraceServiceResponse`` encodes to, and a
+    partial success must still say what was rejected."""
+    status, headers, body = post(gateway, agent_request(), PROTOBUF)
+    assert status == 200
+    assert body == ExportTraceServiceResponse().SerializeToString()
+    assert headers["Content-Length"] == "0"
+    assert headers["Content-Type"] == "application/x-protobuf"
+    bad = request(span(2, attributes=agent_attributes("a")))
+    bad.resource_spans[0].scope_spans[0].spans[0].trace_id = b"\0" * 16
+    status, _, body = post(gateway, bad.SerializeToString(), PROTOBUF)
+    assert status == 200
+    assert ExportTraceServiceResponse.FromString(body).partial_success.rejected_spans == 1

@@ -147,6 +147,26 @@ def test_a_span_with_a_malformed_status_is_refused_and_a_set_one_read() -> None:
     assert decoded.reasons == {"spans with a malformed status": 1}
 
 
+@pytest.mark.parametrize(
+    "status",
+    [
+        None,
+        Status(code=Status.STATUS_CODE_OK, message="ignored"),
+        Status(code=Status.STATUS_CODE_ERROR),
+        Status(code=Status.STATUS_CODE_ERROR, message="boom"),
+        Status(code=Status.STATUS_CODE_UNSET, message="x"),  # encoded, yet unset
+    ],
+)
+def test_a_status_reads_the_same_encoded_as_parsed(status: Status | None) -> None:
+    """An empty encoded status is read as unset without parsing; any other is parsed:
+    either way the span's status is what the official type's decoding gives."""
+    official = request(span(1, **({"status": status} if status is not None else {})))
+    (expected,) = decode_request(official).spans
+    (made,) = decode_request(as_wire(official)).spans
+    assert made.status.status_code is expected.status.status_code
+    assert made.status.description == expected.status.description
+
+
 def test_empty_keys_empty_values_duplicates_and_the_attribute_cap() -> None:
     made = span(1, attributes={"a": "1", "b": 2, "c": "3"})
     made.attributes.add(key="").value.string_value = "no key"

@@ -65,8 +65,8 @@ _STATUS = {
 _UNSET = Status(StatusCode.UNSET)
 _OK = Status(StatusCode.OK)
 _ERROR = ProtoStatus.STATUS_CODE_ERROR
+_STATUS_OK = ProtoStatus.STATUS_CODE_OK
 _STATUS_TYPE = ProtoStatus
-_NO_STATUS = ProtoStatus()
 _FLAGS = tuple(TraceFlags(value) for value in range(256))
 _SAMPLED = _FLAGS[TraceFlags.SAMPLED]
 _INTERNAL = SpanKind.INTERNAL
@@ -136,6 +136,8 @@ class Decoded:
     @property
     def error_message(self) -> str:
         """One line for ``partial_success.error_message``: how many spans and why."""
+        if not self.reasons:  # every span taken (most requests): nothing to sort
+            return ""
         return "; ".join(f"{n} {reason}" for reason, n in sorted(self.reasons.items()))
 
 
@@ -198,9 +200,9 @@ class DecodeCache:
 
     def resource(self, resource_spans: ResourceSpans, reader: _Reader) -> Resource:
         schema = resource_spans.schema_url
-        key = (
-            resource_spans.resource.SerializeToString(deterministic=True) + b"\0" + schema.encode()
-        )
+        # Not ``deterministic``: that orders map fields, and neither a resource nor a
+        # scope has one, so the same message encodes the same either way.
+        key = resource_spans.resource.SerializeToString() + b"\0" + schema.encode()
         found = self._resources.get(key)
         if found is None:
             found = Resource(reader.attributes(resource_spans.resource.attributes), schema or None)
@@ -209,7 +211,7 @@ class DecodeCache:
 
     def scope(self, scope_spans: ScopeSpans, reader: _Reader) -> InstrumentationScope:
         schema, scope = scope_spans.schema_url, scope_spans.scope
-        key = scope.SerializeToString(deterministic=True) + b"\0" + schema.encode()
+        key = scope.SerializeToString() + b"\0" + schema.encode()  # as ``resource``
         found = self._scopes.get(key)
         if found is None:
             found = InstrumentationScope(
@@ -250,10 +252,13 @@ def decode_request(
         limits, out, cache, raw=RAW_REQUEST is not None and type(request) is RAW_REQUEST
     )
     message: Any = request
-    for resource_spans in message.resource_spans:
+    # Repeated fields are read as slices: protobuf's containers have no iterator of
+    # their own, so a ``for`` over one ends by raising and catching an ``IndexError``
+    # (its message formatted), which costs more than the list a slice makes in C.
+    for resource_spans in message.resource_spans[:]:
         resource = cache.resource(resource_spans, reader)
-        for scope_spans in resource_spans.scope_spans:
-            reader.spans(scope_spans.spans, resource, cache.scope(scope_spans, reader))
+        for scope_spans in resource_spans.scope_spans[:]:
+            reader.spans(scope_spans.spans[:], resource, cache.scope(scope_spans, reader))
     return out
 
 
@@ -372,21 +377,18 @@ class _Reader:
                         contexts[key] = context
             status = _UNSET
             proto_status = span.status  # unset: the default, code 0
-            if encoded:  # its encoding (``wire.py``): empty, or parsed here
-                try:
-                    proto_status = (
-                        _STATUS_TYPE.FromString(proto_status) if proto_status else _NO_STATUS
-                    )
-                except (DecodeError, ValueError, RuntimeError):
-                    reject("spans with a malformed status")
-                    continue
-            code = proto_status.code
-            if code == _ERROR:
-                status = Status(StatusCode.ERROR, proto_status.message or None)
-            elif code == ProtoStatus.STATUS_CODE_OK:
-                status = _OK
+            if encoded:  # its encoding (``wire.py``): empty when unset (most spans), or parsed
+                if proto_status:
+                    try:
+                        proto_status = _STATUS_TYPE.FromString(proto_status)
+                    except (DecodeError, ValueError, RuntimeError):
+                        reject("spans with a malformed status")
+                        continue
+                    status = _status(proto_status)
+            elif proto_status.code:
+                status = _status(proto_status)
             name = span.name
-            pairs = span.attributes
+            pairs = span.attributes[:]  # a list: see ``decode_request``
             if encoded and len(pairs) <= max_attributes:
                 # ``encoded_attributes`` inline, for a span the cap cannot cut.
                 attributes: dict[str, AttributeValue] = {}
@@ -678,6 +680,16 @@ def _plain(value: AnyValue) -> Any:
     if which is None:
         return None
     return getattr(value, which)
+
+
+def _status(proto: ProtoStatus) -> Status:
+    """A span's status from its OTLP form (an unknown code reads as unset)."""
+    code = proto.code
+    if code == _ERROR:
+        return Status(StatusCode.ERROR, proto.message or None)
+    if code == _STATUS_OK:
+        return _OK
+    return _UNSET
 
 
 def _span_context(trace_id: int, span_id: int, remote: bool, flags: TraceFlags) -> SpanContext:

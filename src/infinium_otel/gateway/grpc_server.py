@@ -41,7 +41,7 @@ def start_grpc(
 
     class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc,unused-ignore]
         def Export(self, request: Message, context: Any) -> ExportTraceServiceResponse:
-            pipeline.count(requests=1)
+            pipeline.count_request()
             metadata = dict(context.invocation_metadata() or ())
             if not pipeline.authorized(metadata.get("authorization")):
                 pipeline.count(requests_unauthorized=1)

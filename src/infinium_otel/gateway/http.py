@@ -192,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         pipeline = self.server.pipeline
-        pipeline.count(requests=1)
+        pipeline.count_request()
         if self.path.split("?", 1)[0] != TRACES_PATH:
             self.close_connection = True
             self._plain(404, f"only {TRACES_PATH} is served\n")
@@ -282,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answers -----------------------------------------------------------
 
     def _success(self, admission: Admission, answer_type: str) -> None:
+        if not admission.rejected and answer_type == PROTOBUF:
+            self._send(200, PROTOBUF, b"")  # an empty response encodes as nothing
+            return
         response = ExportTraceServiceResponse()
         if admission.rejected:
             response.partial_success.rejected_spans = admission.rejected
@@ -313,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         system call instead of two (on loopback each costs the receiver's work too)."""
         if _log.isEnabledFor(logging.DEBUG):
             self.log_request(code, len(body))
-        extra = tuple((headers or {}).items())
+        extra = tuple(headers.items()) if headers else ()
         head = _head(code, content_type, len(body), extra, self.close_connection)
         try:
             self.wfile.write(head + body)
