@@ -76,13 +76,13 @@ IGNORED_NAMES = frozenset(
         names.GEN_AI_REQUEST_CHOICE_COUNT,
         names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
         names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-        "gen_ai.tool.call.id",
-        "gen_ai.tool.type",
-        "gen_ai.tool.description",
-        "gen_ai.agent.id",
-        "gen_ai.agent.description",
-        "gen_ai.output.type",
-        "server.port",
+        names.GEN_AI_TOOL_CALL_ID,
+        names.GEN_AI_TOOL_TYPE,
+        names.GEN_AI_TOOL_DESCRIPTION,
+        names.GEN_AI_AGENT_ID,
+        names.GEN_AI_AGENT_DESCRIPTION,
+        names.GEN_AI_OUTPUT_TYPE,
+        names.SERVER_PORT,
         names.SERVER_ADDRESS,  # read only for spans no GenAI convention describes
     }
 )
