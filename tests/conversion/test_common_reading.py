@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from infinium_otel.conventions import common
 from infinium_otel.conventions.common import COVERED_NAMES, IGNORED_NAMES, read_common
-from infinium_otel.conventions.dumped import one_text_message
+from infinium_otel.conventions.dumped import one_text_message, one_tool_call_message
 from infinium_otel.conventions.facts import read_span
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
@@ -94,7 +94,7 @@ def _message_document(draw: st.DrawFn) -> Any:
     """A message attribute: one text message as json.dumps writes it, or anything near it."""
     role, said = draw(_ROLE), draw(_TEXT)
     one = [{"role": role, "parts": [{"type": "text", "content": said}]}]
-    shape = draw(st.integers(0, 9))
+    shape = draw(st.sampled_from([0, 7, 1, 7, 2, 3, 4, 5, 6, 8, 9]))
     if shape <= 3:
         return json.dumps(one, ensure_ascii=draw(st.booleans()))
     if shape == 4:
@@ -105,9 +105,13 @@ def _message_document(draw: st.DrawFn) -> Any:
         return json.dumps(
             [*one, {"role": draw(_ROLE), "parts": [{"type": "text", "content": said}]}]
         )
-    if shape == 7:
-        part = {"type": "tool_call", "id": "c1", "name": said, "arguments": {"a": 1}}
-        return json.dumps([{"role": role, "parts": [part]}])
+    if shape == 7:  # one call, as an agent loop's chat call answers
+        arguments = draw(st.sampled_from([{"a": 1}, said, [said, 2.5], None, {"n": [{}]}]))
+        part = {"type": "tool_call", "id": said, "name": draw(_TEXT), "arguments": arguments}
+        message: dict[str, Any] = {"role": role, "parts": [part]}
+        if draw(st.booleans()):
+            message["finish_reason"] = draw(st.sampled_from(["tool_call", "", "\\"]))
+        return json.dumps([message], ensure_ascii=draw(st.booleans()))
     if shape == 8:
         return json.dumps(one)[: draw(st.integers(0, 40))]
     return draw(_ODD)
@@ -430,3 +434,27 @@ def test_the_covered_shapes_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     for index in range(common._MAX_SHAPES + 10):
         common._covered((f"key{index}",))
     assert len(common._COVERED_SHAPES) <= common._MAX_SHAPES
+
+
+@settings(max_examples=600, deadline=None)
+@given(_ROLE, _TEXT, st.one_of(_TEXT, st.integers(), st.lists(_TEXT, max_size=2)), st.data())
+def test_one_tool_call_message_reads_what_json_loads_reads(
+    role: str, name: str, arguments: Any, data: Any
+) -> None:
+    part = {"type": "tool_call", "id": "c1", "name": name, "arguments": arguments}
+    message: dict[str, Any] = {"role": role, "parts": [part]}
+    if data.draw(st.booleans()):
+        message["finish_reason"] = data.draw(_TEXT)
+    document = json.dumps([message], ensure_ascii=data.draw(st.booleans()))
+    damage = data.draw(st.integers(0, 3))
+    if damage == 1:
+        document = document[:-1]
+    elif damage == 2:
+        document += "]"
+    elif damage == 3:
+        document = document.replace('"arguments"', '"input"')
+    found = one_tool_call_message(document)
+    if damage or not role or not name:
+        assert found is None
+    else:
+        assert found == (role, name, json.loads(document)[0]["parts"][0]["arguments"])

@@ -21,10 +21,16 @@ from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from infinium_otel.conventions import names
 from infinium_otel.conventions.content import read_input, read_output
-from infinium_otel.conventions.dumped import one_text_message
+from infinium_otel.conventions.dumped import one_text_message, one_tool_call_message
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.kind import AGENT, LLM, TOOL
-from infinium_otel.conventions.messages import content_text, messages_from, new_input_text, render
+from infinium_otel.conventions.messages import (
+    content_text,
+    messages_from,
+    new_input_text,
+    render,
+    tool_call_text,
+)
 from infinium_otel.conventions.sdk_fields import (
     SCOPE_FIELDS_HOLD,
     SDK_FIELDS_HOLD,
@@ -255,8 +261,13 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
                 if input_text is None:
                     input_text = read_input(span, attributes, False)
             message = one_text_message(current) if type(current) is str else None
+            called = (
+                one_tool_call_message(current) if message is None and type(current) is str else None
+            )
             if message is not None:
                 output_text = message[1]  # the one output message's text
+            elif called is not None:  # one call (an agent loop's): rendered as its part is
+                output_text = tool_call_text({"name": called[1], "arguments": called[2]})
             else:
                 outputs = messages_from(current, "assistant")
                 if outputs:
