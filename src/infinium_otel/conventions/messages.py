@@ -37,6 +37,7 @@ __all__ = [
     "question",
     "render",
     "render_new_input",
+    "tool_call_text",
 ]
 
 Message = tuple[str, str]
@@ -127,7 +128,7 @@ def message_from(item: Any, default_role: str = "user") -> Message | None:
             pieces.append(rendered)
     tool_calls = item.get("tool_calls")
     if isinstance(tool_calls, list):
-        pieces.extend(p for p in (_tool_call_text(call) for call in tool_calls) if p)
+        pieces.extend(p for p in (tool_call_text(call) for call in tool_calls) if p)
     if not pieces:
         return None
     return (role, "\n".join(pieces))
@@ -150,7 +151,7 @@ def _add_parts(parts: list[Any], pieces: list[str]) -> None:
                     continue
             elif kind == "tool_call" or kind == "tool_call_response":
                 # The parts model's call and result: _part_text's cases for them, at once.
-                piece = _tool_call_text(part) if kind == "tool_call" else _response_text(part)
+                piece = tool_call_text(part) if kind == "tool_call" else _response_text(part)
                 if piece:
                     pieces.append(piece)
                 continue
@@ -172,7 +173,7 @@ def _part_text(part: Any) -> str | None:
         if type(value) is str and value:
             return value
     if kind in ("tool_call", "function_call", "tool_use"):
-        return _tool_call_text(part)
+        return tool_call_text(part)
     if kind in ("tool_call_response", "function_call_output", "tool_result"):
         return _response_text(part)
     if kind in ("reasoning", "thinking"):
@@ -215,7 +216,7 @@ def _block_text(block: Mapping[str, Any]) -> str | None:
     """A Converse-style block (``{"text"}``, ``{"toolUse"}``, ``{"toolResult"}``, ...)."""
     use = block.get("toolUse")
     if is_mapping(use):
-        return _tool_call_text({"name": use.get("name"), "arguments": use.get("input")})
+        return tool_call_text({"name": use.get("name"), "arguments": use.get("input")})
     result = block.get("toolResult")
     if is_mapping(result):
         return _tool_result_text(result.get("content"))
@@ -258,7 +259,8 @@ def _tool_result_text(response: Any) -> str | None:
     return f"tool result: {rendered}" if rendered else None
 
 
-def _tool_call_text(call: Any) -> str | None:
+def tool_call_text(call: Any) -> str | None:
+    """A tool call part (or an older ``tool_calls`` item) as ``tool_call name(arguments)``."""
     if type(call) is not dict and not is_mapping(call):
         return None
     function = call.get("function")

@@ -27,6 +27,7 @@ from infinium_otel.contract import (
     TOOL_OUTPUT_SUMMARY_MAX,
 )
 from infinium_otel.conventions import infinium
+from infinium_otel.conventions.common import read_common
 from infinium_otel.conventions.facts import (
     SpanFacts,
     read_span,
@@ -68,7 +69,9 @@ def convert_run(
 ) -> dict[str, Any]:
     """The payload of ``run``: contract key order, no empties, caps applied, not size-fitted."""
     root_span = run.root
-    root, with_events = read_span(root_span, capture_content)
+    # The commonest spans are read by read_common; it declines (None) any other.
+    read = read_common(root_span, capture_content)
+    root, with_events = read if read is not None else read_span(root_span, capture_content)
     spans: dict[int, ReadableSpan] = {root.span_id: root_span}
     # Spans with events (an exception's): with the failed ones, they may tell of errors.
     evented: set[int] = {root.span_id} if with_events else set()
@@ -76,7 +79,8 @@ def convert_run(
     for span in run.spans:
         if span is root_span:
             continue
-        facts, with_events = read_span(span, capture_content)
+        read = read_common(span, capture_content)  # None: read by the general reader
+        facts, with_events = read if read is not None else read_span(span, capture_content)
         span_id = facts.span_id
         if span_id in spans:
             continue
