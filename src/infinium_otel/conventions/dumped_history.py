@@ -69,16 +69,14 @@ _ASSISTANT_FIXED = _fixed('{"role": "assistant", "parts": [{"type": "text", "con
 _NOT_SHOWN = frozenset({"assistant", "system", "developer"})
 
 
-def last_turn(document: str, whole: bool = False) -> tuple[bool, Any] | None:
+def last_turn(document: str) -> tuple[bool, Any] | None:
     """The last item of a JSON array of messages, when it is the whole new input: (False,
     text) for a turn of one text part, (True, response) for one tool result; None otherwise.
 
     Given only where the item before it is an assistant turn of one tool call or one non-empty
     text, both exactly where ``_items_from_end`` takes them at its first guesses (so
     ``new_input_of`` of its items reads the same turn and stops at that assistant turn). The
-    role is not an assistant's, a system's or a developer's; a text is not empty. With
-    ``whole``, given only where those two items are the whole array (a text short enough to be
-    parsed whole must be JSON throughout)."""
+    role is not an assistant's, a system's or a developer's; a text is not empty."""
     end = len(document.rstrip(JSON_WHITESPACE))
     if end < 2 or document[0] != "[" or document[end - 1] != "]":
         return None
@@ -112,9 +110,7 @@ def last_turn(document: str, whole: bool = False) -> tuple[bool, Any] | None:
         # The assistant turn before it, which ends the new input.
         following = start - 2
         before = rfind(", {", 1, following) + 2
-        if before <= 2:  # none: the array's first item, if it is one (then the whole text is
-            before = 1  # matched, so json.loads reads it, and the scan walks to that item)
-        elif whole:
+        if before <= 2:
             return None
         found = _ASSISTANT.match(document, before, following)
         if found is None:

@@ -292,18 +292,16 @@ def new_input_text(value: Any) -> str | None:
 
     A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
-    if type(value) is str:
-        long = len(value) > _SCAN_FROM_END_OVER
-        turn = last_turn(value, not long)  # the commonest tail, its messages not decoded whole
+    if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
+        turn = last_turn(value)  # the commonest tail, without decoding its messages whole
         if turn is not None:
             said = _tool_result_text(turn[1]) if turn[0] else turn[1]
             if said:
                 return said
-        if long:
-            try:
-                return new_input_of(_items_from_end(value))
-            except _Undelimited:
-                pass
+        try:
+            return new_input_of(_items_from_end(value))
+        except _Undelimited:
+            pass
     parsed = json_value(value)
     if type(parsed) is not list and is_mapping(parsed):
         parsed = parsed.get("messages")
