@@ -29,13 +29,13 @@ from infinium_otel.conventions.messages import (
     messages_from,
     new_input_text,
     render,
-    tool_call_text,
 )
 from infinium_otel.conventions.sdk_fields import (
     SCOPE_FIELDS_HOLD,
     SDK_FIELDS_HOLD,
     STATUS_FIELDS_HOLD,
 )
+from infinium_otel.conventions.values import to_json
 
 __all__ = ["COVERED_NAMES", "IGNORED_NAMES", "read_common"]
 
@@ -266,8 +266,10 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
             )
             if message is not None:
                 output_text = message[1]  # the one output message's text
-            elif called is not None:  # one call (an agent loop's): rendered as its part is
-                output_text = tool_call_text({"name": called[1], "arguments": called[2]})
+            elif called is not None:  # one call (an agent loop's): rendered as tool_call_text
+                arguments = called[2]  # renders its part (a non-empty name, decoded arguments)
+                rendered = arguments if type(arguments) is str else to_json(arguments)
+                output_text = f"tool_call {called[1]}({rendered or ''})"
             else:
                 outputs = messages_from(current, "assistant")
                 if outputs:

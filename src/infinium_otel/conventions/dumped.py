@@ -9,9 +9,11 @@ are built for its structure. Anything else gives None and is parsed as JSON.
 from __future__ import annotations
 
 import json.decoder
+import re
 from collections.abc import Callable
 from typing import Any
 
+from infinium_otel.conventions.dumped_history import JSON_STRING
 from infinium_otel.conventions.values import SCAN_JSON
 
 # The decoder's own string scanner (C): what ``json.loads`` decodes each string with.
@@ -46,42 +48,37 @@ def one_text_message(document: str) -> tuple[str, str] | None:
     return role, said
 
 
-_CALL_MIDDLE = '", "parts": [{"type": "tool_call", "id": "'
-_CALL_NAME = '", "name": "'
-_CALL_ARGUMENTS = '", "arguments": '
-_CALL_END = "}]}]"
-_CALL_FINISH = '}], "finish_reason": "'
-_CALL_FINISH_END = '"}]'
+# An array of one message of one tool call part, up to its arguments (groups: role, name).
+_CALL = re.compile(
+    rf'\[\{{"role": "({JSON_STRING})", "parts": \[\{{"type": "tool_call", '
+    rf'"id": "{JSON_STRING}", "name": "({JSON_STRING})", "arguments": '
+)
+# After the arguments: the part's end, a finish reason or none, the message's and array's.
+_CALL_END = re.compile(rf'\}}\](?:, "finish_reason": "{JSON_STRING}")?\}}\]\Z')
 
 
 def one_tool_call_message(document: str) -> tuple[str, str, Any] | None:
     """(role, tool name, arguments) of a JSON array holding exactly one message of one tool
     call part, as ``json.dumps`` writes it (``{"role", "parts": [{"type": "tool_call", "id",
     "name", "arguments"}]}``, with or without a ``finish_reason``): an agent loop's chat call
-    that answers with a call. Role and name non-empty; None for anything else."""
-    if not document.startswith(_HEAD) or not document.endswith("}]"):
+    that answers with a call. Role and name non-empty; None for anything else.
+
+    Its text is matched by patterns that accept the strings the decoder accepts; only its
+    arguments are decoded, and a role or name with escapes."""
+    found = _CALL.match(document)
+    if found is None:
         return None
-    try:
-        role, at = _scanstring(document, _ROLE_AT)
-        if not document.startswith(_CALL_MIDDLE, at - 1):
-            return None
-        _, at = _scanstring(document, at - 1 + len(_CALL_MIDDLE))
-        if not document.startswith(_CALL_NAME, at - 1):
-            return None
-        name, at = _scanstring(document, at - 1 + len(_CALL_NAME))
-        if not document.startswith(_CALL_ARGUMENTS, at - 1):
-            return None
-        arguments, at = SCAN_JSON(document, at - 1 + len(_CALL_ARGUMENTS))
-        if document.startswith(_CALL_FINISH, at):
-            _, at = _scanstring(document, at + len(_CALL_FINISH))
-            at -= 1  # the finish reason's closing quote opens the end looked for
-            end = _CALL_FINISH_END
-        else:
-            end = _CALL_END
-    except (StopIteration, ValueError, RecursionError):  # not JSON: parsed, and refused, as such
-        return None
-    if at + len(end) != len(document) or not document.startswith(end, at):
-        return None
+    role, name = found.group(1, 2)
     if not role or not name:
         return None
+    try:
+        arguments, at = SCAN_JSON(document, found.end())
+    except (StopIteration, ValueError, RecursionError):  # not JSON: parsed, and refused, as such
+        return None
+    if _CALL_END.match(document, at) is None:
+        return None
+    if "\\" in role:  # escapes: decoded as the decoder decodes them
+        role = _scanstring(document, found.start(1))[0]
+    if "\\" in name:
+        name = _scanstring(document, found.start(2))[0]
     return role, name, arguments

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from infinium_otel.conventions.dumped_history import last_turn
 from infinium_otel.conventions.values import (
     JSON_WHITESPACE,
     SCAN_JSON,
@@ -292,6 +293,11 @@ def new_input_text(value: Any) -> str | None:
     A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
     if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
+        turn = last_turn(value)  # the commonest tail, without decoding its messages whole
+        if turn is not None:
+            said = _tool_result_text(turn[1]) if turn[0] else turn[1]
+            if said:
+                return said
         try:
             return new_input_of(_items_from_end(value))
         except _Undelimited:
