@@ -96,10 +96,11 @@ def convert_run(
             found = span_errors(spans[facts.span_id], facts, capture_content)
             if found:
                 errors_by_span[facts.span_id] = found
-    recoverable = not root.failed
-    for found in errors_by_span.values():
-        for error in found:
-            error["recoverable"] = recoverable
+    if errors_by_span:
+        recoverable = not root.failed
+        for found in errors_by_span.values():
+            for error in found:
+                error["recoverable"] = recoverable
 
     counted = usage_nodes(tree.steps)
     steps: list[dict[str, Any]] = []
@@ -129,7 +130,8 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = cap(run_name(root_span, (node.facts for node in tree.steps)), NAME_MAX)
+    step_facts = [node.facts for node in tree.steps]  # the run's name and environment read them
+    name = cap(run_name(root_span, step_facts), NAME_MAX)
     kinds = _StepKinds(tree)
     start, end = root.start, _run_end(root, others)
     iso_start = _iso(start) if start is not None else None
@@ -138,9 +140,10 @@ def convert_run(
     resource = _readable(root_span.resource.attributes) if root_span.resource is not None else {}
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
+    description = _description(attributes, root, name, kinds, errors, run)
     payload: dict[str, Any] = {
-        "name": plain_text(name),
-        "description": plain_text(_description(attributes, root, name, kinds, errors, run)),
+        "name": name if type(name) is str else plain_text(name),
+        "description": description if type(description) is str else plain_text(description),
         "current_datetime": iso_end if iso_end is not None else _iso(start),
     }
     duration = _duration(start, end)
@@ -154,7 +157,9 @@ def convert_run(
         else _summary(None, tree, first=True, limit=INPUT_SUMMARY_MAX)
     )
     if input_summary is not None:
-        payload["input_summary"] = plain_text(input_summary)
+        payload["input_summary"] = (
+            input_summary if type(input_summary) is str else plain_text(input_summary)
+        )
     said = speaker.output_text
     output_summary = (
         cap(said, OUTPUT_SUMMARY_MAX)
@@ -162,7 +167,9 @@ def convert_run(
         else _summary(None, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
     )
     if output_summary is not None:
-        payload["output_summary"] = plain_text(output_summary)
+        payload["output_summary"] = (
+            output_summary if type(output_summary) is str else plain_text(output_summary)
+        )
     outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
     if outcome:
         payload["expected_outcome"] = outcome
@@ -176,9 +183,7 @@ def convert_run(
     sections = _sections(attributes, tree, iso_start, iso_end, tools=kinds.tools)
     if sections:
         payload["sections"] = sections
-    payload["environment"] = environment(
-        [root, *[n.facts for n in tree.steps]], resource, sdk_version, tags
-    )
+    payload["environment"] = environment([root, *step_facts], resource, sdk_version, tags)
     return payload
 
 
@@ -455,9 +460,11 @@ def _description(
     run: Run,
 ) -> str:
     """``name``: the run's name, capped already."""
-    given = text(attributes.get(infinium.DESCRIPTION))
-    if given:
-        return cap(given, DESCRIPTION_MAX)
+    given = attributes.get(infinium.DESCRIPTION)
+    if given is not None:  # nearly always absent: text() only for a given one
+        given = text(given)
+        if given:
+            return cap(given, DESCRIPTION_MAX)
     label = _LABELS.get(root.kind, "Run")
     parts = [
         _count(kinds.steps, "step"),
