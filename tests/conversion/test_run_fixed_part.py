@@ -25,7 +25,7 @@ from infinium_otel.payload.order import plain_text
 from infinium_otel.payload.run import Run
 from infinium_otel.payload.steps import StepNode
 
-from . import reference_environment, reference_usage
+from . import reference_convert, reference_environment, reference_usage
 from .builder import BASE_NS, MS, Trace
 
 
@@ -157,3 +157,20 @@ def test_a_given_description_is_read_as_text_read_it(value: Any) -> None:
         assert shown == plain_text(cap(said, DESCRIPTION_MAX))
     else:
         assert shown.startswith("Agent run 'helper': 1 step, 1 LLM call, 0 tool calls")
+
+
+_TIME = st.one_of(
+    st.none(),
+    st.integers(-(10**15), 10**15),
+    st.integers(0, 86_400 * 10**9 + 10**6),
+    st.sampled_from([0, 86_400 * 10**9, 86_400 * 10**9 + 1, 500, 1_500, 2_500]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TIME, _TIME)
+def test_a_duration_is_what_clamping_it_gave(start: Any, end: Any) -> None:
+    shown = convert._duration(start, end)
+    expected = reference_convert._duration(start, end)
+    assert json.dumps(shown) == json.dumps(expected)  # NaN, -0.0 and the clamp included

@@ -378,6 +378,8 @@ def _duration(start: int | None, end: int | None) -> float:
     if start is None or end is None:
         return 0.0
     seconds = (end - start) / 1e9
+    if 0.0 <= seconds <= MAX_DURATION_SECONDS:  # within the bounds: max() and min() keep it
+        return round(seconds, 6)
     return round(min(max(seconds, 0.0), MAX_DURATION_SECONDS), 6)
 
 
@@ -388,7 +390,11 @@ def _iso(ns: int | None) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
     if seconds > _LATEST_SECOND:
         seconds, rest = _LATEST_SECOND, 999_999_999
-    return f"{_second(seconds)}.{rest // 1_000_000:03d}Z"
+    return _second(seconds) + _MILLISECONDS[rest // 1_000_000]
+
+
+# ".000Z" to ".999Z": the end of every time, made once rather than formatted on every run.
+_MILLISECONDS = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 @functools.lru_cache(maxsize=64)
