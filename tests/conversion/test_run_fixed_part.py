@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import ReadableSpan
 
 from infinium_otel.contract import DESCRIPTION_MAX
 from infinium_otel.conventions.kind import SpanKind
@@ -174,3 +175,13 @@ def test_a_duration_is_what_clamping_it_gave(start: Any, end: Any) -> None:
     shown = convert._duration(start, end)
     expected = reference_convert._duration(start, end)
     assert json.dumps(shown) == json.dumps(expected)  # NaN, -0.0 and the clamp included
+
+
+def test_the_trace_tag_is_the_runs_trace_id() -> None:
+    run = _run()
+    tags = convert.convert_run(run)["environment"]["custom_tags"]
+    assert tags["otel.trace_id"] == f"{run.trace_id:032x}" != "0" * 32
+    no_context = dataclasses.replace(run, root=ReadableSpan(name="root", context=None))
+    assert no_context.trace_id == 0
+    facts = convert.read_facts(run.root)
+    assert convert._custom_tags(facts, no_context)["otel.trace_id"] == "0" * 32

@@ -493,8 +493,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
+    context = run.root.context  # run.trace_id, reading the SDK's context property once
     tags = {
-        "otel.trace_id": f"{run.trace_id:032x}",
+        "otel.trace_id": f"{context.trace_id if context else 0:032x}",
         "otel.span_id": f"{root.span_id:016x}",
     }
     if run.partial:
