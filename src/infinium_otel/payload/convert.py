@@ -96,10 +96,11 @@ def convert_run(
             found = span_errors(spans[facts.span_id], facts, capture_content)
             if found:
                 errors_by_span[facts.span_id] = found
-    recoverable = not root.failed
-    for found in errors_by_span.values():
-        for error in found:
-            error["recoverable"] = recoverable
+    if errors_by_span:
+        recoverable = not root.failed
+        for found in errors_by_span.values():
+            for error in found:
+                error["recoverable"] = recoverable
 
     counted = usage_nodes(tree.steps)
     steps: list[dict[str, Any]] = []
@@ -129,7 +130,8 @@ def convert_run(
     )
 
     attributes = span_attributes(root_span)
-    name = cap(run_name(root_span, (node.facts for node in tree.steps)), NAME_MAX)
+    step_facts = [node.facts for node in tree.steps]  # the run's name and environment read them
+    name = cap(run_name(root_span, step_facts), NAME_MAX)
     kinds = _StepKinds(tree)
     start, end = root.start, _run_end(root, others)
     iso_start = _iso(start) if start is not None else None
@@ -138,9 +140,10 @@ def convert_run(
     resource = _readable(root_span.resource.attributes) if root_span.resource is not None else {}
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
+    description = _description(attributes, root, name, kinds, errors, run)
     payload: dict[str, Any] = {
-        "name": plain_text(name),
-        "description": plain_text(_description(attributes, root, name, kinds, errors, run)),
+        "name": name if type(name) is str else plain_text(name),
+        "description": description if type(description) is str else plain_text(description),
         "current_datetime": iso_end if iso_end is not None else _iso(start),
     }
     duration = _duration(start, end)
@@ -154,7 +157,9 @@ def convert_run(
         else _summary(None, tree, first=True, limit=INPUT_SUMMARY_MAX)
     )
     if input_summary is not None:
-        payload["input_summary"] = plain_text(input_summary)
+        payload["input_summary"] = (
+            input_summary if type(input_summary) is str else plain_text(input_summary)
+        )
     said = speaker.output_text
     output_summary = (
         cap(said, OUTPUT_SUMMARY_MAX)
@@ -162,7 +167,9 @@ def convert_run(
         else _summary(None, tree, first=False, limit=OUTPUT_SUMMARY_MAX)
     )
     if output_summary is not None:
-        payload["output_summary"] = plain_text(output_summary)
+        payload["output_summary"] = (
+            output_summary if type(output_summary) is str else plain_text(output_summary)
+        )
     outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
     if outcome:
         payload["expected_outcome"] = outcome
@@ -176,9 +183,7 @@ def convert_run(
     sections = _sections(attributes, tree, iso_start, iso_end, tools=kinds.tools)
     if sections:
         payload["sections"] = sections
-    payload["environment"] = environment(
-        [root, *[n.facts for n in tree.steps]], resource, sdk_version, tags
-    )
+    payload["environment"] = environment([root, *step_facts], resource, sdk_version, tags)
     return payload
 
 
@@ -373,6 +378,8 @@ def _duration(start: int | None, end: int | None) -> float:
     if start is None or end is None:
         return 0.0
     seconds = (end - start) / 1e9
+    if 0.0 <= seconds <= MAX_DURATION_SECONDS:  # within the bounds: max() and min() keep it
+        return round(seconds, 6)
     return round(min(max(seconds, 0.0), MAX_DURATION_SECONDS), 6)
 
 
@@ -383,7 +390,11 @@ def _iso(ns: int | None) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
     if seconds > _LATEST_SECOND:
         seconds, rest = _LATEST_SECOND, 999_999_999
-    return f"{_second(seconds)}.{rest // 1_000_000:03d}Z"
+    return _second(seconds) + _MILLISECONDS[rest // 1_000_000]
+
+
+# ".000Z" to ".999Z": the end of every time, made once rather than formatted on every run.
+_MILLISECONDS = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 @functools.lru_cache(maxsize=64)
@@ -455,9 +466,11 @@ def _description(
     run: Run,
 ) -> str:
     """``name``: the run's name, capped already."""
-    given = text(attributes.get(infinium.DESCRIPTION))
-    if given:
-        return cap(given, DESCRIPTION_MAX)
+    given = attributes.get(infinium.DESCRIPTION)
+    if given is not None:  # nearly always absent: text() only for a given one
+        given = text(given)
+        if given:
+            return cap(given, DESCRIPTION_MAX)
     label = _LABELS.get(root.kind, "Run")
     parts = [
         _count(kinds.steps, "step"),
@@ -480,8 +493,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
+    context = run.root.context  # run.trace_id, reading the SDK's context property once
     tags = {
-        "otel.trace_id": f"{run.trace_id:032x}",
+        "otel.trace_id": f"{context.trace_id if context else 0:032x}",
         "otel.span_id": f"{root.span_id:016x}",
     }
     if run.partial:

@@ -189,6 +189,7 @@ _READ_KEYS = (
     "cloud.region",
 )
 _KEY_TYPES = frozenset({str, type(None)})
+_STR_ONLY = frozenset({str})
 _CACHE_MAX = 64
 _cache: dict[tuple[str | None, ...], _FromResource] = {}
 _cache_lock = threading.Lock()
@@ -248,7 +249,10 @@ def environment(
     found["runtime"] = known.runtime
     if known.region is not None:
         found["region"] = known.region
-    found["custom_tags"] = {
-        key: value if type(value) is str else plain_text(value) for key, value in tags.items()
-    }
+    if _STR_ONLY.issuperset(map(type, tags.values())):
+        found["custom_tags"] = dict(tags)  # nearly always: every value a plain str already
+    else:
+        found["custom_tags"] = {
+            key: value if type(value) is str else plain_text(value) for key, value in tags.items()
+        }
     return found

@@ -76,26 +76,31 @@ def usage_nodes(steps: list[StepNode]) -> set[int]:
     """Span ids of the steps that count as LLM calls (LLM steps, and agents by aggregate)."""
     counted: set[int] = set()
     has_below: set[int] = set()
-
-    def mark_ancestors(node: StepNode) -> None:
-        parent = node.parent
-        while parent is not None and parent.facts.span_id not in has_below:
-            has_below.add(parent.facts.span_id)
-            parent = parent.parent
-
+    agents: list[StepNode] = []  # agent-like steps with usage of their own, in step order
     for node in steps:
-        if node.facts.kind is LLM:
-            counted.add(node.facts.span_id)
-            mark_ancestors(node)
-    agents = [n for n in steps if n.facts.kind.is_agent_like and n.facts.has_usage]
+        facts = node.facts
+        kind = facts.kind
+        if kind is LLM:
+            counted.add(facts.span_id)
+            _mark_ancestors(node, has_below)
+        elif kind.is_agent_like and facts.has_usage:
+            agents.append(node)
     if len(agents) > 1:
         agents.sort(key=lambda n: -n.depth)  # stable, as sorted() is
     for node in agents:
         if node.facts.span_id not in has_below:
             counted.add(node.facts.span_id)
-            mark_ancestors(node)
+            _mark_ancestors(node, has_below)
             has_below.add(node.facts.span_id)
     return counted
+
+
+def _mark_ancestors(node: StepNode, has_below: set[int]) -> None:
+    """Every step above ``node`` has a counted call below it."""
+    parent = node.parent
+    while parent is not None and parent.facts.span_id not in has_below:
+        has_below.add(parent.facts.span_id)
+        parent = parent.parent
 
 
 def llm_usage(
@@ -118,10 +123,10 @@ def llm_usage(
         if provider:
             providers.add(provider)
     usage: dict[str, Any] = {}
-    if models:
-        usage["model"] = _single(models)
+    if models:  # the one model (popped: the set is not used after), or "multiple"
+        usage["model"] = models.pop() if len(models) == 1 else "multiple"
     if providers:
-        usage["provider"] = _single(providers)
+        usage["provider"] = providers.pop() if len(providers) == 1 else "multiple"
     # Each total over the calls that report it (None when none does), in one pass: added
     # from 0 as they come, as sum() adds them (so an int subclass also becomes an int).
     prompt: int | None = None
@@ -147,17 +152,25 @@ def llm_usage(
         if start is not None and end is not None:
             duration_ms = (end - start) // 1_000_000
             latency = (0 if latency is None else latency) + max(0, duration_ms)
-    _put(usage, "prompt_tokens", prompt)
-    _put(usage, "completion_tokens", completion)
-    _put(usage, "total_tokens", total)
-    _put(usage, "estimated_cost_usd", round(sum(costs), 10) if costs else None)
+    # The totals are ints (or None) nearly always: shown as they are, as _put shows them.
+    if type(prompt) is int:
+        usage["prompt_tokens"] = prompt
+    else:
+        _put(usage, "prompt_tokens", prompt)
+    if type(completion) is int:
+        usage["completion_tokens"] = completion
+    else:
+        _put(usage, "completion_tokens", completion)
+    if type(total) is int:
+        usage["total_tokens"] = total
+    else:
+        _put(usage, "total_tokens", total)
+    if costs:
+        _put(usage, "estimated_cost_usd", round(sum(costs), 10))
     usage["api_calls_count"] = len(calls)
-    _put(usage, "total_latency_ms", latency)
+    if type(latency) is int:
+        usage["total_latency_ms"] = latency
+    else:
+        _put(usage, "total_latency_ms", latency)
     usage["calls"] = call_dicts
     return usage
-
-
-def _single(values: set[str]) -> str | None:
-    if not values:
-        return None
-    return next(iter(values)) if len(values) == 1 else "multiple"
