@@ -4,9 +4,8 @@
 one request per call: no redirects, TLS verified, proxies from the environment,
 our own instrumentation suppressed, and one overall deadline per attempt (see
 ``watchdog``) however slowly the answer arrives. ``answers.map_response`` reads
-the answer. A failure to get an answer is a ``NetworkError`` that says what
-happened: a refused connection is never called a timeout, and only a real
-timeout is an ``InfiniumTimeoutError``. No request header (so never the agent
+the answer; ``failures`` says what a failure to get one was (a refused
+connection is never called a timeout). No request header (so never the agent
 secret) reaches a message, a log line, ``details`` or the frames of a raised
 error: chained library errors lose their tracebacks and their request.
 """
@@ -14,16 +13,13 @@ error: chained library errors lose their tracebacks and their request.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import http.client
 import logging
 import os
-import ssl
 import time
 import types
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import requests
 import urllib3.connection
@@ -32,8 +28,9 @@ import urllib3.util
 from requests.cookies import extract_cookies_to_jar as _untyped_extract_cookies
 
 from infinium_otel._suppress import instrumentation_suppressed
-from infinium_otel.client.answers import MAX_MESSAGE_CHARS, map_response
+from infinium_otel.client.answers import map_response
 from infinium_otel.client.exchange import AnswerOverdue, AnswerTooLarge, exchange
+from infinium_otel.client.failures import network_error, scrubbed, too_large, trickled
 from infinium_otel.client.http1 import host_header, request_head
 from infinium_otel.client.redact import Redactor
 from infinium_otel.client.response import ApiResponse
@@ -47,7 +44,7 @@ from infinium_otel.client.wire import (
     Request,
     validate_path_id,
 )
-from infinium_otel.errors import InfiniumError, InfiniumTimeoutError, NetworkError
+from infinium_otel.errors import InfiniumError
 
 __all__ = [
     "CREDENTIALS",
@@ -215,8 +212,15 @@ class Transport:
             except InfiniumError as error:
                 failure = error
             except (OSError, urllib3.exceptions.HTTPError) as exc:
-                failure = self._network_error(exc, request, timeout, watch)
-                cause = _scrubbed(exc)
+                failure = network_error(
+                    exc,
+                    request,
+                    timeout,
+                    overdue=watch.fired,
+                    redactor=self._redactor,
+                    base_url=self._base_url,
+                )
+                cause = scrubbed(exc)
         if failure is not None:
             raise failure.with_traceback(None) from cause
         return raw
@@ -326,9 +330,9 @@ class Transport:
                 pool, head, body, request.method, timeout, watch.overdue, MAX_RESPONSE_BYTES
             )
         except AnswerTooLarge as large:
-            failure = _too_large(request, large.status)
+            failure = too_large(request, large.status, MAX_RESPONSE_BYTES)
         except AnswerOverdue:
-            failure = _trickled(request, timeout)
+            failure = trickled(request, timeout)
         if failure is not None:
             raise failure  # outside the handler: no context whose frames hold the head
         if "set-cookie" in headers or "set-cookie2" in headers:
@@ -352,33 +356,6 @@ class Transport:
         if "set-cookie" in response.headers or "set-cookie2" in response.headers:
             _extract_cookies(session.cookies, prepared, response.raw)
         return response
-
-    def _network_error(
-        self, exc: BaseException, request: Request, timeout: float, watch: AttemptWatch
-    ) -> NetworkError:
-        where = f"{request.method} {request.path}"
-        if watch.fired:
-            return _trickled(request, timeout)
-        refused = _refused_at(exc)
-        if refused is not None:
-            target = refused or _host_port(self._base_url)
-            return NetworkError(
-                f"{where}: connection refused: nothing is listening at {target}",
-                original_error=exc,
-                details={"request": where, "refused": target},
-            )
-        if _is_timeout(exc):
-            return InfiniumTimeoutError(
-                f"{where} timed out after {timeout:g} s ({type(exc).__name__})",
-                timeout_duration=timeout,
-                original_error=exc,
-            )
-        reason = self._redactor.shorten(str(exc), MAX_MESSAGE_CHARS)
-        if _is_tls_failure(exc):
-            message = f"{where}: TLS verification failed: {reason}"
-        else:
-            message = f"{where}: network error ({type(exc).__name__}): {reason}"
-        return NetworkError(message, original_error=exc, details={"request": where})
 
 
 def _with_body(route: _Route, url: str, body: Any) -> requests.PreparedRequest:
@@ -480,12 +457,6 @@ def _keep_cookies(route: _Route, url: str, fields: tuple[tuple[str, str], ...]) 
     )
 
 
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"
-
-
 def _read_body(
     response: requests.Response, request: Request, timeout: float, watch: AttemptWatch
 ) -> bytes:
@@ -495,96 +466,8 @@ def _read_body(
     for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
-            raise _too_large(request, response.status_code)
+            raise too_large(request, response.status_code, MAX_RESPONSE_BYTES)
         chunks.append(chunk)
         if watch.overdue():
-            raise _trickled(request, timeout)
+            raise trickled(request, timeout)
     return b"".join(chunks)
-
-
-def _too_large(request: Request, status: int | None) -> InfiniumError:
-    return InfiniumError(
-        f"{request.method} {request.path}: the answer is larger than {MAX_RESPONSE_BYTES} bytes",
-        status_code=status,
-    )
-
-
-def _trickled(request: Request, timeout: float) -> InfiniumTimeoutError:
-    return InfiniumTimeoutError(
-        f"{request.method} {request.path} timed out after {timeout:g} s: "
-        "the answer was still arriving when the attempt's time ran out",
-        timeout_duration=timeout,
-    )
-
-
-def _linked(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every error it wraps (args, ``reason``, cause, context), each once."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                stack.append(linked)
-
-
-def _refused_at(exc: BaseException) -> str | None:
-    """``host:port`` when the connection was refused (nothing listening), else None.
-
-    urllib3 reports a refused connection as ``NewConnectionError``, which
-    subclasses ``ConnectTimeoutError``: only its cause tells the truth.
-    """
-    refused = False
-    where: str | None = None
-    for current in _linked(exc):
-        if isinstance(current, ConnectionRefusedError) or (
-            isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
-        ):
-            refused = True
-        if isinstance(current, urllib3.exceptions.NewConnectionError) and where is None:
-            conn = getattr(current, "conn", None)
-            host, port = getattr(conn, "host", None), getattr(conn, "port", None)
-            if host and port:
-                where = f"{host}:{port}"
-    return (where or "") if refused else None
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """True when a connect or read really timed out (a refused connection is not a timeout)."""
-    new_connection = False
-    for current in _linked(exc):
-        if isinstance(current, urllib3.exceptions.NewConnectionError):
-            new_connection = True
-            continue
-        if isinstance(current, (urllib3.exceptions.TimeoutError, TimeoutError)):
-            return True
-    return isinstance(exc, requests.Timeout) and not new_connection
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    """True when TLS failed (an untrusted certificate, a wrong host name, a bad handshake)."""
-    return any(
-        isinstance(
-            current, (requests.exceptions.SSLError, urllib3.exceptions.SSLError, ssl.SSLError)
-        )
-        for current in _linked(exc)
-    )
-
-
-def _scrubbed(exc: BaseException) -> BaseException:
-    """Drop what a chained library error holds of our request: its prepared request (our
-    headers) and its tracebacks (their frames' locals hold the headers too)."""
-    for current in _linked(exc):
-        current.__traceback__ = None
-        if isinstance(current, requests.RequestException):
-            current.request = None
-            current.response = None
-    return exc
