@@ -31,8 +31,9 @@ it, so whether it is the outermost is decided like this:
 Everything held is bounded: a cap on spans and on (estimated) bytes held,
 with the oldest trace sent as a partial run when over; a cap per trace; a
 time-to-live after which an incomplete tree goes out as a partial run rather
-than being lost. Span ids already sent are remembered (bounded) so late
-spans are counted and duplicates dropped, never sent as a second run.
+than being lost (with the stand-in root ``partial_root`` chooses). Span ids
+already sent are remembered (bounded) so late spans are counted and duplicates
+dropped, never sent as a second run.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ from itertools import repeat
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext, TraceFlags
 
 from infinium_otel.conventions import classify
 from infinium_otel.export.nesting import Nesting
+from infinium_otel.export.partial_root import LiveLookup, stand_in_root
 from infinium_otel.export.span_reading import is_internal_span, read_span
 from infinium_otel.export.trace_buffer import (
     _Entry,
@@ -61,13 +62,9 @@ __all__ = ["AssemblyStats", "RunAssembler", "is_internal_span"]
 
 # What the nesting tracker knows about an ended agent span (trace id, span id).
 NestedCheck = Callable[[int, int], Nesting]
-# A still-open span by span id (a partial run's missing root), when known.
-LiveLookup = Callable[[int], "ReadableSpan | None"]
 
 # A span buffered in this batch and not sized yet: trace id, span id, entry, attributes.
 _Unsized = tuple[int, int, _Entry, Mapping[str, Any]]
-
-PARTIAL_ROOT_NAME = "partial run"
 
 HOLD_GRACE = 5.0
 HOLD_LIMIT = 30.0
@@ -482,7 +479,7 @@ class RunAssembler:
             if not any(e.kind.is_genai for e in taken):
                 self.stats.spans_dropped_no_genai += len(taken)
                 continue
-            root = self._stand_in_root(trace_id, taken)
+            root = stand_in_root(trace_id, taken, self._live)
             runs.append(
                 self._make_run(trace_id, taken, root, partial_reason=reason, dropped=buffer.dropped)
             )
@@ -494,38 +491,6 @@ class RunAssembler:
             self._buffered_bytes -= sum(e.size for e in leftover)
             self.stats.spans_dropped_cap += len(leftover)
         return runs
-
-    def _stand_in_root(self, trace_id: int, taken: list[_Entry]) -> ReadableSpan:
-        """The root of a partial run: its missing parent as it is now, or a synthetic span.
-
-        Never one of the run's own spans: that span would then be the root and
-        not a step, and its own work (an LLM call, say) would vanish from the run.
-        """
-        top = taken[0].span
-        parent_id = _parent_id(top)
-        if parent_id is None:
-            return top  # a parentless span really is the top of its tree
-        if self._live is not None:
-            live = self._live(parent_id)
-            if live is not None and live.context is not None:
-                return live
-        starts = [e.span.start_time for e in taken if e.span.start_time is not None]
-        ends = [e.span.end_time for e in taken if e.span.end_time is not None]
-        parent = top.parent
-        return ReadableSpan(
-            name=PARTIAL_ROOT_NAME,
-            context=SpanContext(
-                trace_id,
-                parent_id,
-                is_remote=False,
-                trace_flags=parent.trace_flags if parent is not None else TraceFlags(1),
-            ),
-            resource=top.resource,
-            attributes={},
-            start_time=min(starts) if starts else None,
-            end_time=max(ends) if ends else None,
-            instrumentation_scope=top.instrumentation_scope,
-        )
 
     def _enforce_global_cap(self) -> list[Run]:
         runs: list[Run] = []
