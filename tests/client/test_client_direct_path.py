@@ -454,9 +454,9 @@ def test_without_the_pool_api_calls_go_through_the_adapter_with_the_same_head(
     serve: Callable[..., HeadServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With requests < 2.32.2 or urllib3 1 the adapter's ``send`` carries every call."""
-    from infinium_otel.client import transport
+    from infinium_otel.client import call_route
 
-    monkeypatch.setattr(transport, "_POOL_API", False)
+    monkeypatch.setattr(call_route, "_POOL_API", False)
     server = serve()
     host = server.url.split("//", 1)[1]
     with client_for(server.url) as client:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
 
-from infinium_otel.export import assembly
+from infinium_otel.export import span_reading
 from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
 
 TRACE = 0x1234
@@ -47,8 +47,8 @@ def test_both_readings_agree_on_every_kind_of_parent_link() -> None:
         made(0, None),  # an invalid span id: no run can hold it
         ReadableSpan(name="no context", context=None),
     ]
-    by_property = [assembly._links_by_property(span) for span in spans]
-    assert [assembly._links_by_index(span) for span in spans] == by_property
+    by_property = [span_reading.links_by_property(span) for span in spans]
+    assert [span_reading.links_by_index(span) for span in spans] == by_property
     child, root = by_property[0], by_property[1]
     assert root is not None and child is not None
     assert root[2] is None and root[3] and child[2] == root[1] and not child[3]
@@ -64,5 +64,5 @@ def test_both_readings_agree_on_every_kind_of_parent_link() -> None:
 
 
 def test_the_tuple_reading_is_the_one_in_use_where_the_layout_holds() -> None:
-    expected = assembly._links_by_index if CONTEXT_IS_TUPLE else assembly._links_by_property
-    assert assembly._links is expected
+    expected = span_reading.links_by_index if CONTEXT_IS_TUPLE else span_reading.links_by_property
+    assert span_reading.links is expected

@@ -1,7 +1,7 @@
 """Assembly's two shortcuts against the general paths they stand in for.
 
-- ``_read`` reads a span's fields behind ``ReadableSpan``'s properties when its class
-  keeps them; ``_read_by_property`` is the general reading it must agree with.
+- ``read_span`` reads a span's fields behind ``ReadableSpan``'s properties when its
+  class keeps them; ``read_span_by_property`` is the general reading it must agree with.
 - Within a batch, the next span of the same trace reuses the buffer (and what was
   sent of the trace) found for the span before; an assembler that looks both up for
   every span must give the same runs and counters.
@@ -24,9 +24,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
 
-from infinium_otel.export import assembly
-from infinium_otel.export.assembly import INTERNAL_SCOPE, RunAssembler
+from infinium_otel.export.assembly import RunAssembler
 from infinium_otel.export.span_fields import reads_fields
+from infinium_otel.export.span_reading import INTERNAL_SCOPE, read_span, read_span_by_property
 from infinium_otel.payload.run import Run
 
 TRACE = 0xABC
@@ -117,15 +117,15 @@ def disagreements(read: Reader, spans: Sequence[ReadableSpan]) -> list[str]:
     """The spans for which ``read`` answers otherwise than the property reading."""
     found = []
     for span in spans:
-        if read(span) != assembly._read_by_property(span):
+        if read(span) != read_span_by_property(span):
             found.append(span.name)
     return found
 
 
 def test_field_reading_agrees_with_property_reading_on_every_shape() -> None:
     spans = every_shape()
-    assert disagreements(assembly._read, spans) == []
-    answers = {span.name: assembly._read(span) for span in spans}
+    assert disagreements(read_span, spans) == []
+    answers = {span.name: read_span(span) for span in spans}
     assert answers["agent"] is not None and answers["agent"][5] is False
     assert answers["own"] is not None and answers["own"][5] is True
     assert answers["flagged"] is not None and answers["flagged"][5] is True
@@ -147,13 +147,13 @@ def test_sdk_span_classes_are_read_by_field_and_overriding_ones_are_not() -> Non
 
 def test_the_comparison_catches_a_broken_field_reading() -> None:
     def ignores_remote_parents(span: ReadableSpan) -> Any:
-        read = assembly._read(span)
+        read = read_span(span)
         if read is None or span.parent is None:
             return read
         return (*read[:3], not span.parent.is_valid, *read[4:])
 
     def ignores_the_flag(span: ReadableSpan) -> Any:
-        read = assembly._read(span)
+        read = read_span(span)
         return read if read is None or span.name != "flagged" else (*read[:5], False)
 
     spans = every_shape()

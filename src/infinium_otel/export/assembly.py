@@ -3,9 +3,10 @@
 Spans arrive after they end, children before parents, one run often spread
 over several export batches. Assembly buffers them by trace id and hands out a
 ``Run`` as soon as its root has ended. No I/O, no threads, no clock of its
-own: callers pass ``now`` (monotonic seconds) and hold the lock. How one
-trace's spans are kept (and their size estimated) is ``trace_buffer``'s job;
-this module decides when they become a run.
+own: callers pass ``now`` (monotonic seconds) and hold the lock. What is read
+of each span (its ids, parent link, attributes, whether the package made it) is
+``span_reading``'s job, and how one trace's spans are kept (and their size
+estimated) ``trace_buffer``'s; this module decides when they become a run.
 
 Which span is a run's root: the outermost agent-like span of its
 process-local tree; with none, the local root (no parent, or a remote one)
@@ -30,8 +31,9 @@ it, so whether it is the outermost is decided like this:
 Everything held is bounded: a cap on spans and on (estimated) bytes held,
 with the oldest trace sent as a partial run when over; a cap per trace; a
 time-to-live after which an incomplete tree goes out as a partial run rather
-than being lost. Span ids already sent are remembered (bounded) so late
-spans are counted and duplicates dropped, never sent as a second run.
+than being lost (with the stand-in root ``partial_root`` chooses). Span ids
+already sent are remembered (bounded) so late spans are counted and duplicates
+dropped, never sent as a second run.
 """
 
 from __future__ import annotations
@@ -42,16 +44,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, TraceFlags
 
 from infinium_otel.conventions import classify
-from infinium_otel.conventions.facts import span_attributes
 from infinium_otel.export.nesting import Nesting
-from infinium_otel.export.span_context_layout import CONTEXT_IS_TUPLE
-from infinium_otel.export.span_fields import KNOWN_CLASSES, SCOPE_NAME_IS_FIELD, reads_fields
+from infinium_otel.export.partial_root import LiveLookup, stand_in_root
+from infinium_otel.export.span_reading import is_internal_span, read_span
 from infinium_otel.export.trace_buffer import (
     _Entry,
     _parent_id,
@@ -62,38 +60,16 @@ from infinium_otel.payload.run import Run
 
 __all__ = ["AssemblyStats", "RunAssembler", "is_internal_span"]
 
-INTERNAL_SCOPE = "infinium_otel.interpretation"
-
 # What the nesting tracker knows about an ended agent span (trace id, span id).
 NestedCheck = Callable[[int, int], Nesting]
-# A still-open span by span id (a partial run's missing root), when known.
-LiveLookup = Callable[[int], "ReadableSpan | None"]
 
-# A span's trace id, span id, parent id (None: a root) and whether it is a local root.
-_Links = tuple[int, int, int | None, bool]
-# ``_Links``, then the span's attributes (read-only) and whether the package made it.
-_Read = tuple[int, int, int | None, bool, Mapping[str, Any], bool]
 # A span buffered in this batch and not sized yet: trace id, span id, entry, attributes.
 _Unsized = tuple[int, int, _Entry, Mapping[str, Any]]
-
-PARTIAL_ROOT_NAME = "partial run"
 
 HOLD_GRACE = 5.0
 HOLD_LIMIT = 30.0
 MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 MAX_REMEMBERED_SPANS = 200_000
-
-
-def is_internal_span(span: ReadableSpan) -> bool:
-    """Spans the package makes itself (interpretation results) never become runs."""
-    return _is_internal(span, span_attributes(span))
-
-
-def _is_internal(span: ReadableSpan, attributes: Mapping[str, Any]) -> bool:
-    scope = span.instrumentation_scope
-    if scope is not None and scope.name == INTERNAL_SCOPE:
-        return True
-    return attributes.get("infinium.internal") is True
 
 
 @dataclasses.dataclass
@@ -121,94 +97,6 @@ class _Sent:
 
     def __len__(self) -> int:
         return len(self.span_ids) + len(self.partial_parents)
-
-
-def _links_by_property(span: ReadableSpan) -> _Links | None:
-    """(trace id, span id, parent id, local root) of a span with a valid context, else None.
-
-    The parent id is None for no parent, an invalid one, or a span claiming itself as
-    its parent (a root). The SDK's context and parent are properties, their ids too:
-    each is read once."""
-    context = span.context
-    if context is None or not context.is_valid:
-        return None
-    span_id = context.span_id
-    parent = span.parent
-    if parent is None:
-        return context.trace_id, span_id, None, True
-    valid = parent.is_valid
-    parent_id = parent.span_id if valid and parent.span_id != span_id else None
-    return context.trace_id, span_id, parent_id, not valid or parent.is_remote
-
-
-def _links_by_index(span: ReadableSpan) -> _Links | None:
-    """``_links_by_property``, reading the contexts as the tuples their type declares
-    (``span_context_layout``): two property calls per span instead of up to nine."""
-    context = span.context
-    if context is None:
-        return None
-    trace_id, span_id, _, _, _, valid = context
-    if not valid:
-        return None
-    parent = span.parent
-    if parent is None:
-        return trace_id, span_id, None, True
-    _, parent_span_id, remote, _, _, parent_valid = parent
-    parent_id = parent_span_id if parent_valid and parent_span_id != span_id else None
-    return trace_id, span_id, parent_id, not parent_valid or remote
-
-
-_links = _links_by_index if CONTEXT_IS_TUPLE else _links_by_property
-
-
-def _read_by_property(span: ReadableSpan) -> _Read | None:
-    """What assembly reads of a span with a valid context (``_links``, its attributes,
-    whether it is internal), else None."""
-    links = _links(span)
-    if links is None:
-        return None
-    attributes = span_attributes(span)
-    return (*links, attributes, _is_internal(span, attributes))
-
-
-def _read(span: ReadableSpan) -> _Read | None:
-    """``_read_by_property``, reading the fields behind the properties where the span's
-    class keeps ``ReadableSpan``'s (``span_fields``): one Python call per span instead
-    of about ten."""
-    plain = KNOWN_CLASSES.get(type(span))
-    if not (plain if plain is not None else reads_fields(type(span))):
-        return _read_by_property(span)
-    context = span._context
-    if context is None:
-        return None
-    trace_id, span_id, _, _, _, valid = context
-    if not valid:
-        return None
-    parent = span._parent
-    if parent is None:
-        parent_id = None
-        local_root = True
-    else:
-        _, parent_span_id, remote, _, _, parent_valid = parent
-        parent_id = parent_span_id if parent_valid and parent_span_id != span_id else None
-        local_root = not parent_valid or remote
-    held = getattr(span, "_attributes", None)
-    inner = (
-        (held._dict if type(held) is BoundedAttributes else getattr(held, "_dict", None))
-        if span._end_time is not None
-        else None
-    )
-    attributes = inner if type(inner) is dict else span_attributes(span)
-    scope = span._instrumentation_scope
-    if scope is None:
-        internal = False
-    elif SCOPE_NAME_IS_FIELD and type(scope) is InstrumentationScope:
-        internal = scope._name == INTERNAL_SCOPE
-    else:
-        internal = scope.name == INTERNAL_SCOPE
-    if not internal:
-        internal = attributes.get("infinium.internal") is True
-    return trace_id, span_id, parent_id, local_root, attributes, internal
 
 
 def _end_key(entry: _Entry) -> tuple[int, int]:
@@ -292,7 +180,7 @@ class RunAssembler:
         self.stats.spans_received += len(spans)
         self._forget_recent()
         for span, size in zip(spans, known):  # noqa: B905 (repeat is endless)
-            read = _read(span)
+            read = read_span(span)
             if read is None:  # no valid context
                 self.stats.spans_dropped_cap += 1
                 continue
@@ -365,7 +253,7 @@ class RunAssembler:
         size: int | None,
         unsized: list[_Unsized],
     ) -> _Entry | None:
-        """Buffer one span of the application's with a valid context (what ``_read``
+        """Buffer one span of the application's with a valid context (what ``read_span``
         gives of it); its entry, or None when it is not kept. Without a ``size`` it is
         buffered at size 0 and noted in ``unsized``, to be sized if it stays."""
         buffer: _TraceBuffer | None = None
@@ -591,7 +479,7 @@ class RunAssembler:
             if not any(e.kind.is_genai for e in taken):
                 self.stats.spans_dropped_no_genai += len(taken)
                 continue
-            root = self._stand_in_root(trace_id, taken)
+            root = stand_in_root(trace_id, taken, self._live)
             runs.append(
                 self._make_run(trace_id, taken, root, partial_reason=reason, dropped=buffer.dropped)
             )
@@ -603,38 +491,6 @@ class RunAssembler:
             self._buffered_bytes -= sum(e.size for e in leftover)
             self.stats.spans_dropped_cap += len(leftover)
         return runs
-
-    def _stand_in_root(self, trace_id: int, taken: list[_Entry]) -> ReadableSpan:
-        """The root of a partial run: its missing parent as it is now, or a synthetic span.
-
-        Never one of the run's own spans: that span would then be the root and
-        not a step, and its own work (an LLM call, say) would vanish from the run.
-        """
-        top = taken[0].span
-        parent_id = _parent_id(top)
-        if parent_id is None:
-            return top  # a parentless span really is the top of its tree
-        if self._live is not None:
-            live = self._live(parent_id)
-            if live is not None and live.context is not None:
-                return live
-        starts = [e.span.start_time for e in taken if e.span.start_time is not None]
-        ends = [e.span.end_time for e in taken if e.span.end_time is not None]
-        parent = top.parent
-        return ReadableSpan(
-            name=PARTIAL_ROOT_NAME,
-            context=SpanContext(
-                trace_id,
-                parent_id,
-                is_remote=False,
-                trace_flags=parent.trace_flags if parent is not None else TraceFlags(1),
-            ),
-            resource=top.resource,
-            attributes={},
-            start_time=min(starts) if starts else None,
-            end_time=max(ends) if ends else None,
-            instrumentation_scope=top.instrumentation_scope,
-        )
 
     def _enforce_global_cap(self) -> list[Run]:
         runs: list[Run] = []
