@@ -32,8 +32,8 @@ Everything held is bounded: a cap on spans and on (estimated) bytes held,
 with the oldest trace sent as a partial run when over; a cap per trace; a
 time-to-live after which an incomplete tree goes out as a partial run rather
 than being lost (with the stand-in root ``partial_root`` chooses). Span ids
-already sent are remembered (bounded) so late spans are counted and duplicates
-dropped, never sent as a second run.
+already sent are remembered (bounded, ``sent_spans``) so late spans are counted
+and duplicates dropped, never sent as a second run.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from infinium_otel.conventions import classify
 from infinium_otel.export.nesting import Nesting
 from infinium_otel.export.partial_root import LiveLookup, stand_in_root
+from infinium_otel.export.sent_spans import SentOfTrace, SentSpans
 from infinium_otel.export.span_reading import is_internal_span, read_span
 from infinium_otel.export.trace_buffer import (
     _Entry,
@@ -85,18 +86,6 @@ class AssemblyStats:
     spans_dropped_no_genai: int = 0
     traces_evicted: int = 0
     spans_duplicate: int = 0
-
-
-@dataclasses.dataclass
-class _Sent:
-    """What already left for one trace: to recognise spans that arrive again or too late."""
-
-    span_ids: set[int] = dataclasses.field(default_factory=set)
-    # Parents of partial runs' spans that were not in the run (their root never came).
-    partial_parents: set[int] = dataclasses.field(default_factory=set)
-
-    def __len__(self) -> int:
-        return len(self.span_ids) + len(self.partial_parents)
 
 
 def _end_key(entry: _Entry) -> tuple[int, int]:
@@ -136,15 +125,12 @@ class RunAssembler:
         # Trace ids with held agent spans.
         self._holding: dict[int, None] = {}
         # trace id -> span ids already sent in a run, to recognise late and repeated spans.
-        self._sent: OrderedDict[int, _Sent] = OrderedDict()
-        self._remembered = 0
-        self._max_remembered = max_remembered_traces
-        self._max_remembered_spans = max_remembered_spans
+        self._sent = SentSpans(max_remembered_traces, max_remembered_spans)
         self.stats = AssemblyStats()
         # The trace of the span buffered last in the current batch, what was sent of it
         # and its buffer (see ``_buffer``); forgotten between batches.
         self._recent_trace: int | None = None
-        self._recent_sent: _Sent | None = None
+        self._recent_sent: SentOfTrace | None = None
         self._recent_buffer: _TraceBuffer | None = None
 
     @property
@@ -235,7 +221,6 @@ class RunAssembler:
         self._traces.clear()
         self._holding.clear()
         self._sent.clear()
-        self._remembered = 0
         self._buffered = 0
         self._buffered_bytes = 0
 
@@ -261,7 +246,7 @@ class RunAssembler:
             sent = self._recent_sent
             buffer = self._recent_buffer
         else:
-            sent = self._sent.get(trace_id)
+            sent = self._sent.by_trace.get(trace_id)
         if sent is not None:
             if span_id in sent.span_ids:  # the same span exported again after its run left
                 self.stats.spans_duplicate += 1
@@ -324,7 +309,7 @@ class RunAssembler:
         self._recent_sent = None
         self._recent_buffer = None
 
-    def _drop_late(self, trace_id: int, span_id: int, sent: _Sent) -> None:
+    def _drop_late(self, trace_id: int, span_id: int, sent: SentOfTrace) -> None:
         """A span whose run already left: count it and its buffered subtree."""
         self._forget_recent()  # its trace's buffer may go, what was sent grows
         self.stats.late_spans += 1
@@ -334,7 +319,7 @@ class RunAssembler:
             taken = self._take(trace_id, buffer, span_id)
             self.stats.late_spans += len(taken)
             ids.extend(e.span_id for e in taken)
-        self._remember(trace_id, sent, ids)
+        self._sent.remember(trace_id, sent, ids)
 
     def _take(self, trace_id: int, buffer: _TraceBuffer, span_id: int) -> list[_Entry]:
         """Remove a subtree from the buffer, keeping the totals right."""
@@ -417,17 +402,13 @@ class RunAssembler:
         partial_reason: str | None = None,
         dropped: int = 0,
     ) -> Run:
-        sent = self._sent.get(trace_id)
-        if sent is None:
-            sent = self._sent[trace_id] = _Sent()
-        else:
-            self._sent.move_to_end(trace_id)
+        sent = self._sent.of(trace_id)
         parents = (
             [pid for e in taken if (pid := _parent_id(e.span)) is not None]
             if partial_reason is not None
             else []
         )
-        self._remember(trace_id, sent, [e.span_id for e in taken], parents)
+        self._sent.remember(trace_id, sent, [e.span_id for e in taken], parents)
         if partial_reason is None:
             self.stats.runs_completed += 1
         else:
@@ -441,28 +422,6 @@ class RunAssembler:
             partial=partial_reason is not None,
             partial_reason=partial_reason,
         )
-
-    def _remember(
-        self,
-        trace_id: int,
-        sent: _Sent,
-        span_ids: Iterable[int],
-        partial_parents: Iterable[int] = (),
-    ) -> None:
-        """Note span ids as sent, forgetting the oldest traces over the bounds."""
-        before = len(sent)
-        sent.span_ids.update(span_ids)
-        sent.partial_parents.update(partial_parents)
-        self._remembered += len(sent) - before
-        while len(self._sent) > 1 and (
-            len(self._sent) > self._max_remembered or self._remembered > self._max_remembered_spans
-        ):
-            oldest, sent = next(iter(self._sent.items()))
-            if oldest == trace_id:
-                self._sent.move_to_end(oldest)
-                continue
-            del self._sent[oldest]
-            self._remembered -= len(sent)
 
     def _evict(self, trace_id: int, reason: str) -> list[Run]:
         buffer = self._traces.pop(trace_id, None)
