@@ -458,3 +458,94 @@ def test_one_tool_call_message_reads_what_json_loads_reads(
         assert found is None
     else:
         assert found == (role, name, json.loads(document)[0]["parts"][0]["arguments"])
+
+
+def _wire_safe(value: Any) -> Any:
+    """``value`` as OTLP can carry it: texts without lone surrogates, ints in 64 bits."""
+    if type(value) is str:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if type(value) is int:
+        return max(-(2**63), min(2**63 - 1, value))
+    if type(value) is tuple:
+        return tuple(_wire_safe(item) for item in value)
+    return value
+
+
+def _through_the_gateway(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """``spans`` as the gateway makes them: encoded by the official OTLP encoder, then
+    parsed and decoded by the gateway (attributes in its own holder, events a list)."""
+    trace_encoder = pytest.importorskip("opentelemetry.exporter.otlp.proto.common.trace_encoder")
+    from infinium_otel.gateway.decode import decode_request
+    from infinium_otel.gateway.wire import new_request
+
+    request = new_request()
+    request.ParseFromString(trace_encoder.encode_spans(spans).SerializeToString())
+    decoded = decode_request(request)
+    assert decoded.rejected == 0
+    return sorted(decoded.spans, key=lambda span: span.context.span_id)
+
+
+def _wire_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A generated span made sendable: an end time (the gateway refuses spans without
+    one), texts and counts OTLP can carry."""
+    attributes = {key: _wire_safe(value) for key, value in spec["attributes"].items()}
+    return {
+        **spec,
+        "attributes": attributes,
+        "name": _wire_safe(spec["name"]),
+        "end": spec["end"] or 60,
+        "description": _wire_safe(spec["description"]),
+    }
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(_span_spec(), min_size=1, max_size=7), st.sampled_from([True, True, False]))
+def test_spans_decoded_by_the_gateway_read_the_same_with_and_without_the_fast_reading(
+    specs: list[dict[str, Any]], capture: bool
+) -> None:
+    sent = [_span(index, _wire_spec(spec), len(specs)) for index, spec in enumerate(specs)]
+    spans = _through_the_gateway(sent)
+    assert len(spans) == len(sent)
+    for span in spans:
+        fast = read_common(span, capture)
+        if fast is not None:
+            general = read_span(span, capture)
+            assert dataclasses.astuple(fast[0]) == dataclasses.astuple(general[0])
+            assert fast[1] == general[1]
+    run = Run(spans[0], tuple(spans))
+    fast_bytes = _payload(run, capture)
+    for _ in _general_only():
+        general_bytes = _payload(run, capture)
+    assert fast_bytes == general_bytes
+
+
+def test_the_common_spans_of_a_run_decoded_by_the_gateway_are_read_by_the_fast_reading() -> None:
+    sdk_run = _common_run()
+    spans = _through_the_gateway(list(sdk_run.spans))
+    by_id = {span.context.span_id: span for span in spans}
+    for sdk_span in sdk_run.spans:
+        span = by_id[sdk_span.context.span_id]
+        fast = read_common(span)
+        assert fast is not None, span.name
+        assert dataclasses.astuple(fast[0]) == dataclasses.astuple(read_common(sdk_span)[0])
+    root = by_id[sdk_run.root.context.span_id]
+    run = Run(root, tuple(spans))
+    fast_bytes = _payload(run, True)
+    for _ in _general_only():
+        assert _payload(run, True) == fast_bytes
+    # The same payload as the run's SDK spans give, but for what OTLP does not carry.
+    assert fast_bytes == _payload(sdk_run, True)
+
+
+def test_decoded_spans_with_events_are_left_to_the_general_reader() -> None:
+    sdk_run = _common_run()
+    chat = next(s for s in sdk_run.spans if s.name == "chat gpt")
+    event = Event("exception", {"exception.message": "broke"}, timestamp=BASE_NS)
+    (decoded,) = _through_the_gateway([_with(chat, events=BoundedList.from_seq(None, [event]))])
+    assert type(decoded.events) in (list, tuple) and len(decoded.events) == 1
+    assert read_common(decoded) is None
+    assert read_span(decoded)[1] is True

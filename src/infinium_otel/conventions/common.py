@@ -1,8 +1,9 @@
 """The facts of the commonest spans, read without the general reader's plan and checks.
 
 A span of the GenAI semantic conventions (a chat, a tool's execution, an agent's
-invocation) made by the SDK and ended, with plain attribute values and no events,
-is read here in one pass over the few names it can carry. Anything else, an
+invocation) made by the SDK or decoded from OTLP by the gateway, ended, with plain
+attribute values and no events, is read here in one pass over the few names it can
+carry. Anything else, an
 attribute name outside that set, a value of another type, an event, a span of
 another type, and ``read_common`` declines (None): ``read_span`` then reads it.
 What it returns is what ``read_span`` returns for the same span (the tests hold
@@ -21,6 +22,7 @@ from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from infinium_otel.conventions import names
 from infinium_otel.conventions.content import read_input, read_output
+from infinium_otel.conventions.decoded_attributes import SpanAttributes
 from infinium_otel.conventions.dumped import one_text_message, one_tool_call_message
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.kind import AGENT, LLM, TOOL
@@ -145,7 +147,8 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
         return None
     held: Any = span._attributes
     end = span._end_time
-    if type(held) is not BoundedAttributes or end is None:
+    held_type = type(held)  # the SDK's, or a span decoded by the gateway
+    if (held_type is not BoundedAttributes and held_type is not SpanAttributes) or end is None:
         return None
     attributes = held._dict
     if type(attributes) is not dict:
@@ -163,8 +166,11 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
         return None
     events: Any = span._events
     events_type = type(events)  # compared by name: no narrowing hides the deque
-    if events_type is not BoundedList or len(events._dq):
-        return None
+    if events_type is BoundedList:
+        if len(events._dq):
+            return None
+    elif (events_type is not tuple and events_type is not list) or events:
+        return None  # a decoded span's events: an empty tuple or list, else not read here
     context = span._context
     parent = span._parent
     status: Any = span._status

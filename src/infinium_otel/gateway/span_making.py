@@ -11,7 +11,7 @@ shortcuts they guard.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -19,6 +19,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+from infinium_otel.conventions.decoded_attributes import AttributeValue, SpanAttributes
 
 __all__ = [
     "DIRECT",
@@ -174,33 +176,6 @@ def span_by_keyword(
         end_time=end_time,
         instrumentation_scope=scope,
     )
-
-
-AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...]
-
-
-class SpanAttributes(Mapping[str, AttributeValue]):
-    """A decoded span's attributes, held as the SDK holds an ended span's: the plain
-    dict as ``_dict``. Readers that look there (``span_attributes``, the exporter's
-    assembly and conversion) read it as it is; given a bare dict they would copy it
-    for every span, twice."""
-
-    __slots__ = ("_dict",)
-
-    def __init__(self, values: dict[str, AttributeValue]) -> None:
-        self._dict = values
-
-    def __getitem__(self, key: str) -> AttributeValue:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __repr__(self) -> str:
-        return repr(self._dict)
 
 
 DIRECT = spans_can_be_made_directly()
