@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 import pytest
@@ -418,6 +419,61 @@ def test_one_text_message_reads_what_json_loads_reads(
         assert found == (role, said)
     else:
         assert found is None
+
+
+def _one_text_message_scanned(document: str) -> tuple[str, str] | None:
+    """one_text_message as it was before the commonest roles' heads were compared whole:
+    the role always scanned."""
+    head, middle, tail = '[{"role": "', '", "parts": [{"type": "text", "content": "', '"}]}]'
+    if not document.endswith(tail) or not document.startswith(head):
+        return None
+    try:
+        role, at = scanstring(document, len(head))
+        if not document.startswith(middle, at - 1):
+            return None
+        said, at = scanstring(document, at + len(middle) - 1)
+    except ValueError:
+        return None
+    if at + len(tail) - 1 != len(document) or not role or not said:
+        return None
+    return role, said
+
+
+_HEADS = st.sampled_from(
+    [
+        '[{"role": "user", "parts": [{"type": "text", "content": "',
+        '[{"role": "assistant", "parts": [{"type": "text", "content": "',
+        '[{"role": "users", "parts": [{"type": "text", "content": "',
+        '[{"role": "us\\u0065r", "parts": [{"type": "text", "content": "',
+        '[{"role": "user", "parts": [{"type": "text", "text": "',
+        '[{"role": "assistant", "parts": [{"type": "text", "content":"',
+        '[{"role": "tool", "parts": [{"type": "text", "content": "',
+        '[{"role": "user"',
+        "",
+    ]
+)
+_BODIES = st.one_of(
+    _TEXT.map(lambda said: json.dumps(said)[1:-1]),  # a string's inside, as dumps writes it
+    _TEXT,  # raw: quotes, backslashes and control characters as they are
+)
+_TAILS = st.sampled_from(['"}]}]', '"}]}] ', '"}]}, {"role": "user"}]', '"}]}]"}]}]', ""])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_HEADS, _BODIES, _TAILS)
+def test_the_commonest_roles_heads_read_what_the_role_scan_reads(
+    head: str, body: str, tail: str
+) -> None:
+    document = head + body + tail
+    assert one_text_message(document) == _one_text_message_scanned(document)
+
+
+def test_the_commonest_roles_heads_give_their_text() -> None:
+    for role in ("user", "assistant"):
+        said = 'a "quoted" \\ text\n'
+        document = json.dumps([{"role": role, "parts": [{"type": "text", "content": said}]}])
+        assert one_text_message(document) == (role, said)
+        assert one_text_message(document) == _one_text_message_scanned(document)
 
 
 def test_raw_control_characters_are_refused_as_json_loads_refuses_them() -> None:

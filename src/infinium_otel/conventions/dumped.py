@@ -27,18 +27,32 @@ _TAIL = '"}]}]'
 _ROLE_AT = len(_HEAD)
 _MIDDLE_LENGTH = len(_MIDDLE) - 1  # its closing quote is the role's own, already read
 _TAIL_LENGTH = len(_TAIL) - 1  # likewise the content's closing quote
+# The two commonest roles' heads, up to the text: one comparison instead of the role's scan
+# (its closing quote is part of the head, so the role is exactly this one).
+_USER_HEAD = f"{_HEAD}user{_MIDDLE}"
+_ASSISTANT_HEAD = f"{_HEAD}assistant{_MIDDLE}"
+_USER_TEXT_AT = len(_USER_HEAD)
+_ASSISTANT_TEXT_AT = len(_ASSISTANT_HEAD)
 
 
 def one_text_message(document: str) -> tuple[str, str] | None:
     """(role, text) of a JSON array holding exactly one such message, both non-empty, as
     ``json.loads`` would decode them; None for anything else (then parsed as JSON)."""
-    if not document.endswith(_TAIL) or not document.startswith(_HEAD):
+    if not document.endswith(_TAIL):
         return None  # checked first: a history (several messages, tool parts) ends otherwise
     try:
-        role, at = _scanstring(document, _ROLE_AT)
-        if not document.startswith(_MIDDLE, at - 1):
+        if document.startswith(_USER_HEAD):
+            role, at = "user", _USER_TEXT_AT
+        elif document.startswith(_ASSISTANT_HEAD):
+            role, at = "assistant", _ASSISTANT_TEXT_AT
+        elif document.startswith(_HEAD):
+            role, at = _scanstring(document, _ROLE_AT)
+            if not document.startswith(_MIDDLE, at - 1):
+                return None
+            at += _MIDDLE_LENGTH
+        else:
             return None
-        said, at = _scanstring(document, at + _MIDDLE_LENGTH)
+        said, at = _scanstring(document, at)
     except ValueError:  # not a valid string: parsed as JSON, which refuses it too
         return None
     if at + _TAIL_LENGTH != len(document):
