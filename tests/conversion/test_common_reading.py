@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 import pytest
@@ -25,8 +26,14 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from infinium_otel.conventions import common
 from infinium_otel.conventions.common import COVERED_NAMES, IGNORED_NAMES, read_common
-from infinium_otel.conventions.dumped import one_text_message, one_tool_call_message
+from infinium_otel.conventions.dumped import (
+    one_text_message,
+    one_tool_call_message,
+    system_then_user_text,
+)
 from infinium_otel.conventions.facts import read_span
+from infinium_otel.conventions.messages import new_input_of, new_input_text
+from infinium_otel.conventions.values import json_value
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
 from infinium_otel.payload.run import Run
@@ -418,6 +425,110 @@ def test_one_text_message_reads_what_json_loads_reads(
         assert found == (role, said)
     else:
         assert found is None
+
+
+def _one_text_message_scanned(document: str) -> tuple[str, str] | None:
+    """one_text_message as it was before the commonest roles' heads were compared whole:
+    the role always scanned."""
+    head, middle, tail = '[{"role": "', '", "parts": [{"type": "text", "content": "', '"}]}]'
+    if not document.endswith(tail) or not document.startswith(head):
+        return None
+    try:
+        role, at = scanstring(document, len(head))
+        if not document.startswith(middle, at - 1):
+            return None
+        said, at = scanstring(document, at + len(middle) - 1)
+    except ValueError:
+        return None
+    if at + len(tail) - 1 != len(document) or not role or not said:
+        return None
+    return role, said
+
+
+_HEADS = st.sampled_from(
+    [
+        '[{"role": "user", "parts": [{"type": "text", "content": "',
+        '[{"role": "assistant", "parts": [{"type": "text", "content": "',
+        '[{"role": "users", "parts": [{"type": "text", "content": "',
+        '[{"role": "us\\u0065r", "parts": [{"type": "text", "content": "',
+        '[{"role": "user", "parts": [{"type": "text", "text": "',
+        '[{"role": "assistant", "parts": [{"type": "text", "content":"',
+        '[{"role": "tool", "parts": [{"type": "text", "content": "',
+        '[{"role": "user"',
+        "",
+    ]
+)
+_BODIES = st.one_of(
+    _TEXT.map(lambda said: json.dumps(said)[1:-1]),  # a string's inside, as dumps writes it
+    _TEXT,  # raw: quotes, backslashes and control characters as they are
+)
+_TAILS = st.sampled_from(['"}]}]', '"}]}] ', '"}]}, {"role": "user"}]', '"}]}]"}]}]', ""])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_HEADS, _BODIES, _TAILS)
+def test_the_commonest_roles_heads_read_what_the_role_scan_reads(
+    head: str, body: str, tail: str
+) -> None:
+    document = head + body + tail
+    assert one_text_message(document) == _one_text_message_scanned(document)
+
+
+def test_the_commonest_roles_heads_give_their_text() -> None:
+    for role in ("user", "assistant"):
+        said = 'a "quoted" \\ text\n'
+        document = json.dumps([{"role": role, "parts": [{"type": "text", "content": said}]}])
+        assert one_text_message(document) == (role, said)
+        assert one_text_message(document) == _one_text_message_scanned(document)
+
+
+def _new_input_parsed_whole(document: str) -> str | None:
+    """new_input_text as a short history was read before its commonest form was matched as
+    text: parsed whole, then read from its end."""
+    parsed = json_value(document)
+    if not isinstance(parsed, list):
+        return None
+    return new_input_of(reversed(parsed))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_ROLE, _TEXT, _ROLE, _TEXT, st.integers(0, 5))
+def test_a_system_prompt_then_a_question_reads_what_parsing_it_reads(
+    first_role: str, first: str, role: str, said: str, damage: int
+) -> None:
+    document = json.dumps(
+        [
+            {"role": first_role, "parts": [{"type": "text", "content": first}]},
+            {"role": role, "parts": [{"type": "text", "content": said}]},
+        ]
+    )
+    if damage == 1:
+        document = document[:-1]
+    elif damage == 2:
+        document += " "
+    elif damage == 3:
+        document = document.replace('}]}, {"role"', '}]},{"role"')
+    elif damage == 4:  # a raw control character in the system prompt: invalid JSON
+        document = document.replace('"content": "', '"content": "\t', 1)
+    elif damage == 5:  # a third turn after the question, ending as the question does
+        third = json.dumps([{"role": "tool", "parts": [{"type": "text", "content": "ok"}]}])
+        document = document[:-1] + ", " + third[1:]
+    assert new_input_text(document) == _new_input_parsed_whole(document)
+    if not damage and first_role == "system" and role == "user" and said:
+        assert system_then_user_text(document) == said
+
+
+def test_a_system_prompt_then_a_question_gives_the_question() -> None:
+    document = json.dumps(
+        [
+            {"role": "system", "parts": [{"type": "text", "content": 'Be "brief".'}]},
+            {"role": "user", "parts": [{"type": "text", "content": "Where is\nparcel 7?"}]},
+        ]
+    )
+    assert system_then_user_text(document) == "Where is\nparcel 7?"
+    assert new_input_text(document) == "Where is\nparcel 7?"
+    assert system_then_user_text(document.replace('"user"', '"tool"')) is None
+    assert system_then_user_text(document.replace("Where is\\nparcel 7?", "")) is None
 
 
 def test_raw_control_characters_are_refused_as_json_loads_refuses_them() -> None:

@@ -19,7 +19,7 @@ from infinium_otel.conventions.values import SCAN_JSON
 # The decoder's own string scanner (C): what ``json.loads`` decodes each string with.
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
-__all__ = ["one_text_message", "one_tool_call_message"]
+__all__ = ["one_text_message", "one_tool_call_message", "system_then_user_text"]
 
 _HEAD = '[{"role": "'
 _MIDDLE = '", "parts": [{"type": "text", "content": "'
@@ -27,18 +27,32 @@ _TAIL = '"}]}]'
 _ROLE_AT = len(_HEAD)
 _MIDDLE_LENGTH = len(_MIDDLE) - 1  # its closing quote is the role's own, already read
 _TAIL_LENGTH = len(_TAIL) - 1  # likewise the content's closing quote
+# The two commonest roles' heads, up to the text: one comparison instead of the role's scan
+# (its closing quote is part of the head, so the role is exactly this one).
+_USER_HEAD = f"{_HEAD}user{_MIDDLE}"
+_ASSISTANT_HEAD = f"{_HEAD}assistant{_MIDDLE}"
+_USER_TEXT_AT = len(_USER_HEAD)
+_ASSISTANT_TEXT_AT = len(_ASSISTANT_HEAD)
 
 
 def one_text_message(document: str) -> tuple[str, str] | None:
     """(role, text) of a JSON array holding exactly one such message, both non-empty, as
     ``json.loads`` would decode them; None for anything else (then parsed as JSON)."""
-    if not document.endswith(_TAIL) or not document.startswith(_HEAD):
+    if not document.endswith(_TAIL):
         return None  # checked first: a history (several messages, tool parts) ends otherwise
     try:
-        role, at = _scanstring(document, _ROLE_AT)
-        if not document.startswith(_MIDDLE, at - 1):
+        if document.startswith(_USER_HEAD):
+            role, at = "user", _USER_TEXT_AT
+        elif document.startswith(_ASSISTANT_HEAD):
+            role, at = "assistant", _ASSISTANT_TEXT_AT
+        elif document.startswith(_HEAD):
+            role, at = _scanstring(document, _ROLE_AT)
+            if not document.startswith(_MIDDLE, at - 1):
+                return None
+            at += _MIDDLE_LENGTH
+        else:
             return None
-        said, at = _scanstring(document, at + _MIDDLE_LENGTH)
+        said, at = _scanstring(document, at)
     except ValueError:  # not a valid string: parsed as JSON, which refuses it too
         return None
     if at + _TAIL_LENGTH != len(document):
@@ -46,6 +60,32 @@ def one_text_message(document: str) -> tuple[str, str] | None:
     if not role or not said:
         return None
     return role, said
+
+
+# A system prompt then a user's question, each one text part: an agent's first call.
+_SYSTEM_HEAD = f"{_HEAD}system{_MIDDLE}"
+_SYSTEM_TEXT_AT = len(_SYSTEM_HEAD)
+_THEN_USER = '"}]}, {"role": "user", "parts": [{"type": "text", "content": "'
+_THEN_USER_LENGTH = len(_THEN_USER) - 1  # its first quote closes the system prompt
+
+
+def system_then_user_text(document: str) -> str | None:
+    """The user's text of a JSON array of exactly a system message and a user message, each
+    of one text part, as ``json.dumps`` writes them (an agent's first call): the new input
+    ``new_input_text`` finds there, since a system prompt is never shown. None for anything
+    else, and for an empty text (then parsed as JSON)."""
+    if not document.endswith(_TAIL) or not document.startswith(_SYSTEM_HEAD):
+        return None
+    try:
+        at = _scanstring(document, _SYSTEM_TEXT_AT)[1]  # validated, never shown
+        if not document.startswith(_THEN_USER, at - 1):
+            return None
+        said, at = _scanstring(document, at + _THEN_USER_LENGTH)
+    except ValueError:  # not a valid string: parsed as JSON, which refuses it too
+        return None
+    if at + _TAIL_LENGTH != len(document) or not said:
+        return None
+    return said
 
 
 # An array of one message of one tool call part, up to its arguments (groups: role, name).

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from infinium_otel.conventions.dumped import system_then_user_text
 from infinium_otel.conventions.dumped_history import last_turn
 from infinium_otel.conventions.values import (
     JSON_WHITESPACE,
@@ -302,6 +303,10 @@ def new_input_text(value: Any) -> str | None:
             return new_input_of(_items_from_end(value))
         except _Undelimited:
             pass
+    elif type(value) is str:
+        said = system_then_user_text(value)  # an agent's first call, matched as text
+        if said is not None:
+            return said
     parsed = json_value(value)
     if type(parsed) is not list and is_mapping(parsed):
         parsed = parsed.get("messages")
