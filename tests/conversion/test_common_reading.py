@@ -255,6 +255,22 @@ def _payload(run: Run, capture: bool) -> bytes:
     return encode_payload(convert.convert_run(run, capture_content=capture)).body
 
 
+def _assert_fast_reading_matches_general(spans: list[ReadableSpan], capture: bool) -> None:
+    """Each span the fast reading takes gives the general reader's facts, and the run
+    (rooted at the first span) gives the same payload bytes with and without it."""
+    for span in spans:
+        fast = read_common(span, capture)
+        if fast is not None:
+            general = read_span(span, capture)
+            assert dataclasses.astuple(fast[0]) == dataclasses.astuple(general[0])
+            assert fast[1] == general[1]
+    run = Run(spans[0], tuple(spans))
+    fast_bytes = _payload(run, capture)
+    for _ in _general_only():
+        general_bytes = _payload(run, capture)
+    assert fast_bytes == general_bytes
+
+
 @settings(
     max_examples=600,
     deadline=None,
@@ -265,17 +281,7 @@ def test_payloads_are_the_same_bytes_with_and_without_the_fast_reading(
     specs: list[dict[str, Any]], capture: bool
 ) -> None:
     spans = [_span(index, spec, len(specs)) for index, spec in enumerate(specs)]
-    run = Run(spans[0], tuple(spans))
-    for span in spans:
-        fast = read_common(span, capture)
-        if fast is not None:
-            general = read_span(span, capture)
-            assert dataclasses.astuple(fast[0]) == dataclasses.astuple(general[0])
-            assert fast[1] == general[1]
-    fast_bytes = _payload(run, capture)
-    for _ in _general_only():
-        general_bytes = _payload(run, capture)
-    assert fast_bytes == general_bytes
+    _assert_fast_reading_matches_general(spans, capture)
 
 
 def _common_run() -> Run:
@@ -621,17 +627,7 @@ def test_spans_decoded_by_the_gateway_read_the_same_with_and_without_the_fast_re
     sent = [_span(index, _wire_spec(spec), len(specs)) for index, spec in enumerate(specs)]
     spans = _through_the_gateway(sent)
     assert len(spans) == len(sent)
-    for span in spans:
-        fast = read_common(span, capture)
-        if fast is not None:
-            general = read_span(span, capture)
-            assert dataclasses.astuple(fast[0]) == dataclasses.astuple(general[0])
-            assert fast[1] == general[1]
-    run = Run(spans[0], tuple(spans))
-    fast_bytes = _payload(run, capture)
-    for _ in _general_only():
-        general_bytes = _payload(run, capture)
-    assert fast_bytes == general_bytes
+    _assert_fast_reading_matches_general(spans, capture)
 
 
 def test_the_common_spans_of_a_run_decoded_by_the_gateway_are_read_by_the_fast_reading() -> None:
