@@ -62,6 +62,8 @@ _ACTIONS = {
     SpanKind.EMBEDDING: "embedding",
 }
 _KIND_VALUES = {kind: kind.value for kind in SpanKind}
+# A span id as 16 hex digits: %-formatting costs less than a format spec for every step.
+_HEX_ID = "%016x"
 
 
 def convert_run(
@@ -242,12 +244,12 @@ def _step(
     parent = node.parent
     span_id = facts.span_id
     metadata: dict[str, Any] = (
-        {"depth": node.depth, "span_id": f"{span_id:016x}", "kind": _KIND_VALUES[kind]}
+        {"depth": node.depth, "span_id": _HEX_ID % span_id, "kind": _KIND_VALUES[kind]}
         if parent is None
         else {
             "depth": node.depth,
             "parent_step": parent.number,
-            "span_id": f"{span_id:016x}",
+            "span_id": _HEX_ID % span_id,
             "kind": _KIND_VALUES[kind],
         }
     )
@@ -319,6 +321,24 @@ def _tool_call(
     tool_name = facts.tool_name or facts.name
     if type(tool_name) is not str or len(tool_name) > SHORT_TEXT_MAX:
         tool_name = shown_text(tool_name, SHORT_TEXT_MAX)
+    if (
+        duration_ms is not None
+        and error is None
+        and http_status is None
+        and type(preview_in) is str
+        and type(preview_out) is str
+        and preview_in
+        and preview_out
+        and len(preview_in) <= TOOL_INPUT_SUMMARY_MAX
+        and len(preview_out) <= TOOL_OUTPUT_SUMMARY_MAX
+    ):
+        # The common call (timed, both texts short, no error or status): one literal.
+        return {
+            "tool_name": tool_name,
+            "duration_ms": duration_ms,
+            "input_summary": preview_in,
+            "output_summary": preview_out,
+        }
     tool_call: dict[str, Any] = {"tool_name": tool_name}
     if duration_ms is not None:
         tool_call["duration_ms"] = duration_ms
