@@ -361,8 +361,7 @@ def _plain_call_step(
             and operation
             and len(said) <= STEP_INPUT_PREVIEW_MAX
             and len(answer) <= STEP_OUTPUT_PREVIEW_MAX
-            and len(model) <= SHORT_TEXT_MAX
-            and len(provider) <= SHORT_TEXT_MAX
+            and len(provider) <= SHORT_TEXT_MAX  # the model's limit: the description's below
             and -_INFINITY < temperature < _INFINITY
             and span_id in counted
         ):
