@@ -549,7 +549,7 @@ def test_raw_control_characters_are_refused_as_json_loads_refuses_them() -> None
 def test_the_covered_shapes_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(common, "_COVERED_SHAPES", {})
     for index in range(common._MAX_SHAPES + 10):
-        common._covered((f"key{index}",))
+        common._shape((f"key{index}",))
     assert len(common._COVERED_SHAPES) <= common._MAX_SHAPES
 
 

@@ -39,7 +39,7 @@ from infinium_otel.conventions.sdk_fields import (
 )
 from infinium_otel.conventions.values import to_json
 
-__all__ = ["COVERED_NAMES", "IGNORED_NAMES", "read_common"]
+__all__ = ["COVERED_NAMES", "IGNORED_NAMES", "common_facts", "read_common"]
 
 # GenAI operations read here, and their kinds (as classify() gives them).
 _KINDS = {
@@ -123,22 +123,61 @@ _new = object.__new__
 # prompts are not shown): such a history goes through new_input_text.
 _NOT_NEW_INPUT = frozenset({"assistant", "system", "developer"})
 
-# Whether each set of names (in the order a span carries them) is covered: spans of one
-# instrumentation carry the same names in the same order, so one lookup answers for them.
-_COVERED_SHAPES: dict[tuple[str, ...], bool] = {}
+# Groups of the names read here, and whether a span's names hold any of each: a group none of
+# whose names a span holds is not looked up. _COVERED: every name of the span is covered.
+_COVERED = 1
+_CALL_FACTS = 2
+_AGENT_FACTS = 4
+_MESSAGES = 8
+_GROUPS = (
+    (
+        _CALL_FACTS,
+        frozenset(
+            {
+                _PROVIDER,
+                _SYSTEM,
+                _INPUT_TOKENS,
+                _OUTPUT_TOKENS,
+                _TOTAL_TOKENS,
+                _RESPONSE_MODEL,
+                _REQUEST_MODEL,
+                _TEMPERATURE,
+            }
+        ),
+    ),
+    (_AGENT_FACTS, frozenset({_AGENT_NAME, _CONVERSATION_ID})),
+    (_MESSAGES, frozenset({_INPUT_MESSAGES, _OUTPUT_MESSAGES})),
+)
+
+# The shape of each set of names (in the order a span carries them): 0 when a name is not
+# covered, else _COVERED and the groups it holds. Spans of one instrumentation carry the same
+# names in the same order, so one lookup answers for them.
+_COVERED_SHAPES: dict[tuple[str, ...], int] = {}
 _MAX_SHAPES = 512
 
 
-def _covered(keys: tuple[str, ...]) -> bool:
-    covered = COVERED_NAMES.issuperset(keys)
+def _shape(keys: tuple[str, ...]) -> int:
+    shape = 0
+    if COVERED_NAMES.issuperset(keys):
+        shape = _COVERED
+        for group, group_names in _GROUPS:
+            if not group_names.isdisjoint(keys):
+                shape |= group
     if len(_COVERED_SHAPES) >= _MAX_SHAPES:
         _COVERED_SHAPES.clear()  # many shapes of spans: start again rather than grow
-    _COVERED_SHAPES[keys] = covered
-    return covered
+    _COVERED_SHAPES[keys] = shape
+    return shape
 
 
 def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanFacts, bool] | None:
-    """``read_span(span, capture_content)`` for the commonest spans; None for any other.
+    """``read_span(span, capture_content)`` for the commonest spans; None for any other."""
+    facts = common_facts(span, capture_content)
+    return None if facts is None else (facts, False)
+
+
+def common_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts | None:
+    """``read_common``'s facts alone (the spans it reads have no events); None for any span it
+    declines.
 
     Each value is checked as it is read and the span declined at the first one not taken as
     it is (a plain string, a count, a finite temperature, or absent); the facts are made
@@ -159,10 +198,10 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
     if kind is None:
         return None
     keys = tuple(attributes)
-    covered = _COVERED_SHAPES.get(keys)
-    if covered is None:
-        covered = _covered(keys)
-    if not covered:
+    shape = _COVERED_SHAPES.get(keys)
+    if shape is None:
+        shape = _shape(keys)
+    if not shape:
         return None
     events: Any = span._events
     events_type = type(events)  # compared by name: no narrowing hides the deque
@@ -198,49 +237,61 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
         scope_version = scope._version or None
     else:
         return None
-    # Texts: a str as it is ("" is none); counts: an int, a negative one none.
-    agent_name = get(_AGENT_NAME)
-    if agent_name is not None:
-        if type(agent_name) is not str:
+    # Texts: a str as it is ("" is none); counts: an int, a negative one none. A group of names
+    # none of which the span's shape holds is not looked up (each would be None).
+    if shape & _CALL_FACTS:
+        provider = get(_PROVIDER)
+        if provider is None:
+            provider = get(_SYSTEM)
+        if provider is not None:
+            if type(provider) is not str:
+                return None
+            provider = provider or None
+        input_tokens = get(_INPUT_TOKENS)
+        if input_tokens is not None:
+            if type(input_tokens) is not int:
+                return None
+            if input_tokens < 0:
+                input_tokens = None
+        output_tokens = get(_OUTPUT_TOKENS)
+        if output_tokens is not None:
+            if type(output_tokens) is not int:
+                return None
+            if output_tokens < 0:
+                output_tokens = None
+        total_tokens = get(_TOTAL_TOKENS)
+        if total_tokens is not None:
+            if type(total_tokens) is not int:
+                return None
+            if total_tokens < 0:
+                total_tokens = None
+        model = get(_RESPONSE_MODEL)
+        if model is None:
+            model = get(_REQUEST_MODEL)
+        if model is not None:
+            if type(model) is not str:
+                return None
+            model = model or None
+        temperature = get(_TEMPERATURE)
+        if temperature is not None and (
+            type(temperature) is not float or not temperature >= 0.0 or temperature == _INFINITY
+        ):
             return None
-        agent_name = agent_name or None
-    provider = get(_PROVIDER)
-    if provider is None:
-        provider = get(_SYSTEM)
-    if provider is not None:
-        if type(provider) is not str:
-            return None
-        provider = provider or None
-    input_tokens = get(_INPUT_TOKENS)
-    if input_tokens is not None:
-        if type(input_tokens) is not int:
-            return None
-        if input_tokens < 0:
-            input_tokens = None
-    output_tokens = get(_OUTPUT_TOKENS)
-    if output_tokens is not None:
-        if type(output_tokens) is not int:
-            return None
-        if output_tokens < 0:
-            output_tokens = None
-    total_tokens = get(_TOTAL_TOKENS)
-    if total_tokens is not None:
-        if type(total_tokens) is not int:
-            return None
-        if total_tokens < 0:
-            total_tokens = None
-    model = get(_RESPONSE_MODEL)
-    if model is None:
-        model = get(_REQUEST_MODEL)
-    if model is not None:
-        if type(model) is not str:
-            return None
-        model = model or None
-    temperature = get(_TEMPERATURE)
-    if temperature is not None and (
-        type(temperature) is not float or not temperature >= 0.0 or temperature == _INFINITY
-    ):
-        return None
+    else:
+        provider = input_tokens = output_tokens = total_tokens = model = temperature = None
+    if shape & _AGENT_FACTS:
+        agent_name = get(_AGENT_NAME)
+        if agent_name is not None:
+            if type(agent_name) is not str:
+                return None
+            agent_name = agent_name or None
+        conversation_id = get(_CONVERSATION_ID)
+        if conversation_id is not None:
+            if type(conversation_id) is not str:
+                return None
+            conversation_id = conversation_id or None
+    else:
+        agent_name = conversation_id = None
     tool_name = get(_TOOL_NAME)
     if tool_name is not None:
         if type(tool_name) is not str:
@@ -248,15 +299,13 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
         tool_name = tool_name or None
     if kind is TOOL and tool_name is None:
         tool_name = name
-    conversation_id = get(_CONVERSATION_ID)
-    if conversation_id is not None:
-        if type(conversation_id) is not str:
-            return None
-        conversation_id = conversation_id or None
     input_text = output_text = tool_arguments = tool_result = None
     if capture_content:
-        history = get(_INPUT_MESSAGES)
-        current = get(_OUTPUT_MESSAGES)
+        if shape & _MESSAGES:
+            history = get(_INPUT_MESSAGES)
+            current = get(_OUTPUT_MESSAGES)
+        else:
+            history = current = None
         if kind is LLM and history is not None and current is not None:
             # One message of one text part (json.dumps's text): its text, without parsing.
             message = one_text_message(history) if type(history) is str else None
@@ -306,7 +355,7 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
                         tool_result = content_text(tool_result) or tool_result
                 else:
                     return None
-    facts: Any = _new(SpanFacts)
+    facts: SpanFacts = _new(SpanFacts)
     facts.span_id = context[1]
     facts.parent_id = parent_id
     facts.name = name
@@ -336,4 +385,4 @@ def read_common(span: ReadableSpan, capture_content: bool = True) -> tuple[SpanF
     facts.transport = False
     facts.conversation_id = conversation_id
     facts.session_id = facts.user_id = None
-    return facts, False
+    return facts

@@ -8,6 +8,7 @@ docs/conventions.md and docs/payload-mapping.md for what comes from where.
 from __future__ import annotations
 
 import functools
+import operator
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,7 @@ from infinium_otel.contract import (
     TOOL_OUTPUT_SUMMARY_MAX,
 )
 from infinium_otel.conventions import infinium
-from infinium_otel.conventions.common import read_common
+from infinium_otel.conventions.common import common_facts as read_common  # facts, or None
 from infinium_otel.conventions.facts import (
     SpanFacts,
     read_span,
@@ -62,6 +63,13 @@ _ACTIONS = {
     SpanKind.EMBEDDING: "embedding",
 }
 _KIND_VALUES = {kind: kind.value for kind in SpanKind}
+_FAILED = operator.attrgetter("failed")
+_INFINITY = float("inf")
+# A tool's texts shown as they are both in its step's previews and in its tool call.
+_TOOL_INPUT_SHOWN_MAX = min(TOOL_INPUT_SUMMARY_MAX, STEP_INPUT_PREVIEW_MAX)
+_TOOL_OUTPUT_SHOWN_MAX = min(TOOL_OUTPUT_SUMMARY_MAX, STEP_OUTPUT_PREVIEW_MAX)
+# A span id as 16 hex digits: %-formatting costs less than a format spec for every step.
+_HEX_ID = "%016x"
 
 
 def convert_run(
@@ -69,9 +77,14 @@ def convert_run(
 ) -> dict[str, Any]:
     """The payload of ``run``: contract key order, no empties, caps applied, not size-fitted."""
     root_span = run.root
-    # The commonest spans are read by read_common; it declines (None) any other.
+    # The commonest spans (without events) are read by read_common (common_facts: the facts
+    # alone); it declines (None) any other, and the general reader reads it. One that declines
+    # every span makes the general reader read them all (as the tests hold the two together).
     read = read_common(root_span, capture_content)
-    root, with_events = read if read is not None else read_span(root_span, capture_content)
+    with_events = False
+    if read is None:
+        read, with_events = read_span(root_span, capture_content)
+    root = read
     spans: dict[int, ReadableSpan] = {root.span_id: root_span}
     # Spans with events (an exception's): with the failed ones, they may tell of errors.
     evented: set[int] = {root.span_id} if with_events else set()
@@ -79,8 +92,11 @@ def convert_run(
     for span in run.spans:
         if span is root_span:
             continue
-        read = read_common(span, capture_content)  # None: read by the general reader
-        facts, with_events = read if read is not None else read_span(span, capture_content)
+        facts = read_common(span, capture_content)
+        if facts is None:
+            facts, with_events = read_span(span, capture_content)
+        else:
+            with_events = False
         span_id = facts.span_id
         if span_id in spans:
             continue
@@ -91,7 +107,9 @@ def convert_run(
     tree = build_tree(root, others)
 
     errors_by_span: dict[int, list[dict[str, Any]]] = {}
-    for facts, _owner in tree.members:  # failed: read after merging (a merged span's failure)
+    # Nothing failed and no events (nearly every run): no span tells of an error.
+    quiet = not evented and not root.failed and not any(map(_FAILED, others))
+    for facts, _owner in () if quiet else tree.members:  # failed: read after merging
         if facts.failed or facts.span_id in evented:
             found = span_errors(spans[facts.span_id], facts, capture_content)
             if found:
@@ -201,6 +219,28 @@ def _step(
     strings, int durations) are shown as they are, without the general cleaning's calls."""
     facts = node.facts
     kind = facts.kind
+    parent = node.parent
+    span_id = facts.span_id
+    metadata: dict[str, Any] = (
+        {"depth": node.depth, "span_id": _HEX_ID % span_id, "kind": _KIND_VALUES[kind]}
+        if parent is None
+        else {
+            "depth": node.depth,
+            "parent_step": parent.number,
+            "span_id": _HEX_ID % span_id,
+            "kind": _KIND_VALUES[kind],
+        }
+    )
+    scope_name = facts.scope_name
+    if scope_name is not None:
+        if type(scope_name) is not str:
+            scope_name = plain_value(scope_name)
+        if scope_name is not None:
+            metadata["instrumentation"] = scope_name
+    if kind is LLM or kind is TOOL:
+        plain = _plain_call_step(node, facts, kind, counted, metadata)
+        if plain is not None:
+            return plain
     error = _step_error(node, errors_by_span) if facts.failed else None
     start, end = facts.start, facts.end
     duration_ms: Any = None
@@ -239,24 +279,6 @@ def _step(
             if type(preview_out) is str and len(preview_out) <= STEP_OUTPUT_PREVIEW_MAX
             else shown_text(preview_out, STEP_OUTPUT_PREVIEW_MAX)
         )
-    parent = node.parent
-    span_id = facts.span_id
-    metadata: dict[str, Any] = (
-        {"depth": node.depth, "span_id": f"{span_id:016x}", "kind": _KIND_VALUES[kind]}
-        if parent is None
-        else {
-            "depth": node.depth,
-            "parent_step": parent.number,
-            "span_id": f"{span_id:016x}",
-            "kind": _KIND_VALUES[kind],
-        }
-    )
-    scope_name = facts.scope_name
-    if scope_name is not None:
-        if type(scope_name) is not str:
-            scope_name = plain_value(scope_name)
-        if scope_name is not None:
-            metadata["instrumentation"] = scope_name
     counted_call = span_id in counted
     if duration_ms is not None and preview_in and preview_out and error is None:
         # The common step (timed, with both previews, no error): one literal in key order.
@@ -303,6 +325,103 @@ def _step(
     return step
 
 
+def _plain_call_step(
+    node: StepNode, facts: SpanFacts, kind: SpanKind, counted: set[int], metadata: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The commonest steps, an LLM call or a tool call that succeeded, timed, with both texts
+    and every value plain and short enough to be shown as it is: what ``_step`` makes of them,
+    built as one literal (with the call's) without its checks for other values. None for any
+    other step."""
+    start, end = facts.start, facts.end
+    if type(start) is not int or type(end) is not int or facts.failed:
+        return None
+    duration_ms = (end - start) // 1_000_000
+    if duration_ms < 0:
+        duration_ms = 0
+    span_id = facts.span_id
+    if kind is LLM:
+        said, answer = facts.input_text, facts.output_text
+        model, provider = facts.model, facts.provider
+        operation = facts.operation
+        input_tokens, output_tokens = facts.input_tokens, facts.output_tokens
+        temperature = facts.temperature
+        if not (
+            type(said) is str
+            and type(answer) is str
+            and type(model) is str
+            and type(provider) is str
+            and type(operation) is str
+            and type(input_tokens) is int
+            and type(output_tokens) is int
+            and type(temperature) is float
+            and said
+            and answer
+            and model
+            and provider
+            and operation
+            and len(said) <= STEP_INPUT_PREVIEW_MAX
+            and len(answer) <= STEP_OUTPUT_PREVIEW_MAX
+            and len(provider) <= SHORT_TEXT_MAX  # the model's limit: the description's below
+            and -_INFINITY < temperature < _INFINITY
+            and span_id in counted
+        ):
+            return None
+        description = f"{operation} {model}"
+        if len(description) > SHORT_TEXT_MAX:
+            return None
+        return {
+            "step_number": node.number,
+            "action": "llm_call",
+            "description": description,
+            "duration_ms": duration_ms,
+            "input_preview": said,
+            "output_preview": answer,
+            "llm_call": {
+                "model": model,
+                "provider": provider,
+                "prompt_tokens": input_tokens,
+                "completion_tokens": output_tokens,
+                "latency_ms": duration_ms,
+                "temperature": temperature,
+            },
+            "metadata": metadata,
+        }
+    arguments, result = facts.tool_arguments, facts.tool_result
+    tool_name = facts.tool_name or facts.name
+    if not (
+        type(arguments) is str
+        and type(result) is str
+        and type(tool_name) is str
+        and arguments
+        and result
+        and len(arguments) <= _TOOL_INPUT_SHOWN_MAX
+        and len(result) <= _TOOL_OUTPUT_SHOWN_MAX
+        and len(tool_name) <= SHORT_TEXT_MAX
+        and facts.http_status is None
+        and not node.hidden
+        and span_id not in counted
+    ):
+        return None
+    description = f"tool {tool_name}"
+    if len(description) > SHORT_TEXT_MAX:
+        return None
+    return {
+        "step_number": node.number,
+        "action": "tool_use",
+        "description": description,
+        "duration_ms": duration_ms,
+        "input_preview": arguments,
+        "output_preview": result,
+        "tool_call": {
+            "tool_name": tool_name,
+            "duration_ms": duration_ms,
+            "input_summary": arguments,
+            "output_summary": result,
+        },
+        "metadata": metadata,
+    }
+
+
 def _tool_call(
     node: StepNode,
     duration_ms: float | None,
@@ -319,6 +438,24 @@ def _tool_call(
     tool_name = facts.tool_name or facts.name
     if type(tool_name) is not str or len(tool_name) > SHORT_TEXT_MAX:
         tool_name = shown_text(tool_name, SHORT_TEXT_MAX)
+    if (
+        duration_ms is not None
+        and error is None
+        and http_status is None
+        and type(preview_in) is str
+        and type(preview_out) is str
+        and preview_in
+        and preview_out
+        and len(preview_in) <= TOOL_INPUT_SUMMARY_MAX
+        and len(preview_out) <= TOOL_OUTPUT_SUMMARY_MAX
+    ):
+        # The common call (timed, both texts short, no error or status): one literal.
+        return {
+            "tool_name": tool_name,
+            "duration_ms": duration_ms,
+            "input_summary": preview_in,
+            "output_summary": preview_out,
+        }
     tool_call: dict[str, Any] = {"tool_name": tool_name}
     if duration_ms is not None:
         tool_call["duration_ms"] = duration_ms

@@ -95,14 +95,22 @@ def framework_of(spans: Iterable[SpanFacts]) -> tuple[str | None, str | None]:
     scope, else the first scope name as it is."""
     known: tuple[str | None, str | None] = (None, None)
     raw: tuple[str | None, str | None] = (None, None)
+    # A span of the scope of the span before it changes nothing (what that scope tells was
+    # taken at its first span), unless the provider tells the framework.
+    seen: Any = None
     for facts in spans:
-        if not facts.scope_name:
+        scope_name = facts.scope_name
+        if not scope_name or scope_name == seen:
             continue
-        framework, recognised = _framework(facts.scope_name)
+        framework, recognised = _framework(scope_name)
         version = facts.scope_version
         if framework == _BY_PROVIDER:
             # The helper's version is not the instrumentation's: leave it out.
-            framework, version = (facts.provider.lower() if facts.provider else None), None
+            provider = facts.provider
+            framework, version = (provider.lower() if provider else None), None
+            seen = None
+        else:
+            seen = scope_name
         if framework in _AGENT_FRAMEWORKS:
             return framework, version
         if recognised and framework is not None and known[0] is None:

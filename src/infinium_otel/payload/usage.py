@@ -20,18 +20,46 @@ from infinium_otel.payload.steps import StepNode
 __all__ = ["UNKNOWN_MODEL", "llm_call", "llm_usage", "usage_nodes"]
 
 UNKNOWN_MODEL = "unknown"
+_INFINITY = math.inf
 
 
 def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any]:
     """One call in the contract's key order, without empty values. ``latency_ms``: the call's
     ``duration_ms`` when the caller has it already."""
     model = facts.model
+    provider = facts.provider
+    input_tokens = facts.input_tokens
+    output_tokens = facts.output_tokens
+    temperature = facts.temperature
+    if latency_ms is None:
+        latency_ms = facts.duration_ms
+    if (
+        type(model) is str
+        and type(provider) is str
+        and type(input_tokens) is int
+        and type(output_tokens) is int
+        and type(latency_ms) is int
+        and type(temperature) is float
+        and model
+        and provider
+        and len(model) <= SHORT_TEXT_MAX
+        and len(provider) <= SHORT_TEXT_MAX
+        and -_INFINITY < temperature < _INFINITY  # finite (NaN compares false)
+    ):
+        # The common call (every value present and plain): one literal in key order.
+        return {
+            "model": model,
+            "provider": provider,
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "latency_ms": latency_ms,
+            "temperature": temperature,
+        }
     if not model:
         model = UNKNOWN_MODEL
     elif type(model) is not str or len(model) > SHORT_TEXT_MAX:
         model = shown_text(model, SHORT_TEXT_MAX)
     call: dict[str, Any] = {"model": model}
-    provider = facts.provider
     if provider:
         call["provider"] = (
             provider
@@ -39,23 +67,18 @@ def llm_call(facts: SpanFacts, latency_ms: float | None = None) -> dict[str, Any
             else shown_text(provider, SHORT_TEXT_MAX)
         )
     # Counts and durations are ints, shown as they are; anything else is cleaned by _put.
-    tokens = facts.input_tokens
-    if type(tokens) is int:
-        call["prompt_tokens"] = tokens
+    if type(input_tokens) is int:
+        call["prompt_tokens"] = input_tokens
     else:
-        _put(call, "prompt_tokens", tokens)
-    tokens = facts.output_tokens
-    if type(tokens) is int:
-        call["completion_tokens"] = tokens
+        _put(call, "prompt_tokens", input_tokens)
+    if type(output_tokens) is int:
+        call["completion_tokens"] = output_tokens
     else:
-        _put(call, "completion_tokens", tokens)
-    if latency_ms is None:
-        latency_ms = facts.duration_ms
+        _put(call, "completion_tokens", output_tokens)
     if type(latency_ms) is int:
         call["latency_ms"] = latency_ms
     else:
         _put(call, "latency_ms", latency_ms)
-    temperature = facts.temperature
     if type(temperature) is float and math.isfinite(temperature):
         call["temperature"] = temperature  # what shown_number gives a finite float
     else:
