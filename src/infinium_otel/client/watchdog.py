@@ -184,12 +184,17 @@ class watching:  # named as the function it was: ``with watching(deadline) as wa
         self._watch.finish()
 
 
-def attach_to_current(conn: HTTPConnection) -> None:
-    """Put ``conn``'s socket under the current attempt's watch (a pooled connection reused)."""
+def attach_to_current(conn: HTTPConnection) -> bool:
+    """Put ``conn``'s socket under the current attempt's watch (a pooled connection reused).
+
+    True when there is one: the watch then cuts the socket at the attempt's deadline.
+    """
     watch: AttemptWatch | None = getattr(_current, "watch", None)
-    if watch is not None:
-        conn._infinium_watch = watch  # type: ignore[attr-defined]
-        watch.attach(conn.sock)
+    if watch is None:
+        return False
+    conn._infinium_watch = watch  # type: ignore[attr-defined]
+    watch.attach(conn.sock)
+    return True
 
 
 def _detach(conn: Any) -> None:
