@@ -59,10 +59,15 @@ _AFTER_VALUE = b",}]"
 _DIGITS = b"0123456789"
 
 
-def _orjson_doubtful(body: bytes) -> bool:
-    """True where orjson's bytes could differ from the standard encoder's."""
+def _orjson_doubtful(body: bytes, finite: bool = False) -> bool:
+    """True where orjson's bytes could differ from the standard encoder's.
+
+    ``finite``: the payload is known to hold no NaN or infinity (as ``order_payload``
+    returns it), so a ``null`` in it is a None, which both write alike: not looked for
+    (each search is a pass over the whole body).
+    """
     end = len(body)
-    for match in _NULL.finditer(body):
+    for match in () if finite else _NULL.finditer(body):
         start, stop = match.span()
         if (start == 0 or body[start - 1] in _BEFORE_VALUE) and (
             stop == end or body[stop] in _AFTER_VALUE
@@ -113,15 +118,18 @@ def _dumps(payload: Any) -> bytes:
     return _dumps_telling(payload)[0]
 
 
-def _dumps_telling(payload: Any) -> tuple[bytes, bool]:
-    """``_dumps``, and whether orjson wrote it (then any part of ``payload`` it writes alike)."""
+def _dumps_telling(payload: Any, finite: bool = False) -> tuple[bytes, bool]:
+    """``_dumps``, and whether orjson wrote it (then any part of ``payload`` it writes alike).
+
+    ``finite``: ``payload`` holds no NaN or infinity (see ``_orjson_doubtful``).
+    """
     if _orjson is not None:
         try:
             body: bytes = _orjson.dumps(payload, default=_refuse, option=_ORJSON_OPTIONS)
         except TypeError:  # orjson.JSONEncodeError is a TypeError
             pass
         else:
-            if not _orjson_doubtful(body):
+            if not _orjson_doubtful(body, finite):
                 return body, True
     return _std_dumps(payload), False
 
