@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import urllib3
@@ -125,3 +127,58 @@ def test_a_forked_child_makes_its_own_session_and_the_parent_keeps_its_own() -> 
         assert transport._get_session() is parent_session
         assert client.send_trace_bytes(BODY).trace_id == TRACE_ID
     assert report == b"111"
+
+
+def test_retry_policies_are_made_once_per_retry_count() -> None:
+    with client_for("http://127.0.0.1:9") as client:
+        core = client._core
+        first = core.policy(2)
+        assert first.max_retries == 2 and first.backoff_base == 0.01
+        assert core.policy(2) is first
+        assert core.policy(0).max_retries == 0
+        assert core.policy(None).max_retries == 0  # the client's setting
+        with pytest.raises(Exception, match="max_retries"):
+            core.policy(-1)
+
+
+class _CookieServer(BaseHTTPRequestHandler):
+    """Sets a cookie on its first answer; echoes the Cookie header it receives."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        got = self.headers.get("Cookie") or ""
+        body = json.dumps({"traceId": TRACE_ID, "message": f"cookie={got}"}).encode()
+        self.send_response(200)
+        if not got:
+            self.send_header("Set-Cookie", "sid=abc; Path=/")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_cookie_an_answer_sets_is_sent_back_and_an_emptied_jar_takes_the_route_again() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CookieServer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = client_for(f"http://127.0.0.1:{server.server_address[1]}")
+        assert client.send_trace_bytes(BODY).message == "cookie="
+        transport = client._core.transport
+        session = transport._get_session()
+        assert len(session.cookies) == 1
+        transport._routes.clear()
+        assert client.send_trace_bytes(BODY).message == "cookie=sid=abc"  # through the session
+        assert transport._routes == {}  # no route while the jar holds a cookie
+        session.cookies.clear()
+        assert client.send_trace_bytes(BODY).message == "cookie="
+        assert "POST" in transport._routes  # an emptied jar: the route serves again
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -185,7 +185,7 @@ class Transport:
     ) -> RawResponse:
         url = self._base_url + request.path
         with instrumentation_suppressed():
-            route = None if len(session.cookies) else self._route_for(session, request, url)
+            route = None if _holds_cookies(session) else self._route_for(session, request, url)
             target = None if route is None else route.target_for(url, request.path)
             if route is not None and target is not None:
                 if route.direct is not None and fits(route.direct, request.body):
@@ -280,6 +280,15 @@ class Transport:
         if "set-cookie" in response.headers or "set-cookie2" in response.headers:
             extract_cookies(session.cookies, prepared, response.raw)
         return response
+
+
+def _holds_cookies(session: requests.Session) -> bool:
+    """Whether the session's jar holds a cookie. A jar with no domain in its store holds
+    none, known without counting (``len`` walks the jar through nested generators)."""
+    jar = session.cookies
+    if type(jar) is requests.cookies.RequestsCookieJar and not jar._cookies:  # type: ignore[attr-defined]
+        return False
+    return len(jar) > 0
 
 
 def _read_body(
