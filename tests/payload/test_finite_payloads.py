@@ -79,3 +79,24 @@ def test_generated_finite_payloads_encode_to_the_standard_bytes() -> None:
         assert FirstEncoding(payload, finite=True).body() == std(payload), payload
         cleaned = order_payload(payload)
         assert encode_payload(cleaned, ordered=True).body == std(cleaned), cleaned
+
+
+def test_payloads_encode_without_the_circular_check_to_the_same_bytes() -> None:
+    rng = random.Random(11)
+    for _ in range(1_000):
+        payload = order_payload({"name": "run", "data": _value(rng, 0), "more": _value(rng, 0)})
+        assert json_encoder._std_dumps(payload) == std(payload)
+    assert json_encoder._PAYLOAD_ENCODER.check_circular is False
+
+
+def test_a_payload_that_loops_is_still_cleaned_and_a_callers_loop_still_named() -> None:
+    from infinium_otel.errors import ValidationError
+
+    looping: dict[str, Any] = {"name": "loop", "steps": []}
+    looping["steps"].append({"action": "x", "metadata": looping})
+    body = encode_payload(looping).body
+    assert json.loads(body)["name"] == "loop"
+    with pytest.raises(RecursionError):
+        json_encoder._std_dumps(looping)
+    with pytest.raises(ValidationError, match="Circular reference"):
+        json_encoder.encode_json(looping)
