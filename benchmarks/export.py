@@ -221,7 +221,7 @@ def stage_costs(sink: Sink, spans: list[ReadableSpan]) -> dict[str, float]:
     payloads = [convert_run(run) for run in runs]
     costs["conversion"] = time.process_time() - started
     started = time.process_time()
-    bodies = [encode_payload(payload).body for payload in payloads]
+    bodies = [encode_payload(payload, ordered=True).body for payload in payloads]  # as the exporter
     costs["encoding"] = time.process_time() - started
     client = InfiniumClient(
         agent_id=AGENT_ID, agent_secret=AGENT_SECRET, base_url=sink.root + "/api/v1"

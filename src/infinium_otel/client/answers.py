@@ -138,6 +138,15 @@ def _read(
 ) -> ApiResponse:
     status = raw.status
     body = _Body(raw, redactor)
+    if 200 <= status < 300 and request.purpose == TRACE and body.data is not None:
+        # The answer to nearly every call, read as ``_success`` reads it; anything
+        # else takes the general way below (which words the errors).
+        message = body.data.get("message")
+        accepted = ApiResponse(
+            True, status, message if isinstance(message, str) and message else "accepted", body.data
+        )
+        if accepted.trace_id is not None:
+            return accepted
     where = f"{request.method} {request.path}"
     details: dict[str, Any] = {"status_code": status, "request": where}
     if body.data is not None:

@@ -74,6 +74,8 @@ class ClientCore:
         self.base_url = settings.base_url
         self.timeout = settings.timeout
         self.rng = rng or random.Random()
+        # Policies by retry count: made once each (frozen, so shared by every call).
+        self._policies: dict[int, RetryPolicy] = {}
         self.transport = Transport(
             base_url=self.base_url,
             agent_id=self.agent_id,
@@ -92,7 +94,12 @@ class ClientCore:
             )
         else:
             retries = max_retries
-        return RetryPolicy(max_retries=retries, backoff_base=self.backoff_base)
+        policy = self._policies.get(retries)
+        if policy is None:
+            policy = RetryPolicy(max_retries=retries, backoff_base=self.backoff_base)
+            if len(self._policies) < 64:
+                self._policies[retries] = policy
+        return policy
 
     # Requests -------------------------------------------------------------------
 

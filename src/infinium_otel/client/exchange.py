@@ -62,20 +62,26 @@ def exchange(
 ) -> Answer:
     """Send ``head`` and ``body`` on a connection from ``pool``; the answer, body decoded.
 
-    ``timeout`` bounds the connect and each socket read or write; ``overdue``
-    is asked after each read; a body over ``limit`` bytes raises ``AnswerTooLarge``.
+    ``timeout`` bounds the connect. Under an attempt's watch (the transport's
+    calls) the connected socket then blocks, and the watch bounds every write
+    and read: it cuts the socket at the attempt's deadline, which comes before
+    any socket timeout of ``timeout`` could (each operation starts after the
+    attempt). A socket with a timeout would cost two system calls more per call,
+    as Python polls it before each send and receive. Outside a watch,
+    ``timeout`` bounds each read and write. ``overdue`` is asked after each
+    read; a body over ``limit`` bytes raises ``AnswerTooLarge``.
     """
     conn = pool._get_conn()  # a kept-alive connection that was dropped comes back closed
     reusable = False
     try:
         if conn.is_closed:
             conn.timeout = timeout
-            conn.connect()  # attaches the new socket to the attempt's watch
-        else:
-            attach_to_current(conn)
+            conn.connect()
+        watched = attach_to_current(conn)
         sock = conn.sock
-        if sock.gettimeout() != timeout:  # setting it costs a system call, even to the same
-            sock.settimeout(timeout)
+        wanted = None if watched else timeout
+        if sock.gettimeout() != wanted:  # setting it costs a system call, even to the same
+            sock.settimeout(wanted)
         try:
             sock.sendall(head + body if body else head)
         except OSError as error:

@@ -71,6 +71,19 @@ _CHUNK_BYTES = 65_536
 
 _CertVerify = Callable[[Any, str, "bool | str", Any], None]
 
+# Forks this process came through (``os.fork`` runs the hook in the child): a
+# session made under another count was inherited and shares sockets with the parent.
+# Comparing it costs nothing, where ``os.getpid()`` is a system call on every call.
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
 
 class Transport:
     """One ``requests.Session`` and the headers every call carries."""
@@ -96,7 +109,7 @@ class Transport:
         del secret
         self._session: requests.Session | None = None
         self._routes: dict[str, CallRoute] = {}
-        self._pid = os.getpid()
+        self._forks = _forks
         self._closed = False
 
     def __repr__(self) -> str:
@@ -105,7 +118,7 @@ class Transport:
     def _get_session(self) -> requests.Session:
         if self._closed:
             raise InfiniumError("the client is closed")
-        if self._session is None or self._pid != os.getpid():
+        if self._session is None or self._forks != _forks:
             # A session inherited across fork shares sockets with the parent: start afresh.
             session = requests.Session()
             adapter = WatchedAdapter()
@@ -113,14 +126,14 @@ class Transport:
             session.mount("http://", adapter)
             self._session = session
             self._routes = {}
-            self._pid = os.getpid()
+            self._forks = _forks
         return self._session
 
     def close(self) -> None:
         self._closed = True
         self._routes = {}
         session, self._session = self._session, None
-        if session is not None and self._pid == os.getpid():
+        if session is not None and self._forks == _forks:
             session.close()
 
     @property
@@ -172,7 +185,7 @@ class Transport:
     ) -> RawResponse:
         url = self._base_url + request.path
         with instrumentation_suppressed():
-            route = None if len(session.cookies) else self._route_for(session, request, url)
+            route = None if _holds_cookies(session) else self._route_for(session, request, url)
             target = None if route is None else route.target_for(url, request.path)
             if route is not None and target is not None:
                 if route.direct is not None and fits(route.direct, request.body):
@@ -267,6 +280,15 @@ class Transport:
         if "set-cookie" in response.headers or "set-cookie2" in response.headers:
             extract_cookies(session.cookies, prepared, response.raw)
         return response
+
+
+def _holds_cookies(session: requests.Session) -> bool:
+    """Whether the session's jar holds a cookie. A jar with no domain in its store holds
+    none, known without counting (``len`` walks the jar through nested generators)."""
+    jar = session.cookies
+    if type(jar) is requests.cookies.RequestsCookieJar and not jar._cookies:  # type: ignore[attr-defined]
+        return False
+    return len(jar) > 0
 
 
 def _read_body(

@@ -54,10 +54,10 @@ def encode_payload(
     description, time, duration, environment) does not fit.
     """
     try:
-        first = FirstEncoding(payload)
+        first = FirstEncoding(payload, finite=ordered)
     except (ValueError, TypeError, RecursionError):
         payload = order_payload(payload)
-        first = FirstEncoding(payload)
+        first = FirstEncoding(payload, finite=True)
     if first.length > max_bytes:
         first = first.plain() or first
     if first.length <= max_bytes:

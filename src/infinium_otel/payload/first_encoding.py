@@ -36,8 +36,11 @@ class FirstEncoding:
     by_orjson: bool
     length: int
 
-    def __init__(self, payload: Mapping[str, Any]) -> None:
+    def __init__(self, payload: Mapping[str, Any], finite: bool = False) -> None:
+        """``finite``: ``payload`` holds no NaN or infinity (as ``order_payload`` returns
+        it), which spares looking for where orjson would have written one."""
         self._payload = payload
+        self._finite = finite
         self._steps: list[Any] = []
         self._split: list[bytes] | None = None
         steps = payload.get("steps") if type(payload) is dict else None
@@ -45,11 +48,11 @@ class FirstEncoding:
             self._steps = steps
             marked: list[Any] = [_ITEM_MARK] * (2 * len(steps) - 1)
             marked[::2] = steps
-            self._body, self.by_orjson = _dumps_telling({**payload, "steps": marked})
+            self._body, self.by_orjson = _dumps_telling({**payload, "steps": marked}, finite)
             # Exact unless a step holds the mark too; then only ever too long (see below).
             self.length = len(self._body) - (len(steps) - 1) * (len(_ITEM_SPLIT) - 1)
         else:
-            self._body, self.by_orjson = _dumps_telling(payload)
+            self._body, self.by_orjson = _dumps_telling(payload, finite)
             self.length = len(self._body)
 
     def body(self) -> bytes:
@@ -82,6 +85,7 @@ class FirstEncoding:
             return None
         plain = FirstEncoding.__new__(FirstEncoding)
         plain._payload, plain._steps, plain._split = self._payload, [], None
-        plain._body, plain.by_orjson = _dumps_telling(self._payload)
+        plain._finite = self._finite
+        plain._body, plain.by_orjson = _dumps_telling(self._payload, self._finite)
         plain.length = len(plain._body)
         return plain
