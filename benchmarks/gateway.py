@@ -19,9 +19,12 @@ measures the intake in instructions (needs valgrind; about a minute), see 4.
    only delivery is left).
 2. CPU per span. The gateway process's CPU time (``/proc``) over the spans it
    took, against ``InfiniumSpanExporter`` in this process exporting the same
-   runs (decoded once, before timing) to the same sandbox. Then the gateway's
-   own share, in this process on the same bodies: parsing the protobuf, decoding
-   into spans and grouping them by trace (what the gateway adds to the exporter).
+   runs (decoded once, before timing) to the same sandbox. The gateway's CPU is
+   also split by thread (the CLI here names the exporter's threads in ``/proc``):
+   the exporter's share (assembly on the hand-over thread, conversion, sends),
+   to compare with the in-process figure, and the rest, the intake. Then the
+   gateway's own work, in this process on the same bodies: parsing the protobuf,
+   decoding into spans and grouping them by trace.
 3. Peak memory. A second gateway with a 600 s wait holds ``--held-runs`` runs
    at once; its peak resident set (``VmHWM``) after they are all accepted, and
    its CPU per span while taking them (the intake alone: HTTP, decoding,
@@ -64,7 +67,24 @@ from infinium_otel.gateway.wire import new_request
 from infinium_otel.sandbox.server import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-CLI = "import sys; from infinium_otel.cli import main; sys.exit(main())"
+# The CLI, with each of the exporter's threads given its role as its name in /proc
+# (Python does not name threads there), so the gateway's CPU can be split: the
+# exporter's share against everything else, the intake (HTTP, decoding, grouping).
+CLI = (
+    "import ctypes, sys, threading\n"
+    "ROLES = {'infinium-otel-delivery': 'conversion', 'infinium-otel-send': 'sends',\n"
+    "         'infinium-otel-watchdog': 'sends', 'infinium-gateway-hand-over': 'assembly'}\n"
+    "_run = threading.Thread.run\n"
+    "def run(self):\n"
+    "    role = ROLES.get(self.name)\n"
+    "    if role:\n"
+    "        ctypes.CDLL(None).prctl(15, ('role:' + role).encode(), 0, 0, 0)  # PR_SET_NAME\n"
+    "    _run(self)\n"
+    "threading.Thread.run = run\n"
+    "from infinium_otel.cli import main\n"
+    "sys.exit(main())\n"
+)
+EXPORTER_ROLES = ("assembly", "conversion", "sends")
 SPANS_PER_RUN = 20
 
 
@@ -135,6 +155,22 @@ def gateway_stats(port: int) -> dict[str, int]:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds of the process's live threads named ``role:...`` (see ``CLI``), by role."""
+    result: dict[str, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+        if name.startswith("role:"):
+            role = name[len("role:") :]
+            result[role] = result.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return result
 
 
 def waiting_for_a_core(pid: int) -> float:
@@ -370,6 +406,7 @@ def main() -> int:
         gateway = start(["gateway", "--http-port", str(port), "--grpc-port", "0"])
         processes.append(gateway)
         cpu_before = cpu_seconds(gateway.pid)
+        roles_before = cpu_by_role(gateway.pid)
         waited_before = waiting_for_a_core(gateway.pid)
         started = time.perf_counter()
         seconds, retried, slept = send_all(port, bodies, options.clients)
@@ -377,6 +414,11 @@ def main() -> int:
         stats = settle(port, len(bodies))
         end_to_end = time.perf_counter() - started
         gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
+        roles_after = cpu_by_role(gateway.pid)
+        roles = {
+            role: roles_after.get(role, 0.0) - roles_before.get(role, 0.0)
+            for role in EXPORTER_ROLES
+        }
         waited = waiting_for_a_core(gateway.pid) - waited_before
         spans = len(bodies) * SPANS_PER_RUN
         lost = len(bodies) - stats.get("delivery_delivered", 0)
@@ -402,6 +444,16 @@ def main() -> int:
         print(
             f"cpu per span: gateway {per_span * 1e6:.0f} us, in-process exporter "
             f"{ours * 1e6:.0f} us, ratio {per_span / ours:.2f}x"
+        )
+        exporter_share = sum(roles.values()) / spans
+        print(
+            "gateway cpu per span by thread: the exporter's "
+            f"{exporter_share * 1e6:.1f} us ("
+            + ", ".join(f"{role} {roles[role] / spans * 1e6:.1f}" for role in EXPORTER_ROLES)
+            + f"), the rest (intake: HTTP, decoding, grouping) "
+            f"{(per_span - exporter_share) * 1e6:.1f} us; "
+            f"{stats.get('gateway_requests_waited_for_room', 0)} of {len(bodies)} requests "
+            "waited for room in the delivery queue"
         )
         own = gateway_own_cpu_per_span(bodies)
         print(
