@@ -34,7 +34,9 @@ measures the intake in instructions (needs valgrind; about a minute), see 4.
    none, 500 requests of 20 spans, and 100 requests of 100 spans (the same spans,
    five runs to a request). The two differences from the first give what one
    request costs whatever it carries (HTTP, admission, answer) and what each span
-   costs (parsing, decoding, grouping).
+   costs (parsing, decoding, grouping). Then the same 20-span bodies parsed,
+   decoded and grouped in one process and one thread, without HTTP: the share of
+   the intake's instructions that is the decoding itself.
 """
 
 from __future__ import annotations
@@ -364,6 +366,53 @@ def counted_instructions(bodies: list[bytes], out: Path) -> int:
 
 _PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
+# Parse, decode and group the first N of the bodies in a file (each after its length,
+# 4 bytes), with the gateway's collector settings, as the gateway does, in one thread.
+_COUNTED_DECODING = (
+    "import os, sys\n"
+    "from infinium_otel.gateway.collection import tune_for_gateway\n"
+    "from infinium_otel.gateway.decode import DecodeCache, decode_request\n"
+    "from infinium_otel.gateway.grouper import TraceGrouper\n"
+    "from infinium_otel.gateway.wire import new_request\n"
+    "data = open(sys.argv[1], 'rb').read()\n"
+    "bodies, at = [], 0\n"
+    "while at < len(data):\n"
+    "    size = int.from_bytes(data[at:at + 4], 'big')\n"
+    "    bodies.append(data[at + 4:at + 4 + size])\n"
+    "    at += 4 + size\n"
+    "tune_for_gateway()\n"
+    "cache = DecodeCache()\n"
+    "grouper = TraceGrouper(wait=600, orphan_wait=600, max_traces=10**6, max_spans=10**9,\n"
+    "                       max_bytes=2**62)\n"
+    "for body in bodies[:int(sys.argv[2])]:\n"
+    "    request = new_request()\n"
+    "    request.ParseFromString(body)\n"
+    "    grouper.add_batches(decode_request(request, cache=cache).batches, 0.0)\n"
+    "os._exit(0)\n"
+)
+
+
+def counted_decoding(bodies: Path, count: int, out: Path) -> int:
+    """Instructions of a process parsing, decoding and grouping the first ``count``
+    bodies of the file ``bodies`` (start-up and reading included)."""
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONHASHSEED": "0"}
+    command = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        f"--cachegrind-out-file={out}",
+        sys.executable,
+        "-c",
+        _COUNTED_DECODING,
+        str(bodies),
+        str(count),
+    ]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary in {out}")
+
 
 def instructions() -> int:
     """Instructions per request and per span of the intake (see the module's 4.)."""
@@ -371,15 +420,24 @@ def instructions() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
+        bodies = requests_of(20, 500)
         idle = counted_instructions([], folder / "idle")
-        small = counted_instructions(requests_of(20, 500), folder / "small")
+        small = counted_instructions(bodies, folder / "small")
         large = counted_instructions(requests_of(100, 100), folder / "large")
+        written = folder / "bodies"
+        written.write_bytes(b"".join(len(body).to_bytes(4, "big") + body for body in bodies))
+        decoding = counted_decoding(written, len(bodies), folder / "decoding") - counted_decoding(
+            written, 0, folder / "none"
+        )
     per_request = (small - large) / 400  # the same 10,000 spans in 400 more requests
     per_span = (large - idle - 100 * per_request) / 10_000
+    whole = per_span + per_request / SPANS_PER_RUN
+    alone = decoding / (len(bodies) * SPANS_PER_RUN)
     print(
         f"intake instructions: {per_request:,.0f} per request, {per_span:,.0f} per span; "
-        f"{per_span + per_request / SPANS_PER_RUN:,.0f} per span of {SPANS_PER_RUN}-span "
-        f"requests (cachegrind; one client, runs held)"
+        f"{whole:,.0f} per span of {SPANS_PER_RUN}-span requests (cachegrind; one client, "
+        f"runs held); of which parsing, decoding and grouping alone (one process, one "
+        f"thread, the same bodies): {alone:,.0f} per span ({100 * alone / whole:.0f} %)"
     )
     return 0
 
