@@ -72,7 +72,7 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 # The CLI, with each of the exporter's threads given its role as its name in /proc
 # (Python does not name threads there), so the gateway's CPU can be split: the
 # exporter's share against everything else, the intake (HTTP, decoding, grouping).
-CLI = (
+ROLE_NAMING = (
     "import ctypes, sys, threading\n"
     "ROLES = {'infinium-otel-delivery': 'conversion', 'infinium-otel-send': 'sends',\n"
     "         'infinium-otel-watchdog': 'sends', 'infinium-gateway-hand-over': 'assembly'}\n"
@@ -83,9 +83,8 @@ CLI = (
     "        ctypes.CDLL(None).prctl(15, ('role:' + role).encode(), 0, 0, 0)  # PR_SET_NAME\n"
     "    _run(self)\n"
     "threading.Thread.run = run\n"
-    "from infinium_otel.cli import main\n"
-    "sys.exit(main())\n"
 )
+CLI = ROLE_NAMING + "from infinium_otel.cli import main\nsys.exit(main())\n"
 EXPORTER_ROLES = ("assembly", "conversion", "sends")
 SPANS_PER_RUN = 20
 
@@ -245,7 +244,11 @@ def settle(port: int, runs_sent: int, timeout: float = 300.0) -> dict[str, int]:
         time.sleep(0.05)  # the end-to-end time is at most this late
 
 
-def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
+def in_process_cpu_per_span(
+    sandbox_url: str, bodies: list[bytes]
+) -> tuple[float, dict[str, float]]:
+    """CPU per span of the in-process exporter, and its split by role as the gateway's
+    (assembly is ``export`` on the calling thread here)."""
     decoded = [decode_request(parse(body)).spans for body in bodies]
     exporter = InfiniumSpanExporter(
         agent_id=SANDBOX_AGENT_ID,
@@ -254,16 +257,24 @@ def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
         interpretation=False,
         max_queued_payloads=len(bodies) + 1,  # every run is sent, none dropped
     )
-    started = time.process_time()
+    roles_before = cpu_by_role(os.getpid())
+    started, calling = time.process_time(), time.thread_time()
     for spans in decoded:
         exporter.export(spans)
     delivered = exporter.force_flush(300_000)
     cpu = time.process_time() - started
+    assembly = time.thread_time() - calling  # ``export`` runs on the calling thread
+    roles_after = cpu_by_role(os.getpid())
+    roles = {
+        role: roles_after.get(role, 0.0) - roles_before.get(role, 0.0) for role in EXPORTER_ROLES
+    }
+    roles["assembly"] = assembly
     sent = exporter.stats().get("delivery_delivered", 0)
     exporter.shutdown()
     if not delivered or sent != len(bodies):
         print(f"in-process exporter delivered {sent} of {len(bodies)} runs: CPU figure invalid")
-    return cpu / (len(bodies) * SPANS_PER_RUN)
+    spans = len(bodies) * SPANS_PER_RUN
+    return cpu / spans, {role: seconds / spans for role, seconds in roles.items()}
 
 
 def parse(body: bytes) -> Message:
@@ -444,6 +455,7 @@ def instructions() -> int:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally stops the servers
+    exec(ROLE_NAMING, {})  # this process's exporter threads named by role too
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2000)
@@ -480,7 +492,7 @@ def main() -> int:
         waited = waiting_for_a_core(gateway.pid) - waited_before
         spans = len(bodies) * SPANS_PER_RUN
         lost = len(bodies) - stats.get("delivery_delivered", 0)
-        ours = in_process_cpu_per_span(sandbox_url, bodies)
+        ours, our_roles = in_process_cpu_per_span(sandbox_url, bodies)
         print(
             f"accepted: {spans / seconds:,.0f} spans/s ({options.clients} clients, "
             f"{len(bodies)} runs of {SPANS_PER_RUN} spans in {seconds:.2f} s, "
@@ -508,6 +520,8 @@ def main() -> int:
             "gateway cpu per span by thread: the exporter's "
             f"{exporter_share * 1e6:.1f} us ("
             + ", ".join(f"{role} {roles[role] / spans * 1e6:.1f}" for role in EXPORTER_ROLES)
+            + f"; in-process {sum(our_roles.values()) * 1e6:.1f}: "
+            + ", ".join(f"{role} {our_roles[role] * 1e6:.1f}" for role in EXPORTER_ROLES)
             + f"), the rest (intake: HTTP, decoding, grouping) "
             f"{(per_span - exporter_share) * 1e6:.1f} us; "
             f"{stats.get('gateway_requests_waited_for_room', 0)} of {len(bodies)} requests "
