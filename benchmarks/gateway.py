@@ -79,8 +79,11 @@ ROLE_NAMING = (
     "_run = threading.Thread.run\n"
     "def run(self):\n"
     "    role = ROLES.get(self.name)\n"
-    "    if role:\n"
-    "        ctypes.CDLL(None).prctl(15, ('role:' + role).encode(), 0, 0, 0)  # PR_SET_NAME\n"
+    "    try:\n"
+    "        if role:  # PR_SET_NAME (Linux): the name /proc/<pid>/task/<tid>/comm shows\n"
+    "            ctypes.CDLL(None).prctl(15, ('role:' + role).encode(), 0, 0, 0)\n"
+    "    except (AttributeError, OSError):\n"
+    "        pass  # no prctl here: the split by thread is left empty\n"
     "    _run(self)\n"
     "threading.Thread.run = run\n"
 )
