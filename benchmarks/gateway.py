@@ -19,9 +19,13 @@ measures the intake in instructions (needs valgrind; about a minute), see 4.
    only delivery is left).
 2. CPU per span. The gateway process's CPU time (``/proc``) over the spans it
    took, against ``InfiniumSpanExporter`` in this process exporting the same
-   runs (decoded once, before timing) to the same sandbox. Then the gateway's
-   own share, in this process on the same bodies: parsing the protobuf, decoding
-   into spans and grouping them by trace (what the gateway adds to the exporter).
+   runs (decoded once, before timing) to the same sandbox. The gateway's CPU is
+   also split by thread (the CLI here names the exporter's threads in ``/proc``):
+   the exporter's share (assembly on the hand-over thread, conversion, sends),
+   to compare with the in-process figure, and the rest, the intake. Then the
+   gateway's own work, in this process on the same bodies and with the gateway's
+   collector settings: parsing the protobuf, decoding into spans and grouping them
+   by trace.
 3. Peak memory. A second gateway with a 600 s wait holds ``--held-runs`` runs
    at once; its peak resident set (``VmHWM``) after they are all accepted, and
    its CPU per span while taking them (the intake alone: HTTP, decoding,
@@ -31,12 +35,15 @@ measures the intake in instructions (needs valgrind; about a minute), see 4.
    none, 500 requests of 20 spans, and 100 requests of 100 spans (the same spans,
    five runs to a request). The two differences from the first give what one
    request costs whatever it carries (HTTP, admission, answer) and what each span
-   costs (parsing, decoding, grouping).
+   costs (parsing, decoding, grouping). Then the same 20-span bodies parsed,
+   decoded and grouped in one process and one thread, without HTTP: the share of
+   the intake's instructions that is the decoding itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import os
@@ -58,13 +65,33 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from infinium_otel.export.exporter import InfiniumSpanExporter
+from infinium_otel.gateway.collection import tune_for_gateway
 from infinium_otel.gateway.decode import DecodeCache, decode_request
 from infinium_otel.gateway.grouper import TraceGrouper
 from infinium_otel.gateway.wire import new_request
 from infinium_otel.sandbox.server import SANDBOX_AGENT_ID, SANDBOX_AGENT_SECRET
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-CLI = "import sys; from infinium_otel.cli import main; sys.exit(main())"
+# The CLI, with each of the exporter's threads given its role as its name in /proc
+# (Python does not name threads there), so the gateway's CPU can be split: the
+# exporter's share against everything else, the intake (HTTP, decoding, grouping).
+ROLE_NAMING = (
+    "import ctypes, sys, threading\n"
+    "ROLES = {'infinium-otel-delivery': 'conversion', 'infinium-otel-send': 'sends',\n"
+    "         'infinium-otel-watchdog': 'sends', 'infinium-gateway-hand-over': 'assembly'}\n"
+    "_run = threading.Thread.run\n"
+    "def run(self):\n"
+    "    role = ROLES.get(self.name)\n"
+    "    try:\n"
+    "        if role:  # PR_SET_NAME (Linux): the name /proc/<pid>/task/<tid>/comm shows\n"
+    "            ctypes.CDLL(None).prctl(15, ('role:' + role).encode(), 0, 0, 0)\n"
+    "    except (AttributeError, OSError):\n"
+    "        pass  # no prctl here: the split by thread is left empty\n"
+    "    _run(self)\n"
+    "threading.Thread.run = run\n"
+)
+CLI = ROLE_NAMING + "from infinium_otel.cli import main\nsys.exit(main())\n"
+EXPORTER_ROLES = ("assembly", "conversion", "sends")
 SPANS_PER_RUN = 20
 
 
@@ -137,6 +164,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds of the process's live threads named ``role:...`` (see ``CLI``), by role."""
+    result: dict[str, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+        if name.startswith("role:"):
+            role = name[len("role:") :]
+            result[role] = result.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return result
+
+
 def waiting_for_a_core(pid: int) -> float:
     """Seconds the process's threads spent runnable but not running (``schedstat``), summed:
     time the machine's other load took from the gateway."""
@@ -207,7 +250,11 @@ def settle(port: int, runs_sent: int, timeout: float = 300.0) -> dict[str, int]:
         time.sleep(0.05)  # the end-to-end time is at most this late
 
 
-def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
+def in_process_cpu_per_span(
+    sandbox_url: str, bodies: list[bytes]
+) -> tuple[float, dict[str, float]]:
+    """CPU per span of the in-process exporter, and its split by role as the gateway's
+    (assembly is ``export`` on the calling thread here)."""
     decoded = [decode_request(parse(body)).spans for body in bodies]
     exporter = InfiniumSpanExporter(
         agent_id=SANDBOX_AGENT_ID,
@@ -216,16 +263,24 @@ def in_process_cpu_per_span(sandbox_url: str, bodies: list[bytes]) -> float:
         interpretation=False,
         max_queued_payloads=len(bodies) + 1,  # every run is sent, none dropped
     )
-    started = time.process_time()
+    roles_before = cpu_by_role(os.getpid())
+    started, calling = time.process_time(), time.thread_time()
     for spans in decoded:
         exporter.export(spans)
     delivered = exporter.force_flush(300_000)
     cpu = time.process_time() - started
+    assembly = time.thread_time() - calling  # ``export`` runs on the calling thread
+    roles_after = cpu_by_role(os.getpid())
+    roles = {
+        role: roles_after.get(role, 0.0) - roles_before.get(role, 0.0) for role in EXPORTER_ROLES
+    }
+    roles["assembly"] = assembly
     sent = exporter.stats().get("delivery_delivered", 0)
     exporter.shutdown()
     if not delivered or sent != len(bodies):
         print(f"in-process exporter delivered {sent} of {len(bodies)} runs: CPU figure invalid")
-    return cpu / (len(bodies) * SPANS_PER_RUN)
+    spans = len(bodies) * SPANS_PER_RUN
+    return cpu / spans, {role: seconds / spans for role, seconds in roles.items()}
 
 
 def parse(body: bytes) -> Message:
@@ -236,17 +291,24 @@ def parse(body: bytes) -> Message:
 
 
 def gateway_own_cpu_per_span(bodies: list[bytes]) -> float:
-    """Parse, decode and group ``bodies`` as the gateway does; best of three, per span."""
+    """Parse, decode and group ``bodies`` as the gateway does, with its collector
+    settings (``tune_for_gateway``; this process's are restored after); best of three,
+    per span."""
     best = float("inf")
-    for _ in range(3):
-        cache = DecodeCache()
-        grouper = TraceGrouper(max_traces=len(bodies) + 1, max_spans=10**9, max_bytes=2**62)
-        started = time.process_time()
-        for body in bodies:
-            decoded = decode_request(parse(body), cache=cache)
-            grouper.add_batches(decoded.batches, 0.0)
-        grouper.drain()
-        best = min(best, time.process_time() - started)
+    previous = tune_for_gateway()
+    try:
+        for _ in range(3):
+            cache = DecodeCache()
+            grouper = TraceGrouper(max_traces=len(bodies) + 1, max_spans=10**9, max_bytes=2**62)
+            started = time.process_time()
+            for body in bodies:
+                decoded = decode_request(parse(body), cache=cache)
+                grouper.add_batches(decoded.batches, 0.0)
+            grouper.drain()
+            best = min(best, time.process_time() - started)
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
     return best / (len(bodies) * SPANS_PER_RUN)
 
 
@@ -328,6 +390,53 @@ def counted_instructions(bodies: list[bytes], out: Path) -> int:
 
 _PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
+# Parse, decode and group the first N of the bodies in a file (each after its length,
+# 4 bytes), with the gateway's collector settings, as the gateway does, in one thread.
+_COUNTED_DECODING = (
+    "import os, sys\n"
+    "from infinium_otel.gateway.collection import tune_for_gateway\n"
+    "from infinium_otel.gateway.decode import DecodeCache, decode_request\n"
+    "from infinium_otel.gateway.grouper import TraceGrouper\n"
+    "from infinium_otel.gateway.wire import new_request\n"
+    "data = open(sys.argv[1], 'rb').read()\n"
+    "bodies, at = [], 0\n"
+    "while at < len(data):\n"
+    "    size = int.from_bytes(data[at:at + 4], 'big')\n"
+    "    bodies.append(data[at + 4:at + 4 + size])\n"
+    "    at += 4 + size\n"
+    "tune_for_gateway()\n"
+    "cache = DecodeCache()\n"
+    "grouper = TraceGrouper(wait=600, orphan_wait=600, max_traces=10**6, max_spans=10**9,\n"
+    "                       max_bytes=2**62)\n"
+    "for body in bodies[:int(sys.argv[2])]:\n"
+    "    request = new_request()\n"
+    "    request.ParseFromString(body)\n"
+    "    grouper.add_batches(decode_request(request, cache=cache).batches, 0.0)\n"
+    "os._exit(0)\n"
+)
+
+
+def counted_decoding(bodies: Path, count: int, out: Path) -> int:
+    """Instructions of a process parsing, decoding and grouping the first ``count``
+    bodies of the file ``bodies`` (start-up and reading included)."""
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONHASHSEED": "0"}
+    command = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        f"--cachegrind-out-file={out}",
+        sys.executable,
+        "-c",
+        _COUNTED_DECODING,
+        str(bodies),
+        str(count),
+    ]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary in {out}")
+
 
 def instructions() -> int:
     """Instructions per request and per span of the intake (see the module's 4.)."""
@@ -335,21 +444,31 @@ def instructions() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
+        bodies = requests_of(20, 500)
         idle = counted_instructions([], folder / "idle")
-        small = counted_instructions(requests_of(20, 500), folder / "small")
+        small = counted_instructions(bodies, folder / "small")
         large = counted_instructions(requests_of(100, 100), folder / "large")
+        written = folder / "bodies"
+        written.write_bytes(b"".join(len(body).to_bytes(4, "big") + body for body in bodies))
+        decoding = counted_decoding(written, len(bodies), folder / "decoding") - counted_decoding(
+            written, 0, folder / "none"
+        )
     per_request = (small - large) / 400  # the same 10,000 spans in 400 more requests
     per_span = (large - idle - 100 * per_request) / 10_000
+    whole = per_span + per_request / SPANS_PER_RUN
+    alone = decoding / (len(bodies) * SPANS_PER_RUN)
     print(
         f"intake instructions: {per_request:,.0f} per request, {per_span:,.0f} per span; "
-        f"{per_span + per_request / SPANS_PER_RUN:,.0f} per span of {SPANS_PER_RUN}-span "
-        f"requests (cachegrind; one client, runs held)"
+        f"{whole:,.0f} per span of {SPANS_PER_RUN}-span requests (cachegrind; one client, "
+        f"runs held); of which parsing, decoding and grouping alone (one process, one "
+        f"thread, the same bodies): {alone:,.0f} per span ({100 * alone / whole:.0f} %)"
     )
     return 0
 
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the finally stops the servers
+    exec(ROLE_NAMING, {})  # this process's exporter threads named by role too
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2000)
@@ -370,6 +489,7 @@ def main() -> int:
         gateway = start(["gateway", "--http-port", str(port), "--grpc-port", "0"])
         processes.append(gateway)
         cpu_before = cpu_seconds(gateway.pid)
+        roles_before = cpu_by_role(gateway.pid)
         waited_before = waiting_for_a_core(gateway.pid)
         started = time.perf_counter()
         seconds, retried, slept = send_all(port, bodies, options.clients)
@@ -377,10 +497,15 @@ def main() -> int:
         stats = settle(port, len(bodies))
         end_to_end = time.perf_counter() - started
         gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
+        roles_after = cpu_by_role(gateway.pid)
+        roles = {
+            role: roles_after.get(role, 0.0) - roles_before.get(role, 0.0)
+            for role in EXPORTER_ROLES
+        }
         waited = waiting_for_a_core(gateway.pid) - waited_before
         spans = len(bodies) * SPANS_PER_RUN
         lost = len(bodies) - stats.get("delivery_delivered", 0)
-        ours = in_process_cpu_per_span(sandbox_url, bodies)
+        ours, our_roles = in_process_cpu_per_span(sandbox_url, bodies)
         print(
             f"accepted: {spans / seconds:,.0f} spans/s ({options.clients} clients, "
             f"{len(bodies)} runs of {SPANS_PER_RUN} spans in {seconds:.2f} s, "
@@ -403,10 +528,22 @@ def main() -> int:
             f"cpu per span: gateway {per_span * 1e6:.0f} us, in-process exporter "
             f"{ours * 1e6:.0f} us, ratio {per_span / ours:.2f}x"
         )
+        exporter_share = sum(roles.values()) / spans
+        print(
+            "gateway cpu per span by thread: the exporter's "
+            f"{exporter_share * 1e6:.1f} us ("
+            + ", ".join(f"{role} {roles[role] / spans * 1e6:.1f}" for role in EXPORTER_ROLES)
+            + f"; in-process {sum(our_roles.values()) * 1e6:.1f}: "
+            + ", ".join(f"{role} {our_roles[role] * 1e6:.1f}" for role in EXPORTER_ROLES)
+            + f"), the rest (intake: HTTP, decoding, grouping) "
+            f"{(per_span - exporter_share) * 1e6:.1f} us; "
+            f"{stats.get('gateway_requests_waited_for_room', 0)} of {len(bodies)} requests "
+            "waited for room in the delivery queue"
+        )
         own = gateway_own_cpu_per_span(bodies)
         print(
-            f"gateway's own work per span (parse, decode, group; in this process): "
-            f"{own * 1e6:.1f} us"
+            f"gateway's own work per span (parse, decode, group; in this process, with the "
+            f"gateway's collector settings): {own * 1e6:.1f} us"
         )
 
         held_port = free_port()
