@@ -1,6 +1,6 @@
 """Plain LLM and tool steps, built as one literal, against the former conversion.
 
-``convert._plain_call_step`` builds a succeeded, timed LLM or tool step whose values are all
+``step_dicts._plain_call_step`` builds a succeeded, timed LLM or tool step whose values are all
 plain and short enough to be shown as they are; any other step goes through the general
 step. Runs made by the real SDK, with steps at and just past each limit the plain path
 checks, convert to the bytes ``reference_convert.py`` gives. Steps that start together at
@@ -24,7 +24,7 @@ from infinium_otel.contract import (
 )
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.kind import SpanKind
-from infinium_otel.payload import convert
+from infinium_otel.payload import convert, step_dicts
 from infinium_otel.payload.encode import SHORT_TEXT_MAX, encode_payload
 from infinium_otel.payload.run import Run
 from infinium_otel.payload.steps import build_tree
@@ -241,7 +241,7 @@ def test_the_plain_steps_are_built_by_the_plain_path(monkeypatch: pytest.MonkeyP
     """The plain chat and tool take the plain path (so the tests above hold it), the others
     the general step."""
     built: list[str] = []
-    plain = convert._plain_call_step
+    plain = step_dicts._plain_call_step
 
     def watched(*args: Any) -> Any:
         step = plain(*args)
@@ -249,7 +249,7 @@ def test_the_plain_steps_are_built_by_the_plain_path(monkeypatch: pytest.MonkeyP
             built.append(step["description"])
         return step
 
-    monkeypatch.setattr(convert, "_plain_call_step", watched)
+    monkeypatch.setattr(step_dicts, "_plain_call_step", watched)
     convert.convert_run(_run(_STEPS[:5] + _STEPS[5:7]))
     assert built == [
         "chat gpt-4o-mini",
@@ -338,9 +338,9 @@ def test_steps_of_odd_values_are_the_former_steps(
     """Values no reader gives today (empty or odd texts, non-finite temperatures, float
     counts and times) leave the plain path where the former step shows them otherwise."""
 
-    def step(module: Any) -> Any:
+    def step(build: Any) -> Any:
         facts = _odd_facts(kind, **values)
         node = build_tree(facts, []).steps[0]  # a call at the root is its own step
-        return module._step(node, {7} if counted else set(), {})
+        return build(node, {7} if counted else set(), {})
 
-    assert json.dumps(step(convert)) == json.dumps(step(reference_convert))
+    assert json.dumps(step(step_dicts.step_dict)) == json.dumps(step(reference_convert._step))
