@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from infinium_otel.conventions.dumped_history import JSON_STRING
+from infinium_otel.conventions.dumped_history import JSON_STRING, without_escapes
 from infinium_otel.conventions.values import SCAN_JSON
 
 # The decoder's own string scanner (C): what ``json.loads`` decodes each string with.
@@ -95,6 +95,10 @@ _CALL = re.compile(
 )
 # After the arguments: the part's end, a finish reason or none, the message's and array's.
 _CALL_END = re.compile(rf'\}}\](?:, "finish_reason": "{JSON_STRING}")?\}}\]\Z')
+# The same for strings without escapes (most): tried first, the others where they do not match
+# (they accept more, and match the same text where both do).
+_PLAIN_CALL = re.compile(without_escapes(_CALL.pattern))
+_PLAIN_CALL_END = re.compile(without_escapes(_CALL_END.pattern))
 
 
 def one_tool_call_message(document: str) -> tuple[str, str, Any] | None:
@@ -105,9 +109,11 @@ def one_tool_call_message(document: str) -> tuple[str, str, Any] | None:
 
     Its text is matched by patterns that accept the strings the decoder accepts; only its
     arguments are decoded, and a role or name with escapes."""
-    found = _CALL.match(document)
+    found = _PLAIN_CALL.match(document)
     if found is None:
-        return None
+        found = _CALL.match(document)
+        if found is None:
+            return None
     role, name = found.group(1, 2)
     if not role or not name:
         return None
@@ -115,7 +121,7 @@ def one_tool_call_message(document: str) -> tuple[str, str, Any] | None:
         arguments, at = SCAN_JSON(document, found.end())
     except (StopIteration, ValueError, RecursionError):  # not JSON: parsed, and refused, as such
         return None
-    if _CALL_END.match(document, at) is None:
+    if _PLAIN_CALL_END.match(document, at) is None and _CALL_END.match(document, at) is None:
         return None
     if "\\" in role:  # escapes: decoded as the decoder decodes them
         role = _scanstring(document, found.start(1))[0]

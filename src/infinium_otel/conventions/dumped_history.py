@@ -19,7 +19,7 @@ from typing import Any
 
 from infinium_otel.conventions.values import JSON_WHITESPACE, SCAN_JSON
 
-__all__ = ["JSON_STRING", "last_turn"]
+__all__ = ["JSON_STRING", "last_turn", "without_escapes"]
 
 # The decoder's own string scanner (C): what ``json.loads`` decodes each string with.
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -27,6 +27,7 @@ _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # 
 # The inside of a JSON string as the decoder accepts it (strict: no raw control character;
 # only the escapes JSON defines), with no quote around it.
 JSON_STRING = r'[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*'
+_NO_ESCAPES = r'[^"\\\x00-\x1f]*'  # a string without escapes
 _PLAIN = r'[^"\\\x00-\x1f]+'  # a non-empty string without escapes: its text is its value
 
 # The last item: a turn of one text part (up to the end), or of one tool result (up to its
@@ -54,6 +55,18 @@ _ASSISTANT = re.compile(
 )
 _CALL_END = re.compile(_CALL_END_TEXT)
 
+
+def without_escapes(pattern: str) -> str:
+    """``pattern`` with every string taking no escape: a subset of what it accepts, matched
+    with fewer steps (no repeat of escapes to try), so tried first."""
+    return pattern.replace(JSON_STRING, _NO_ESCAPES)
+
+
+# _ASSISTANT for an item whose strings hold no escape (most): where it matches, _ASSISTANT
+# matches the same branch (its strings accept more, its branches are tried in the same
+# order); where it does not, _ASSISTANT is tried.
+_PLAIN_ASSISTANT = re.compile(without_escapes(_ASSISTANT.pattern))
+
 # As ``messages._items_from_end``: a guessed item holding more braces is not taken at once.
 # An item of fewer characters than the brace limit and its fixed text cannot hold more.
 _MAX_BRACES = 64
@@ -77,8 +90,12 @@ def last_turn(document: str) -> tuple[bool, Any] | None:
     text, both exactly where ``_items_from_end`` takes them at its first guesses (so
     ``new_input_of`` of its items reads the same turn and stops at that assistant turn). The
     role is not an assistant's, a system's or a developer's; a text is not empty."""
-    end = len(document.rstrip(JSON_WHITESPACE))
-    if end < 2 or document[0] != "[" or document[end - 1] != "]":
+    end = len(document)
+    if document[-1:] != "]":  # json.dumps's end, else the end before trailing whitespace
+        end = len(document.rstrip(JSON_WHITESPACE))
+        if end < 2 or document[end - 1] != "]":
+            return None
+    if end < 2 or document[0] != "[":
         return None
     following = end - 1
     rfind = document.rfind
@@ -102,28 +119,35 @@ def last_turn(document: str) -> tuple[bool, Any] | None:
             if at + 3 != following or not document.startswith("}]}", at):
                 return None
             turn = (True, response)
-        if (
-            following - start - 1 - _LAST_FIXED > _MAX_BRACES
-            and document.count("{", start + 1, following) > _MAX_BRACES
-        ):
-            return None
         # The assistant turn before it, which ends the new input.
+        last = following
         following = start - 2
         before = rfind(", {", 1, following) + 2
         if before <= 2:
             return None
-        found = _ASSISTANT.match(document, before, following)
+        found = _PLAIN_ASSISTANT.match(document, before, following)
         if found is None:
-            return None
+            found = _ASSISTANT.match(document, before, following)
+            if found is None:
+                return None
         if found.lastindex is None:  # a tool call, up to its arguments
             _, at = SCAN_JSON(document, found.end())
             if _CALL_END.match(document, at, following) is None:
                 return None
     except (StopIteration, ValueError, RecursionError):  # not JSON here: read as before
         return None
-    if (
-        following - before - 1 - _ASSISTANT_FIXED > _MAX_BRACES
-        and document.count("{", before + 1, following) > _MAX_BRACES
+    # Braces: both items' counts are at most the count over both (one count, most often).
+    if last - before - 1 - _LAST_FIXED - _ASSISTANT_FIXED > _MAX_BRACES and (
+        document.count("{", before + 1, last) > _MAX_BRACES
     ):
-        return None
+        if (
+            last - start - 1 - _LAST_FIXED > _MAX_BRACES
+            and document.count("{", start + 1, last) > _MAX_BRACES
+        ):
+            return None
+        if (
+            following - before - 1 - _ASSISTANT_FIXED > _MAX_BRACES
+            and document.count("{", before + 1, following) > _MAX_BRACES
+        ):
+            return None
     return turn
