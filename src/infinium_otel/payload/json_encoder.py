@@ -50,7 +50,9 @@ _ORJSON_OPTIONS = (
 # writes NaN and infinities as null, which the standard encoder refuses) and floats
 # between 1e-10 and 1e-4 (orjson "0.00001" and "1e-7", Python "1e-05" and "1e-07").
 # Found by literal searches (fast), then checked where they stand; such text inside a
-# string can match too, and then the standard encoder answers.
+# string can match too, and then the standard encoder answers. (``b"e-" in body`` as a
+# first look for the exponents takes fewer instructions than the regex but more time:
+# a two-byte needle skips little and its branches are mispredicted.)
 _NULL = re.compile(rb"null")
 _SMALL_FLOAT = re.compile(rb"0\.0000")
 _SHORT_EXPONENT = re.compile(rb"e-\d")
@@ -73,7 +75,9 @@ def _orjson_doubtful(body: bytes, finite: bool = False) -> bool:
             stop == end or body[stop] in _AFTER_VALUE
         ):
             return True
-    for match in _SMALL_FLOAT.finditer(body):
+    # ``in`` (CPython's substring search, which skips ahead) first: about a third of the
+    # regex's instructions, and the regex finds nothing where ``in`` finds nothing.
+    for match in _SMALL_FLOAT.finditer(body) if b"0.0000" in body else ():
         start = match.start()
         if start > 0 and body[start - 1] == 0x2D:  # a minus sign
             start -= 1
