@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -176,6 +177,39 @@ def test_sends_four_runs_at_once_by_default(sandbox: Sandbox) -> None:
             reap(process)
     assert process.returncode == 0, err
     assert "8 spans received, 4 runs delivered" in out
+
+
+def test_holds_more_runs_than_the_exporters_default_queue_without_429(
+    sandbox: Sandbox,
+) -> None:
+    """Held traces count against the delivery queue: the gateway's own default (4,000)
+    takes more than the exporter's 1,000 before it answers 429 (``--admission-wait 0``:
+    at once), so ordinary load does not make requests wait for room."""
+    port = free_port()
+    process = gateway_process(
+        sandbox,
+        *("--http-port", str(port), "--grpc-port", "0", "--wait", "30", "--orphan-wait", "30"),
+        *("--admission-wait", "0"),
+    )
+    statuses: list[int] = []
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for n in range(1_100):
+            body = request(
+                span(1, attributes=agent_attributes("r"), trace_id=(n + 1).to_bytes(16, "big"))
+            ).SerializeToString()
+            connection.request(
+                "POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"}
+            )
+            answer = connection.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        connection.close()
+    finally:
+        reap(process)
+    assert statuses == [200] * 1_100
 
 
 def post_run(port: int, trace_byte: int, timeout: float = 30.0) -> int:

@@ -32,6 +32,11 @@ CLIENT_CA_ENV = "INFINIUM_GATEWAY_CLIENT_CA"
 CONCURRENT_SENDS_ENV = "INFINIUM_MAX_CONCURRENT_SENDS"
 # The gateway sends many runs: overlapping the network waits of a few sends pays.
 GATEWAY_CONCURRENT_SENDS = 4
+QUEUED_PAYLOADS_ENV = "INFINIUM_MAX_QUEUED_PAYLOADS"
+# Traces held for grouping count against the delivery queue (so it never drops a run a
+# client was told was taken): at 15,000 spans/s a 1 s wait holds about 1,000 runs, which
+# would fill the exporter's default of 1,000 and make requests wait for room.
+GATEWAY_QUEUED_PAYLOADS = 4_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         concurrent = args.concurrent_sends
         if concurrent is None and not os.environ.get(CONCURRENT_SENDS_ENV):
             concurrent = GATEWAY_CONCURRENT_SENDS
-        settings = Settings.load(routes=args.routes, max_concurrent_sends=concurrent)
+        queued = None if os.environ.get(QUEUED_PAYLOADS_ENV) else GATEWAY_QUEUED_PAYLOADS
+        settings = Settings.load(
+            routes=args.routes, max_concurrent_sends=concurrent, max_queued_payloads=queued
+        )
         if settings.disabled:
             stderr_line(_PROG, "INFINIUM_DISABLED is set: the gateway would send nothing")
             return 2

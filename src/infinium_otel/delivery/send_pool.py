@@ -105,5 +105,6 @@ class SendPool:
             self.in_flight.discard(entry)
             failed_on_disk = kept and outcome is Outcome.FAILED
             if failed_on_disk and key is not None and self._handoff.await_replay(key, entry.seq):
+                self._state.room_freed()  # out of the backlog, though not settled yet
                 return  # on disk, retried by the spool schedule: not settled yet
             self._state.settle(entry.seq, ok=outcome is Outcome.DELIVERED)

@@ -5,19 +5,24 @@ flags consistent with each other (a flush's target and the queue must agree).
 Three conditions share it, so a change wakes only those it concerns: the
 preparing thread (a run to prepare, expiry to watch), the send pool (a payload
 ready, a replay due) and the waiting flushes (the last submission one of them
-waits for settled, not every one).
+waits for settled, not every one). A feeder that waits for room (the gateway) is
+told when an entry leaves the backlog, instead of polling it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 
 from infinium_otel.delivery.ledger import SettlementLedger
 from infinium_otel.delivery.run_queue import RunQueue
 from infinium_otel.delivery.schedule import ReplaySchedule
 
 __all__ = ["DeliveryState"]
+
+_log = logging.getLogger("infinium_otel.delivery")
 
 
 class DeliveryState:
@@ -36,11 +41,22 @@ class DeliveryState:
         self.closed = False  # shutdown ended: the threads stop
         self.hard_deadline: float | None = None  # shutdown's: no send outlasts it
         self.cancel = threading.Event()  # set at close: ends the client's backoff sleeps
+        # Called (lock held) when an entry leaves the backlog: they only signal, never wait.
+        self.room_listeners: list[Callable[[], None]] = []
 
     def settle(self, seq: int, *, ok: bool) -> None:
         """A submission ended; a flush it leaves nothing to wait for is woken."""
         self.ledger.settle(seq, ok=ok)
         self.flushes_may_end()
+        self.room_freed()
+
+    def room_freed(self) -> None:
+        """An entry left the queue and is no longer prepared or sent: tell the listeners."""
+        for listener in self.room_listeners:
+            try:
+                listener()
+            except Exception:  # a listener's defect must not stop the delivery thread
+                _log.exception("Infinium delivery: a room listener failed")
 
     def flushes_may_end(self) -> None:
         """Wake the waiting flushes when one of them has nothing left to wait for."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from infinium_otel._logging import RateLimitedLogger
 from infinium_otel.client.agents import AgentClients
@@ -108,6 +108,7 @@ class DeliveryWorker:
         self._stats = DeliveryStats()
         self._warn = RateLimitedLogger(_log)
         self._sender = PayloadSender(client, spool=spool, stats=self._stats, warn=self._warn)
+        self._room_listeners: list[Callable[[], None]] = []
         self._pipeline = self._new_pipeline()
         self._start_replays(start_threads=True)
 
@@ -138,6 +139,12 @@ class DeliveryWorker:
         """Call ``listener(meta, response)`` for every accepted run, on the sender thread
         that sent it (with several sends in flight, from several threads at once)."""
         self._sender.listeners.append(listener)
+
+    def add_room_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` each time an entry leaves ``pending`` (settled, or kept on
+        disk for a later retry), on the delivery thread and with the delivery lock held:
+        it must only signal (set an event), never wait or call back in."""
+        self._room_listeners.append(listener)
 
     # -- what the owner hands in ----------------------------------------------
 
@@ -241,9 +248,11 @@ class DeliveryWorker:
     # -- helpers ----------------------------------------------------------------
 
     def _new_pipeline(self) -> DeliveryPipeline:
-        return DeliveryPipeline(
+        pipeline = DeliveryPipeline(
             self._options, self._sender, stats=self._stats, submit=self.submit_all
         )
+        pipeline.state.room_listeners = self._room_listeners  # shared: kept after a fork
+        return pipeline
 
     def _start_replays(self, *, start_threads: bool) -> None:
         """Entries left by earlier processes: pick them up shortly after start."""

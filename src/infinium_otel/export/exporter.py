@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -241,6 +241,13 @@ class InfiniumSpanExporter(SpanExporter):
         The same numbers as ``spans_buffered`` and ``delivery_pending`` there."""
         pending = self._delivery.pending if self._delivery is not None else 0
         return self._buffer.buffered_spans, pending
+
+    def add_room_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever a run leaves the delivery backlog (``backlog()``'s
+        second number fell), so a feeder waiting for room is woken rather than polling.
+        It runs on a delivery thread with the delivery lock held: it must only signal."""
+        if self._delivery is not None:
+            self._delivery.add_room_listener(listener)
 
     # -- internals ---------------------------------------------------------
 

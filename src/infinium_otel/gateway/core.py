@@ -28,8 +28,10 @@ _log = logging.getLogger("infinium_otel.gateway")
 # the next one is due, but never less than ``MIN_TICK`` (traces due together go together).
 TICK = 0.1
 MIN_TICK = 0.01
-# How often a request waiting for room looks again (one waiter looks at a time).
-ROOM_POLL = 0.005
+# A request waiting for room is woken when the exporter's delivery takes a run out of
+# its backlog, or the hand-over frees held spans; it also looks again this often, for
+# room that frees without a signal (spans leaving the exporter's own buffer).
+ROOM_RECHECK = 0.1
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,11 @@ class Pipeline:
             "hand_over_errors": 0,
         }
         self._room_lock = threading.Lock()  # held by the one request looking for room
+        self._room_freed = threading.Event()  # set when room may have freed, while one waits
         self._stop = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
+        exporter.add_room_listener(self._signal_room)
 
     # -- admission -------------------------------------------------------
 
@@ -173,23 +177,36 @@ class Pipeline:
     def _wait_for_room(self, spans: int, deadline: float) -> bool:
         """Whether room for ``spans`` appeared before ``deadline`` (or the gateway closes).
 
-        One waiting request looks every ``ROOM_POLL`` seconds; the others wait for its
-        turn without spinning, and each looks at once when its turn comes, so when room
-        for several frees together they go in one after another, not a poll apart. Room
-        seen here is taken under the admission lock by the caller, so a request arriving
-        meanwhile may take it first (then it waits on)."""
+        One waiting request looks each time room may have freed (``_signal_room``: a run
+        left the delivery backlog, or held traces were handed over) and at least every
+        ``ROOM_RECHECK`` seconds; the others wait for its turn without spinning, and each
+        looks at once when its turn comes, so when room for several frees together they
+        go in one after another. Room seen here is taken under the admission lock by the
+        caller, so a request arriving meanwhile may take it first (then it waits on)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not self._room_lock.acquire(timeout=remaining):
             return False
+        freed = self._room_freed
         try:
             while not self._stop.is_set():
+                freed.clear()  # before looking: room freed after the look sets it again
                 if self._has_room(spans):
                     return True
-                if time.monotonic() >= deadline or self._stop.wait(ROOM_POLL):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     return False
+                freed.wait(min(remaining, ROOM_RECHECK))
             return False  # closing
         finally:
             self._room_lock.release()
+
+    def _signal_room(self) -> None:
+        """Room may have freed: wake the request looking for it, when one is. Called on the
+        exporter's delivery threads under its lock, so it only sets an event. A waiter
+        takes ``_room_lock`` before it looks, so a signal skipped here came before that
+        look, which then sees the room."""
+        if self._room_lock.locked():
+            self._room_freed.set()
 
     def count_request(self) -> None:
         """``count(requests=1)``, without a keyword dict: once for every request."""
@@ -229,8 +246,11 @@ class Pipeline:
         interval = min(TICK, self.options.wait / 4)
         pause = interval
         while not self._stop.wait(pause):
-            for group in self.grouper.due(time.monotonic()):
+            due = self.grouper.due(time.monotonic())
+            for group in due:
                 self._hand_over(group)
+            if due:
+                self._signal_room()  # held spans and bytes freed in the grouper
             upcoming = self.grouper.next_due
             pause = interval
             if upcoming is not None:
@@ -250,6 +270,7 @@ class Pipeline:
         with self._admit_lock:  # from here on requests are answered "busy", none are lost
             self._closing = True
         self._stop.set()
+        self._room_freed.set()  # a request waiting for room is answered "closing" now
         if self._thread is not None:
             self._thread.join(max(0.0, min(2.0, deadline - time.monotonic())))
         for group in self.grouper.drain():
