@@ -233,3 +233,19 @@ def test_odd_objects() -> None:
             _same_input(_history(arguments, '{"status": "ok"}', role))
         _same_input(" " + _history('{"parcel": 7}', arguments))
         _same_input("{" + _history('{"parcel": 7}', arguments)[1:])
+
+
+def test_braces_in_strings_past_the_scans_limit() -> None:
+    """Strings holding more braces than the backward scan tries, in a text that is not JSON
+    before its tail: the former reading gives up on it, so the text-only reading must too."""
+    many = ", {" * 70
+    broken = _PREFIX + ", oops"
+    for arguments, response in [
+        ('{"parcel": 7}', f'{{"status": "{many}"}}'),
+        (f'{{"parcel": "{many}"}}', '{"status": "ok"}'),
+        ('{"parcel": 7}', f'{{"{many}": 1}}'),
+    ]:
+        for prefix in [_PREFIX, broken]:
+            document = _history(arguments, response).replace(_PREFIX, prefix, 1)
+            _same_input(document)
+        _same_output(_output(f'{{"a": "{many}"}}'))
