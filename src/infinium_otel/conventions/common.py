@@ -24,6 +24,7 @@ from infinium_otel.conventions import names
 from infinium_otel.conventions.content import read_input, read_output
 from infinium_otel.conventions.decoded_attributes import SpanAttributes
 from infinium_otel.conventions.dumped import one_text_message, one_tool_call_message
+from infinium_otel.conventions.dumped_plain import plain_tool_call_output
 from infinium_otel.conventions.facts import SpanFacts
 from infinium_otel.conventions.kind import AGENT, LLM, TOOL
 from infinium_otel.conventions.messages import (
@@ -315,12 +316,15 @@ def common_facts(span: ReadableSpan, capture_content: bool = True) -> SpanFacts 
                 input_text = new_input_text(history)
                 if input_text is None:
                     input_text = read_input(span, attributes, False)
-            message = one_text_message(current) if type(current) is str else None
-            called = (
-                one_tool_call_message(current) if message is None and type(current) is str else None
-            )
-            if message is not None:
-                output_text = message[1]  # the one output message's text
+            called = None
+            if type(current) is str:
+                message = one_text_message(current)  # the one output message's text
+                # Else one call of plain arguments (an agent loop's), as text; else decoded.
+                output_text = plain_tool_call_output(current) if message is None else message[1]
+                if output_text is None:
+                    called = one_tool_call_message(current)
+            if output_text is not None:
+                pass
             elif called is not None:  # one call (an agent loop's): rendered as tool_call_text
                 arguments = called[2]  # renders its part (a non-empty name, decoded arguments)
                 rendered = arguments if type(arguments) is str else to_json(arguments)

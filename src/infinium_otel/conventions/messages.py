@@ -18,6 +18,7 @@ from typing import Any
 
 from infinium_otel.conventions.dumped import system_then_user_text
 from infinium_otel.conventions.dumped_history import last_turn
+from infinium_otel.conventions.dumped_plain import shown_tool_result
 from infinium_otel.conventions.values import (
     JSON_WHITESPACE,
     SCAN_JSON,
@@ -294,6 +295,9 @@ def new_input_text(value: Any) -> str | None:
     A long JSON array is read from its end, one message at a time, so a long history costs
     what its tail costs; a text the scan cannot delimit is parsed whole instead."""
     if type(value) is str and len(value) > _SCAN_FROM_END_OVER:
+        said = shown_tool_result(value)  # a tool call then its plain result: as text alone
+        if said is not None:
+            return said
         turn = last_turn(value)  # the commonest tail, without decoding its messages whole
         if turn is not None:
             said = _tool_result_text(turn[1]) if turn[0] else turn[1]
