@@ -84,7 +84,7 @@ def test_a_description_counts_as_before(steps: int, llm: int, tools: int, failed
     root: Any = SimpleNamespace(kind=convert.SpanKind.AGENT, failed=failed.failed)
     run: Any = SimpleNamespace(partial=False, partial_reason=None)
     errors = [{"message": "x"}] * (steps % 3)
-    shown = convert._description({}, root, "helper", kinds, errors, run, given=False)
+    shown = convert._description({}, root, "helper", kinds, errors, run, from_attributes=False)
     parts = [
         reference_convert._count(steps, "step"),
         reference_convert._count(llm, "LLM call"),

@@ -142,7 +142,9 @@ def convert_run(
     resource = _readable(root_span.resource.attributes) if root_span.resource is not None else {}
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
-    description = _description(attributes, root, name, kinds, errors, run, given=not plain_root)
+    description = _description(
+        attributes, root, name, kinds, errors, run, from_attributes=not plain_root
+    )
     payload: dict[str, Any] = {
         "name": name if type(name) is str else plain_text(name),
         "description": description if type(description) is str else plain_text(description),
@@ -184,7 +186,7 @@ def convert_run(
     if usage is not None:
         payload["llm_usage"] = usage
     sections = _sections(
-        attributes, tree, iso_start, iso_end, tools=kinds.tools, given=not plain_root
+        attributes, tree, iso_start, iso_end, tools=kinds.tools, from_attributes=not plain_root
     )
     if sections:
         payload["sections"] = sections
@@ -297,11 +299,11 @@ def _description(
     errors: list[dict[str, Any]],
     run: Run,
     *,
-    given: bool = True,
+    from_attributes: bool = True,
 ) -> str:
-    """``name``: the run's name, capped already. ``given``: whether the root may carry a
+    """``name``: the run's name, capped already. ``from_attributes``: whether the root may carry a
     description of its own (False: it carries no ``infinium.*`` attribute)."""
-    if given:
+    if from_attributes:
         own = attributes.get(infinium.DESCRIPTION)
         if own is not None:  # nearly always absent: text() only for a given one
             own = text(own)
@@ -362,14 +364,14 @@ def _sections(
     iso_end: str | None,
     *,
     tools: list[str] | None = None,
-    given: bool = True,
+    from_attributes: bool = True,
 ) -> dict[str, Any] | None:
     """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
     attributes it holds only what is made here (ISO times, lists of plain names), in the
     contract's order and clean already, so it skips the general cleaning. ``tools``: the
-    distinct tool names as shown, when gathered already; ``given``: whether the attributes
+    distinct tool names as shown, when gathered already; ``from_attributes``: whether the attributes
     may hold sections (False: they hold no ``infinium.*`` name)."""
-    sections = infinium.sections(attributes) if given else {}
+    sections = infinium.sections(attributes) if from_attributes else {}
     if tools is None:
         tools = _StepKinds(tree).tools
     hosts = _hosts(tree)
