@@ -11,13 +11,16 @@ about 7 minutes on two cores), see 4.
 3. Fitting a 3,000-call run into the size limit (``encode_payload`` of a payload over
    it) as a multiple of one encode of the unfitted payload (target: <= 3x).
 
-Timing: every input is built first; then each repetition visits every case in turn
-(round robin: each case's conversion, then each case's encoding; for 3, one encode then
-the fit), so a disturbance from other work, a frequency change or the collector's timing
-falls on every case alike instead of on whichever case was running then. One untimed
-round first fills the caches. Each figure is the median over the repetitions of
-``time.process_time()`` for the whole batch; the spread printed is the interquartile
-range over the median (the ratios are only as good as it is small).
+Timing: every input is built first and frozen out of the collector (``gc.freeze``: a
+collection then weighs the work's own objects, not how many inputs are held); each payload
+is dropped before the next run is converted, as the exporter holds one at a time. Then
+each repetition visits every case in turn (round robin: each case's conversion, then each
+case's encoding; for 3, one encode then the fit), so a disturbance from other work, a
+frequency change or the collector's timing falls on every case alike instead of on
+whichever case was running then. One untimed round first fills the caches. Each figure is
+the median over the repetitions of ``time.process_time()`` for the whole batch; the spread
+printed is the interquartile range over the median (the ratios are only as good as it is
+small).
 
 4. ``--instructions``: each case runs in its own process under
    ``valgrind --tool=cachegrind --cache-sim=no`` (``PYTHONHASHSEED=0``, so the same dict
