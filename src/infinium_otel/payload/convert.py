@@ -63,6 +63,9 @@ def convert_run(
     # every span makes the general reader read them all (as the tests hold the two together).
     read = read_common(root_span, capture_content)
     with_events = False
+    # A root read_common takes carries only the GenAI names it covers (COVERED_NAMES), never
+    # an ``infinium.*`` one: no description, expected outcome or sections to look for.
+    plain_root = read is not None
     if read is None:
         read, with_events = read_span(root_span, capture_content)
     root = read
@@ -139,7 +142,9 @@ def convert_run(
     resource = _readable(root_span.resource.attributes) if root_span.resource is not None else {}
     # Built in the contract's key order without empty values, so only the parts that come
     # from user attributes (outcome, sections) still go through the general cleaning.
-    description = _description(attributes, root, name, kinds, errors, run)
+    description = _description(
+        attributes, root, name, kinds, errors, run, from_attributes=not plain_root
+    )
     payload: dict[str, Any] = {
         "name": name if type(name) is str else plain_text(name),
         "description": description if type(description) is str else plain_text(description),
@@ -169,9 +174,10 @@ def convert_run(
         payload["output_summary"] = (
             output_summary if type(output_summary) is str else plain_text(output_summary)
         )
-    outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
-    if outcome:
-        payload["expected_outcome"] = outcome
+    if not plain_root:
+        outcome = clean_member("expected_outcome", infinium.expected_outcome(attributes))
+        if outcome:
+            payload["expected_outcome"] = outcome
     if steps:
         payload["steps"] = steps
     if errors:
@@ -179,7 +185,9 @@ def convert_run(
     usage = llm_usage(calls, call_dicts or None)
     if usage is not None:
         payload["llm_usage"] = usage
-    sections = _sections(attributes, tree, iso_start, iso_end, tools=kinds.tools)
+    sections = _sections(
+        attributes, tree, iso_start, iso_end, tools=kinds.tools, from_attributes=not plain_root
+    )
     if sections:
         payload["sections"] = sections
     payload["environment"] = environment([root, *step_facts], resource, sdk_version, tags)
@@ -290,28 +298,35 @@ def _description(
     kinds: _StepKinds,
     errors: list[dict[str, Any]],
     run: Run,
+    *,
+    from_attributes: bool = True,
 ) -> str:
-    """``name``: the run's name, capped already."""
-    given = attributes.get(infinium.DESCRIPTION)
-    if given is not None:  # nearly always absent: text() only for a given one
-        given = text(given)
-        if given:
-            return cap(given, DESCRIPTION_MAX)
+    """``name``: the run's name, capped already. ``from_attributes``: whether the root may carry a
+    description of its own (False: it carries no ``infinium.*`` attribute)."""
+    if from_attributes:
+        own = attributes.get(infinium.DESCRIPTION)
+        if own is not None:  # nearly always absent: text() only for a given one
+            own = text(own)
+            if own:
+                return cap(own, DESCRIPTION_MAX)
     label = _LABELS.get(root.kind, "Run")
-    parts = [
-        _count(kinds.steps, "step"),
-        _count(kinds.llm_calls, "LLM call"),
-        _count(kinds.tool_calls, "tool call"),
-    ]
+    steps, llm_calls, tool_calls = kinds.steps, kinds.llm_calls, kinds.tool_calls
+    described = (  # each count as _count writes it, in one string
+        f"{label} '{name}': {steps} step{_PLURAL[steps != 1]}, "
+        f"{llm_calls} LLM call{_PLURAL[llm_calls != 1]}, "
+        f"{tool_calls} tool call{_PLURAL[tool_calls != 1]}"
+    )
     if errors:
-        parts.append(_count(len(errors), "error"))
-    described = f"{label} '{name}': {', '.join(parts)}"
+        described += ", " + _count(len(errors), "error")
     if root.failed:
         described += "; the run failed"
     if run.partial:
         reason = f" ({run.partial_reason})" if run.partial_reason else ""
         described += f"; partial run{reason}: not every span had ended when it was sent"
     return cap(described, DESCRIPTION_MAX)
+
+
+_PLURAL = ("", "s")  # by whether a count is not 1
 
 
 def _count(n: int, noun: str) -> str:
@@ -321,8 +336,9 @@ def _count(n: int, noun: str) -> str:
 def _custom_tags(root: SpanFacts, run: Run) -> dict[str, str]:
     context = run.root.context  # run.trace_id, reading the SDK's context property once
     tags = {
-        "otel.trace_id": f"{context.trace_id if context else 0:032x}",
-        "otel.span_id": f"{root.span_id:016x}",
+        # %-formatting: cheaper than a format spec, the same digits
+        "otel.trace_id": "%032x" % (context.trace_id if context else 0),
+        "otel.span_id": "%016x" % root.span_id,  # noqa: UP031
     }
     if run.partial:
         tags["partial"] = "true"
@@ -348,12 +364,14 @@ def _sections(
     iso_end: str | None,
     *,
     tools: list[str] | None = None,
+    from_attributes: bool = True,
 ) -> dict[str, Any] | None:
     """The ``sections`` object, cleaned; None when empty. Without ``infinium.section.*``
     attributes it holds only what is made here (ISO times, lists of plain names), in the
     contract's order and clean already, so it skips the general cleaning. ``tools``: the
-    distinct tool names as shown, when gathered already."""
-    sections = infinium.sections(attributes)
+    distinct tool names as shown, when gathered already; ``from_attributes``: whether the attributes
+    may hold sections (False: they hold no ``infinium.*`` name)."""
+    sections = infinium.sections(attributes) if from_attributes else {}
     if tools is None:
         tools = _StepKinds(tree).tools
     hosts = _hosts(tree)
