@@ -26,8 +26,8 @@ from infinium_otel.conventions.messages import (
     message_from,
     question,
     render,
-    render_new_input,
 )
+from infinium_otel.conventions.new_input import render_new_input
 from infinium_otel.conventions.values import first, integer, json_value, number, text
 
 __all__ = ["SpanFacts", "content_text", "json_value_before", "new_input_text", "read_facts"]

@@ -32,7 +32,7 @@ from infinium_otel.conventions.dumped import (
     system_then_user_text,
 )
 from infinium_otel.conventions.facts import read_span
-from infinium_otel.conventions.messages import new_input_of, new_input_text
+from infinium_otel.conventions.new_input import new_input_of, new_input_text
 from infinium_otel.conventions.values import json_value
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload

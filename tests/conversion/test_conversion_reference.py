@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from infinium_otel.conventions import facts as facts_module
-from infinium_otel.conventions import flattened, messages
-from infinium_otel.conventions.messages import content_text, new_input_text
+from infinium_otel.conventions import flattened, messages, new_input
+from infinium_otel.conventions.messages import content_text
+from infinium_otel.conventions.new_input import new_input_text
 from infinium_otel.conventions.values import json_value, to_json
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
@@ -310,7 +311,7 @@ def _span_spec(draw: st.DrawFn) -> dict[str, Any]:
 def _scanned(written: Any) -> str | None:
     """``new_input_text`` with every text, however short, read from its end."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(messages, "_SCAN_FROM_END_OVER", 0)
+        patch.setattr(new_input, "_SCAN_FROM_END_OVER", 0)
         return new_input_text(written)
 
 
@@ -344,7 +345,7 @@ def test_payloads_are_byte_identical_to_the_former_reading(
 ) -> None:
     spans = tuple(_span(index, spec) for index, spec in enumerate(specs))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(messages, "_SCAN_FROM_END_OVER", 0)  # short histories read from the end too
+        patch.setattr(new_input, "_SCAN_FROM_END_OVER", 0)  # short histories read from the end too
         for span in spans:
             now = dataclasses.astuple(facts_module.read_facts(span, capture))
             before = dataclasses.astuple(reference_facts.read_facts(span, capture))
@@ -481,7 +482,7 @@ def test_a_long_history_is_not_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> 
     def whole(value: Any) -> Any:
         raise AssertionError("the whole history was parsed")
 
-    monkeypatch.setattr(messages, "json_value", whole)
+    monkeypatch.setattr(new_input, "json_value", whole)
     assert new_input_text(written) == "last"
 
 
@@ -651,7 +652,7 @@ def test_a_flattened_history_renders_only_the_messages_after_the_last_assistant_
         rendered += 1
         return real(item, default_role)
 
-    monkeypatch.setattr(messages, "message_from", counting)
+    monkeypatch.setattr(new_input, "message_from", counting)
     monkeypatch.setattr(flattened, "message_from", counting)
     now = facts_module.read_facts(span)
     assert now.input_text == before.input_text == "the result"

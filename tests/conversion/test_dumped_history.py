@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infinium_otel.conventions import common, dumped_history, messages
+from infinium_otel.conventions import common, dumped_history, new_input
 from infinium_otel.conventions.dumped import one_tool_call_message
 from infinium_otel.conventions.dumped_history import last_turn
-from infinium_otel.conventions.messages import new_input_text
+from infinium_otel.conventions.new_input import new_input_text
 from infinium_otel.conventions.values import SCAN_JSON
 from infinium_otel.payload import convert
 from infinium_otel.payload.encode import encode_payload
@@ -163,7 +163,7 @@ def _damaged(document: str, damage: int, where: int) -> str:
 def _general() -> Iterator[None]:
     """The reading before the patterns: the scan of every item, the former tool call reader."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(messages, "last_turn", lambda document: None)
+        patch.setattr(new_input, "last_turn", lambda document: None)
         patch.setattr(common, "one_tool_call_message", _former_one_tool_call_message)
         yield
 

@@ -15,7 +15,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infinium_otel.conventions import messages
+from infinium_otel.conventions import new_input
 from infinium_otel.conventions.dumped import one_tool_call_message
 from infinium_otel.conventions.dumped_plain import plain_tool_call_output, shown_tool_result
 from infinium_otel.conventions.values import to_json
@@ -110,8 +110,8 @@ def _history(arguments: str, response: str, role: str = "tool", finish: bool = F
 
 def _former_input(document: str) -> str | None:
     """``new_input_text`` without the text-only reading of the tool result."""
-    with mock.patch.object(messages, "shown_tool_result", lambda _: None):
-        return messages.new_input_text(document)
+    with mock.patch.object(new_input, "shown_tool_result", lambda _: None):
+        return new_input.new_input_text(document)
 
 
 def _same_input(document: str) -> bool:
@@ -119,7 +119,7 @@ def _same_input(document: str) -> bool:
     said = shown_tool_result(document)
     if said is not None:
         assert said == _former_input(document), document[-400:]
-    assert messages.new_input_text(document) == _former_input(document), document[-400:]
+    assert new_input.new_input_text(document) == _former_input(document), document[-400:]
     return said is not None
 
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infinium_otel.conventions import messages
-from infinium_otel.conventions.messages import messages_from, new_input_text, render_new_input
+from infinium_otel.conventions import messages, new_input
+from infinium_otel.conventions.messages import messages_from
+from infinium_otel.conventions.new_input import new_input_text, render_new_input
 
 _ROLES = st.sampled_from(["user", "assistant", "system", "developer", "tool", None])
 _TOOL_CALL = st.fixed_dictionaries(
@@ -59,6 +60,6 @@ def test_turns_before_the_last_assistant_one_are_not_rendered(
         rendered += 1
         return real(item, default_role)
 
-    monkeypatch.setattr(messages, "message_from", counting)
+    monkeypatch.setattr(new_input, "message_from", counting)
     assert new_input_text(json.dumps(history)) == "result"
     assert rendered == 1  # the tool result; the assistant turn that ends the scan is not shown

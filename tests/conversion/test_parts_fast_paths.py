@@ -15,8 +15,8 @@ from infinium_otel.conventions.messages import (
     _part_text,
     message_from,
     messages_from,
-    new_input_text,
 )
+from infinium_otel.conventions.new_input import new_input_text
 
 _ODD = st.one_of(
     st.text(max_size=6),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infinium_otel.conventions import messages
+from infinium_otel.conventions import new_input
 from infinium_otel.conventions.values import JSON_WHITESPACE, SCAN_JSON
 
 _MAX_MESSAGES = 200
@@ -22,7 +22,7 @@ def _former_items_from_end(document: str) -> Iterator[Any]:
     """The scan as it was before items were looked for after ", " first (frozen copy)."""
     end = len(document.rstrip(JSON_WHITESPACE))
     if end < 2 or document[0] != "[" or document[end - 1] != "]":
-        raise messages._Undelimited
+        raise new_input._Undelimited
     following = end - 1
     search = following
     misses = 0
@@ -30,7 +30,7 @@ def _former_items_from_end(document: str) -> Iterator[Any]:
         while True:
             start = document.rfind("{", 1, search)
             if start < 0 or misses > _MAX_MISSES:
-                raise messages._Undelimited
+                raise new_input._Undelimited
             search = start
             before = start - 1
             while document[before] in JSON_WHITESPACE:
@@ -59,13 +59,13 @@ def _outcome(scan: Any, document: str) -> tuple[list[Any], bool]:
     try:
         for item in scan(document):
             found.append(item)
-    except messages._Undelimited:
+    except new_input._Undelimited:
         return found, True
     return found, False
 
 
 def _same(document: str) -> None:
-    assert _outcome(messages._items_from_end, document) == _outcome(
+    assert _outcome(new_input._items_from_end, document) == _outcome(
         _former_items_from_end, document
     )
 
@@ -123,7 +123,7 @@ def test_an_item_whose_inner_objects_the_walk_gives_up_on_is_given_up_on(nested:
     inner = ",".join(f'{{"x":{i}}}' for i in range(nested))  # each after a bare ","
     document = f'[{{"role": "user"}}, {{"role": "tool", "parts": [{{"y":0}},{inner}]}}]'
     _same(document)
-    assert _outcome(messages._items_from_end, document)[1] is (nested > _MAX_MISSES)
+    assert _outcome(new_input._items_from_end, document)[1] is (nested > _MAX_MISSES)
 
 
 @pytest.mark.parametrize(
@@ -152,4 +152,4 @@ def test_a_long_history_of_many_messages_reads_as_before() -> None:
         for i in range(450)
     ]
     _same(json.dumps(history))
-    assert len(_outcome(messages._items_from_end, json.dumps(history))[0]) == _MAX_MESSAGES
+    assert len(_outcome(new_input._items_from_end, json.dumps(history))[0]) == _MAX_MESSAGES

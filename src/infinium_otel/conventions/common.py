@@ -30,9 +30,9 @@ from infinium_otel.conventions.kind import AGENT, LLM, TOOL
 from infinium_otel.conventions.messages import (
     content_text,
     messages_from,
-    new_input_text,
     render,
 )
+from infinium_otel.conventions.new_input import new_input_text
 from infinium_otel.conventions.sdk_fields import (
     SCOPE_FIELDS_HOLD,
     SDK_FIELDS_HOLD,

@@ -19,11 +19,10 @@ from infinium_otel.conventions.messages import (
     Message,
     final_answer,
     messages_from,
-    new_input_text,
     question,
     render,
-    render_new_input,
 )
+from infinium_otel.conventions.new_input import new_input_text, render_new_input
 from infinium_otel.conventions.values import text
 
 __all__ = ["read_input", "read_output"]

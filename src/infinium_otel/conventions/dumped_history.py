@@ -3,7 +3,7 @@
 An agent loop's chat call carries its whole history; only the turns after the last assistant
 turn are shown, and most often that is one turn (a tool's result, a user's text) right after an
 assistant turn (a tool call, a text). ``last_turn`` finds those two items from the end where
-``messages._items_from_end`` first looks for them (after the last ", " before a brace; each
+``new_input._items_from_end`` first looks for them (after the last ", " before a brace; each
 must end right before the separator after it), but matches their fixed text (keys, types,
 separators and the strings' JSON syntax) with one pattern each and decodes only the values
 inside, so no dict or list is built for their structure. Any other text gives None, and the
@@ -67,7 +67,7 @@ def without_escapes(pattern: str) -> str:
 # order); where it does not, _ASSISTANT is tried.
 _PLAIN_ASSISTANT = re.compile(without_escapes(_ASSISTANT.pattern))
 
-# As ``messages._items_from_end``: a guessed item holding more braces is not taken at once.
+# As ``new_input._items_from_end``: a guessed item holding more braces is not taken at once.
 # An item of fewer characters than the brace limit and its fixed text cannot hold more.
 _MAX_BRACES = 64
 

@@ -71,7 +71,7 @@ def shown_tool_result(document: str) -> str | None:
     """What ``new_input_text`` shows of a history ending with an assistant's tool call and a
     tool's result of such an object: ``tool result: `` and its compact text; None otherwise.
 
-    Both items are where ``messages._items_from_end`` takes them at its first guesses (no
+    Both items are where ``new_input._items_from_end`` takes them at its first guesses (no
     brace inside their strings, so the last ", {" before each starts it), and the document
     starts as an array; the result's role is shown and its keys are not only text or json."""
     if document[:1] != "[":

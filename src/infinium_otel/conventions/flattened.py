@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infinium_otel.conventions.messages import Message, message_from, new_input_of
+from infinium_otel.conventions.messages import Message, message_from
+from infinium_otel.conventions.new_input import new_input_of
 
 __all__ = ["flattened_messages", "flattened_new_input"]
 
