@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from shapes import as_runs, prebuilt
+from valgrind_counts import summary_count
 
 import infinium_otel
 from infinium_otel.payload.convert import convert_run
@@ -243,10 +244,7 @@ def instructions_of(case: str, passes: int, out: Path) -> int:
         str(passes),
     ]
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=1800)
-    for line in out.read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no summary in {out}")
+    return summary_count(out)
 
 
 def instructions() -> None:
