@@ -274,9 +274,12 @@ def in_process_cpu_per_span(
         base_url=sandbox_url,
         interpretation=False,
         max_queued_payloads=len(bodies) + 1,  # every run is sent, none dropped
-        # The gateway's sends in flight: the same delivery on both sides, so the
+        # The gateway's sends in flight, chosen as its CLI chooses them (the setting read
+        # from the environment when given): the same delivery on both sides, so the
         # difference is the gateway's own work (several senders cost more per run than one).
-        max_concurrent_sends=int(os.environ.get(CONCURRENT_SENDS_ENV) or GATEWAY_CONCURRENT_SENDS),
+        max_concurrent_sends=(
+            None if os.environ.get(CONCURRENT_SENDS_ENV) else GATEWAY_CONCURRENT_SENDS
+        ),
     )
     roles_before = cpu_by_role(os.getpid())
     started, calling = time.process_time(), time.thread_time()
