@@ -18,15 +18,24 @@ measures the intake in instructions (needs valgrind; about a minute), see 4.
    well as end to end (which includes the 1 s grouping wait at the end, when
    only delivery is left).
 2. CPU per span. The gateway process's CPU time (``/proc``) over the spans it
-   took, against ``InfiniumSpanExporter`` in this process exporting the same
-   runs (decoded once, before timing) to the same sandbox with the gateway's
-   delivery settings (its sends in flight; the median of three measurements, each
-   with a new exporter). The gateway's CPU is also split by thread (the CLI here
-   names the exporter's threads in ``/proc``): the exporter's share (assembly on
-   the hand-over thread, conversion, sends), to compare with the in-process
-   figure, and the rest, the intake. Then the gateway's own work, in this process
-   on the same bodies and with the gateway's collector settings: parsing the
-   protobuf, decoding into spans and grouping them by trace.
+   took, against the in-process exporter on the same runs as an application runs
+   it: ``configure()`` on a tracer provider (its batch span processor carrying the
+   nesting tracker, the exporter, its threads), the runs made here by the SDK, paced
+   as an application makes them, and delivered to the same sandbox with the gateway's
+   delivery settings (its sends in flight); the median of three measurements. From
+   it is taken what the SDK's batch span processor costs with an exporter that does
+   nothing (measured just before each): an application pays that for any batching
+   exporter, the OTLP one that feeds the gateway too, so the figure is the exporter's
+   own work. Also shown: the application's side of using the gateway (the official
+   OTLP/HTTP exporter sending the same runs to it, less the same batching) and the
+   whole of both against the in-process exporter; and the exporter alone, fed the
+   gateway's decoded runs one ``export`` call each (no span processor, not the SDK's
+   spans), the comparison of earlier figures. The gateway's CPU is also split by
+   thread (the CLI here names the exporter's threads in ``/proc``): the exporter's
+   share (assembly on the hand-over thread, conversion, sends), to compare with the
+   exporter alone in this process, and the rest, the intake. Then the gateway's own
+   work, in this process on the same bodies and with the gateway's collector
+   settings: parsing the protobuf, decoding into spans and grouping them by trace.
 3. Peak memory. A second gateway with a 600 s wait holds ``--held-runs`` runs
    at once; its peak resident set (``VmHWM``) after they are all accepted, and
    its CPU per span while taking them (the intake alone: HTTP, decoding,
@@ -55,17 +64,25 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from valgrind_counts import summary_count
 
+import infinium_otel
 from infinium_otel.cli.gateway import CONCURRENT_SENDS_ENV, GATEWAY_CONCURRENT_SENDS
 from infinium_otel.export.exporter import InfiniumSpanExporter
 from infinium_otel.gateway.collection import tune_for_gateway
@@ -97,6 +114,11 @@ CLI = ROLE_NAMING + "from infinium_otel.cli import main\nsys.exit(main())\n"
 EXPORTER_ROLES = ("assembly", "conversion", "sends")
 SPANS_PER_RUN = 20
 IN_PROCESS_REPEATS = 3
+# An application makes its runs over time (each waits on its model calls), not in one
+# tight loop: here PACE_RUNS at a time with a pause between, so the SDK's batch queue
+# (8,192 spans) never fills and no span is dropped. A pause costs no CPU.
+PACE_RUNS = 50
+PACE_SECONDS = 0.05
 
 
 def free_port() -> int:
@@ -105,12 +127,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def template_run() -> tuple[bytes, bytes]:
-    """One 20-span agent run encoded as OTLP protobuf, and its trace id bytes."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("bench")
+def record_run(tracer: Any) -> None:
+    """One 20-span agent run, as an application's SDK makes it: an agent span, chat
+    spans with tokens and their input messages, tool spans."""
     agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bench-agent"}
     with tracer.start_as_current_span("invoke_agent bench", attributes=agent):
         for i in range(SPANS_PER_RUN - 1):
@@ -130,6 +149,18 @@ def template_run() -> tuple[bytes, bytes]:
                 attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}
             with tracer.start_as_current_span(f"step {i}", attributes=attributes):
                 pass
+
+
+def new_provider() -> TracerProvider:
+    return TracerProvider(resource=Resource.create({"service.name": "bench"}))
+
+
+def template_run() -> tuple[bytes, bytes]:
+    """One 20-span agent run encoded as OTLP protobuf, and its trace id bytes."""
+    memory = InMemorySpanExporter()
+    provider = new_provider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    record_run(provider.get_tracer("bench"))
     spans = memory.get_finished_spans()
     provider.shutdown()
     trace_id = spans[0].context.trace_id.to_bytes(16, "big")
@@ -262,11 +293,20 @@ def settle(port: int, runs_sent: int, timeout: float = 300.0) -> dict[str, int]:
         connection.close()
 
 
+def sends_in_flight() -> int | None:
+    """The gateway's sends in flight, chosen as its CLI chooses them: None (the setting
+    read and checked from the environment) when given there, else the gateway's default.
+    The in-process exporter uses the same, so both deliver alike (several senders cost
+    more per run than one)."""
+    return None if os.environ.get(CONCURRENT_SENDS_ENV) else GATEWAY_CONCURRENT_SENDS
+
+
 def in_process_cpu_per_span(
     sandbox_url: str, bodies: list[bytes]
 ) -> tuple[float, dict[str, float]]:
-    """CPU per span of the in-process exporter, and its split by role as the gateway's
-    (assembly is ``export`` on the calling thread here)."""
+    """CPU per span of the exporter alone, fed the gateway's decoded runs one ``export``
+    call each (no span processor, not the SDK's own spans), and its split by role as
+    the gateway's (assembly is ``export`` on the calling thread here)."""
     decoded = [decode_request(parse(body)).spans for body in bodies]
     exporter = InfiniumSpanExporter(
         agent_id=SANDBOX_AGENT_ID,
@@ -277,9 +317,7 @@ def in_process_cpu_per_span(
         # The gateway's sends in flight, chosen as its CLI chooses them (the setting read
         # from the environment when given): the same delivery on both sides, so the
         # difference is the gateway's own work (several senders cost more per run than one).
-        max_concurrent_sends=(
-            None if os.environ.get(CONCURRENT_SENDS_ENV) else GATEWAY_CONCURRENT_SENDS
-        ),
+        max_concurrent_sends=sends_in_flight(),
     )
     roles_before = cpu_by_role(os.getpid())
     started, calling = time.process_time(), time.thread_time()
@@ -299,6 +337,89 @@ def in_process_cpu_per_span(
         print(f"in-process exporter delivered {sent} of {len(bodies)} runs: CPU figure invalid")
     spans = len(bodies) * SPANS_PER_RUN
     return cpu / spans, {role: seconds / spans for role, seconds in roles.items()}
+
+
+def make_runs(provider: TracerProvider, count: int) -> float:
+    """``count`` runs made on ``provider``, paced (``PACE_RUNS``); the CPU seconds of
+    the calling thread, the application's, while making them."""
+    tracer = provider.get_tracer("bench")
+    started = time.thread_time()
+    for made in range(count):
+        record_run(tracer)
+        if made % PACE_RUNS == PACE_RUNS - 1:
+            time.sleep(PACE_SECONDS)
+    return time.thread_time() - started
+
+
+class NothingExporter(SpanExporter):
+    """Takes every span and does nothing with it."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def batching(count: int) -> tuple[float, float]:
+    """The process's and the application thread's CPU seconds for making ``count`` runs
+    under the SDK's batch span processor with an exporter that does nothing: what any
+    batching exporter costs an application (queueing each span, the worker thread),
+    taken out of the figures below so that each counts its exporter's own work."""
+    provider = new_provider()
+    processor = BatchSpanProcessor(NothingExporter())
+    provider.add_span_processor(processor)
+    started = time.process_time()
+    application = make_runs(provider, count)
+    processor.force_flush(300_000)
+    cpu = time.process_time() - started
+    provider.shutdown()
+    return cpu, application
+
+
+def configured_cpu_per_span(sandbox_url: str, count: int) -> tuple[float, float]:
+    """CPU per span of the in-process exporter as ``configure()`` installs it (its batch
+    span processor with the nesting tracker, the exporter and its threads) on the SDK's
+    own spans of ``count`` runs made by this thread as an application makes them, less
+    ``batching`` (measured just before); and the part of it on the application's thread."""
+    base, base_application = batching(count)
+    provider = new_provider()
+    handle = infinium_otel.configure(
+        tracer_provider=provider,
+        instrument=False,
+        interpretation=False,
+        agent_id=SANDBOX_AGENT_ID,
+        agent_secret=SANDBOX_AGENT_SECRET,
+        base_url=sandbox_url,
+        max_queued_payloads=count + 1,  # every run is sent, none dropped
+        max_concurrent_sends=sends_in_flight(),
+    )
+    started = time.process_time()
+    application = make_runs(provider, count)
+    delivered = handle.flush(300.0)
+    cpu = time.process_time() - started
+    sent = handle.stats().get("delivery_delivered", 0)
+    handle.shutdown()
+    provider.shutdown()
+    if not delivered or sent != count:
+        print(f"configured exporter delivered {sent} of {count} runs: CPU figure invalid")
+    spans = count * SPANS_PER_RUN
+    return (cpu - base) / spans, (application - base_application) / spans
+
+
+def otlp_application_cpu_per_span(port: int, count: int) -> float:
+    """CPU per span the official OTLP/HTTP exporter costs an application sending ``count``
+    runs to the gateway (the application's side of using it), less ``batching``, as
+    ``configured_cpu_per_span``."""
+    base, _ = batching(count)
+    provider = new_provider()
+    processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"))
+    provider.add_span_processor(processor)
+    started = time.process_time()
+    make_runs(provider, count)
+    flushed = processor.force_flush(300_000)
+    cpu = time.process_time() - started
+    provider.shutdown()
+    if not flushed:
+        print("the OTLP exporter did not send every span: CPU figure invalid")
+    return (cpu - base) / (count * SPANS_PER_RUN)
 
 
 def parse(body: bytes) -> Message:
@@ -517,15 +638,24 @@ def main() -> int:
         waited = waiting_for_a_core(gateway.pid) - waited_before
         spans = len(bodies) * SPANS_PER_RUN
         lost = len(bodies) - stats.get("delivery_delivered", 0)
-        # The in-process figure moves more between measurements than the gateway's (its
-        # export loop and its conversion thread share the interpreter lock): the median
+        # The application's side of using the gateway: its OTLP export of the same runs
+        # (the gateway's CPU is already read; it delivers these before going on).
+        application = otlp_application_cpu_per_span(port, len(bodies))
+        settle(port, 2 * len(bodies))
+        # The in-process figures move more between measurements than the gateway's
+        # (their threads share the interpreter lock with the application's): the median
         # of three, each with an exporter of its own.
         measured = sorted(
             (in_process_cpu_per_span(sandbox_url, bodies) for _ in range(IN_PROCESS_REPEATS)),
             key=lambda found: found[0],
         )
-        ours, our_roles = measured[len(measured) // 2]
-        spread = ", ".join(f"{found[0] * 1e6:.1f}" for found in measured)
+        alone, our_roles = measured[len(measured) // 2]
+        alone_spread = ", ".join(f"{found[0] * 1e6:.1f}" for found in measured)
+        installed = sorted(
+            configured_cpu_per_span(sandbox_url, len(bodies)) for _ in range(IN_PROCESS_REPEATS)
+        )
+        ours, on_application = installed[len(installed) // 2]
+        spread = ", ".join(f"{found[0] * 1e6:.1f}" for found in installed)
         print(
             f"accepted: {spans / seconds:,.0f} spans/s ({options.clients} clients, "
             f"{len(bodies)} runs of {SPANS_PER_RUN} spans in {seconds:.2f} s, "
@@ -545,8 +675,22 @@ def main() -> int:
             f"a core ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})"
         )
         print(
-            f"cpu per span: gateway {per_span * 1e6:.0f} us, in-process exporter "
-            f"{ours * 1e6:.0f} us (median of {spread}), ratio {per_span / ours:.2f}x"
+            f"cpu per span: gateway {per_span * 1e6:.1f} us, in-process exporter as "
+            f"configure() installs it {ours * 1e6:.1f} us (median of {spread}; on the SDK's "
+            "spans of the same runs, over what the SDK's batch processor costs with an "
+            f"exporter that does nothing; {on_application * 1e6:.1f} us of it on the "
+            f"application's thread), ratio {per_span / ours:.2f}x"
+        )
+        print(
+            "with the application's side counted: the official OTLP/HTTP exporter sending "
+            f"the runs to the gateway {application * 1e6:.1f} us per span (the same way), "
+            "(that + gateway) / in-process "
+            f"{(application + per_span) / ours:.2f}x"
+        )
+        print(
+            f"the exporter alone, fed the gateway's decoded runs one export() call each (no "
+            f"span processor, not the SDK's spans): {alone * 1e6:.1f} us (median of "
+            f"{alone_spread}), gateway / that {per_span / alone:.2f}x"
         )
         exporter_share = sum(roles.values()) / spans
         print(
