@@ -64,7 +64,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -314,9 +314,6 @@ def in_process_cpu_per_span(
         base_url=sandbox_url,
         interpretation=False,
         max_queued_payloads=len(bodies) + 1,  # every run is sent, none dropped
-        # The gateway's sends in flight, chosen as its CLI chooses them (the setting read
-        # from the environment when given): the same delivery on both sides, so the
-        # difference is the gateway's own work (several senders cost more per run than one).
         max_concurrent_sends=sends_in_flight(),
     )
     roles_before = cpu_by_role(os.getpid())
@@ -358,19 +355,33 @@ class NothingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
+def timed_runs(
+    provider: TracerProvider, count: int, flush: Callable[[], bool]
+) -> tuple[float, float, bool]:
+    """``make_runs`` on ``provider``, then ``flush``: the process's CPU seconds over both,
+    the application thread's while making the runs, and what ``flush`` said."""
+    started = time.process_time()
+    application = make_runs(provider, count)
+    flushed = flush()
+    return time.process_time() - started, application, flushed
+
+
+def batched_runs(exporter: SpanExporter, count: int) -> tuple[float, float, bool]:
+    """``timed_runs`` with ``exporter`` under the SDK's batch span processor."""
+    provider = new_provider()
+    processor = BatchSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    found = timed_runs(provider, count, lambda: processor.force_flush(300_000))
+    provider.shutdown()
+    return found
+
+
 def batching(count: int) -> tuple[float, float]:
     """The process's and the application thread's CPU seconds for making ``count`` runs
     under the SDK's batch span processor with an exporter that does nothing: what any
     batching exporter costs an application (queueing each span, the worker thread),
     taken out of the figures below so that each counts its exporter's own work."""
-    provider = new_provider()
-    processor = BatchSpanProcessor(NothingExporter())
-    provider.add_span_processor(processor)
-    started = time.process_time()
-    application = make_runs(provider, count)
-    processor.force_flush(300_000)
-    cpu = time.process_time() - started
-    provider.shutdown()
+    cpu, application, _ = batched_runs(NothingExporter(), count)
     return cpu, application
 
 
@@ -391,10 +402,7 @@ def configured_cpu_per_span(sandbox_url: str, count: int) -> tuple[float, float]
         max_queued_payloads=count + 1,  # every run is sent, none dropped
         max_concurrent_sends=sends_in_flight(),
     )
-    started = time.process_time()
-    application = make_runs(provider, count)
-    delivered = handle.flush(300.0)
-    cpu = time.process_time() - started
+    cpu, application, delivered = timed_runs(provider, count, lambda: handle.flush(300.0))
     sent = handle.stats().get("delivery_delivered", 0)
     handle.shutdown()
     provider.shutdown()
@@ -409,17 +417,19 @@ def otlp_application_cpu_per_span(port: int, count: int) -> float:
     runs to the gateway (the application's side of using it), less ``batching``, as
     ``configured_cpu_per_span``."""
     base, _ = batching(count)
-    provider = new_provider()
-    processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"))
-    provider.add_span_processor(processor)
-    started = time.process_time()
-    make_runs(provider, count)
-    flushed = processor.force_flush(300_000)
-    cpu = time.process_time() - started
-    provider.shutdown()
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
+    cpu, _, flushed = batched_runs(exporter, count)
     if not flushed:
         print("the OTLP exporter did not send every span: CPU figure invalid")
     return (cpu - base) / (count * SPANS_PER_RUN)
+
+
+def median_of(found: list[tuple[float, Any]]) -> tuple[tuple[float, Any], str]:
+    """The measurement with the median figure (the first item), and every figure in
+    microseconds, lowest first, to print beside it."""
+    ordered = sorted(found, key=lambda one: one[0])
+    spread = ", ".join(f"{one[0] * 1e6:.1f}" for one in ordered)
+    return ordered[len(ordered) // 2], spread
 
 
 def parse(body: bytes) -> Message:
@@ -645,17 +655,12 @@ def main() -> int:
         # The in-process figures move more between measurements than the gateway's
         # (their threads share the interpreter lock with the application's): the median
         # of three, each with an exporter of its own.
-        measured = sorted(
-            (in_process_cpu_per_span(sandbox_url, bodies) for _ in range(IN_PROCESS_REPEATS)),
-            key=lambda found: found[0],
+        (alone, our_roles), alone_spread = median_of(
+            [in_process_cpu_per_span(sandbox_url, bodies) for _ in range(IN_PROCESS_REPEATS)]
         )
-        alone, our_roles = measured[len(measured) // 2]
-        alone_spread = ", ".join(f"{found[0] * 1e6:.1f}" for found in measured)
-        installed = sorted(
-            configured_cpu_per_span(sandbox_url, len(bodies)) for _ in range(IN_PROCESS_REPEATS)
+        (ours, on_application), spread = median_of(
+            [configured_cpu_per_span(sandbox_url, len(bodies)) for _ in range(IN_PROCESS_REPEATS)]
         )
-        ours, on_application = installed[len(installed) // 2]
-        spread = ", ".join(f"{found[0] * 1e6:.1f}" for found in installed)
         print(
             f"accepted: {spans / seconds:,.0f} spans/s ({options.clients} clients, "
             f"{len(bodies)} runs of {SPANS_PER_RUN} spans in {seconds:.2f} s, "
